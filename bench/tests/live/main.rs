@@ -1,0 +1,3 @@
+//! Live tests of the `bench` binary against real Cassandra nodes.
+
+mod ring;

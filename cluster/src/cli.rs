@@ -1,0 +1,170 @@
+//! What every binary does at its edges: parse flags (a bad value is one line and exit code 2),
+//! install logging, and turn the result of `run` into an exit code (1 for runtime failures).
+//!
+//! Binaries stay thin, as in ripgrep and mini-redis: `main` calls [`parse_args`], [`init_tracing`]
+//! and then [`exit_code`] on the result of the real work.
+
+use std::fmt;
+use std::process::ExitCode;
+
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::{CommandFactory, Parser};
+
+/// Exit code for a usage error: a bad flag or environment value, caught before any work.
+pub const USAGE_EXIT_CODE: u8 = 2;
+
+/// A mistake in how the program was invoked, found after clap's own checks (a shape that does not
+/// fit, a flag combination). [`exit_code`] maps it to exit code 2.
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// Parses the command line and environment. `--help` and `--version` print and exit 0; any error
+/// prints one line naming the flag (and the environment variable, when the value came from one)
+/// and exits with code 2.
+pub fn parse_args<T: Parser>() -> T {
+    match T::try_parse() {
+        Ok(args) => args,
+        Err(error) => match error.kind() {
+            ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => error.exit(),
+            _ => {
+                eprintln!("{}", one_line_error::<T>(&error));
+                std::process::exit(i32::from(USAGE_EXIT_CODE))
+            }
+        },
+    }
+}
+
+/// Clap's message folded onto one line, without the usage and "try --help" trailer, plus the
+/// environment variable that supplied the bad value, if one did.
+fn one_line_error<T: CommandFactory>(error: &clap::Error) -> String {
+    let rendered = error.render().to_string();
+    let mut line = String::new();
+    for part in rendered.lines().map(str::trim) {
+        if part.is_empty() || part.starts_with("Usage:") || part.starts_with("For more information")
+        {
+            if !line.is_empty() {
+                break;
+            }
+            continue;
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(part);
+    }
+    if let Some(variable) = environment_source::<T>(error) {
+        line.push_str(&format!(
+            " (the value came from the environment variable {variable})"
+        ));
+    }
+    line
+}
+
+/// The environment variable behind an invalid value, when the flag itself was not typed.
+fn environment_source<T: CommandFactory>(error: &clap::Error) -> Option<String> {
+    let Some(ContextValue::String(arg)) = error.get(ContextKind::InvalidArg) else {
+        return None;
+    };
+    let long = arg
+        .split_whitespace()
+        .next()?
+        .trim_start_matches("--")
+        .to_owned();
+    let typed = std::env::args()
+        .any(|word| word == format!("--{long}") || word.starts_with(&format!("--{long}=")));
+    if typed {
+        return None;
+    }
+    let command = T::command();
+    find_env(&command, &long)
+}
+
+fn find_env(command: &clap::Command, long: &str) -> Option<String> {
+    let here = command
+        .get_arguments()
+        .find(|a| a.get_long() == Some(long))
+        .and_then(|a| a.get_env())
+        .map(|e| e.to_string_lossy().into_owned());
+    here.or_else(|| {
+        command
+            .get_subcommands()
+            .find_map(|sub| find_env(sub, long))
+    })
+}
+
+/// The default log filter: our own INFO events only. The driver logs its own view of failures
+/// (a refused control connection, a broken pool) that our messages and error counts already
+/// report; `RUST_LOG=info,scylla=warn` shows them too.
+pub const DEFAULT_LOG_FILTER: &str = "info,scylla=off";
+
+/// Logs to stderr, filtered by `RUST_LOG` (default [`DEFAULT_LOG_FILTER`]), in colour only on a
+/// terminal.
+pub fn init_tracing() {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG_FILTER));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .init();
+}
+
+/// Prints an error with its whole chain of causes on one line and picks the exit code: 2 for a
+/// [`UsageError`], 1 for anything else.
+pub fn exit_code(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            if error.downcast_ref::<UsageError>().is_some() {
+                ExitCode::from(USAGE_EXIT_CODE)
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Demo {
+        /// A port.
+        #[arg(long, env = "DEMO_PORT_FOR_TEST", default_value_t = 1)]
+        port: u16,
+        /// A name.
+        #[arg(long)]
+        name: String,
+    }
+
+    #[test]
+    fn invalid_values_fold_to_one_line_naming_the_flag() {
+        let error = Demo::try_parse_from(["demo", "--name", "x", "--port", "nope"]).unwrap_err();
+        let line = one_line_error::<Demo>(&error);
+        assert!(!line.contains('\n'));
+        assert!(line.contains("--port") && line.contains("nope"), "{line}");
+        assert!(!line.contains("For more information"));
+    }
+
+    #[test]
+    fn missing_arguments_name_them_on_the_same_line() {
+        let error = Demo::try_parse_from(["demo"]).unwrap_err();
+        let line = one_line_error::<Demo>(&error);
+        assert!(line.contains("--name"), "{line}");
+        assert!(!line.contains('\n'));
+    }
+}

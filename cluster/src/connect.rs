@@ -1,0 +1,374 @@
+//! How every binary reaches a ring: one clap option group, [`ConnectionArgs`], that `factory`,
+//! `shop`, `schema` and `bench` all flatten, with an environment variable for every flag.
+//!
+//! The session it builds is the one this project recommends for Cassandra:
+//! - **token-aware**, so each request goes straight to a replica (no extra coordinator hop);
+//! - **DC-aware**: requests stay in the local datacenter, where LOCAL_* consistency is evaluated,
+//!   and go to another DC only when `--dc-failover` allows it;
+//! - **LZ4 compression** on, which costs little CPU and saves bandwidth on real networks;
+//! - explicit connect and request timeouts, so a dead ring is one clear line, not a hang.
+//!
+//! When no `--dc` is given, the datacenter of the first contact point is used, and said so.
+
+use std::collections::BTreeSet;
+use std::net::ToSocketAddrs;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::builder::BoolishValueParser;
+use clap::{ArgAction, Args, ValueEnum};
+use scylla::client::Compression;
+use scylla::client::execution_profile::ExecutionProfile;
+use scylla::client::session::Session;
+use scylla::client::session_builder::SessionBuilder;
+use scylla::policies::load_balancing::DefaultPolicy;
+use serde::Serialize;
+
+use crate::options::{ConsistencyLevel, ContactPoint, parse_duration, serialize_duration};
+
+/// The hint every "cannot reach the ring" message ends with.
+const START_A_RING: &str = "start a local ring with `bench ring up`, or the containerized one with `docker-compose up` in compose/";
+
+/// Where the ring is and how to talk to it. Every flag can also be set through the environment
+/// variable named in `--help`; a flag wins over its variable.
+#[derive(Debug, Clone, Args, Serialize)]
+#[command(next_help_heading = "Connection (flags or environment)")]
+pub struct ConnectionArgs {
+    /// Contact points, comma-separated HOST[:PORT] (IPv6 as [ADDR]:PORT). The original apps'
+    /// single CASSANDRA_HOST is read too. [default: 127.0.0.1]
+    #[arg(
+        global = true,
+        long = "hosts",
+        env = "CASSANDRA_HOSTS",
+        value_name = "HOST[:PORT],...",
+        value_delimiter = ','
+    )]
+    pub hosts: Vec<ContactPoint>,
+
+    /// Native-protocol port for contact points given without one.
+    #[arg(
+        global = true,
+        long,
+        env = "CASSANDRA_PORT",
+        value_name = "PORT",
+        default_value_t = 9042
+    )]
+    pub port: u16,
+
+    /// Local datacenter: requests are routed to its nodes and LOCAL_* consistency is counted in
+    /// it. [default: the datacenter of the first contact point]
+    #[arg(global = true, long, env = "CASSANDRA_DC", value_name = "DC")]
+    pub dc: Option<String>,
+
+    /// Preferred rack inside the local datacenter, tried before its other racks.
+    #[arg(
+        global = true,
+        long,
+        env = "CASSANDRA_RACK",
+        value_name = "RACK",
+        requires = "dc"
+    )]
+    pub rack: Option<String>,
+
+    /// Let requests go to other datacenters when no node of the local one can serve them.
+    /// Off by default: a DC outage then fails fast instead of silently crossing a WAN.
+    #[arg(global = true, long, env = "CASSANDRA_DC_FAILOVER", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
+    pub dc_failover: bool,
+
+    /// User name, for rings with PasswordAuthenticator. The password is read from
+    /// CASSANDRA_PASSWORD or --password-file, never from the command line.
+    #[arg(global = true, long, env = "CASSANDRA_USER", value_name = "USER")]
+    pub user: Option<String>,
+
+    /// File whose first line is the password (the environment variable CASSANDRA_PASSWORD works
+    /// too).
+    #[arg(
+        global = true,
+        long,
+        env = "CASSANDRA_PASSWORD_FILE",
+        value_name = "PATH"
+    )]
+    pub password_file: Option<PathBuf>,
+
+    /// Keyspace the apps read and write.
+    #[arg(
+        global = true,
+        long,
+        env = "CASSANDRA_KEYSPACE",
+        value_name = "NAME",
+        default_value = "pickle"
+    )]
+    pub keyspace: String,
+
+    /// Default consistency level of requests (ONE, LOCAL_ONE, QUORUM, LOCAL_QUORUM, EACH_QUORUM,
+    /// ALL...).
+    #[arg(
+        global = true,
+        long,
+        env = "CASSANDRA_CONSISTENCY",
+        value_name = "LEVEL",
+        default_value = "LOCAL_QUORUM"
+    )]
+    pub consistency: ConsistencyLevel,
+
+    /// How long to wait for the first connection before giving up.
+    #[arg(global = true, long, env = "CASSANDRA_CONNECT_TIMEOUT", value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    #[serde(serialize_with = "serialize_duration")]
+    pub connect_timeout: Duration,
+
+    /// Client-side timeout of one request, retries included. Above the server's own write (2 s)
+    /// and read (5 s) timeouts, so the server's answer is seen rather than cut off.
+    #[arg(global = true, long, env = "CASSANDRA_REQUEST_TIMEOUT", value_name = "DURATION", default_value = "12s", value_parser = parse_duration)]
+    #[serde(serialize_with = "serialize_duration")]
+    pub request_timeout: Duration,
+
+    /// Compression of the native protocol.
+    #[arg(
+        global = true,
+        long,
+        env = "CASSANDRA_COMPRESSION",
+        value_name = "ALGORITHM",
+        default_value = "lz4"
+    )]
+    pub compression: CompressionChoice,
+}
+
+/// The native protocol's compression choices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CompressionChoice {
+    /// LZ4: fast, the usual choice.
+    Lz4,
+    /// Snappy.
+    Snappy,
+    /// No compression.
+    None,
+}
+
+/// A connected session and the datacenter it treats as local.
+pub struct Connection {
+    /// The driver session, shared by every request of the process.
+    pub session: Session,
+    /// The datacenter requests are routed to.
+    pub local_dc: String,
+    /// Every datacenter of the ring, sorted.
+    pub datacenters: Vec<String>,
+}
+
+/// Why a connection could not be made. Every message says what to do about it.
+// Each variant's #[error] text says what its fields hold.
+#[allow(missing_docs)]
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// Nothing answered in time, or the contact points refused.
+    #[error("cannot reach Cassandra at {hosts} within {timeout}: {reason}; {START_A_RING}")]
+    Unreachable {
+        hosts: String,
+        timeout: String,
+        reason: String,
+    },
+    /// The ring answered but refused the credentials.
+    #[error(
+        "Cassandra at {hosts} refused the credentials of user '{user}': check CASSANDRA_USER and CASSANDRA_PASSWORD (or --password-file)"
+    )]
+    Authentication { hosts: String, user: String },
+    /// The ring wants credentials and none were given.
+    #[error(
+        "Cassandra at {hosts} requires authentication: set CASSANDRA_USER and CASSANDRA_PASSWORD (or --password-file)"
+    )]
+    CredentialsRequired { hosts: String },
+    /// `--dc` names a datacenter the ring does not have.
+    #[error(
+        "datacenter '{dc}' (--dc / CASSANDRA_DC) is not in the ring; its datacenters are: {known}"
+    )]
+    UnknownDatacenter { dc: String, known: String },
+    /// No `--dc`, and the first contact point does not tell which DC is local.
+    #[error(
+        "the ring has several datacenters ({known}) and none was chosen: pass --dc or set CASSANDRA_DC"
+    )]
+    AmbiguousDatacenter { known: String },
+    /// The password file could not be read.
+    #[error(
+        "cannot read the password file {path} (--password-file / CASSANDRA_PASSWORD_FILE): {reason}"
+    )]
+    PasswordFile { path: PathBuf, reason: String },
+    /// A password was given without a user.
+    #[error("a password was given but no user: set CASSANDRA_USER or --user")]
+    PasswordWithoutUser,
+}
+
+impl ConnectionArgs {
+    /// The contact points as `host:port` strings: `--hosts`/`CASSANDRA_HOSTS`, else the original
+    /// apps' `CASSANDRA_HOST`, else 127.0.0.1.
+    pub fn contact_points(&self) -> Vec<String> {
+        let mut hosts = self.hosts.clone();
+        if hosts.is_empty()
+            && let Some(single) = std::env::var("CASSANDRA_HOST")
+                .ok()
+                .filter(|h| !h.trim().is_empty())
+        {
+            hosts = single.split(',').filter_map(|h| h.parse().ok()).collect();
+        }
+        if hosts.is_empty() {
+            hosts.push(ContactPoint::localhost());
+        }
+        hosts
+            .iter()
+            .map(|h| h.with_default_port(self.port))
+            .collect()
+    }
+
+    /// The password, from CASSANDRA_PASSWORD or the password file.
+    fn password(&self) -> Result<Option<String>, ConnectError> {
+        if let Some(path) = &self.password_file {
+            let text = std::fs::read_to_string(path).map_err(|e| ConnectError::PasswordFile {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
+            return Ok(Some(text.lines().next().unwrap_or_default().to_owned()));
+        }
+        Ok(std::env::var("CASSANDRA_PASSWORD").ok())
+    }
+
+    /// The execution profile: consistency, timeout and a token-aware, DC-aware policy.
+    fn profile(&self, local_dc: Option<&str>) -> ExecutionProfile {
+        let mut policy = DefaultPolicy::builder()
+            .token_aware(true)
+            .permit_dc_failover(self.dc_failover);
+        policy = match (local_dc, &self.rack) {
+            (Some(dc), Some(rack)) => {
+                policy.prefer_datacenter_and_rack(dc.to_owned(), rack.clone())
+            }
+            (Some(dc), None) => policy.prefer_datacenter(dc.to_owned()),
+            (None, _) => policy,
+        };
+        ExecutionProfile::builder()
+            .consistency(self.consistency.0)
+            .request_timeout(Some(self.request_timeout))
+            .load_balancing_policy(policy.build())
+            .build()
+    }
+
+    /// Connects, checks the datacenter, and returns the session.
+    pub async fn connect(&self) -> Result<Connection, ConnectError> {
+        let contact_points = self.contact_points();
+        let hosts = contact_points.join(",");
+        let password = self.password()?;
+        let mut profile = self.profile(self.dc.as_deref()).into_handle();
+        let mut builder = SessionBuilder::new()
+            .known_nodes(&contact_points)
+            .connection_timeout(self.connect_timeout)
+            .compression(match self.compression {
+                CompressionChoice::Lz4 => Some(Compression::Lz4),
+                CompressionChoice::Snappy => Some(Compression::Snappy),
+                CompressionChoice::None => None,
+            })
+            .default_execution_profile_handle(profile.clone());
+        match (&self.user, password) {
+            (Some(user), Some(password)) => builder = builder.user(user, password),
+            (Some(user), None) => builder = builder.user(user, ""),
+            (None, Some(_)) => return Err(ConnectError::PasswordWithoutUser),
+            (None, None) => {}
+        }
+        // Session building makes the control connection and reads the ring's metadata; bound
+        // the whole of it, not just the TCP connect.
+        let bound = self.connect_timeout * 2 + Duration::from_secs(1);
+        let session = match tokio::time::timeout(bound, builder.build()).await {
+            Ok(Ok(session)) => session,
+            Ok(Err(error)) => return Err(self.explain(&hosts, &error.to_string())),
+            Err(_) => return Err(self.explain(&hosts, "no answer")),
+        };
+        let cluster = session.get_cluster_state();
+        let datacenters: Vec<String> = cluster
+            .get_nodes_info()
+            .iter()
+            .filter_map(|node| node.datacenter.clone())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let local_dc = match &self.dc {
+            Some(dc) if datacenters.contains(dc) => dc.clone(),
+            Some(dc) => {
+                return Err(ConnectError::UnknownDatacenter {
+                    dc: dc.clone(),
+                    known: datacenters.join(", "),
+                });
+            }
+            None => {
+                let dc = first_contact_datacenter(&session, &contact_points, &datacenters)?;
+                tracing::info!(
+                    "no --dc given: using datacenter '{dc}', where the first contact point is"
+                );
+                profile.map_to_another_profile(self.profile(Some(&dc)));
+                dc
+            }
+        };
+        tracing::debug!(
+            nodes = cluster.get_nodes_info().len(),
+            local_dc,
+            "connected"
+        );
+        Ok(Connection {
+            session,
+            local_dc,
+            datacenters,
+        })
+    }
+
+    /// Turns the driver's error text into one of our messages.
+    fn explain(&self, hosts: &str, driver_error: &str) -> ConnectError {
+        let lowered = driver_error.to_lowercase();
+        if lowered.contains("bad credentials") || lowered.contains("provided username") {
+            return ConnectError::Authentication {
+                hosts: hosts.to_owned(),
+                user: self.user.clone().unwrap_or_default(),
+            };
+        }
+        if lowered.contains("authenticat") && self.user.is_none() {
+            return ConnectError::CredentialsRequired {
+                hosts: hosts.to_owned(),
+            };
+        }
+        let reason = if lowered.contains("connection refused") {
+            "connection refused".to_owned()
+        } else if lowered.contains("timed out")
+            || lowered.contains("timeout")
+            || driver_error == "no answer"
+        {
+            "no answer".to_owned()
+        } else {
+            driver_error.to_owned()
+        };
+        ConnectError::Unreachable {
+            hosts: hosts.to_owned(),
+            timeout: humantime::format_duration(self.connect_timeout).to_string(),
+            reason,
+        }
+    }
+}
+
+/// The datacenter of the node the first contact point resolves to; with a single datacenter,
+/// that one.
+fn first_contact_datacenter(
+    session: &Session,
+    contact_points: &[String],
+    datacenters: &[String],
+) -> Result<String, ConnectError> {
+    if let [only] = datacenters {
+        return Ok(only.clone());
+    }
+    let first_ips: Vec<_> = contact_points
+        .first()
+        .and_then(|cp| cp.to_socket_addrs().ok())
+        .map(|addrs| addrs.map(|a| a.ip()).collect())
+        .unwrap_or_default();
+    session
+        .get_cluster_state()
+        .get_nodes_info()
+        .iter()
+        .find(|node| first_ips.contains(&node.address.ip()))
+        .and_then(|node| node.datacenter.clone())
+        .ok_or_else(|| ConnectError::AmbiguousDatacenter {
+            known: datacenters.join(", "),
+        })
+}

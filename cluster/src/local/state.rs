@@ -1,0 +1,84 @@
+//! What `bench ring up` remembers about a ring between commands: its shape, each node's plan and
+//! pid, in `ring.json` inside the ring's folder.
+//!
+//! The file is written atomically (a temporary file, then a rename), so a crash never leaves a
+//! half-written state that would make `down` forget a running node.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::LocalError;
+use super::shape::{NodePlan, Shape};
+
+/// The persisted description of one local ring.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RingState {
+    /// The ring's name (`--name`).
+    pub name: String,
+    /// Cassandra release the nodes run.
+    pub cassandra_version: String,
+    /// Nodes, datacenters and addresses.
+    pub shape: Shape,
+    /// Heap per node, as the JVM spells it.
+    pub heap: String,
+    /// Each node, in index order.
+    pub nodes: Vec<NodeState>,
+}
+
+/// One node's plan plus what is known of its process.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NodeState {
+    /// Where the node sits in the ring.
+    #[serde(flatten)]
+    pub plan: NodePlan,
+    /// The pid of the node's JVM when it was last started; `None` after `down`.
+    pub pid: Option<u32>,
+    /// Length of `system.log` when the node was last started: readiness is read after it.
+    #[serde(default)]
+    pub log_mark: u64,
+}
+
+impl RingState {
+    /// The path of the state file inside a ring's folder.
+    pub fn path(ring_dir: &Path) -> PathBuf {
+        ring_dir.join("ring.json")
+    }
+
+    /// Reads the state of the ring in `ring_dir`, or `None` if it was never started.
+    pub fn load(ring_dir: &Path) -> Result<Option<RingState>, LocalError> {
+        let path = Self::path(ring_dir);
+        match fs::read_to_string(&path) {
+            Ok(text) => {
+                serde_json::from_str(&text)
+                    .map(Some)
+                    .map_err(|error| LocalError::CorruptState {
+                        path,
+                        reason: error.to_string(),
+                    })
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(LocalError::io("read", &path, source)),
+        }
+    }
+
+    /// Writes the state atomically.
+    pub fn save(&self, ring_dir: &Path) -> Result<(), LocalError> {
+        let path = Self::path(ring_dir);
+        let temporary = ring_dir.join("ring.json.tmp");
+        let text =
+            serde_json::to_string_pretty(self).map_err(|error| LocalError::CorruptState {
+                path: path.clone(),
+                reason: error.to_string(),
+            })?;
+        fs::write(&temporary, text)
+            .map_err(|source| LocalError::io("write", &temporary, source))?;
+        fs::rename(&temporary, &path).map_err(|source| LocalError::io("rename", &temporary, source))
+    }
+
+    /// The folder of node `index` inside the ring's folder.
+    pub fn node_dir(ring_dir: &Path, index: u8) -> PathBuf {
+        ring_dir.join(format!("node{index}"))
+    }
+}

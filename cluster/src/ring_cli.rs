@@ -1,0 +1,296 @@
+//! `bench ring up | status | down | list`: the command-line face of [`crate::local`].
+//!
+//! The `bench` binary flattens [`RingCommand`] as its `ring` subcommand; the logic lives here so
+//! that the ring's options sit next to the code they drive.
+
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+use clap::{Args, Subcommand};
+
+use crate::cli::UsageError;
+use crate::local::{
+    DEFAULT_CASSANDRA_VERSION, Home, IpPrefix, LocalRing, ProcessState, RingSpec, Shape, UpOutcome,
+};
+use crate::options::parse_duration;
+
+/// Start, inspect and stop a real Cassandra 5.0 ring on this machine (no Docker needed).
+#[derive(Debug, Subcommand)]
+pub enum RingCommand {
+    /// Start the ring (or the nodes of it that are not running) and wait until it is up.
+    Up(UpArgs),
+    /// Show each node: address, datacenter, rack, pid and state.
+    Status(SelectArgs),
+    /// Stop the ring's nodes (SIGTERM, then SIGKILL after --grace).
+    Down(DownArgs),
+    /// List the rings under $PICKLE_HOME, one per line, with how many nodes run.
+    List {
+        /// Print only the names of rings with at least one running node.
+        #[arg(long)]
+        running: bool,
+    },
+}
+
+/// Which ring a command acts on.
+#[derive(Debug, Args)]
+pub struct NameArg {
+    /// The ring's name; each ring has its own folder under $PICKLE_HOME/rings.
+    #[arg(long, env = "PICKLE_RING", value_name = "NAME", default_value = "local", value_parser = parse_ring_name)]
+    pub name: String,
+}
+
+/// Options of `bench ring up`.
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    #[command(flatten)]
+    name: NameArg,
+
+    /// Number of nodes.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    nodes: u8,
+
+    /// Number of datacenters (dc1..dcD); nodes are spread over them, the first DCs taking one more
+    /// when the split is uneven.
+    #[arg(long, value_name = "D", default_value_t = 1)]
+    dcs: u8,
+
+    /// Loopback prefix the nodes listen on: node i is PREFIX.i. Give each ring its own prefix to
+    /// run several side by side.
+    #[arg(long, value_name = "127.0.X", default_value = "127.0.0")]
+    ip_prefix: IpPrefix,
+
+    /// JVM heap per node. 2G keeps three nodes plus the load generator well inside 24 GiB.
+    #[arg(long, env = "PICKLE_RING_HEAP", value_name = "SIZE", default_value = "2G", value_parser = parse_heap)]
+    heap: String,
+
+    /// Cassandra release (5.0.x) fetched from Maven Central.
+    #[arg(long, value_name = "VERSION", default_value = DEFAULT_CASSANDRA_VERSION)]
+    cassandra_version: String,
+
+    /// How long to wait for every node to accept CQL and see the others UP.
+    #[arg(long, value_name = "DURATION", default_value = "180s", value_parser = parse_duration)]
+    timeout: Duration,
+}
+
+/// Options of `bench ring status`.
+#[derive(Debug, Args)]
+pub struct SelectArgs {
+    #[command(flatten)]
+    name: NameArg,
+
+    /// Every ring under $PICKLE_HOME instead of one.
+    #[arg(long, conflicts_with = "name")]
+    all: bool,
+
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Options of `bench ring down`.
+#[derive(Debug, Args)]
+pub struct DownArgs {
+    #[command(flatten)]
+    name: NameArg,
+
+    /// Every ring under $PICKLE_HOME instead of one.
+    #[arg(long, conflicts_with = "name")]
+    all: bool,
+
+    /// Also delete the ring's data, logs and configuration.
+    #[arg(long)]
+    wipe: bool,
+
+    /// How long a node may take to drain after SIGTERM before it gets SIGKILL.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    grace: Duration,
+}
+
+impl RingCommand {
+    /// Runs the command, printing what it did.
+    pub async fn run(self) -> anyhow::Result<()> {
+        let home = Home::from_env();
+        match self {
+            RingCommand::Up(args) => up(home, args).await,
+            RingCommand::Status(args) => {
+                for name in selected(&home, &args.name.name, args.all) {
+                    let ring = LocalRing::new(home.clone(), &name)?;
+                    if args.json {
+                        println!("{}", status_json(&ring)?);
+                    } else {
+                        print!("{}", status_table(&ring)?);
+                    }
+                }
+                Ok(())
+            }
+            RingCommand::Down(args) => {
+                for name in selected(&home, &args.name.name, args.all) {
+                    let ring = LocalRing::new(home.clone(), &name)?;
+                    let stopped = ring.down(args.grace, args.wipe).await?;
+                    let wiped = if args.wipe {
+                        " and deleted its data"
+                    } else {
+                        ""
+                    };
+                    println!("ring '{name}': stopped {stopped} running node(s){wiped}");
+                }
+                Ok(())
+            }
+            RingCommand::List { running } => {
+                for name in home.ring_names() {
+                    let ring = LocalRing::new(home.clone(), &name)?;
+                    let states = ring.node_states()?;
+                    let alive = states
+                        .iter()
+                        .filter(|(_, p)| *p != ProcessState::Gone)
+                        .count();
+                    match (running, alive) {
+                        (true, 0) => {}
+                        (true, _) => println!("{name}"),
+                        (false, _) => println!("{name}\t{alive}/{} nodes running", states.len()),
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// A ring name that is safe as a folder name.
+fn parse_ring_name(name: &str) -> Result<String, String> {
+    crate::local::check_ring_name(name)
+        .map(|()| name.to_owned())
+        .map_err(|e| e.to_string())
+}
+
+/// A heap size the JVM accepts.
+fn parse_heap(heap: &str) -> Result<String, String> {
+    crate::local::check_heap(heap)
+        .map(|()| heap.to_owned())
+        .map_err(|e| e.to_string())
+}
+
+/// The ring names a command applies to: one, or all of them with `--all`.
+fn selected(home: &Home, name: &str, all: bool) -> Vec<String> {
+    if all {
+        home.ring_names()
+    } else {
+        vec![name.to_owned()]
+    }
+}
+
+async fn up(home: Home, args: UpArgs) -> anyhow::Result<()> {
+    let shape = Shape::new(args.nodes, args.dcs, args.ip_prefix).map_err(UsageError)?;
+    let ring = LocalRing::new(home, &args.name.name)?;
+    let spec = RingSpec {
+        name: args.name.name.clone(),
+        shape,
+        heap: args.heap,
+        cassandra_version: args.cassandra_version,
+        timeout: args.timeout,
+    };
+    let began = Instant::now();
+    let (state, outcome) = ring.up(&spec).await?;
+    let took = began.elapsed().as_secs_f64();
+    match outcome {
+        UpOutcome::Reused => println!(
+            "ring '{}' was already up ({}): reusing it",
+            ring.name(),
+            state.shape
+        ),
+        UpOutcome::Started { nodes } => {
+            println!(
+                "ring '{}' is up ({}): started {nodes} node(s) in {took:.1} s",
+                ring.name(),
+                state.shape
+            )
+        }
+    }
+    print!("{}", status_table(&ring)?);
+    let hosts: Vec<String> = state
+        .nodes
+        .iter()
+        .map(|n| n.plan.address.to_string())
+        .collect();
+    println!(
+        "connect with: CASSANDRA_HOSTS={} CASSANDRA_DC=dc1",
+        hosts.join(",")
+    );
+    Ok(())
+}
+
+/// What a node is doing, as `status` shows it.
+fn node_state_label(process: ProcessState, address: std::net::Ipv4Addr) -> &'static str {
+    match process {
+        ProcessState::Gone => "DOWN",
+        ProcessState::Paused => "PAUSED",
+        ProcessState::Running => {
+            let native = std::net::SocketAddr::from((address, 9042));
+            if std::net::TcpStream::connect_timeout(&native, Duration::from_millis(300)).is_ok() {
+                "UP"
+            } else {
+                "STARTING"
+            }
+        }
+    }
+}
+
+fn status_table(ring: &LocalRing) -> anyhow::Result<String> {
+    let state = ring
+        .state()?
+        .ok_or_else(|| crate::local::LocalError::NoSuchRing(ring.name().to_owned()))?;
+    let mut out = String::new();
+    writeln!(
+        out,
+        "ring '{}': Cassandra {}, {}, heap {} per node, in {}",
+        state.name,
+        state.cassandra_version,
+        state.shape,
+        state.heap,
+        ring.dir().display()
+    )?;
+    writeln!(
+        out,
+        "{:<5} {:<12} {:<6} {:<6} {:<8} {:<9} {:>21}",
+        "NODE", "ADDRESS", "DC", "RACK", "PID", "STATE", "TOKEN"
+    )?;
+    for (node, process) in ring.node_states()? {
+        let pid = match (process, node.pid) {
+            (ProcessState::Gone, _) | (_, None) => "-".to_owned(),
+            (_, Some(pid)) => pid.to_string(),
+        };
+        writeln!(
+            out,
+            "{:<5} {:<12} {:<6} {:<6} {:<8} {:<9} {:>21}",
+            node.plan.index,
+            node.plan.address,
+            node.plan.datacenter,
+            node.plan.rack,
+            pid,
+            node_state_label(process, node.plan.address),
+            node.plan.token
+        )?;
+    }
+    Ok(out)
+}
+
+fn status_json(ring: &LocalRing) -> anyhow::Result<String> {
+    let nodes: Vec<serde_json::Value> = ring
+        .node_states()?
+        .into_iter()
+        .map(|(node, process)| {
+            serde_json::json!({
+                "node": node.plan.index,
+                "address": node.plan.address.to_string(),
+                "datacenter": node.plan.datacenter,
+                "rack": node.plan.rack,
+                "pid": if process == ProcessState::Gone { None } else { node.pid },
+                "state": node_state_label(process, node.plan.address),
+                "token": node.plan.token,
+            })
+        })
+        .collect();
+    Ok(serde_json::to_string_pretty(
+        &serde_json::json!({ "ring": ring.name(), "nodes": nodes }),
+    )?)
+}

@@ -1,0 +1,137 @@
+//! The live-test harness: every crate's integration tests reach a real Cassandra through it.
+//!
+//! [`test_ring`] answers with `CASSANDRA_HOSTS` when that is set (a ring someone else runs), and
+//! otherwise with the local ring `local` at 127.0.0.1: reused if anything answers there, started
+//! (one node) if nothing does. The ring's file lock keeps parallel test binaries from starting it
+//! twice. Each test then works in its own [`unique_keyspace`], so tests never see each other's
+//! data and can run in parallel.
+
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use clap::Parser;
+use tokio::sync::OnceCell;
+
+use crate::connect::ConnectionArgs;
+use crate::local::{
+    DEFAULT_CASSANDRA_VERSION, Home, IpPrefix, LocalError, LocalRing, RingSpec, RingState, Shape,
+    UpOutcome,
+};
+
+/// How long a test waits for a ring to start; generous, because CI machines are slow and shared.
+pub const START_TIMEOUT: Duration = Duration::from_secs(300);
+
+#[derive(Parser)]
+struct Flags {
+    #[command(flatten)]
+    connection: ConnectionArgs,
+}
+
+/// Connection options parsed from `args` (as if typed after a binary's name) plus the environment.
+pub fn connection_args(args: &[&str]) -> ConnectionArgs {
+    let argv = std::iter::once("test").chain(args.iter().copied());
+    match Flags::try_parse_from(argv) {
+        Ok(flags) => flags.connection,
+        Err(error) => panic!("test connection flags {args:?} do not parse: {error}"),
+    }
+}
+
+static SHARED_RING: OnceCell<Vec<String>> = OnceCell::const_new();
+
+/// Contact points of the ring the live tests share, starting a one-node local ring if nothing
+/// answers. Panics (failing the test) with the ring's own message if it cannot start.
+pub async fn test_ring() -> ConnectionArgs {
+    init_test_tracing();
+    let hosts = SHARED_RING.get_or_init(find_or_start_shared_ring).await;
+    let mut args = connection_args(&[]);
+    if args.hosts.is_empty() {
+        args.hosts = hosts.iter().filter_map(|h| h.parse().ok()).collect();
+    }
+    args
+}
+
+async fn find_or_start_shared_ring() -> Vec<String> {
+    if let Ok(hosts) = std::env::var("CASSANDRA_HOSTS") {
+        return hosts.split(',').map(str::to_owned).collect();
+    }
+    let default = SocketAddr::from(([127, 0, 0, 1], 9042));
+    if TcpStream::connect_timeout(&default, Duration::from_secs(1)).is_err() {
+        let shape = Shape::new(1, 1, IpPrefix::DEFAULT).unwrap_or_else(|e| panic!("{e}"));
+        if let Err(error) = start_ring("local", shape).await {
+            panic!(
+                "the live tests need Cassandra and none answers at 127.0.0.1:9042; starting one failed: {error}"
+            );
+        }
+    }
+    vec!["127.0.0.1".to_owned()]
+}
+
+/// A ring started for one test. [`OwnRing::stop`] stops it if this test started it, unless
+/// `PICKLE_KEEP_TEST_RINGS` is set (to reuse it on the next run); a ring that was already running
+/// is left alone.
+pub struct OwnRing {
+    /// The ring.
+    pub ring: LocalRing,
+    /// Its nodes.
+    pub state: RingState,
+    started_here: bool,
+}
+
+impl OwnRing {
+    /// The nodes' addresses, comma-separated, for `--hosts`.
+    pub fn hosts(&self) -> String {
+        self.state
+            .nodes
+            .iter()
+            .map(|n| n.plan.address.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// Stops and wipes the ring if this test started it.
+    pub async fn stop(self) -> Result<(), LocalError> {
+        if self.started_here && std::env::var_os("PICKLE_KEEP_TEST_RINGS").is_none() {
+            self.ring.down(Duration::from_secs(30), true).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Starts (or reuses) a ring of its own for a test that needs a particular shape, such as three
+/// nodes in two datacenters on 127.0.2.x. Test rings run with a 1 GiB heap to leave memory for
+/// the shared ring and the build.
+pub async fn start_ring(name: &str, shape: Shape) -> Result<OwnRing, LocalError> {
+    init_test_tracing();
+    let ring = LocalRing::new(Home::from_env(), name)?;
+    let spec = RingSpec {
+        name: name.to_owned(),
+        shape,
+        heap: std::env::var("PICKLE_TEST_HEAP").unwrap_or_else(|_| "1G".to_owned()),
+        cassandra_version: DEFAULT_CASSANDRA_VERSION.to_owned(),
+        timeout: START_TIMEOUT,
+    };
+    let (state, outcome) = ring.up(&spec).await?;
+    Ok(OwnRing {
+        ring,
+        state,
+        started_here: outcome != UpOutcome::Reused,
+    })
+}
+
+/// A keyspace name no other test uses: `prefix` plus random letters, valid unquoted CQL.
+pub fn unique_keyspace(prefix: &str) -> String {
+    let suffix: String = (0..8)
+        .map(|_| char::from(b'a' + rand::random_range(0..26u8)))
+        .collect();
+    format!("{prefix}_{suffix}")
+}
+
+/// Routes tracing events to the test's captured output, once per test binary.
+pub fn init_test_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(crate::cli::DEFAULT_LOG_FILTER));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_test_writer()
+        .try_init();
+}

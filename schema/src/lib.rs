@@ -1,0 +1,294 @@
+//! The pickle data model: `schema.cql` (the single source of truth), and applying, checking and
+//! dropping it on a live ring.
+//!
+//! - [`cql`]: reads `schema.cql` into tables, keys and statements.
+//! - [`replication`]: replication per datacenter, derived from the ring or given.
+//! - [`live`]: the schema a ring actually has, and how it differs from the file.
+//! - [`apply`] and [`drop_keyspace`]: change a ring's schema.
+
+pub mod cql;
+pub mod live;
+pub mod replication;
+
+use std::collections::BTreeMap;
+
+use scylla::client::session::Session;
+use scylla::errors::ExecutionError;
+
+pub use cql::SchemaFile;
+pub use live::{CheckReport, LiveKeyspace};
+pub use replication::Replication;
+
+/// The text of `schema/schema.cql`, compiled into every binary so that they all agree on it.
+pub const SCHEMA_CQL: &str = include_str!("../schema.cql");
+
+/// What can go wrong while reading or changing a ring's schema.
+#[derive(Debug, thiserror::Error)]
+pub enum SchemaError {
+    /// `schema.cql` does not parse (a broken edit).
+    #[error(transparent)]
+    Parse(#[from] cql::ParseError),
+    /// A request to the ring failed.
+    #[error("{what} failed: {source}")]
+    Request {
+        /// What was being done.
+        what: String,
+        /// The driver's error.
+        source: Box<ExecutionError>,
+    },
+    /// A result did not have the expected shape.
+    #[error("unexpected result from {table}: {reason}")]
+    Result {
+        /// Where the result came from.
+        table: &'static str,
+        /// Why it could not be read.
+        reason: String,
+    },
+    /// The keyspace name cannot be used unquoted in CQL.
+    #[error(
+        "'{0}' (--keyspace / CASSANDRA_KEYSPACE) is not a usable keyspace name: use 1 to 48 lowercase letters, digits and '_', starting with a letter"
+    )]
+    BadKeyspaceName(String),
+    /// `--replication` names a datacenter the ring does not have.
+    #[error("--replication {given}: {problems}")]
+    BadReplication {
+        /// The replication asked for.
+        given: String,
+        /// What is wrong with it on this ring.
+        problems: String,
+    },
+    /// After applying, the live schema still differs from the file (a table created by hand with
+    /// other keys or types).
+    #[error(
+        "keyspace {keyspace} still differs from schema.cql after apply; fix or drop the tables below (`schema drop --yes` drops the keyspace):\n{report}"
+    )]
+    Drift {
+        /// The keyspace.
+        keyspace: String,
+        /// What differs (boxed: it is large, and errors travel by value).
+        report: Box<CheckReport>,
+    },
+    /// The nodes did not agree on the schema in time.
+    #[error("the nodes did not agree on the new schema: {0}")]
+    Agreement(String),
+}
+
+impl SchemaError {
+    pub(crate) fn request(what: impl Into<String>, error: ExecutionError) -> SchemaError {
+        SchemaError::Request {
+            what: what.into(),
+            source: Box::new(error),
+        }
+    }
+
+    pub(crate) fn result(table: &'static str, error: impl std::fmt::Display) -> SchemaError {
+        SchemaError::Result {
+            table,
+            reason: error.to_string(),
+        }
+    }
+}
+
+/// The project's schema, parsed. A parse failure here is a bug in `schema.cql`, caught by the
+/// unit tests; it is still returned as an error rather than a panic.
+pub fn project_schema() -> Result<SchemaFile, SchemaError> {
+    Ok(SchemaFile::parse(SCHEMA_CQL)?)
+}
+
+/// Checks that `keyspace` can be used unquoted: lowercase, digits, `_`, starting with a letter.
+pub fn validate_keyspace_name(keyspace: &str) -> Result<(), SchemaError> {
+    let mut chars = keyspace.chars();
+    let valid = keyspace.len() <= 48
+        && chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if valid {
+        Ok(())
+    } else {
+        Err(SchemaError::BadKeyspaceName(keyspace.to_owned()))
+    }
+}
+
+/// How many nodes each datacenter of the ring has, as the driver sees it.
+pub fn nodes_per_datacenter(session: &Session) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for node in session.get_cluster_state().get_nodes_info() {
+        if let Some(dc) = &node.datacenter {
+            *counts.entry(dc.clone()).or_insert(0) += 1;
+        }
+    }
+    counts
+}
+
+/// What [`apply`] changed.
+#[derive(Debug, Clone, Default)]
+pub struct Applied {
+    /// The keyspace was created.
+    pub created_keyspace: bool,
+    /// The replication was changed: (before, after).
+    pub changed_replication: Option<(String, String)>,
+    /// Tables created.
+    pub created_tables: Vec<String>,
+    /// Columns added to existing tables, as `table.column`.
+    pub added_columns: Vec<String>,
+}
+
+/// Makes `keyspace` on the ring match the file: creates what is missing, sets the replication,
+/// adds missing regular columns, waits for schema agreement, then checks the result. Safe to run
+/// again: an up-to-date keyspace is left as it is. It never drops anything.
+pub async fn apply(
+    session: &Session,
+    file: &SchemaFile,
+    keyspace: &str,
+    replication: &Replication,
+) -> Result<Applied, SchemaError> {
+    validate_keyspace_name(keyspace)?;
+    let nodes_per_dc = nodes_per_datacenter(session);
+    let unknown: Vec<String> = replication
+        .problems_on(&nodes_per_dc)
+        .into_iter()
+        .filter(|p| p.contains("does not have"))
+        .collect();
+    if !unknown.is_empty() {
+        let known: Vec<&String> = nodes_per_dc.keys().collect();
+        return Err(SchemaError::BadReplication {
+            given: replication.to_string(),
+            problems: format!("{} (the ring's datacenters: {known:?})", unknown.join("; ")),
+        });
+    }
+    let mut applied = Applied::default();
+    let live = LiveKeyspace::read(session, keyspace).await?;
+    match live
+        .as_ref()
+        .map(|ks| Replication::from_live(&ks.replication))
+    {
+        None => {
+            let create = format!(
+                "CREATE KEYSPACE IF NOT EXISTS {keyspace} WITH replication = {}",
+                replication.to_cql()
+            );
+            run(session, &create, format!("creating keyspace {keyspace}")).await?;
+            applied.created_keyspace = true;
+        }
+        Some(current) if current.as_ref() != Some(replication) => {
+            let alter = format!(
+                "ALTER KEYSPACE {keyspace} WITH replication = {}",
+                replication.to_cql()
+            );
+            run(
+                session,
+                &alter,
+                format!("changing the replication of {keyspace}"),
+            )
+            .await?;
+            let before = current.map_or_else(
+                || "a strategy without datacenters".to_owned(),
+                |r| r.to_string(),
+            );
+            applied.changed_replication = Some((before, replication.to_string()));
+        }
+        Some(_) => {}
+    }
+    let live_tables = live.map(|ks| ks.tables).unwrap_or_default();
+    for table in &file.tables {
+        match live_tables.get(&table.name) {
+            None => {
+                run(
+                    session,
+                    &table.create_statement(keyspace),
+                    format!("creating table {keyspace}.{}", table.name),
+                )
+                .await?;
+                applied.created_tables.push(table.name.clone());
+            }
+            Some(columns) => {
+                let is_key = |name: &str| {
+                    table.partition_key.iter().any(|k| k == name)
+                        || table.clustering.iter().any(|(c, _)| c == name)
+                };
+                for column in table
+                    .columns
+                    .iter()
+                    .filter(|c| !columns.contains_key(&c.name) && !is_key(&c.name))
+                {
+                    let alter = format!(
+                        "ALTER TABLE {keyspace}.{} ADD {} {}",
+                        table.name, column.name, column.cql_type
+                    );
+                    run(
+                        session,
+                        &alter,
+                        format!("adding column {}.{}", table.name, column.name),
+                    )
+                    .await?;
+                    applied
+                        .added_columns
+                        .push(format!("{}.{}", table.name, column.name));
+                }
+            }
+        }
+    }
+    session
+        .await_schema_agreement()
+        .await
+        .map_err(|e| SchemaError::Agreement(e.to_string()))?;
+    let report = live::compare(
+        file,
+        keyspace,
+        LiveKeyspace::read(session, keyspace).await?.as_ref(),
+        &nodes_per_dc,
+    );
+    let tables_ok = report.tables.iter().all(|t| t.problems.is_empty());
+    if !tables_ok {
+        return Err(SchemaError::Drift {
+            keyspace: keyspace.to_owned(),
+            report: Box::new(report),
+        });
+    }
+    Ok(applied)
+}
+
+/// Drops `keyspace` and everything in it. Returns whether it existed.
+pub async fn drop_keyspace(session: &Session, keyspace: &str) -> Result<bool, SchemaError> {
+    validate_keyspace_name(keyspace)?;
+    let existed = LiveKeyspace::read(session, keyspace).await?.is_some();
+    run(
+        session,
+        &format!("DROP KEYSPACE IF EXISTS {keyspace}"),
+        format!("dropping keyspace {keyspace}"),
+    )
+    .await?;
+    session
+        .await_schema_agreement()
+        .await
+        .map_err(|e| SchemaError::Agreement(e.to_string()))?;
+    Ok(existed)
+}
+
+/// Runs one DDL statement. DDL is not prepared: it runs once.
+async fn run(session: &Session, statement: &str, what: String) -> Result<(), SchemaError> {
+    tracing::debug!(statement, "schema change");
+    session
+        .query_unpaged(statement, &[])
+        .await
+        .map_err(|e| SchemaError::request(what, e))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keyspace_names_must_be_plain_cql_identifiers() {
+        assert!(validate_keyspace_name("pickle").is_ok());
+        assert!(validate_keyspace_name("test_ab12").is_ok());
+        for bad in ["", "Pickle", "1pickle", "pick-le", "a\"b", &"x".repeat(49)] {
+            assert!(validate_keyspace_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_embedded_schema_parses() {
+        assert_eq!(project_schema().unwrap().keyspace, "pickle");
+    }
+}

@@ -1,0 +1,6 @@
+//! Live tests of the schema crate against a real Cassandra (see `cluster::testing`): each test in
+//! its own keyspace, so they run in parallel.
+
+mod apply;
+mod command_line;
+mod multi_dc;
