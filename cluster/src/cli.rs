@@ -26,6 +26,22 @@ impl fmt::Display for UsageError {
 
 impl std::error::Error for UsageError {}
 
+/// A run stopped by Ctrl-C or SIGTERM, after writing its report. [`exit_code`] maps it to 130,
+/// the shell's code for "ended by SIGINT".
+#[derive(Debug)]
+pub struct Interrupted;
+
+impl fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("interrupted; the report covers what ran until then")
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
+/// Exit code of an interrupted run.
+pub const INTERRUPTED_EXIT_CODE: u8 = 130;
+
 /// Parses the command line and environment. `--help` and `--version` print and exit 0; any error
 /// prints one line naming the flag (and the environment variable, when the value came from one)
 /// and exits with code 2.
@@ -122,7 +138,7 @@ pub fn init_tracing() {
 }
 
 /// Prints an error with its whole chain of causes on one line and picks the exit code: 2 for a
-/// [`UsageError`], 1 for anything else.
+/// [`UsageError`], 130 for [`Interrupted`], 1 for anything else.
 pub fn exit_code(result: anyhow::Result<()>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -130,6 +146,8 @@ pub fn exit_code(result: anyhow::Result<()>) -> ExitCode {
             eprintln!("error: {error:#}");
             if error.downcast_ref::<UsageError>().is_some() {
                 ExitCode::from(USAGE_EXIT_CODE)
+            } else if error.downcast_ref::<Interrupted>().is_some() {
+                ExitCode::from(INTERRUPTED_EXIT_CODE)
             } else {
                 ExitCode::FAILURE
             }

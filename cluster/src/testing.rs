@@ -135,3 +135,27 @@ pub fn init_test_tracing() {
         .with_test_writer()
         .try_init();
 }
+
+/// Runs `command`, which must fail with exit code `code` and print exactly one line on stderr
+/// (log lines at INFO aside), and returns that line. The bad-input tests of every binary use it.
+pub fn one_line_failure(command: &mut std::process::Command, code: i32) -> String {
+    let output = command
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "{command:?} should exit with {code}; stderr: {stderr}"
+    );
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|line| !line.contains(" INFO "))
+        .collect();
+    assert_eq!(
+        lines.len(),
+        1,
+        "{command:?} should print one line on stderr, printed: {stderr}"
+    );
+    lines[0].to_owned()
+}

@@ -4,11 +4,17 @@
 //! - [`cql`]: reads `schema.cql` into tables, keys and statements.
 //! - [`replication`]: replication per datacenter, derived from the ring or given.
 //! - [`live`]: the schema a ring actually has, and how it differs from the file.
-//! - [`apply`] and [`drop_keyspace`]: change a ring's schema.
+//! - [`apply`] and [`drop_keyspace`]: change a ring's schema; [`ensure_ready`]: check it before
+//!   a run.
+//! - [`model`], [`workforce`], [`statements`]: what the apps write and read, the seeded fake data,
+//!   and the statements, prepared once.
 
 pub mod cql;
 pub mod live;
+pub mod model;
 pub mod replication;
+pub mod statements;
+pub mod workforce;
 
 use std::collections::BTreeMap;
 
@@ -67,6 +73,24 @@ pub enum SchemaError {
         keyspace: String,
         /// What differs (boxed: it is large, and errors travel by value).
         report: Box<CheckReport>,
+    },
+    /// The keyspace or a table an app needs is missing or differs from the file.
+    #[error(
+        "keyspace {keyspace} is not ready: {problems}; run `schema apply --keyspace {keyspace}` first"
+    )]
+    NotApplied {
+        /// The keyspace.
+        keyspace: String,
+        /// What is missing or different.
+        problems: String,
+    },
+    /// A statement could not be prepared.
+    #[error("cannot prepare the statement for table {table}: {reason}")]
+    Prepare {
+        /// The table the statement is for.
+        table: &'static str,
+        /// The server's or driver's reason.
+        reason: String,
     },
     /// The nodes did not agree on the schema in time.
     #[error("the nodes did not agree on the new schema: {0}")]
@@ -245,6 +269,44 @@ pub async fn apply(
         });
     }
     Ok(applied)
+}
+
+/// Checks that `keyspace` exists and that each of `tables` matches the file, so that a run that
+/// forgot `schema apply` stops with one clear message instead of failing every request.
+pub async fn ensure_ready(
+    session: &Session,
+    file: &SchemaFile,
+    keyspace: &str,
+    tables: &[&str],
+) -> Result<(), SchemaError> {
+    validate_keyspace_name(keyspace)?;
+    let live = LiveKeyspace::read(session, keyspace).await?;
+    if live.is_none() {
+        return Err(SchemaError::NotApplied {
+            keyspace: keyspace.to_owned(),
+            problems: "it does not exist".into(),
+        });
+    }
+    let report = live::compare(
+        file,
+        keyspace,
+        live.as_ref(),
+        &nodes_per_datacenter(session),
+    );
+    let problems: Vec<String> = report
+        .tables
+        .iter()
+        .filter(|t| tables.contains(&t.table.as_str()))
+        .flat_map(|t| t.problems.iter().map(move |p| format!("{}: {p}", t.table)))
+        .collect();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(SchemaError::NotApplied {
+            keyspace: keyspace.to_owned(),
+            problems: problems.join("; "),
+        })
+    }
 }
 
 /// Drops `keyspace` and everything in it. Returns whether it existed.

@@ -1,0 +1,236 @@
+//! The load options `factory` and `shop` share: rate, duration, warm-up, the in-flight bound,
+//! error limit, and where the reports go. Every flag has a `PICKLE_*` environment variable.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use cluster::cli::UsageError;
+use cluster::options::{parse_duration, serialize_duration};
+use serde::Serialize;
+
+/// How fast, how long, how many at once, and where the numbers go.
+#[derive(Debug, Clone, Args, Serialize)]
+#[command(next_help_heading = "Load (flags or environment)")]
+pub struct RunArgs {
+    /// Target rate in operations per second, on one open-loop schedule: operation n is due at
+    /// start + n/rate, and its latency counts from then. [default: unthrottled, as fast as the
+    /// in-flight bound allows]
+    #[arg(long, env = "PICKLE_RATE", value_name = "PER_SECOND", value_parser = parse_rate)]
+    pub rate: Option<f64>,
+
+    /// How long to run after the warm-up. [default: 60s, unless a number of operations is given]
+    #[arg(long, env = "PICKLE_DURATION", value_name = "DURATION", value_parser = parse_positive_duration)]
+    #[serde(serialize_with = "serialize_optional_duration")]
+    pub duration: Option<Duration>,
+
+    /// Run unmeasured for this long first, so that connections, caches and the server's JIT are
+    /// warm when measurement starts.
+    #[arg(long, env = "PICKLE_WARMUP", value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
+    #[serde(serialize_with = "serialize_duration")]
+    pub warmup: Duration,
+
+    /// The most requests in flight at once (a semaphore: a sliding window). When it is full, the
+    /// schedule waits and the wait counts in response time. By Little's law a rate R with L
+    /// seconds of latency needs R x L in flight: 5000 visits/s x 3 writes x 5 ms is 75, so 256
+    /// leaves room for latency spikes up to about 17 ms before the bound limits the rate.
+    #[arg(long, env = "PICKLE_MAX_IN_FLIGHT", value_name = "REQUESTS", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_in_flight: u32,
+
+    /// Stop the run (exit code 1) once more than this many requests have failed. [default: no
+    /// limit; failures are counted by kind and the run goes on]
+    #[arg(long, env = "PICKLE_MAX_ERRORS", value_name = "COUNT")]
+    pub max_errors: Option<u64>,
+
+    /// After the last operation (or Ctrl-C), how long to wait for those still in flight.
+    #[arg(long, env = "PICKLE_DRAIN_TIMEOUT", value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    #[serde(serialize_with = "serialize_duration")]
+    pub drain_timeout: Duration,
+
+    /// Write the full report (configuration, histograms, time series) as JSON here.
+    #[arg(long, env = "PICKLE_REPORT", value_name = "PATH")]
+    pub report: Option<PathBuf>,
+
+    /// Write an HDR histogram interval log here: one histogram per second and per tag, readable
+    /// by HdrHistogram's log tools.
+    #[arg(long, env = "PICKLE_HDR_LOG", value_name = "PATH")]
+    pub hdr_log: Option<PathBuf>,
+
+    /// Replace --report and --hdr-log files that already exist.
+    #[arg(long, env = "PICKLE_OVERWRITE")]
+    pub overwrite: bool,
+
+    /// No live line every second; only the final report.
+    #[arg(long, env = "PICKLE_QUIET")]
+    pub quiet: bool,
+
+    /// What wakes the loop at each due time. `precise`: a timer thread; operations go out a
+    /// median ~0.06 ms after their due time, for some 20 µs of CPU per operation at fixed rates.
+    /// `tokio`: the runtime's 1 ms timer wheel; cheaper, but operations go out about 1 ms late,
+    /// which the wait and response times then show.
+    #[arg(
+        long,
+        env = "PICKLE_TIMER",
+        value_name = "TIMER",
+        default_value = "precise"
+    )]
+    pub timer: TimerChoice,
+}
+
+/// Which timer paces the schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TimerChoice {
+    /// A dedicated thread with microsecond deadlines.
+    Precise,
+    /// tokio's timer wheel (1 ms ticks).
+    Tokio,
+}
+
+impl RunArgs {
+    /// Checks what clap cannot: the bound against the operation's size, and the output files
+    /// (their folder exists, they do not exist yet unless --overwrite, they are not the same).
+    pub fn validate(&self, requests_per_op: usize) -> Result<(), UsageError> {
+        if (self.max_in_flight as usize) < requests_per_op {
+            return Err(UsageError(format!(
+                "--max-in-flight {}: one operation makes {requests_per_op} requests, so the bound must be at least {requests_per_op}",
+                self.max_in_flight
+            )));
+        }
+        if let (Some(report), Some(log)) = (&self.report, &self.hdr_log)
+            && report == log
+        {
+            return Err(UsageError(format!(
+                "--report and --hdr-log are both {}: give them different paths",
+                report.display()
+            )));
+        }
+        for (flag, path) in [("--report", &self.report), ("--hdr-log", &self.hdr_log)] {
+            if let Some(path) = path {
+                check_output(flag, path, self.overwrite)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An output file must be creatable, and must not replace a file without --overwrite.
+fn check_output(flag: &str, path: &Path, overwrite: bool) -> Result<(), UsageError> {
+    if path.is_dir() {
+        return Err(UsageError(format!(
+            "{flag} {}: is a folder; give a file name",
+            path.display()
+        )));
+    }
+    if path.exists() && !overwrite {
+        return Err(UsageError(format!(
+            "{flag} {}: the file exists; remove it, pick another name, or pass --overwrite",
+            path.display()
+        )));
+    }
+    let folder = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if !folder.is_dir() {
+        return Err(UsageError(format!(
+            "{flag} {}: the folder {} does not exist",
+            path.display(),
+            folder.display()
+        )));
+    }
+    // Creating (and removing) the temporary file the report is written through proves the
+    // folder is writable now, before any work is done.
+    let probe = crate::hdr_log::partial_path(path);
+    std::fs::write(&probe, b"")
+        .and_then(|()| std::fs::remove_file(&probe))
+        .map_err(|error| {
+            UsageError(format!(
+                "{flag} {}: cannot write in {}: {error}",
+                path.display(),
+                folder.display()
+            ))
+        })
+}
+
+/// A rate: a positive, finite number of operations per second.
+pub fn parse_rate(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(rate) if rate.is_finite() && rate > 0.0 => Ok(rate),
+        _ => Err(format!(
+            "'{text}' is not a rate; expected a positive number of operations per second, such as 5000"
+        )),
+    }
+}
+
+/// A duration above zero.
+pub fn parse_positive_duration(text: &str) -> Result<Duration, String> {
+    let duration = parse_duration(text)?;
+    if duration.is_zero() {
+        Err(format!("'{text}': the duration must be above zero"))
+    } else {
+        Ok(duration)
+    }
+}
+
+fn serialize_optional_duration<S: serde::Serializer>(
+    duration: &Option<Duration>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match duration {
+        Some(duration) => serialize_duration(duration, serializer),
+        None => serializer.serialize_none(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Flags {
+        #[command(flatten)]
+        run: RunArgs,
+    }
+
+    #[test]
+    fn rates_and_durations_are_checked() {
+        assert_eq!(parse_rate("5000").unwrap(), 5000.0);
+        assert_eq!(parse_rate("0.5").unwrap(), 0.5);
+        for bad in ["0", "-5", "fast", "inf", "NaN"] {
+            assert!(parse_rate(bad).is_err(), "{bad}");
+        }
+        assert!(parse_positive_duration("0s").is_err());
+        assert!(parse_positive_duration("1m").is_ok());
+    }
+
+    #[test]
+    fn outputs_are_checked_before_any_work() {
+        let folder = tempfile::tempdir().unwrap();
+        let existing = folder.path().join("old.json");
+        std::fs::write(&existing, "{}").unwrap();
+        let parse = |args: &[&str]| {
+            Flags::try_parse_from(std::iter::once("t").chain(args.iter().copied()))
+                .unwrap()
+                .run
+        };
+
+        let run = parse(&["--report", existing.to_str().unwrap()]);
+        assert!(run.validate(3).unwrap_err().0.contains("the file exists"));
+        let run = parse(&["--report", existing.to_str().unwrap(), "--overwrite"]);
+        assert!(run.validate(3).is_ok());
+        let run = parse(&["--report", "/no/such/folder/r.json"]);
+        assert!(run.validate(3).unwrap_err().0.contains("does not exist"));
+        let run = parse(&["--report", "x.json", "--hdr-log", "x.json"]);
+        assert!(run.validate(3).unwrap_err().0.contains("different paths"));
+        let run = parse(&["--max-in-flight", "2"]);
+        assert!(run.validate(3).unwrap_err().0.contains("at least 3"));
+        assert_eq!(
+            std::fs::read_to_string(&existing).unwrap(),
+            "{}",
+            "validation never touches existing files"
+        );
+    }
+}

@@ -1,0 +1,193 @@
+//! What went wrong with a request, as a small set of kinds a report can count.
+//!
+//! Transient kinds (timeouts, unavailable replicas, overload, broken connections) are counted and
+//! the run goes on: they are what a benchmark is there to observe. Fatal kinds (bad credentials,
+//! missing permissions, a schema that does not match the statements) end the run at once, since
+//! every later request would fail the same way.
+
+use std::fmt;
+
+use scylla::errors::{DbError, ExecutionError, RequestAttemptError};
+use serde::{Deserialize, Serialize};
+
+/// The kinds of request failure a report counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// The coordinator did not get enough write acknowledgements in time (server-side timeout).
+    WriteTimeout,
+    /// The coordinator did not get enough read responses in time.
+    ReadTimeout,
+    /// Not enough replicas alive for the consistency level.
+    Unavailable,
+    /// A node shed load (overloaded, rate limited).
+    Overloaded,
+    /// A replica failed the write or read (not a timeout).
+    ReplicaFailure,
+    /// The driver gave up after its own request timeout (`--request-timeout`).
+    ClientTimeout,
+    /// No connection could carry the request: broken, refused, or no node left in the plan.
+    Connection,
+    /// The node is still joining the ring.
+    Bootstrapping,
+    /// A server error without a more precise kind.
+    Server,
+    /// Wrong user or password.
+    Authentication,
+    /// The user lacks a permission.
+    Unauthorized,
+    /// The request does not fit the schema (a missing table or keyspace, a bad statement).
+    Invalid,
+    /// Anything else.
+    Other,
+}
+
+impl ErrorKind {
+    /// Whether the run must stop: every later request would fail the same way.
+    pub fn is_fatal(self) -> bool {
+        matches!(
+            self,
+            ErrorKind::Authentication | ErrorKind::Unauthorized | ErrorKind::Invalid
+        )
+    }
+
+    /// The name used in reports, live lines and logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorKind::WriteTimeout => "write_timeout",
+            ErrorKind::ReadTimeout => "read_timeout",
+            ErrorKind::Unavailable => "unavailable",
+            ErrorKind::Overloaded => "overloaded",
+            ErrorKind::ReplicaFailure => "replica_failure",
+            ErrorKind::ClientTimeout => "client_timeout",
+            ErrorKind::Connection => "connection",
+            ErrorKind::Bootstrapping => "bootstrapping",
+            ErrorKind::Server => "server",
+            ErrorKind::Authentication => "authentication",
+            ErrorKind::Unauthorized => "unauthorized",
+            ErrorKind::Invalid => "invalid",
+            ErrorKind::Other => "other",
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A failed request: its kind, and for fatal kinds the server's message, which the user needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// What kind of failure.
+    pub kind: ErrorKind,
+    /// The driver's message; kept only for fatal failures, so the hot path of a run with many
+    /// timeouts formats nothing.
+    pub detail: Option<String>,
+}
+
+/// Sorts a driver error into a [`Failure`].
+pub fn classify(error: &ExecutionError) -> Failure {
+    let kind = kind_of(error);
+    Failure {
+        kind,
+        detail: kind.is_fatal().then(|| error.to_string()),
+    }
+}
+
+fn kind_of(error: &ExecutionError) -> ErrorKind {
+    match error {
+        ExecutionError::LastAttemptError(attempt) => match attempt {
+            RequestAttemptError::DbError(db, _) => db_kind(db),
+            RequestAttemptError::BrokenConnectionError(_)
+            | RequestAttemptError::UnableToAllocStreamId => ErrorKind::Connection,
+            RequestAttemptError::SerializationError(_)
+            | RequestAttemptError::CqlRequestSerialization(_) => ErrorKind::Invalid,
+            _ => ErrorKind::Other,
+        },
+        ExecutionError::RequestTimeout(_) => ErrorKind::ClientTimeout,
+        ExecutionError::ConnectionPoolError(_) | ExecutionError::EmptyPlan => ErrorKind::Connection,
+        ExecutionError::BadQuery(_)
+        | ExecutionError::PrepareError(_)
+        | ExecutionError::UseKeyspaceError(_) => ErrorKind::Invalid,
+        _ => ErrorKind::Other,
+    }
+}
+
+fn db_kind(error: &DbError) -> ErrorKind {
+    match error {
+        DbError::WriteTimeout { .. } => ErrorKind::WriteTimeout,
+        DbError::ReadTimeout { .. } => ErrorKind::ReadTimeout,
+        DbError::Unavailable { .. } => ErrorKind::Unavailable,
+        DbError::Overloaded | DbError::RateLimitReached { .. } => ErrorKind::Overloaded,
+        DbError::WriteFailure { .. } | DbError::ReadFailure { .. } => ErrorKind::ReplicaFailure,
+        DbError::IsBootstrapping => ErrorKind::Bootstrapping,
+        DbError::ServerError | DbError::TruncateError => ErrorKind::Server,
+        DbError::AuthenticationError => ErrorKind::Authentication,
+        DbError::Unauthorized => ErrorKind::Unauthorized,
+        DbError::SyntaxError
+        | DbError::Invalid
+        | DbError::ConfigError
+        | DbError::AlreadyExists { .. } => ErrorKind::Invalid,
+        _ => ErrorKind::Other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use scylla::statement::Consistency;
+
+    use super::*;
+
+    fn db(error: DbError) -> ExecutionError {
+        ExecutionError::LastAttemptError(RequestAttemptError::DbError(
+            error,
+            "from the server".into(),
+        ))
+    }
+
+    #[test]
+    fn transient_errors_are_counted_not_fatal() {
+        let unavailable = db(DbError::Unavailable {
+            consistency: Consistency::LocalQuorum,
+            required: 2,
+            alive: 1,
+        });
+        assert_eq!(
+            classify(&unavailable),
+            Failure {
+                kind: ErrorKind::Unavailable,
+                detail: None
+            }
+        );
+        assert_eq!(
+            classify(&ExecutionError::RequestTimeout(Duration::from_secs(1))).kind,
+            ErrorKind::ClientTimeout
+        );
+        assert_eq!(
+            classify(&db(DbError::Overloaded)).kind,
+            ErrorKind::Overloaded
+        );
+        assert_eq!(
+            classify(&ExecutionError::EmptyPlan).kind,
+            ErrorKind::Connection
+        );
+        assert!(!ErrorKind::WriteTimeout.is_fatal());
+    }
+
+    #[test]
+    fn schema_and_auth_errors_are_fatal_and_keep_their_message() {
+        let failure = classify(&db(DbError::Invalid));
+        assert_eq!(failure.kind, ErrorKind::Invalid);
+        assert!(
+            failure
+                .detail
+                .is_some_and(|d| d.contains("from the server"))
+        );
+        assert!(classify(&db(DbError::Unauthorized)).kind.is_fatal());
+        assert_eq!(ErrorKind::ClientTimeout.to_string(), "client_timeout");
+    }
+}

@@ -1,0 +1,31 @@
+//! The workload driver's machinery, shared unchanged by `factory` and `shop`.
+//!
+//! - [`pace`]: when each operation is due (one global, open-loop schedule);
+//! - [`timer`]: the one timer that waits for due times, precise to tens of microseconds;
+//! - [`drive`]: the loop that starts operations on schedule behind the in-flight semaphore;
+//! - [`record`]: HDR histograms of response, wait and service times, per second and in total;
+//! - [`hdr_log`]: the standard HDR interval log;
+//! - [`errors`]: failures sorted into kinds, transient or fatal;
+//! - [`usage`]: what the client itself costs in CPU and memory;
+//! - [`limiter`] and [`report`]: what limited the rate, and the report of a run;
+//! - [`args`], [`run`], [`measure`], [`shutdown`]: what an app needs to run a measured workload.
+
+pub mod args;
+pub mod drive;
+pub mod errors;
+pub mod hdr_log;
+pub mod limiter;
+pub mod measure;
+pub mod pace;
+pub mod record;
+pub mod report;
+pub mod run;
+pub mod shutdown;
+pub mod timer;
+pub mod usage;
+
+pub use args::RunArgs;
+pub use drive::Intended;
+pub use measure::{measure, measure_value};
+pub use record::Completed;
+pub use run::{Finished, Run, Workload};

@@ -1,0 +1,268 @@
+//! What limited the rate, in words: the report's answer to "why not faster?".
+//!
+//! When a fixed-rate run falls short of its target, the driving loop is behind schedule, and the
+//! driver knows what held it there (time, each instant counted once):
+//! - **waiting for permits**: an operation was due but the in-flight window was full. By
+//!   Little's law the window needed is rate x requests per operation x service time; when that
+//!   exceeds `--max-in-flight` at the typical service time, **the bound** is what limits; when it
+//!   would suffice at the typical service time but service times rose, **the server** is;
+//! - **late with permits free**: the loop got to an operation late although permits were free:
+//!   **the client** is busy or starved of CPU.
+
+use serde::{Deserialize, Serialize};
+
+use crate::record::Pacing;
+
+/// The verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// The target rate was achieved (within 1%).
+    KeptUp,
+    /// The in-flight bound was too small for the rate at the service times measured.
+    InFlightBound,
+    /// The server's latency rose until the window filled.
+    ServerLatency,
+    /// The client could not keep up with the schedule.
+    ClientCpu,
+    /// No target rate: the window and the server's latency set the pace, by design.
+    Unthrottled,
+}
+
+/// The verdict with its explanation, and a warning when the rate fell short.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Limiter {
+    /// What limited the rate.
+    pub verdict: Verdict,
+    /// One or two sentences with the numbers behind the verdict.
+    pub explanation: String,
+    /// Set when the achieved rate is below 99% of the target.
+    pub warning: Option<String>,
+}
+
+/// The measurements the diagnosis needs.
+#[derive(Debug, Clone, Copy)]
+pub struct Evidence {
+    /// Target operations per second, `None` when unthrottled.
+    pub target_rate: Option<f64>,
+    /// Achieved operations per second.
+    pub achieved_rate: f64,
+    /// Measured seconds.
+    pub measured_seconds: f64,
+    /// Where the loop's time behind schedule went.
+    pub pacing: Pacing,
+    /// Median time from due to send (the wait histogram), seconds.
+    pub wait_p50_s: f64,
+    /// `--max-in-flight`.
+    pub max_in_flight: usize,
+    /// Requests per operation.
+    pub requests_per_op: usize,
+    /// Median service time of a request, seconds.
+    pub service_p50_s: f64,
+    /// Mean service time of a request, seconds.
+    pub service_mean_s: f64,
+    /// 99th percentile service time, seconds.
+    pub service_p99_s: f64,
+    /// CPU cores the client kept busy.
+    pub cores_busy: f64,
+}
+
+/// Decides what limited the rate.
+pub fn diagnose(e: &Evidence) -> Limiter {
+    let seconds = e.measured_seconds.max(f64::EPSILON);
+    let (waiting, late) = (
+        e.pacing.waiting_for_permits_s,
+        e.pacing.late_with_free_permits_s,
+    );
+    let lateness = format!(
+        "the loop was behind schedule {:.1}% of the time waiting for permits and {:.1}% with permits free",
+        waiting / seconds * 100.0,
+        late / seconds * 100.0
+    );
+    let window_ops = e.max_in_flight as f64 / e.requests_per_op.max(1) as f64;
+    let Some(target) = e.target_rate else {
+        let possible = window_ops / e.service_mean_s.max(1e-9);
+        return Limiter {
+            verdict: Verdict::Unthrottled,
+            explanation: format!(
+                "unthrottled: {window_ops:.0} operations in flight at a mean service time of {:.3} ms allow about \
+                 {possible:.0}/s (Little's law); achieved {:.1}/s with {:.2} client cores busy",
+                e.service_mean_s * 1e3,
+                e.achieved_rate,
+                e.cores_busy
+            ),
+            warning: None,
+        };
+    };
+    let share = e.achieved_rate / target;
+    if share >= 0.99 {
+        return Limiter {
+            verdict: Verdict::KeptUp,
+            explanation: format!(
+                "kept up with the target ({:.1}% of it); operations were sent a median {:.3} ms after their due time",
+                share * 100.0,
+                e.wait_p50_s * 1e3
+            ),
+            warning: None,
+        };
+    }
+    let warning = Some(format!(
+        "achieved {:.1}/s is {:.1}% of the target {target:.0}/s",
+        e.achieved_rate,
+        share * 100.0
+    ));
+    let needed_typical = target * e.requests_per_op as f64 * e.service_p50_s;
+    let needed_mean = target * e.requests_per_op as f64 * e.service_mean_s;
+    let (verdict, explanation) = if late > waiting {
+        (
+            Verdict::ClientCpu,
+            format!(
+                "the client: {lateness}, so the loop itself fell behind; the process kept {:.2} cores busy. \
+                 Give the client more CPU, or run several clients and merge their reports",
+                e.cores_busy
+            ),
+        )
+    } else if needed_typical > e.max_in_flight as f64 * 0.9 {
+        (
+            Verdict::InFlightBound,
+            format!(
+                "the in-flight bound: at a median service time of {:.3} ms, {target:.0}/s needs about \
+                 {needed_typical:.0} requests in flight (Little's law: rate x {} requests x latency), and \
+                 --max-in-flight is {}; {lateness}. Raise --max-in-flight or lower --rate",
+                e.service_p50_s * 1e3,
+                e.requests_per_op,
+                e.max_in_flight
+            ),
+        )
+    } else {
+        (
+            Verdict::ServerLatency,
+            format!(
+                "the server: at the median service time ({:.3} ms) {needed_typical:.0} requests in flight would do, \
+                 but service times rose (mean {:.3} ms, p99 {:.3} ms, needing {needed_mean:.0}) until the window \
+                 of {} filled; {lateness}",
+                e.service_p50_s * 1e3,
+                e.service_mean_s * 1e3,
+                e.service_p99_s * 1e3,
+                e.max_in_flight
+            ),
+        )
+    };
+    Limiter {
+        verdict,
+        explanation,
+        warning,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn evidence() -> Evidence {
+        Evidence {
+            target_rate: Some(5000.0),
+            achieved_rate: 5000.0,
+            measured_seconds: 60.0,
+            pacing: Pacing {
+                waiting_for_permits_s: 0.0,
+                late_with_free_permits_s: 3.0,
+                peak_in_flight: 40,
+            },
+            wait_p50_s: 0.0001,
+            max_in_flight: 256,
+            requests_per_op: 3,
+            service_p50_s: 0.001,
+            service_mean_s: 0.0012,
+            service_p99_s: 0.004,
+            cores_busy: 0.4,
+        }
+    }
+
+    #[test]
+    fn a_run_on_target_kept_up_and_says_how_late_it_sent() {
+        let limiter = diagnose(&evidence());
+        assert_eq!(limiter.verdict, Verdict::KeptUp);
+        assert!(
+            limiter
+                .explanation
+                .contains("a median 0.100 ms after their due time"),
+            "{}",
+            limiter.explanation
+        );
+        assert!(limiter.warning.is_none());
+    }
+
+    #[test]
+    fn a_small_window_is_named_with_littles_law() {
+        let pacing = Pacing {
+            waiting_for_permits_s: 40.0,
+            ..evidence().pacing
+        };
+        let e = Evidence {
+            achieved_rate: 2600.0,
+            max_in_flight: 8,
+            pacing,
+            ..evidence()
+        };
+        let limiter = diagnose(&e);
+        assert_eq!(limiter.verdict, Verdict::InFlightBound);
+        assert!(
+            limiter
+                .explanation
+                .contains("needs about 15 requests in flight"),
+            "{}",
+            limiter.explanation
+        );
+        assert!(limiter.warning.unwrap().contains("52.0% of the target"));
+    }
+
+    #[test]
+    fn a_slow_server_fills_an_ample_window() {
+        let pacing = Pacing {
+            waiting_for_permits_s: 40.0,
+            ..evidence().pacing
+        };
+        let e = Evidence {
+            achieved_rate: 3000.0,
+            pacing,
+            service_mean_s: 0.05,
+            service_p99_s: 0.4,
+            ..evidence()
+        };
+        assert_eq!(diagnose(&e).verdict, Verdict::ServerLatency);
+    }
+
+    #[test]
+    fn a_late_loop_with_free_permits_is_the_client() {
+        let pacing = Pacing {
+            late_with_free_permits_s: 40.0,
+            ..evidence().pacing
+        };
+        let e = Evidence {
+            achieved_rate: 4000.0,
+            pacing,
+            cores_busy: 1.9,
+            ..evidence()
+        };
+        let limiter = diagnose(&e);
+        assert_eq!(limiter.verdict, Verdict::ClientCpu);
+        assert!(limiter.explanation.contains("1.90 cores"));
+    }
+
+    #[test]
+    fn unthrottled_runs_explain_their_pace() {
+        let e = Evidence {
+            target_rate: None,
+            achieved_rate: 60_000.0,
+            ..evidence()
+        };
+        let limiter = diagnose(&e);
+        assert_eq!(limiter.verdict, Verdict::Unthrottled);
+        assert!(
+            limiter.explanation.contains("allow about 71111/s"),
+            "{}",
+            limiter.explanation
+        );
+    }
+}

@@ -1,0 +1,151 @@
+//! When each operation is due: one global, open-loop schedule.
+//!
+//! Operation `n` is due at `start + n / rate`, computed from `n` every time rather than by adding
+//! a period again and again, so a long run never drifts. The schedule never waits for the server:
+//! when operations are late (a stall, a full in-flight window), the due times stay where they
+//! were and the late operations are issued as soon as they can be, one after another, until the
+//! run has caught up. Nothing is skipped, and each operation's latency is measured from its due
+//! time, so the stall shows in the numbers (no coordinated omission).
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+/// How fast operations are started.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Pace {
+    /// A fixed number of operations per second.
+    Fixed {
+        /// Operations per second; any positive number, fractions included.
+        per_second: f64,
+    },
+    /// As fast as the in-flight bound allows: each operation is due the moment a permit frees.
+    Unthrottled,
+}
+
+/// When a schedule ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct End {
+    /// No operation is due at or after `start + after`.
+    pub after: Option<Duration>,
+    /// No more than this many operations.
+    pub operations: Option<u64>,
+}
+
+/// What the schedule says about operation `n`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Due {
+    /// Due at this instant (maybe already past).
+    At(Instant),
+    /// Due as soon as a permit is free (unthrottled).
+    Now,
+    /// The schedule has ended before operation `n`.
+    Finished,
+}
+
+/// A global schedule: every operation's due time, from one start and one rate.
+#[derive(Debug, Clone, Copy)]
+pub struct Schedule {
+    start: Instant,
+    pace: Pace,
+    end: End,
+}
+
+impl Schedule {
+    /// A schedule starting at `start`.
+    pub fn new(start: Instant, pace: Pace, end: End) -> Schedule {
+        Schedule { start, pace, end }
+    }
+
+    /// The first instant of the schedule.
+    pub fn start(&self) -> Instant {
+        self.start
+    }
+
+    /// The pace.
+    pub fn pace(&self) -> Pace {
+        self.pace
+    }
+
+    /// When operation `n` (0-based) is due. For an unthrottled schedule bounded by time, `now`
+    /// decides whether the run is over.
+    pub fn due(&self, n: u64, now: Instant) -> Due {
+        if self.end.operations.is_some_and(|limit| n >= limit) {
+            return Due::Finished;
+        }
+        let past_end = |at: Instant| self.end.after.is_some_and(|after| at >= self.start + after);
+        match self.pace {
+            Pace::Fixed { per_second } => {
+                let at = self.start + Duration::from_secs_f64(n as f64 / per_second);
+                if past_end(at) {
+                    Due::Finished
+                } else {
+                    Due::At(at)
+                }
+            }
+            Pace::Unthrottled if past_end(now) => Due::Finished,
+            Pace::Unthrottled => Due::Now,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn due_times_come_from_n_not_from_a_running_sum() {
+        let start = Instant::now();
+        let schedule = Schedule::new(start, Pace::Fixed { per_second: 7.0 }, End::default());
+        // 1/7 s is not a whole number of nanoseconds: adding it up would drift; computing it
+        // from n does not.
+        let Due::At(at) = schedule.due(7_000_000, start) else {
+            panic!("not finished")
+        };
+        assert_eq!(at - start, Duration::from_secs(1_000_000));
+        let Due::At(at) = schedule.due(1, start) else {
+            panic!("not finished")
+        };
+        assert_eq!(at - start, Duration::from_nanos(142_857_143));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn schedules_end_by_count_or_by_time() {
+        let start = Instant::now();
+        let by_count = Schedule::new(
+            start,
+            Pace::Fixed { per_second: 10.0 },
+            End {
+                operations: Some(3),
+                after: None,
+            },
+        );
+        assert!(matches!(by_count.due(2, start), Due::At(_)));
+        assert_eq!(by_count.due(3, start), Due::Finished);
+
+        let by_time = Schedule::new(
+            start,
+            Pace::Fixed { per_second: 10.0 },
+            End {
+                after: Some(Duration::from_secs(1)),
+                operations: None,
+            },
+        );
+        assert!(matches!(by_time.due(9, start), Due::At(_)));
+        assert_eq!(by_time.due(10, start), Due::Finished);
+
+        let unthrottled = Schedule::new(
+            start,
+            Pace::Unthrottled,
+            End {
+                after: Some(Duration::from_secs(1)),
+                operations: None,
+            },
+        );
+        assert_eq!(unthrottled.due(1_000_000, start), Due::Now);
+        assert_eq!(
+            unthrottled.due(0, start + Duration::from_secs(1)),
+            Due::Finished
+        );
+    }
+}

@@ -1,0 +1,239 @@
+//! The report of one run: what was asked, what was achieved, the latency histograms, what the
+//! client cost, and what limited the rate. Written as JSON (`--report`), printed as a summary.
+//!
+//! The JSON embeds the full configuration and every histogram (HDR V2, compressed, base64), so a
+//! report can be compared, merged and plotted later without losing precision or the settings that
+//! produced it.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use base64::Engine as _;
+use hdrhistogram::Histogram;
+use hdrhistogram::serialization::{Deserializer, Serializer as _, V2DeflateSerializer};
+use serde::{Deserialize, Serialize};
+
+use crate::limiter::Limiter;
+use crate::record::{Counts, IntervalSummary, Pacing, Percentiles};
+use crate::usage::ClientCost;
+
+/// The report format's version; readers refuse other versions with a clear message.
+pub const FORMAT: u32 = 1;
+
+/// Everything about one run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunReport {
+    /// Report format version ([`FORMAT`]).
+    pub format: u32,
+    /// The program that ran (`factory`, `shop`).
+    pub tool: String,
+    /// Its version.
+    pub version: String,
+    /// When measurement began (RFC 3339, UTC).
+    pub started_at: String,
+    /// What one operation is called (`visit`) and one request (`write`).
+    pub names: Names,
+    /// The complete configuration, flags and environment resolved (no password).
+    pub config: serde_json::Value,
+    /// Why the run ended: `finished`, `interrupted`, `too many errors`, or the fatal error.
+    pub ending: String,
+    /// Target operations per second; `None` when unthrottled.
+    pub target_rate: Option<f64>,
+    /// Operations per second achieved over the measured time (successful and failed alike).
+    pub achieved_rate: f64,
+    /// Requests per second achieved.
+    pub achieved_request_rate: f64,
+    /// Length of the measured part of the run, seconds.
+    pub measured_seconds: f64,
+    /// Operations and requests, successful and failed.
+    pub counts: Counts,
+    /// Operations still in flight when the drain gave up.
+    pub abandoned: u64,
+    /// Failed requests by kind.
+    pub errors: BTreeMap<String, u64>,
+    /// Latency percentiles per tag, microseconds.
+    pub latency_us: BTreeMap<String, Percentiles>,
+    /// The histograms per tag, nanoseconds, HDR V2 compressed and base64-encoded.
+    pub histograms: BTreeMap<String, String>,
+    /// One entry per second.
+    pub intervals: Vec<IntervalSummary>,
+    /// Where time behind schedule went.
+    pub pacing: Pacing,
+    /// What the client cost.
+    pub client: ClientCost,
+    /// What limited the rate, in words.
+    pub limiter: Limiter,
+}
+
+/// What the things a run counts are called, for summaries.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Names {
+    /// One operation (`visit`, `fan-out`).
+    pub op: String,
+    /// One request (`write`, `read`).
+    pub request: String,
+}
+
+/// Why a report file could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// Reading or writing failed.
+    #[error("cannot {action} {path}: {source}")]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not a report of ours, or is truncated.
+    #[error("{path} is not a pickle run report ({reason})")]
+    Foreign {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl RunReport {
+    /// Encodes a histogram for [`RunReport::histograms`].
+    pub fn encode(histogram: &Histogram<u64>) -> String {
+        let mut bytes = Vec::new();
+        // Serializing into a Vec cannot fail for a histogram the recorder built.
+        if V2DeflateSerializer::new()
+            .serialize(histogram, &mut bytes)
+            .is_err()
+        {
+            return String::new();
+        }
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    }
+
+    /// The histogram of `tag`, decoded; `None` if absent or unreadable.
+    pub fn histogram(&self, tag: &str) -> Option<Histogram<u64>> {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(self.histograms.get(tag)?)
+            .ok()?;
+        Deserializer::new().deserialize(&mut bytes.as_slice()).ok()
+    }
+
+    /// Writes the report as JSON, atomically: a temporary file, then a rename, so a reader never
+    /// sees half a report and an interrupted write leaves the old file (if any) untouched.
+    pub fn write(&self, path: &Path) -> Result<(), ReportError> {
+        let io = |action, source| ReportError::Io {
+            action,
+            path: path.display().to_string(),
+            source,
+        };
+        let text = serde_json::to_string_pretty(self)
+            .map_err(|e| io("encode", std::io::Error::other(e)))?;
+        let partial = crate::hdr_log::partial_path(path);
+        std::fs::write(&partial, text).map_err(|e| io("write", e))?;
+        std::fs::rename(&partial, path).map_err(|e| io("rename into", e))
+    }
+
+    /// Reads a report written by [`RunReport::write`].
+    pub fn read(path: &Path) -> Result<RunReport, ReportError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ReportError::Io {
+            action: "read",
+            path: path.display().to_string(),
+            source,
+        })?;
+        let foreign = |reason: String| ReportError::Foreign {
+            path: path.display().to_string(),
+            reason,
+        };
+        let value: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| foreign(format!("not JSON: {e}")))?;
+        match value.get("format").and_then(serde_json::Value::as_u64) {
+            Some(format) if format == u64::from(FORMAT) => {}
+            Some(other) => {
+                return Err(foreign(format!(
+                    "format {other}, this version reads format {FORMAT}"
+                )));
+            }
+            None => return Err(foreign("no format field".into())),
+        }
+        serde_json::from_value(value).map_err(|e| foreign(e.to_string()))
+    }
+
+    /// The summary printed at the end of a run.
+    pub fn summary(&self) -> String {
+        let mut out = String::new();
+        let (op, request) = (&self.names.op, &self.names.request);
+        let target = self.target_rate.map_or_else(
+            || "unthrottled".to_owned(),
+            |rate| format!("target {rate:.0} {op}s/s"),
+        );
+        let _ = writeln!(
+            out,
+            "{tool}: {seconds:.1} s measured, {target}, achieved {achieved:.1} {op}s/s ({requests:.0} {request}s/s); ended: {ending}",
+            tool = self.tool,
+            seconds = self.measured_seconds,
+            achieved = self.achieved_rate,
+            requests = self.achieved_request_rate,
+            ending = self.ending,
+        );
+        let c = &self.counts;
+        let _ = writeln!(
+            out,
+            "  {ops} {op}s ok, {failed} failed; {reqs} {request}s ok, {reqs_failed} failed{abandoned}",
+            ops = c.ops,
+            failed = c.ops_failed,
+            reqs = c.requests,
+            reqs_failed = c.requests_failed,
+            abandoned = if self.abandoned > 0 {
+                format!("; {} abandoned at the drain timeout", self.abandoned)
+            } else {
+                String::new()
+            },
+        );
+        if !self.errors.is_empty() {
+            let kinds: Vec<String> = self
+                .errors
+                .iter()
+                .map(|(kind, n)| format!("{kind} {n}"))
+                .collect();
+            let _ = writeln!(out, "  errors: {}", kinds.join(", "));
+        }
+        let _ = writeln!(
+            out,
+            "  latency (ms)            p50      p90      p99    p99.9      max    count"
+        );
+        for (tag, p) in &self.latency_us {
+            if p.count == 0 {
+                continue;
+            }
+            let _ = writeln!(
+                out,
+                "    {tag:<20} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>8}",
+                p.p50 / 1e3,
+                p.p90 / 1e3,
+                p.p99 / 1e3,
+                p.p999 / 1e3,
+                p.max / 1e3,
+                p.count
+            );
+        }
+        let cost = &self.client;
+        let _ = writeln!(
+            out,
+            "  client: {:.2} CPU s ({:.2} cores busy), {:.1} CPU µs per {request}, {:.1} per {op}; RSS {} MiB at start, {} MiB at end, {} MiB peak",
+            cost.cpu_seconds,
+            cost.cores_busy,
+            cost.cpu_us_per_request,
+            cost.cpu_us_per_op,
+            cost.rss_start_bytes >> 20,
+            cost.rss_end_bytes >> 20,
+            cost.peak_rss_bytes >> 20,
+        );
+        let _ = writeln!(out, "  rate: {}", self.limiter.explanation);
+        if let Some(warning) = &self.limiter.warning {
+            let _ = writeln!(out, "  WARNING: {warning}");
+        }
+        out
+    }
+}

@@ -1,0 +1,349 @@
+//! A measured run from start to report, so that an app's `main` only says what one operation is.
+//!
+//! [`Run::drive`] builds the schedule from the load options, starts the timer, the recorder and
+//! the HDR log, drives the operations, prints a live line every second, stops on Ctrl-C, and
+//! turns what was recorded into a [`RunReport`] (written to `--report` when asked).
+
+use std::future::Future;
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::time::Instant;
+
+use crate::args::{RunArgs, TimerChoice};
+use crate::drive::{Ending, Intended, Outcome, Plan, drive};
+use crate::hdr_log::HdrLog;
+use crate::limiter::{Evidence, diagnose};
+use crate::pace::{End, Pace, Schedule};
+use crate::record::{IntervalSummary, Percentiles, Recorder, Recording, new_histogram};
+use crate::report::{FORMAT, Names, ReportError, RunReport};
+use crate::timer::{PreciseTimer, TokioTimer};
+use crate::usage::{ClientCost, Usage};
+
+/// What an app's operations look like.
+#[derive(Debug, Clone)]
+pub struct Workload {
+    /// The program (`factory`).
+    pub tool: &'static str,
+    /// One operation (`visit`).
+    pub op: &'static str,
+    /// One request (`write`).
+    pub request: &'static str,
+    /// Requests per operation: the permits each takes.
+    pub requests_per_op: usize,
+    /// One service-time tag per kind of request (per table).
+    pub service_tags: Vec<&'static str>,
+    /// Stop after this many operations (warm-up included), if given.
+    pub operations: Option<u64>,
+}
+
+/// Why a run could not produce its report.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The HDR log could not be created or completed.
+    #[error("HDR log {path}: {source}")]
+    HdrLog {
+        /// The log's path.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The timer thread could not start.
+    #[error("cannot start the pacing timer: {0}")]
+    Timer(std::io::Error),
+    /// The JSON report could not be written.
+    #[error(transparent)]
+    Report(#[from] ReportError),
+}
+
+/// A run whose options have been checked.
+pub struct Run {
+    args: RunArgs,
+    workload: Workload,
+    config: serde_json::Value,
+}
+
+/// How a run ended, with its report.
+pub struct Finished {
+    /// The report (already written to `--report` if asked).
+    pub report: RunReport,
+    /// Why the driver stopped.
+    pub outcome: Outcome,
+}
+
+impl Finished {
+    /// What the run's ending means for the process: `Ok` when the schedule ran to its end;
+    /// [`cluster::cli::Interrupted`] (exit code 130) after Ctrl-C; an error (exit code 1) when
+    /// errors stopped it.
+    pub fn result(&self) -> anyhow::Result<()> {
+        match &self.outcome.ending {
+            Ending::Finished => Ok(()),
+            Ending::Interrupted => Err(cluster::cli::Interrupted.into()),
+            other => Err(anyhow::anyhow!(
+                "the run stopped early: {}",
+                describe_ending(other)
+            )),
+        }
+    }
+}
+
+impl Run {
+    /// Checks the load options for this workload (see [`RunArgs::validate`]); `config` is the
+    /// app's whole configuration, embedded in the report.
+    pub fn new(
+        args: &RunArgs,
+        workload: Workload,
+        config: &impl Serialize,
+    ) -> Result<Run, cluster::cli::UsageError> {
+        args.validate(workload.requests_per_op)?;
+        let config = serde_json::to_value(config).unwrap_or(serde_json::Value::Null);
+        Ok(Run {
+            args: args.clone(),
+            workload,
+            config,
+        })
+    }
+
+    /// A one-line description of what the run will do, for the user before it starts.
+    pub fn describe(&self) -> String {
+        let w = &self.workload;
+        let rate = self.args.rate.map_or_else(
+            || "as fast as the bound allows".to_owned(),
+            |r| format!("at {r} {}s/s", w.op),
+        );
+        let length = match (self.args.duration, w.operations) {
+            (Some(d), _) => format!("for {}", humantime::format_duration(d)),
+            (None, Some(n)) => format!("for {n} {}s", w.op),
+            (None, None) => "for 60s".to_owned(),
+        };
+        let warmup = if self.args.warmup.is_zero() {
+            String::new()
+        } else {
+            format!(
+                " after {} of warm-up",
+                humantime::format_duration(self.args.warmup)
+            )
+        };
+        format!(
+            "{}: {}s {rate} {length}{warmup}, at most {} {}s in flight; Ctrl-C stops and reports",
+            w.tool, w.op, self.args.max_in_flight, w.request
+        )
+    }
+
+    /// Drives `operation(n, intended)` on the schedule and reports.
+    pub async fn drive<Op, Fut>(self, operation: Op) -> Result<Finished, RunError>
+    where
+        Op: FnMut(u64, Intended) -> Fut,
+        Fut: Future<Output = crate::record::Completed>,
+    {
+        let args = &self.args;
+        let w = &self.workload;
+        // Start a few milliseconds ahead so that operation 0 is not already late.
+        let start = Instant::now() + Duration::from_millis(5);
+        let measure_from = start + args.warmup;
+        let duration = args.duration.or(if w.operations.is_some() {
+            None
+        } else {
+            Some(Duration::from_secs(60))
+        });
+        let end = End {
+            after: duration.map(|d| d + args.warmup),
+            operations: w.operations,
+        };
+        let pace = args
+            .rate
+            .map_or(Pace::Unthrottled, |per_second| Pace::Fixed { per_second });
+        let plan = Plan {
+            schedule: Schedule::new(start, pace, end),
+            max_in_flight: args.max_in_flight as usize,
+            requests_per_op: w.requests_per_op,
+            drain_timeout: args.drain_timeout,
+            max_errors: args.max_errors,
+        };
+        let measured_wall = std::time::SystemTime::now() + (measure_from - Instant::now());
+        let log = match &args.hdr_log {
+            Some(path) => Some(
+                HdrLog::create(
+                    path,
+                    measured_wall,
+                    &format!("pickle {} {}", w.tool, env!("CARGO_PKG_VERSION")),
+                )
+                .map_err(|source| RunError::HdrLog {
+                    path: path.display().to_string(),
+                    source,
+                })?,
+            ),
+            None => None,
+        };
+        let mut recorder = Recorder::new(&w.service_tags, measure_from, log);
+        // One sample when measurement begins, taken by a task of its own (one timer, once).
+        let usage_at_start = tokio::spawn(async move {
+            tokio::time::sleep_until(measure_from).await;
+            Usage::now()
+        });
+        let quiet = args.quiet;
+        let names = (w.op, w.request);
+        let progress = move |interval: &IntervalSummary| {
+            if !quiet {
+                eprintln!("{}", live_line(interval, names));
+            }
+        };
+        let outcome = match args.timer {
+            TimerChoice::Precise => {
+                let timer = PreciseTimer::start().map_err(RunError::Timer)?;
+                drive(
+                    &plan,
+                    timer,
+                    &mut recorder,
+                    crate::shutdown::interrupted(),
+                    progress,
+                    operation,
+                )
+                .await
+            }
+            TimerChoice::Tokio => {
+                drive(
+                    &plan,
+                    TokioTimer::new(),
+                    &mut recorder,
+                    crate::shutdown::interrupted(),
+                    progress,
+                    operation,
+                )
+                .await
+            }
+        };
+        let recording = recorder
+            .finish(Instant::now())
+            .map_err(|source| RunError::HdrLog {
+                path: args
+                    .hdr_log
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+                source,
+            })?;
+        let start_usage = usage_at_start.await.unwrap_or_default();
+        let report = self.report(&recording, &outcome, start_usage, Usage::now());
+        if let Some(path) = &args.report {
+            report.write(path)?;
+        }
+        Ok(Finished { report, outcome })
+    }
+
+    fn report(
+        &self,
+        recording: &Recording,
+        outcome: &Outcome,
+        start: Usage,
+        end: Usage,
+    ) -> RunReport {
+        let w = &self.workload;
+        let seconds = recording.measured.as_secs_f64();
+        let counts = recording.counts;
+        let per_second = |count: u64| {
+            if seconds > 0.0 {
+                count as f64 / seconds
+            } else {
+                0.0
+            }
+        };
+        let client = ClientCost::between(
+            start,
+            end,
+            recording.measured,
+            counts.ops + counts.ops_failed,
+            counts.requests + counts.requests_failed,
+        );
+        let mut all_service = new_histogram();
+        for histogram in &recording.histograms.service {
+            let _ = all_service.add(histogram);
+        }
+        let service = Percentiles::of(&all_service);
+        let achieved_rate = per_second(counts.ops + counts.ops_failed);
+        let limiter = diagnose(&Evidence {
+            target_rate: self.args.rate,
+            achieved_rate,
+            measured_seconds: seconds,
+            pacing: recording.pacing,
+            wait_p50_s: Percentiles::of(&recording.histograms.wait).p50 / 1e6,
+            max_in_flight: self.args.max_in_flight as usize,
+            requests_per_op: w.requests_per_op,
+            service_p50_s: service.p50 / 1e6,
+            service_mean_s: service.mean / 1e6,
+            service_p99_s: service.p99 / 1e6,
+            cores_busy: client.cores_busy,
+        });
+        let tagged: Vec<(String, &hdrhistogram::Histogram<u64>)> =
+            recording.histograms.tagged(&recording.tags).collect();
+        RunReport {
+            format: FORMAT,
+            tool: w.tool.to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            started_at: humantime::format_rfc3339_millis(recording.measured_from).to_string(),
+            names: Names {
+                op: w.op.to_owned(),
+                request: w.request.to_owned(),
+            },
+            config: self.config.clone(),
+            ending: describe_ending(&outcome.ending),
+            target_rate: self.args.rate,
+            achieved_rate,
+            achieved_request_rate: per_second(counts.requests + counts.requests_failed),
+            measured_seconds: seconds,
+            counts,
+            abandoned: outcome.abandoned as u64,
+            errors: recording
+                .errors
+                .iter()
+                .map(|(kind, n)| (kind.name().to_owned(), *n))
+                .collect(),
+            latency_us: tagged
+                .iter()
+                .map(|(tag, h)| (tag.clone(), Percentiles::of(h)))
+                .collect(),
+            histograms: tagged
+                .iter()
+                .map(|(tag, h)| (tag.clone(), RunReport::encode(h)))
+                .collect(),
+            intervals: recording.intervals.clone(),
+            pacing: recording.pacing,
+            client,
+            limiter,
+        }
+    }
+}
+
+/// How the ending reads in reports.
+pub fn describe_ending(ending: &Ending) -> String {
+    match ending {
+        Ending::Finished => "finished".to_owned(),
+        Ending::Interrupted => "interrupted".to_owned(),
+        Ending::TooManyErrors { errors, limit } => {
+            format!("too many errors ({errors} > --max-errors {limit})")
+        }
+        Ending::Fatal(failure) => {
+            format!(
+                "fatal {} error: {}",
+                failure.kind,
+                failure.detail.as_deref().unwrap_or("no detail")
+            )
+        }
+    }
+}
+
+/// The line printed every second.
+fn live_line(interval: &IntervalSummary, (op, request): (&str, &str)) -> String {
+    let c = &interval.counts;
+    let per_second = |n: u64| n as f64 / interval.seconds.max(1e-9);
+    format!(
+        "[{:>6.0} s] {:>8.0} {op}s/s {:>8.0} {request}s/s   response p50 {:>7.3} ms  p99 {:>8.3} ms   errors {:<5} in flight {}",
+        interval.at,
+        per_second(c.ops + c.ops_failed),
+        per_second(c.requests + c.requests_failed),
+        interval.response_us.p50 / 1e3,
+        interval.response_us.p99 / 1e3,
+        c.requests_failed,
+        interval.in_flight
+    )
+}
