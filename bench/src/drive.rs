@@ -173,7 +173,8 @@ where
             }
             _ = ticker.tick() => {
                 let in_flight_requests = plan.max_in_flight - window.available_permits();
-                if let Some(interval) = recorder.close_interval(Instant::now(), in_flight_requests) {
+                let rss = crate::usage::resident_bytes();
+                if let Some(interval) = recorder.close_interval(Instant::now(), in_flight_requests, rss) {
                     progress(&interval);
                 }
             }

@@ -87,6 +87,30 @@ pub struct Failure {
     pub detail: Option<String>,
 }
 
+/// An error a measured request can end with: anything that can say what kind of failure it is.
+pub trait RequestError {
+    /// The failure, sorted into a kind.
+    fn failure(&self) -> Failure;
+}
+
+impl RequestError for ExecutionError {
+    fn failure(&self) -> Failure {
+        classify(self)
+    }
+}
+
+impl RequestError for schema::reads::ReadError {
+    fn failure(&self) -> Failure {
+        match self {
+            schema::reads::ReadError::Request(error) => classify(error),
+            schema::reads::ReadError::Rows(reason) => Failure {
+                kind: ErrorKind::Invalid,
+                detail: Some(reason.clone()),
+            },
+        }
+    }
+}
+
 /// Sorts a driver error into a [`Failure`].
 pub fn classify(error: &ExecutionError) -> Failure {
     let kind = kind_of(error);

@@ -8,14 +8,17 @@
 //! - [`errors`]: failures sorted into kinds, transient or fatal;
 //! - [`usage`]: what the client itself costs in CPU and memory;
 //! - [`limiter`] and [`report`]: what limited the rate, and the report of a run;
-//! - [`args`], [`run`], [`measure`], [`shutdown`]: what an app needs to run a measured workload.
+//! - [`args`], [`run`], [`measure`], [`shutdown`]: what an app needs to run a measured workload;
+//! - [`floor`] and [`overhead`]: the raw driver loop the factory's own cost is measured against.
 
 pub mod args;
 pub mod drive;
 pub mod errors;
+pub mod floor;
 pub mod hdr_log;
 pub mod limiter;
 pub mod measure;
+pub mod overhead;
 pub mod pace;
 pub mod record;
 pub mod report;

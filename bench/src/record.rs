@@ -63,6 +63,16 @@ pub struct Counts {
     pub requests_failed: u64,
 }
 
+impl Counts {
+    /// Adds `other` to these counts.
+    pub fn add(&mut self, other: &Counts) {
+        self.ops += other.ops;
+        self.ops_failed += other.ops_failed;
+        self.requests += other.requests;
+        self.requests_failed += other.requests_failed;
+    }
+}
+
 /// One second of the run, as the live line and the report's time series show it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IntervalSummary {
@@ -76,6 +86,9 @@ pub struct IntervalSummary {
     pub response_us: Percentiles,
     /// Requests in flight when the interval closed.
     pub in_flight: usize,
+    /// Resident memory of the process when the interval closed, bytes (0 when unknown).
+    #[serde(default)]
+    pub rss_bytes: u64,
 }
 
 /// The usual percentiles of a histogram, in microseconds.
@@ -149,6 +162,17 @@ impl Histograms {
             wait: new_histogram(),
             failed: new_histogram(),
             service: (0..tags).map(|_| new_histogram()).collect(),
+        }
+    }
+
+    /// Adds `other` into these histograms (same tags).
+    fn add(&mut self, other: &Histograms) {
+        // Histograms with the same bounds always add; a failure would only lose this interval.
+        let _ = self.response.add(&other.response);
+        let _ = self.wait.add(&other.wait);
+        let _ = self.failed.add(&other.failed);
+        for (total, interval) in self.service.iter_mut().zip(&other.service) {
+            let _ = total.add(interval);
         }
     }
 
@@ -276,33 +300,31 @@ impl Recorder {
             return;
         }
         self.last_completion = Some(finished);
+        // Only the interval's histograms are written here; they are added into the totals when
+        // the interval closes, once a second, which halves the work per operation.
         let response = nanos(finished.saturating_duration_since(intended));
         let failed = completed.requests.iter().any(|r| r.error.is_some());
-        for (histograms, counts) in [
-            (&mut self.total, &mut self.counts),
-            (&mut self.interval, &mut self.interval_counts),
-        ] {
-            for request in &completed.requests {
-                match &request.error {
-                    None => {
-                        counts.requests += 1;
-                        if let Some(service) = histograms.service.get_mut(request.tag) {
-                            service.saturating_record(nanos(request.service));
-                        }
+        let (histograms, counts) = (&mut self.interval, &mut self.interval_counts);
+        for request in &completed.requests {
+            match &request.error {
+                None => {
+                    counts.requests += 1;
+                    if let Some(service) = histograms.service.get_mut(request.tag) {
+                        service.saturating_record(nanos(request.service));
                     }
-                    Some(_) => counts.requests_failed += 1,
                 }
+                Some(_) => counts.requests_failed += 1,
             }
-            if failed {
-                counts.ops_failed += 1;
-                histograms.failed.saturating_record(response);
-            } else {
-                counts.ops += 1;
-                histograms.response.saturating_record(response);
-                histograms
-                    .wait
-                    .saturating_record(nanos(completed.sent.saturating_duration_since(intended)));
-            }
+        }
+        if failed {
+            counts.ops_failed += 1;
+            histograms.failed.saturating_record(response);
+        } else {
+            counts.ops += 1;
+            histograms.response.saturating_record(response);
+            histograms
+                .wait
+                .saturating_record(nanos(completed.sent.saturating_duration_since(intended)));
         }
         for failure in completed.requests.iter().filter_map(|r| r.error.as_ref()) {
             *self.errors.entry(failure.kind).or_insert(0) += 1;
@@ -347,7 +369,12 @@ impl Recorder {
 
     /// Closes the current interval at `now` (during the warm-up, nothing is closed) and returns
     /// its summary.
-    pub fn close_interval(&mut self, now: Instant, in_flight: usize) -> Option<IntervalSummary> {
+    pub fn close_interval(
+        &mut self,
+        now: Instant,
+        in_flight: usize,
+        rss_bytes: u64,
+    ) -> Option<IntervalSummary> {
         if now <= self.measure_from || now <= self.interval_started {
             return None;
         }
@@ -357,6 +384,7 @@ impl Recorder {
             counts: self.interval_counts,
             response_us: Percentiles::of(&self.interval.response),
             in_flight,
+            rss_bytes,
         };
         if let Some(log) = self.log.as_mut() {
             let start = self.interval_started - self.measure_from;
@@ -366,6 +394,8 @@ impl Recorder {
             }
         }
         self.intervals.push(summary.clone());
+        self.total.add(&self.interval);
+        self.counts.add(&self.interval_counts);
         self.interval.reset();
         self.interval_counts = Counts::default();
         self.interval_started = now;
@@ -378,8 +408,14 @@ impl Recorder {
         let end = self
             .last_completion
             .map_or(end, |last| last.max(self.interval_started));
-        if self.interval_counts != Counts::default() {
-            self.close_interval(end, 0);
+        if self.interval_counts != Counts::default()
+            && self
+                .close_interval(end, 0, crate::usage::Usage::now().rss_bytes)
+                .is_none()
+        {
+            // An interval that cannot close (no time has passed) still belongs in the totals.
+            self.total.add(&self.interval);
+            self.counts.add(&self.interval_counts);
         }
         if let Some(log) = self.log.take() {
             log.finish()?;
@@ -503,12 +539,12 @@ mod tests {
             );
         }
         let first = recorder
-            .close_interval(start + Duration::from_secs(1), 3)
+            .close_interval(start + Duration::from_secs(1), 3, 1 << 20)
             .unwrap();
         assert_eq!(first.counts.ops, 10);
         assert_eq!(first.in_flight, 3);
         let second = recorder
-            .close_interval(start + Duration::from_secs(2), 0)
+            .close_interval(start + Duration::from_secs(2), 0, 1 << 20)
             .unwrap();
         assert_eq!(second.counts.ops, 0);
         let recording = recorder.finish(start + Duration::from_secs(2)).unwrap();

@@ -64,6 +64,9 @@ pub struct RunReport {
     pub client: ClientCost,
     /// What limited the rate, in words.
     pub limiter: Limiter,
+    /// What the app adds of its own (the shop's verification, say); `null` when nothing.
+    #[serde(default)]
+    pub app: serde_json::Value,
 }
 
 /// What the things a run counts are called, for summaries.

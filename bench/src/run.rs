@@ -65,13 +65,22 @@ pub struct Run {
 
 /// How a run ended, with its report.
 pub struct Finished {
-    /// The report (already written to `--report` if asked).
+    /// The report; [`Finished::save`] writes it to `--report`.
     pub report: RunReport,
     /// Why the driver stopped.
     pub outcome: Outcome,
+    report_path: Option<std::path::PathBuf>,
 }
 
 impl Finished {
+    /// Writes the report to `--report`, if one was asked for (atomically).
+    pub fn save(&self) -> Result<(), ReportError> {
+        match &self.report_path {
+            Some(path) => self.report.write(path),
+            None => Ok(()),
+        }
+    }
+
     /// What the run's ending means for the process: `Ok` when the schedule ran to its end;
     /// [`cluster::cli::Interrupted`] (exit code 130) after Ctrl-C; an error (exit code 1) when
     /// errors stopped it.
@@ -225,10 +234,11 @@ impl Run {
             })?;
         let start_usage = usage_at_start.await.unwrap_or_default();
         let report = self.report(&recording, &outcome, start_usage, Usage::now());
-        if let Some(path) = &args.report {
-            report.write(path)?;
-        }
-        Ok(Finished { report, outcome })
+        Ok(Finished {
+            report,
+            outcome,
+            report_path: args.report.clone(),
+        })
     }
 
     fn report(
@@ -310,6 +320,7 @@ impl Run {
             pacing: recording.pacing,
             client,
             limiter,
+            app: serde_json::Value::Null,
         }
     }
 }

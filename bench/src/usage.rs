@@ -45,7 +45,8 @@ impl Usage {
     }
 }
 
-fn resident_bytes() -> u64 {
+/// Resident memory of this process now, bytes (0 when `/proc` cannot tell).
+pub fn resident_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
     let pages: u64 = statm
         .split_whitespace()

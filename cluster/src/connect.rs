@@ -12,12 +12,14 @@
 
 use std::collections::BTreeSet;
 use std::net::ToSocketAddrs;
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::builder::BoolishValueParser;
 use clap::{ArgAction, Args, ValueEnum};
 use scylla::client::Compression;
+use scylla::client::PoolSize;
 use scylla::client::execution_profile::ExecutionProfile;
 use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
@@ -121,6 +123,11 @@ pub struct ConnectionArgs {
     #[arg(global = true, long, env = "CASSANDRA_REQUEST_TIMEOUT", value_name = "DURATION", default_value = "12s", value_parser = parse_duration)]
     #[serde(serialize_with = "serialize_duration")]
     pub request_timeout: Duration,
+
+    /// Connections the driver keeps to each node. One carries thousands of concurrent requests;
+    /// more spread a node's request decoding over more of its event-loop threads.
+    #[arg(global = true, long, env = "CASSANDRA_CONNECTIONS", value_name = "COUNT", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub connections: u16,
 
     /// Compression of the native protocol.
     #[arg(
@@ -263,6 +270,9 @@ impl ConnectionArgs {
                 CompressionChoice::Snappy => Some(Compression::Snappy),
                 CompressionChoice::None => None,
             })
+            .pool_size(PoolSize::PerHost(
+                NonZeroUsize::new(usize::from(self.connections)).unwrap_or(NonZeroUsize::MIN),
+            ))
             .default_execution_profile_handle(profile.clone());
         match (&self.user, password) {
             (Some(user), Some(password)) => builder = builder.user(user, password),

@@ -31,7 +31,7 @@ use serde::Serialize;
 /// Write pickle-tree visits to Cassandra at a fixed rate, denormalized into three tables, and
 /// report the latency of every visit from its intended start.
 #[derive(Debug, Parser, Serialize)]
-#[command(version, about, long_about = None)]
+#[command(version, about, long_about = None, allow_negative_numbers = true)]
 struct Args {
     #[command(flatten)]
     connection: ConnectionArgs,
@@ -147,6 +147,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
     // 6. The report: printed, and written as JSON and an HDR log when asked.
     print!("{}", finished.report.summary());
+    finished.save()?;
     finished.result()
 }
 

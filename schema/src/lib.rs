@@ -6,14 +6,16 @@
 //! - [`live`]: the schema a ring actually has, and how it differs from the file.
 //! - [`apply`] and [`drop_keyspace`]: change a ring's schema; [`ensure_ready`]: check it before
 //!   a run.
-//! - [`model`], [`workforce`], [`statements`]: what the apps write and read, the seeded fake data,
-//!   and the statements, prepared once.
+//! - [`model`], [`workforce`], [`statements`], [`reads`]: what the apps write and read, the seeded
+//!   fake data, and the statements, prepared once.
 
 pub mod cql;
 pub mod live;
 pub mod model;
+pub mod reads;
 pub mod replication;
 pub mod statements;
+pub mod testing;
 pub mod workforce;
 
 use std::collections::BTreeMap;

@@ -14,7 +14,7 @@ use schema::{Replication, SchemaFile};
 
 /// Apply, check or drop the pickle schema (schema/schema.cql) on a Cassandra ring.
 #[derive(Debug, Parser)]
-#[command(version, about, long_about = None)]
+#[command(version, about, long_about = None, allow_negative_numbers = true)]
 struct SchemaCli {
     #[command(subcommand)]
     command: Command,

@@ -99,14 +99,19 @@ impl Visit {
 
     /// When the visit happened, read back from its time-based UUID.
     pub fn time(&self) -> SystemTime {
-        let uuid = Uuid::from_bytes(*self.timestamp.as_bytes());
-        uuid.get_timestamp()
-            .map(|ts| {
-                let (seconds, nanos) = ts.to_unix();
-                UNIX_EPOCH + Duration::new(seconds, nanos)
-            })
-            .unwrap_or(UNIX_EPOCH)
+        timeuuid_time(self.timestamp)
     }
+}
+
+/// The wall-clock time a time-based UUID carries (the epoch if it carries none).
+pub fn timeuuid_time(timeuuid: CqlTimeuuid) -> SystemTime {
+    Uuid::from_bytes(*timeuuid.as_bytes())
+        .get_timestamp()
+        .map(|ts| {
+            let (seconds, nanos) = ts.to_unix();
+            UNIX_EPOCH + Duration::new(seconds, nanos)
+        })
+        .unwrap_or(UNIX_EPOCH)
 }
 
 /// A CQL `date` from days since 1970-01-01 (CQL counts days from 2^31 at the epoch).

@@ -40,8 +40,9 @@ fn bad_flags_and_environment_values_exit_2_before_connecting() -> anyhow::Result
     let existing = folder.path().join("kept.json");
     std::fs::write(&existing, "precious")?;
     let existing = existing.to_str().unwrap().to_owned();
-    let cases: [BadInput; 9] = [
+    let cases: [BadInput; 10] = [
         (&["--rate", "0"], &[], "not a rate"),
+        (&["--rate", "-5"], &[], "'-5' is not a rate"),
         (&["--rate", "lots"], &[], "not a rate"),
         (&[], &[("PICKLE_RATE", "-5")], "PICKLE_RATE"),
         (&["--duration", "0s"], &[], "above zero"),

@@ -1,0 +1,177 @@
+//! `bench overhead`: the factory's CPU per write next to the raw driver loop's, measured side by
+//! side in one run on the same ring.
+//!
+//! Both write the same visits with the same statements at the same concurrency (unthrottled,
+//! `--max-in-flight` writes outstanding), in a throwaway keyspace, **at the same time**: two
+//! processes, `bench floor` and `factory`, started together, so that both meet the same server,
+//! the same compactions and the same neighbours; each measures its own CPU. On a shared machine,
+//! runs taken one after the other differ by tens of percent for reasons of the server's alone.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use clap::Args;
+use cluster::{Connection, ConnectionArgs};
+
+use crate::floor::{FloorArgs, FloorResult};
+use crate::report::RunReport;
+
+/// Options of `bench overhead`.
+#[derive(Debug, Clone, Args)]
+pub struct OverheadArgs {
+    /// How many rounds of floor and factory side by side.
+    #[arg(long, value_name = "COUNT", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub rounds: u32,
+
+    /// Concurrency, duration and warm-up, shared by both sides.
+    #[command(flatten)]
+    pub floor: FloorArgs,
+}
+
+/// One round's numbers.
+#[derive(Debug, Clone, Copy)]
+pub struct Round {
+    /// The raw loop's CPU µs per write.
+    pub floor_us: f64,
+    /// The factory's CPU µs per write.
+    pub factory_us: f64,
+    /// The raw loop's writes per second.
+    pub floor_rate: f64,
+    /// The factory's writes per second.
+    pub factory_rate: f64,
+}
+
+/// Runs the rounds and prints a table and the median ratio. Returns the median ratio.
+pub async fn measure_overhead(
+    connection: &ConnectionArgs,
+    cassandra: &Connection,
+    args: &OverheadArgs,
+) -> anyhow::Result<f64> {
+    let factory = sibling_binary("factory")?;
+    let session = &cassandra.session;
+    let keyspace = cluster::testing::unique_keyspace("bench_overhead");
+    let replication =
+        schema::Replication::derived_from_ring(&schema::nodes_per_datacenter(session));
+    schema::apply(session, &schema::project_schema()?, &keyspace, &replication).await?;
+    let folder = std::env::temp_dir().join(&keyspace);
+    std::fs::create_dir_all(&folder)?;
+    let result = run_rounds(connection, cassandra, args, &factory, &keyspace, &folder).await;
+    let _ = std::fs::remove_dir_all(&folder);
+    schema::drop_keyspace(session, &keyspace).await?;
+    let rounds = result?;
+
+    println!(
+        "round   floor µs/write   factory µs/write   ratio   floor writes/s   factory writes/s"
+    );
+    let mut ratios = Vec::new();
+    for (i, round) in rounds.iter().enumerate() {
+        let ratio = round.factory_us / round.floor_us;
+        ratios.push(ratio);
+        println!(
+            "{:>5} {:>16.2} {:>18.2} {:>7.3} {:>16.0} {:>18.0}",
+            i + 1,
+            round.floor_us,
+            round.factory_us,
+            ratio,
+            round.floor_rate,
+            round.factory_rate
+        );
+    }
+    ratios.sort_by(f64::total_cmp);
+    let median = ratios[ratios.len() / 2];
+    println!("median ratio of CPU per write, factory / raw driver loop: {median:.3}");
+    Ok(median)
+}
+
+async fn run_rounds(
+    connection: &ConnectionArgs,
+    cassandra: &Connection,
+    args: &OverheadArgs,
+    factory: &Path,
+    keyspace: &str,
+    folder: &Path,
+) -> anyhow::Result<Vec<Round>> {
+    let bench = std::env::current_exe()?;
+    let common = common_flags(connection, cassandra, &args.floor, keyspace);
+    let mut rounds = Vec::new();
+    for round in 0..args.rounds {
+        eprintln!(
+            "round {} of {}: raw driver loop and factory, side by side",
+            round + 1,
+            args.rounds
+        );
+        let report_path = folder.join(format!("factory-{round}.json"));
+        // The factory is started first and waited for last: `output()` blocks until the floor ends.
+        let mut factory_child = Command::new(factory)
+            .args(&common)
+            .args(["--quiet", "--overwrite", "--report"])
+            .arg(&report_path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let floor = Command::new(&bench)
+            .arg("floor")
+            .args(&common)
+            .arg("--json")
+            .stderr(Stdio::piped())
+            .output()?;
+        let factory_status = factory_child.wait()?;
+        anyhow::ensure!(
+            floor.status.success(),
+            "bench floor failed: {}",
+            String::from_utf8_lossy(&floor.stderr)
+        );
+        anyhow::ensure!(
+            factory_status.success(),
+            "factory exited with {factory_status}"
+        );
+        let floor: FloorResult = serde_json::from_slice(&floor.stdout)?;
+        let report = RunReport::read(&report_path)?;
+        rounds.push(Round {
+            floor_us: floor.cpu_us_per_write,
+            factory_us: report.client.cpu_us_per_request,
+            floor_rate: floor.writes_per_second,
+            factory_rate: report.achieved_request_rate,
+        });
+    }
+    Ok(rounds)
+}
+
+/// The flags both processes share: where, what, how many at once, how long.
+fn common_flags(
+    connection: &ConnectionArgs,
+    cassandra: &Connection,
+    floor: &FloorArgs,
+    keyspace: &str,
+) -> Vec<String> {
+    [
+        ("--hosts", connection.contact_points().join(",")),
+        ("--dc", cassandra.local_dc.clone()),
+        ("--keyspace", keyspace.to_owned()),
+        ("--consistency", connection.consistency.to_string()),
+        ("--max-in-flight", floor.max_in_flight.to_string()),
+        (
+            "--duration",
+            humantime::format_duration(floor.duration).to_string(),
+        ),
+        (
+            "--warmup",
+            humantime::format_duration(floor.warmup).to_string(),
+        ),
+    ]
+    .into_iter()
+    .flat_map(|(flag, value)| [flag.to_owned(), value])
+    .collect()
+}
+
+/// A binary of this workspace, next to the running one (`cargo build` puts them together).
+pub fn sibling_binary(name: &str) -> anyhow::Result<PathBuf> {
+    let here = std::env::current_exe()?;
+    let path = here.with_file_name(name);
+    anyhow::ensure!(
+        path.is_file(),
+        "the {name} binary is not next to {} : build the whole workspace (`cargo build --release`)",
+        here.display()
+    );
+    Ok(path)
+}

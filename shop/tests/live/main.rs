@@ -1,0 +1,32 @@
+//! Live tests of `shop` against a real Cassandra, on data written by `factory` in a keyspace of
+//! each test's own.
+
+mod errors;
+mod reads;
+
+use std::process::{Command, Output};
+
+pub use schema::testing::fresh_keyspace;
+
+/// Runs `factory` into `keyspace`; panics (failing the test) if it fails.
+pub fn factory(hosts: &str, keyspace: &str, flags: &[&str]) {
+    let output = Command::new(assert_cmd::cargo::cargo_bin("factory"))
+        .args(["--hosts", hosts, "--keyspace", keyspace, "--quiet"])
+        .args(flags)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run factory: {e}"));
+    assert!(
+        output.status.success(),
+        "factory failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Runs `shop` against `keyspace` with `flags`.
+pub fn shop(hosts: &str, keyspace: &str, flags: &[&str]) -> Output {
+    Command::new(assert_cmd::cargo::cargo_bin("shop"))
+        .args(["--hosts", hosts, "--keyspace", keyspace])
+        .args(flags)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run shop: {e}"))
+}
