@@ -9,21 +9,29 @@
 //! - [`usage`]: what the client itself costs in CPU and memory;
 //! - [`limiter`] and [`report`]: what limited the rate, and the report of a run;
 //! - [`args`], [`run`], [`measure`], [`shutdown`]: what an app needs to run a measured workload;
-//! - [`floor`] and [`overhead`]: the raw driver loop the factory's own cost is measured against.
+//! - [`floor`] and [`overhead`]: the raw driver loop the factory's own cost is measured against;
+//! - [`suite`], [`suite_report`], [`html`], [`plots`]: the standard suite and its report folder;
+//! - [`compare`] and [`merge`]: reports side by side (Welch's t-test), and reports added up.
 
 pub mod args;
+pub mod compare;
 pub mod drive;
 pub mod errors;
 pub mod floor;
 pub mod hdr_log;
+pub mod html;
 pub mod limiter;
 pub mod measure;
+pub mod merge;
 pub mod overhead;
 pub mod pace;
+pub mod plots;
 pub mod record;
 pub mod report;
 pub mod run;
 pub mod shutdown;
+pub mod suite;
+pub mod suite_report;
 pub mod timer;
 pub mod usage;
 

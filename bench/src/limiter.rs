@@ -63,6 +63,8 @@ pub struct Evidence {
     pub service_mean_s: f64,
     /// 99th percentile service time, seconds.
     pub service_p99_s: f64,
+    /// Mean response time of an operation (its due time to its last answer), seconds.
+    pub response_mean_s: f64,
     /// CPU cores the client kept busy.
     pub cores_busy: f64,
 }
@@ -81,13 +83,13 @@ pub fn diagnose(e: &Evidence) -> Limiter {
     );
     let window_ops = e.max_in_flight as f64 / e.requests_per_op.max(1) as f64;
     let Some(target) = e.target_rate else {
-        let possible = window_ops / e.service_mean_s.max(1e-9);
+        let possible = window_ops / e.response_mean_s.max(1e-9);
         return Limiter {
             verdict: Verdict::Unthrottled,
             explanation: format!(
-                "unthrottled: {window_ops:.0} operations in flight at a mean service time of {:.3} ms allow about \
+                "unthrottled: {window_ops:.0} operation(s) in flight at a mean response time of {:.3} ms allow about \
                  {possible:.0}/s (Little's law); achieved {:.1}/s with {:.2} client cores busy",
-                e.service_mean_s * 1e3,
+                e.response_mean_s * 1e3,
                 e.achieved_rate,
                 e.cores_busy
             ),
@@ -175,6 +177,7 @@ mod tests {
             service_p50_s: 0.001,
             service_mean_s: 0.0012,
             service_p99_s: 0.004,
+            response_mean_s: 0.0012,
             cores_busy: 0.4,
         }
     }

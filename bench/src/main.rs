@@ -1,23 +1,27 @@
 //! `bench`: the workload driver's front door.
 //!
+//! - `bench` (or `bench run`): the standard suite against a ring, started locally if need be,
+//!   with a report folder (`report.json`, HDR logs, `index.html`);
+//! - `bench compare A B`, `bench merge OUT IN...`, `bench plot REPORT`, `bench show REPORT`;
 //! - `bench ring ...`: a real local Cassandra ring;
-//! - `bench floor`: the raw driver write loop, the least a client can do;
-//! - `bench overhead`: the factory's CPU per write against that floor, side by side;
-//! - `bench show REPORT`: a run report's summary and memory over time.
+//! - `bench floor`, `bench overhead`: the factory's cost against the bare driver.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use bench::compare::{self, parse_percent};
 use bench::floor::{FloorArgs, write_visits_raw};
 use bench::overhead::{OverheadArgs, measure_overhead};
 use bench::report::RunReport;
+use bench::suite::{self, SuiteArgs};
+use bench::suite_report;
 use clap::{Parser, Subcommand};
 use cluster::ConnectionArgs;
-use cluster::cli;
+use cluster::cli::{self, UsageError};
 use cluster::ring_cli::RingCommand;
 
-/// Benchmark a Cassandra ring with the pickle factory and shop, and run a real local ring to do it
-/// on.
+/// Benchmark a Cassandra ring with the pickle factory and shop: `bench` alone runs the standard
+/// suite (starting a local ring if nothing answers) and writes a report folder.
 #[derive(Debug, Parser)]
 #[command(version, about, long_about = None, allow_negative_numbers = true)]
 struct Bench {
@@ -27,6 +31,43 @@ struct Bench {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the standard suite and write a report folder (what `bench` alone does).
+    Run(SuiteArgs),
+    /// Compare two reports (files or folders) scenario by scenario, with Welch's t-test.
+    Compare {
+        /// The baseline report.
+        a: PathBuf,
+        /// The report compared with it.
+        b: PathBuf,
+        /// Exit with code 1 when a scenario is significantly slower (p < 0.05) by more than this:
+        /// less throughput, or a higher mean response time.
+        #[arg(long, value_name = "PERCENT", value_parser = parse_percent)]
+        fail_if_slower: Option<f64>,
+        /// Compare only these scenarios.
+        #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
+        scenario: Vec<String>,
+    },
+    /// Merge reports of processes that ran the same scenarios at once into one report folder.
+    Merge {
+        /// The folder to write; it must not exist yet.
+        out: PathBuf,
+        /// The reports (files or folders), two or more.
+        #[arg(required = true, num_args = 2..)]
+        inputs: Vec<PathBuf>,
+    },
+    /// Write the HTML page (with its plots) of a report.
+    Plot {
+        /// The report (a file or a folder).
+        report: PathBuf,
+        /// Where to write index.html. [default: the report's folder]
+        #[arg(long, value_name = "FOLDER")]
+        out: Option<PathBuf>,
+    },
+    /// Print a run report's summary, and its memory over time.
+    Show {
+        /// The JSON report (`--report` of factory or shop).
+        report: PathBuf,
+    },
     /// Start, inspect and stop a real Cassandra 5.0 ring on this machine (no Docker needed).
     #[command(subcommand)]
     Ring(RingCommand),
@@ -44,30 +85,123 @@ enum Command {
         #[command(flatten)]
         overhead: OverheadArgs,
     },
-    /// Print a run report's summary, and its memory over time.
-    Show {
-        /// The JSON report (`--report` of factory or shop).
-        report: PathBuf,
-    },
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let bench: Bench = cli::parse_args();
+    let bench: Bench = cli::parse_args_from(suite_by_default(std::env::args().collect()));
     cli::init_tracing();
     cli::exit_code(run(bench.command).await)
 }
 
+/// `bench` alone, or with options only (`bench --duration 5s`), means `bench run ...`.
+fn suite_by_default(mut argv: Vec<String>) -> Vec<String> {
+    let first = argv.get(1).map(String::as_str);
+    let is_option = first
+        .is_some_and(|a| a.starts_with('-') && !matches!(a, "-h" | "--help" | "-V" | "--version"));
+    if first.is_none() || is_option {
+        argv.insert(1, "run".to_owned());
+    }
+    argv
+}
+
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
+        Command::Run(args) => {
+            if args.list {
+                for spec in suite::SCENARIOS {
+                    println!("{:<22} {}", spec.name, spec.description);
+                }
+                return Ok(());
+            }
+            suite::select(&args.scenario)?;
+            let folder = suite::prepare_folder(args.out.as_deref())?;
+            let report = suite::run_suite(&args, &folder).await?;
+            print!("{}", report.text_table());
+            println!("report: {}", folder.join(bench::html::PAGE).display());
+            Ok(())
+        }
+        Command::Compare {
+            a,
+            b,
+            fail_if_slower,
+            scenario,
+        } => {
+            let (a, b) = (suite_report::load(&a)?, suite_report::load(&b)?);
+            let changes = compare::compare(&a.suite, &b.suite, &scenario)?;
+            print!("{}", compare::text(&changes));
+            if let Some(threshold) = fail_if_slower {
+                let regressions: Vec<String> = changes
+                    .iter()
+                    .flat_map(|s| {
+                        s.changes
+                            .iter()
+                            .filter(|c| c.is_regression(threshold))
+                            .map(move |c| format!("{} {}", s.name, c.metric))
+                    })
+                    .collect();
+                if !regressions.is_empty() {
+                    anyhow::bail!(
+                        "significantly slower by more than {threshold}%: {}",
+                        regressions.join(", ")
+                    );
+                }
+            }
+            Ok(())
+        }
+        Command::Merge { out, inputs } => {
+            let loaded = inputs
+                .iter()
+                .map(|p| suite_report::load(p))
+                .collect::<Result<Vec<_>, _>>()?;
+            let folder = suite::prepare_folder(Some(&out))?;
+            let merged = bench::merge::merge_into(&folder, &loaded)?;
+            bench::html::write_page(&folder, &merged)?;
+            print!("{}", merged.text_table());
+            println!("merged report: {}", folder.display());
+            Ok(())
+        }
+        Command::Plot { report, out } => {
+            let loaded = suite_report::load(&report)?;
+            let folder = out.unwrap_or(loaded.folder.clone());
+            if !folder.is_dir() {
+                return Err(UsageError(format!("--out {}: not a folder", folder.display())).into());
+            }
+            bench::html::write_page(&folder, &loaded.suite)?;
+            println!("{}", folder.join(bench::html::PAGE).display());
+            Ok(())
+        }
+        Command::Show { report } => {
+            let report = RunReport::read(&report)?;
+            print!("{}", report.summary());
+            let minutes: Vec<String> = report
+                .intervals
+                .iter()
+                .filter(|i| {
+                    i.rss_bytes > 0 && i.at >= 30.0 && (i.at.round() as u64).is_multiple_of(60)
+                })
+                .map(|i| {
+                    format!(
+                        "{:.0} min {:.1} MiB",
+                        i.at / 60.0,
+                        i.rss_bytes as f64 / (1 << 20) as f64
+                    )
+                })
+                .collect();
+            if !minutes.is_empty() {
+                println!("  memory (RSS) each minute: {}", minutes.join(", "));
+            }
+            Ok(())
+        }
         Command::Ring(ring) => ring.run().await,
         Command::Floor { connection, floor } => {
             let cassandra = connection.connect().await?;
+            let tables = ["timesheets", "trees", "production"];
             schema::ensure_ready(
                 &cassandra.session,
                 &schema::project_schema()?,
                 &connection.keyspace,
-                &["timesheets", "trees", "production"],
+                &tables,
             )
             .await?;
             let result = write_visits_raw(
@@ -101,27 +235,31 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 .await
                 .map(|_| ())
         }
-        Command::Show { report } => {
-            let report = RunReport::read(&report)?;
-            print!("{}", report.summary());
-            let minutes: Vec<String> = report
-                .intervals
-                .iter()
-                .filter(|i| {
-                    i.rss_bytes > 0 && i.at >= 30.0 && (i.at.round() as u64).is_multiple_of(60)
-                })
-                .map(|i| {
-                    format!(
-                        "{:.0} min {:.1} MiB",
-                        i.at / 60.0,
-                        i.rss_bytes as f64 / (1 << 20) as f64
-                    )
-                })
-                .collect();
-            if !minutes.is_empty() {
-                println!("  memory (RSS) each minute: {}", minutes.join(", "));
-            }
-            Ok(())
-        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn argv(words: &[&str]) -> Vec<String> {
+        words.iter().map(|w| (*w).to_owned()).collect()
+    }
+
+    #[test]
+    fn options_alone_mean_the_suite() {
+        assert_eq!(suite_by_default(argv(&["bench"])), argv(&["bench", "run"]));
+        assert_eq!(
+            suite_by_default(argv(&["bench", "--duration", "5s"])),
+            argv(&["bench", "run", "--duration", "5s"])
+        );
+        assert_eq!(
+            suite_by_default(argv(&["bench", "ring", "up"])),
+            argv(&["bench", "ring", "up"])
+        );
+        assert_eq!(
+            suite_by_default(argv(&["bench", "--help"])),
+            argv(&["bench", "--help"])
+        );
     }
 }

@@ -126,41 +126,16 @@ impl RunReport {
     /// Writes the report as JSON, atomically: a temporary file, then a rename, so a reader never
     /// sees half a report and an interrupted write leaves the old file (if any) untouched.
     pub fn write(&self, path: &Path) -> Result<(), ReportError> {
-        let io = |action, source| ReportError::Io {
-            action,
-            path: path.display().to_string(),
-            source,
-        };
-        let text = serde_json::to_string_pretty(self)
-            .map_err(|e| io("encode", std::io::Error::other(e)))?;
-        let partial = crate::hdr_log::partial_path(path);
-        std::fs::write(&partial, text).map_err(|e| io("write", e))?;
-        std::fs::rename(&partial, path).map_err(|e| io("rename into", e))
+        write_json(path, self)
     }
 
     /// Reads a report written by [`RunReport::write`].
     pub fn read(path: &Path) -> Result<RunReport, ReportError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ReportError::Io {
-            action: "read",
+        let value = read_json(path)?;
+        serde_json::from_value(value).map_err(|e| ReportError::Foreign {
             path: path.display().to_string(),
-            source,
-        })?;
-        let foreign = |reason: String| ReportError::Foreign {
-            path: path.display().to_string(),
-            reason,
-        };
-        let value: serde_json::Value =
-            serde_json::from_str(&text).map_err(|e| foreign(format!("not JSON: {e}")))?;
-        match value.get("format").and_then(serde_json::Value::as_u64) {
-            Some(format) if format == u64::from(FORMAT) => {}
-            Some(other) => {
-                return Err(foreign(format!(
-                    "format {other}, this version reads format {FORMAT}"
-                )));
-            }
-            None => return Err(foreign("no format field".into())),
-        }
-        serde_json::from_value(value).map_err(|e| foreign(e.to_string()))
+            reason: e.to_string(),
+        })
     }
 
     /// The summary printed at the end of a run.
@@ -238,5 +213,49 @@ impl RunReport {
             let _ = writeln!(out, "  WARNING: {warning}");
         }
         out
+    }
+}
+
+/// Writes `contents` to `path` through a temporary file and a rename: a reader sees the old file
+/// or the new one, never half of one.
+pub fn write_atomically(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    let partial = crate::hdr_log::partial_path(path);
+    std::fs::write(&partial, contents)?;
+    std::fs::rename(&partial, path)
+}
+
+/// Writes `value` as pretty JSON, atomically.
+pub fn write_json(path: &Path, value: &impl Serialize) -> Result<(), ReportError> {
+    let io = |action, source| ReportError::Io {
+        action,
+        path: path.display().to_string(),
+        source,
+    };
+    let text =
+        serde_json::to_string_pretty(value).map_err(|e| io("encode", std::io::Error::other(e)))?;
+    write_atomically(path, text.as_bytes()).map_err(|e| io("write", e))
+}
+
+/// Reads a JSON report of this format version: missing, truncated, foreign and other-version
+/// files are each refused with what is wrong.
+pub fn read_json(path: &Path) -> Result<serde_json::Value, ReportError> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| ReportError::Io {
+        action: "read",
+        path: shown.clone(),
+        source,
+    })?;
+    let foreign = |reason: String| ReportError::Foreign {
+        path: shown.clone(),
+        reason,
+    };
+    let value: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| foreign(format!("not JSON: {e}")))?;
+    match value.get("format").and_then(serde_json::Value::as_u64) {
+        Some(format) if format == u64::from(FORMAT) => Ok(value),
+        Some(other) => Err(foreign(format!(
+            "format {other}, this version reads format {FORMAT}"
+        ))),
+        None => Err(foreign("no format field".into())),
     }
 }

@@ -282,6 +282,7 @@ impl Run {
             service_p50_s: service.p50 / 1e6,
             service_mean_s: service.mean / 1e6,
             service_p99_s: service.p99 / 1e6,
+            response_mean_s: Percentiles::of(&recording.histograms.response).mean / 1e6,
             cores_busy: client.cores_busy,
         });
         let tagged: Vec<(String, &hdrhistogram::Histogram<u64>)> =

@@ -46,7 +46,14 @@ pub const INTERRUPTED_EXIT_CODE: u8 = 130;
 /// prints one line naming the flag (and the environment variable, when the value came from one)
 /// and exits with code 2.
 pub fn parse_args<T: Parser>() -> T {
-    match T::try_parse() {
+    parse_args_from(std::env::args_os())
+}
+
+/// [`parse_args`] from the given words (the first is the program's name).
+pub fn parse_args_from<T: Parser, I: Into<std::ffi::OsString> + Clone>(
+    argv: impl IntoIterator<Item = I>,
+) -> T {
+    match T::try_parse_from(argv) {
         Ok(args) => args,
         Err(error) => match error.kind() {
             ErrorKind::DisplayHelp

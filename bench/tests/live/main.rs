@@ -1,3 +1,5 @@
 //! Live tests of the `bench` binary against real Cassandra nodes.
 
+mod reports;
 mod ring;
+mod suite;

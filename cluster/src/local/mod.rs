@@ -24,7 +24,7 @@ pub use jars::DEFAULT_CASSANDRA_VERSION;
 pub use process::ProcessState;
 pub use shape::{IpPrefix, MAX_NODES, NodePlan, Shape};
 pub use state::{NodeState, RingState};
-pub use toolchain::Java;
+pub use toolchain::{Java, find_on_path};
 
 use config::NodeConfig;
 use jars::Jars;

@@ -1,0 +1,340 @@
+//! The report page's plots, drawn as SVG with plotters: latency by percentile (both axes
+//! logarithmic, so p50 and p99.99 fit on one chart), throughput and p99 over time, and achieved
+//! against target rate.
+//!
+//! Text is left for the browser to render: plotters' SVG backend writes `<text>` elements, so no
+//! font has to be installed where the report is made.
+
+use hdrhistogram::Histogram;
+use plotters::coord::ranged1d::{IntoSegmentedCoord, SegmentValue};
+use plotters::prelude::*;
+
+use crate::record::IntervalSummary;
+
+/// Size of every plot, pixels.
+const SIZE: (u32, u32) = (760, 400);
+
+/// Why a plot could not be drawn.
+#[derive(Debug, thiserror::Error)]
+#[error("drawing the plot '{plot}' failed: {reason}")]
+pub struct PlotError {
+    /// The plot.
+    pub plot: String,
+    /// Why.
+    pub reason: String,
+}
+
+fn failed<E: std::fmt::Debug>(plot: &str) -> impl Fn(E) -> PlotError + '_ {
+    move |error| PlotError {
+        plot: plot.to_owned(),
+        reason: format!("{error:?}"),
+    }
+}
+
+/// Where quantile `q` sits on the percentile axis: the number of nines, so that p90, p99, p99.9
+/// and p99.99 are evenly spaced.
+fn nines(q: f64) -> f64 {
+    -(1.0 - q).log10()
+}
+
+/// Latency by percentile for several runs, one line each. Histograms are in nanoseconds.
+pub fn percentile_curves(
+    title: &str,
+    series: &[(String, Histogram<u64>)],
+) -> Result<String, PlotError> {
+    let fail = failed(title);
+    let drawn: Vec<&(String, Histogram<u64>)> =
+        series.iter().filter(|(_, h)| !h.is_empty()).collect();
+    let lowest = drawn
+        .iter()
+        .map(|(_, h)| h.value_at_quantile(0.5) as f64 / 1e6)
+        .fold(f64::INFINITY, f64::min);
+    let highest = drawn
+        .iter()
+        .map(|(_, h)| h.max() as f64 / 1e6)
+        .fold(0.0, f64::max);
+    let (low, high) = if drawn.is_empty() {
+        (0.01, 10.0)
+    } else {
+        ((lowest / 2.0).max(0.001), (highest * 2.0).max(lowest * 4.0))
+    };
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        root.fill(&WHITE).map_err(&fail)?;
+        let x_axis = nines(0.5)..4.0;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 18))
+            .margin(12)
+            .margin_right(36)
+            .x_label_area_size(40)
+            .y_label_area_size(64)
+            .build_cartesian_2d(x_axis, (low..high).log_scale())
+            .map_err(&fail)?;
+        chart
+            .configure_mesh()
+            .x_desc("percentile")
+            .y_desc("response time (ms)")
+            .x_labels(8)
+            .x_label_formatter(&|x| {
+                if (x - x.round()).abs() < 0.01 {
+                    percentile_label(*x)
+                } else {
+                    String::new()
+                }
+            })
+            .y_label_formatter(&|y| format!("{y}"))
+            .draw()
+            .map_err(&fail)?;
+        for (i, (name, histogram)) in drawn.iter().enumerate() {
+            let color = Palette99::pick(i).to_rgba();
+            let points = (0..=80).map(|step| {
+                let x = nines(0.5) + (4.0 - nines(0.5)) * f64::from(step) / 80.0;
+                let q = 1.0 - 10f64.powf(-x);
+                (x, (histogram.value_at_quantile(q) as f64 / 1e6).max(low))
+            });
+            chart
+                .draw_series(LineSeries::new(points, color.stroke_width(2)))
+                .map_err(&fail)?
+                .label(name.as_str())
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+                });
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .border_style(BLACK.mix(0.3))
+            .background_style(WHITE.mix(0.9))
+            .draw()
+            .map_err(&fail)?;
+        root.present().map_err(&fail)?;
+    }
+    Ok(svg)
+}
+
+fn percentile_label(x: f64) -> String {
+    let percent = 100.0 * (1.0 - 10f64.powf(-x));
+    let text = format!("{percent:.4}");
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    format!("p{text}")
+}
+
+/// Operations per second (left axis) and p99 response time (right axis), second by second.
+pub fn over_time(
+    title: &str,
+    op: &str,
+    intervals: &[IntervalSummary],
+) -> Result<String, PlotError> {
+    let fail = failed(title);
+    let rate =
+        |i: &IntervalSummary| (i.counts.ops + i.counts.ops_failed) as f64 / i.seconds.max(1e-9);
+    let end = intervals.last().map_or(1.0, |i| i.at).max(1.0);
+    let top_rate = intervals.iter().map(rate).fold(1.0, f64::max) * 1.15;
+    let top_p99 = intervals
+        .iter()
+        .map(|i| i.response_us.p99 / 1e3)
+        .fold(0.1, f64::max)
+        * 1.15;
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        root.fill(&WHITE).map_err(&fail)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(70)
+            .right_y_label_area_size(64)
+            .build_cartesian_2d(0.0..end, 0.0..top_rate)
+            .map_err(&fail)?
+            .set_secondary_coord(0.0..end, 0.0..top_p99);
+        chart
+            .configure_mesh()
+            .x_desc("seconds")
+            .y_desc(format!("{op}s per second"))
+            .draw()
+            .map_err(&fail)?;
+        chart
+            .configure_secondary_axes()
+            .y_desc("p99 response (ms)")
+            .draw()
+            .map_err(&fail)?;
+        let blue = BLUE.mix(0.9);
+        let red = RED.mix(0.9);
+        chart
+            .draw_series(LineSeries::new(
+                intervals.iter().map(|i| (i.at, rate(i))),
+                blue.stroke_width(2),
+            ))
+            .map_err(&fail)?
+            .label(format!("{op}s/s"))
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 18, y)], blue.stroke_width(2))
+            });
+        chart
+            .draw_secondary_series(LineSeries::new(
+                intervals.iter().map(|i| (i.at, i.response_us.p99 / 1e3)),
+                red.stroke_width(2),
+            ))
+            .map_err(&fail)?
+            .label("p99 response (ms)")
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], red.stroke_width(2)));
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerRight)
+            .border_style(BLACK.mix(0.3))
+            .background_style(WHITE.mix(0.9))
+            .draw()
+            .map_err(&fail)?;
+        root.present().map_err(&fail)?;
+    }
+    Ok(svg)
+}
+
+/// Achieved rate (filled) against target (outline) per scenario of a rate ladder.
+pub fn rates(
+    title: &str,
+    op: &str,
+    points: &[(String, Option<f64>, f64)],
+) -> Result<String, PlotError> {
+    let fail = failed(title);
+    let top = points
+        .iter()
+        .map(|(_, target, achieved)| target.unwrap_or(0.0).max(*achieved))
+        .fold(1.0, f64::max)
+        * 1.15;
+    let count = u32::try_from(points.len()).unwrap_or(u32::MAX).max(1);
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        root.fill(&WHITE).map_err(&fail)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(70)
+            // A segmented axis over 0..n-1 has n slots, one per scenario.
+            .build_cartesian_2d((0u32..count - 1).into_segmented(), 0.0..top)
+            .map_err(&fail)?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .y_desc(format!("{op}s per second"))
+            .x_label_formatter(&|segment| match segment {
+                SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => points
+                    .get(*i as usize)
+                    .map_or_else(String::new, |(name, _, _)| name.clone()),
+                SegmentValue::Last => String::new(),
+            })
+            .draw()
+            .map_err(&fail)?;
+        let achieved = BLUE.mix(0.7);
+        chart
+            .draw_series(points.iter().enumerate().map(|(i, (_, _, rate))| {
+                let i = u32::try_from(i).unwrap_or(0);
+                Rectangle::new(
+                    [
+                        (SegmentValue::Exact(i), 0.0),
+                        (SegmentValue::Exact(i + 1), *rate),
+                    ],
+                    achieved.filled(),
+                )
+            }))
+            .map_err(&fail)?
+            .label("achieved")
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], achieved.filled()));
+        chart
+            .draw_series(points.iter().enumerate().filter_map(|(i, (_, target, _))| {
+                let i = u32::try_from(i).unwrap_or(0);
+                target.map(|t| {
+                    Rectangle::new(
+                        [
+                            (SegmentValue::Exact(i), 0.0),
+                            (SegmentValue::Exact(i + 1), t),
+                        ],
+                        BLACK.stroke_width(2),
+                    )
+                })
+            }))
+            .map_err(&fail)?
+            .label("target")
+            .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], BLACK.stroke_width(2)));
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .border_style(BLACK.mix(0.3))
+            .background_style(WHITE.mix(0.9))
+            .draw()
+            .map_err(&fail)?;
+        root.present().map_err(&fail)?;
+    }
+    Ok(svg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{Counts, Percentiles, new_histogram};
+
+    #[test]
+    fn percentile_labels_count_the_nines() {
+        assert_eq!(percentile_label(1.0), "p90");
+        assert_eq!(percentile_label(3.0), "p99.9");
+        assert_eq!(percentile_label(nines(0.5)), "p50");
+    }
+
+    #[test]
+    fn every_plot_is_an_svg_with_its_lines() {
+        let mut histogram = new_histogram();
+        for micros in 1..=10_000u64 {
+            histogram.record(micros * 1_000).unwrap();
+        }
+        let curves = percentile_curves("latency", &[("factory-1000".into(), histogram)]).unwrap();
+        assert!(
+            curves.starts_with("<svg")
+                && curves.contains("<polyline")
+                && curves.contains("factory-1000")
+        );
+
+        let interval = |at: f64| IntervalSummary {
+            at,
+            seconds: 1.0,
+            counts: Counts {
+                ops: 1000,
+                ..Counts::default()
+            },
+            response_us: Percentiles {
+                p99: 2_000.0,
+                ..Percentiles::default()
+            },
+            in_flight: 3,
+            rss_bytes: 0,
+        };
+        let time = over_time(
+            "factory-1000 over time",
+            "visit",
+            &[interval(1.0), interval(2.0), interval(3.0)],
+        )
+        .unwrap();
+        assert!(
+            time.contains("visits/s") && time.contains("p99 response (ms)"),
+            "both series are labelled"
+        );
+        assert!(
+            time.matches("<polyline").count() >= 4,
+            "two lines and two legend marks, besides the grid"
+        );
+
+        let bars = rates(
+            "rates",
+            "visit",
+            &[
+                ("factory-1000".into(), Some(1000.0), 999.0),
+                ("factory-max".into(), None, 9000.0),
+            ],
+        )
+        .unwrap();
+        assert!(bars.contains("<rect") && bars.contains("factory-max"));
+    }
+}

@@ -1,0 +1,217 @@
+//! The report of a suite: several scenarios (each a factory or shop run), with the ring they ran
+//! on. `bench compare`, `merge` and `plot` read it, and read a single run's report as a suite of
+//! one scenario, so any report can be compared with any other of the same scenarios.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::report::{FORMAT, ReportError, RunReport};
+
+/// The file name of a suite's report inside its folder.
+pub const SUITE_FILE: &str = "report.json";
+
+/// Where a suite ran.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RingInfo {
+    /// Contact points.
+    pub hosts: Vec<String>,
+    /// The datacenter the apps treated as local.
+    pub local_dc: String,
+    /// Every datacenter of the ring.
+    pub datacenters: Vec<String>,
+    /// Nodes the driver saw.
+    pub nodes: usize,
+    /// Cassandra's `release_version`, as the coordinator reports it.
+    pub cassandra_version: Option<String>,
+    /// Whether `bench` started the ring itself (a local ring of JVMs on this machine).
+    pub started_locally: bool,
+}
+
+/// One scenario of a suite.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Scenario {
+    /// Its name (`factory-5000`, `shop-10-sequential`).
+    pub name: String,
+    /// What it does, in a few words.
+    pub description: String,
+    /// The HDR interval log beside the report, if there is one (a file name in the same folder).
+    pub hdr_log: Option<String>,
+    /// The run's own report.
+    pub report: RunReport,
+}
+
+/// A suite's report.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SuiteReport {
+    /// Report format version.
+    pub format: u32,
+    /// Always `suite`: tells a suite's report from a single run's.
+    pub kind: String,
+    /// When the suite began (RFC 3339).
+    pub started_at: String,
+    /// The ring.
+    pub ring: RingInfo,
+    /// The keyspace the scenarios used.
+    pub keyspace: String,
+    /// The suite's own settings.
+    pub config: serde_json::Value,
+    /// The scenarios, in the order they ran.
+    pub scenarios: Vec<Scenario>,
+}
+
+impl SuiteReport {
+    /// A suite's report around one run's report (a scenario named after the tool).
+    pub fn of_run(report: RunReport, hdr_log: Option<String>) -> SuiteReport {
+        SuiteReport {
+            format: FORMAT,
+            kind: "suite".to_owned(),
+            started_at: report.started_at.clone(),
+            ring: RingInfo::default(),
+            keyspace: report.config["connection"]["keyspace"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            config: serde_json::Value::Null,
+            scenarios: vec![Scenario {
+                name: report.tool.clone(),
+                description: format!("a {} run", report.tool),
+                hdr_log,
+                report,
+            }],
+        }
+    }
+
+    /// The scenario called `name`.
+    pub fn scenario(&self, name: &str) -> Option<&Scenario> {
+        self.scenarios.iter().find(|s| s.name == name)
+    }
+
+    /// Writes the report into `folder` as `report.json`, atomically.
+    pub fn write(&self, folder: &Path) -> Result<(), ReportError> {
+        crate::report::write_json(&folder.join(SUITE_FILE), self)
+    }
+}
+
+/// A report read from disk: the suite, and the folder its HDR logs are in.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The report, as a suite.
+    pub suite: SuiteReport,
+    /// The folder of the report file (where its HDR logs are).
+    pub folder: PathBuf,
+}
+
+/// Reads a report: a suite's folder or `report.json`, or a single run's `--report` file.
+pub fn load(path: &Path) -> Result<Loaded, ReportError> {
+    let file = if path.is_dir() {
+        path.join(SUITE_FILE)
+    } else {
+        path.to_path_buf()
+    };
+    let value = crate::report::read_json(&file)?;
+    let foreign = |reason: String| ReportError::Foreign {
+        path: file.display().to_string(),
+        reason,
+    };
+    let folder = file.parent().map(Path::to_path_buf).unwrap_or_default();
+    let suite = if value.get("kind").and_then(serde_json::Value::as_str) == Some("suite") {
+        serde_json::from_value(value).map_err(|e| foreign(e.to_string()))?
+    } else {
+        let report: RunReport =
+            serde_json::from_value(value).map_err(|e| foreign(e.to_string()))?;
+        let log = report.config["run"]["hdr_log"]
+            .as_str()
+            .map(PathBuf::from)
+            .filter(|p| folder.join(p.file_name().unwrap_or_default()).exists())
+            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()));
+        SuiteReport::of_run(report, log)
+    };
+    Ok(Loaded { suite, folder })
+}
+
+/// One line of the summary table, on the terminal and on the page.
+#[derive(Debug, Clone)]
+pub struct SummaryRow {
+    /// Scenario name.
+    pub name: String,
+    /// Target rate, or `max` when unthrottled.
+    pub target: String,
+    /// Achieved operations per second.
+    pub achieved: f64,
+    /// Response time percentiles, milliseconds: p50, p99, p99.9, max.
+    pub response_ms: [f64; 4],
+    /// Failed requests.
+    pub errors: u64,
+    /// CPU microseconds per request.
+    pub cpu_us_per_request: f64,
+    /// What limited the rate (the verdict's name).
+    pub limited_by: String,
+}
+
+impl SuiteReport {
+    /// The summary table's rows, one per scenario.
+    pub fn summary_rows(&self) -> Vec<SummaryRow> {
+        self.scenarios
+            .iter()
+            .map(|scenario| {
+                let report = &scenario.report;
+                let response = report
+                    .latency_us
+                    .get(crate::record::RESPONSE)
+                    .copied()
+                    .unwrap_or_default();
+                SummaryRow {
+                    name: scenario.name.clone(),
+                    target: report
+                        .target_rate
+                        .map_or_else(|| "max".to_owned(), |rate| format!("{rate:.0}")),
+                    achieved: report.achieved_rate,
+                    response_ms: [response.p50, response.p99, response.p999, response.max]
+                        .map(|us| us / 1e3),
+                    errors: report.counts.requests_failed,
+                    cpu_us_per_request: report.client.cpu_us_per_request,
+                    limited_by: serde_json::to_value(report.limiter.verdict)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_owned))
+                        .unwrap_or_default()
+                        .replace('_', " "),
+                }
+            })
+            .collect()
+    }
+
+    /// The summary as a text table.
+    pub fn text_table(&self) -> String {
+        let mut text = format!(
+            "{:<22} {:>8} {:>11} {:>9} {:>9} {:>9} {:>9} {:>7} {:>8}  {}\n",
+            "scenario",
+            "target/s",
+            "achieved/s",
+            "p50 ms",
+            "p99 ms",
+            "p99.9 ms",
+            "max ms",
+            "errors",
+            "CPU µs",
+            "limited by"
+        );
+        for row in self.summary_rows() {
+            let [p50, p99, p999, max] = row.response_ms;
+            text.push_str(&format!(
+                "{:<22} {:>8} {:>11.1} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>7} {:>8.1}  {}\n",
+                row.name,
+                row.target,
+                row.achieved,
+                p50,
+                p99,
+                p999,
+                max,
+                row.errors,
+                row.cpu_us_per_request,
+                row.limited_by
+            ));
+        }
+        text
+    }
+}

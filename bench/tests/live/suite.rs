@@ -1,0 +1,165 @@
+//! `bench` itself: a shortened standard suite end to end, its report folder, and its page drawn
+//! in a real browser.
+
+use std::path::Path;
+use std::process::Command;
+
+use bench::hdr_log;
+use bench::suite_report;
+use cluster::testing;
+
+/// How many plots a page says the browser drew, out of how many: headless Chromium loads the page
+/// and the page's own script counts the plots whose drawing has a real size.
+pub fn drawn_plots(page: &Path) -> (usize, usize) {
+    let browser = ["chromium", "chromium-browser", "google-chrome"]
+        .iter()
+        .find_map(|name| cluster::local::find_on_path(name))
+        .unwrap_or_else(|| panic!("the report test needs a browser: install Debian's chromium (apt-get install chromium)"));
+    let profile = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let output = Command::new(browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+        ])
+        .args([
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--dump-dom",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(format!(
+            "file://{}",
+            page.canonicalize()
+                .unwrap_or_else(|e| panic!("{e}"))
+                .display()
+        ))
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run the browser: {e}"));
+    let dom = String::from_utf8_lossy(&output.stdout);
+    let marker = dom
+        .split("data-plots=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_default();
+    let (drawn, total) = marker
+        .split_once('/')
+        .unwrap_or_else(|| panic!("the page did not report its plots: {marker:?}"));
+    (drawn.parse().unwrap_or(0), total.parse().unwrap_or(0))
+}
+
+#[tokio::test]
+async fn a_short_suite_writes_a_report_folder_that_renders() -> anyhow::Result<()> {
+    let args = testing::test_ring().await;
+    let folder = tempfile::tempdir()?;
+    let out = folder.path().join("report");
+    let output = Command::new(assert_cmd::cargo::cargo_bin("bench"))
+        .args([
+            "--hosts",
+            &args.contact_points().join(","),
+            "--scenario",
+            "factory-1000,factory-max,shop-10",
+        ])
+        .args(["--duration", "2s", "--warmup", "1s", "--out"])
+        .arg(&out)
+        .output()?;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("factory-1000")
+            && stdout.contains("shop-10")
+            && stdout.contains("index.html"),
+        "{stdout}"
+    );
+
+    let loaded = suite_report::load(&out)?;
+    let names: Vec<&str> = loaded
+        .suite
+        .scenarios
+        .iter()
+        .map(|s| s.name.as_str())
+        .collect();
+    assert_eq!(names, ["factory-1000", "factory-max", "shop-10"]);
+    assert_eq!(
+        loaded
+            .suite
+            .ring
+            .cassandra_version
+            .as_deref()
+            .map(|v| v.starts_with("5.0")),
+        Some(true)
+    );
+    for scenario in &loaded.suite.scenarios {
+        let log = out.join(
+            scenario
+                .hdr_log
+                .as_deref()
+                .expect("every scenario has its log"),
+        );
+        let intervals = hdr_log::read(&log)?;
+        assert!(
+            intervals
+                .iter()
+                .any(|i| i.tag == "response" && !i.histogram.is_empty()),
+            "{}",
+            log.display()
+        );
+        assert!(
+            scenario.report.counts.ops > 0,
+            "{} did something",
+            scenario.name
+        );
+        assert!(out.join(format!("{}.txt", scenario.name)).exists());
+    }
+    let factory = &loaded.suite.scenario("factory-1000").expect("ran").report;
+    assert!(
+        (1900..=2100).contains(&factory.counts.ops),
+        "2 s at 1000/s: {}",
+        factory.counts.ops
+    );
+
+    // Two percentile plots (factory, shop), the rate ladder, and one over-time plot per scenario.
+    assert_eq!(drawn_plots(&out.join("index.html")), (6, 6));
+    // The suite dropped its keyspace.
+    let session = args.connect().await?.session;
+    assert!(
+        schema::LiveKeyspace::read(&session, &loaded.suite.keyspace)
+            .await?
+            .is_none()
+    );
+    Ok(())
+}
+
+#[test]
+fn the_report_folder_must_be_new_and_writable() {
+    let folder = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let file = folder.path().join("a-file");
+    std::fs::write(&file, "x").unwrap_or_else(|e| panic!("{e}"));
+    let bench = || Command::new(assert_cmd::cargo::cargo_bin("bench"));
+    let existing = folder.path().to_str().unwrap_or_default();
+    let line = testing::one_line_failure(
+        bench().args(["--hosts", "127.0.0.254", "--out", existing]),
+        2,
+    );
+    assert!(line.contains("already exists"), "{line}");
+    let under_a_file = file.join("report");
+    let line = testing::one_line_failure(
+        bench()
+            .args(["--hosts", "127.0.0.254", "--out"])
+            .arg(&under_a_file),
+        2,
+    );
+    assert!(line.contains("cannot create the report folder"), "{line}");
+    let line = testing::one_line_failure(bench().args(["--scenario", "factory-9000"]), 2);
+    assert!(
+        line.contains("unknown factory-9000") && line.contains("factory-5000"),
+        "{line}"
+    );
+}
