@@ -130,9 +130,17 @@ async fn wait_for_gossip(
     }
 }
 
-/// Waits until the Rust driver sees every node and holds a connection to each.
+/// Waits until the Rust driver sees every node, in the datacenter the plan put it in, and holds a
+/// connection to each. A fresh node's row in `system.peers` can lag its gossip "UP" lines; until
+/// it is complete, a client would route by a ring it only half knows.
 async fn wait_for_driver(state: &RingState, deadline: Instant) -> Result<(), LocalError> {
     let contact = format!("{}:9042", state.nodes[0].plan.address);
+    let mut planned: Vec<(String, String)> = state
+        .nodes
+        .iter()
+        .map(|n| (n.plan.address.to_string(), n.plan.datacenter.clone()))
+        .collect();
+    planned.sort();
     let mut last_problem = String::from("the driver did not connect");
     while Instant::now() <= deadline {
         match SessionBuilder::new()
@@ -145,12 +153,21 @@ async fn wait_for_driver(state: &RingState, deadline: Instant) -> Result<(), Loc
                 let cluster = session.get_cluster_state();
                 let nodes = cluster.get_nodes_info();
                 let connected = nodes.iter().filter(|node| node.is_connected()).count();
-                if nodes.len() == state.nodes.len() && connected == nodes.len() {
+                let mut seen: Vec<(String, String)> = nodes
+                    .iter()
+                    .map(|n| {
+                        (
+                            n.address.ip().to_string(),
+                            n.datacenter.clone().unwrap_or_else(|| "unknown".into()),
+                        )
+                    })
+                    .collect();
+                seen.sort();
+                if seen == planned && connected == nodes.len() {
                     return Ok(());
                 }
                 last_problem = format!(
-                    "the driver sees {} nodes, {connected} connected",
-                    nodes.len()
+                    "the driver sees {seen:?} ({connected} connected), the plan is {planned:?}"
                 );
             }
             Err(error) => last_problem = error.to_string(),
@@ -159,7 +176,7 @@ async fn wait_for_driver(state: &RingState, deadline: Instant) -> Result<(), Loc
     }
     Err(LocalError::Timeout {
         what: format!(
-            "the driver to connect to all {} nodes: {last_problem}",
+            "the driver to see all {} nodes in their datacenters: {last_problem}",
             state.nodes.len()
         ),
         log_tail: String::new(),
