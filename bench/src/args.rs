@@ -20,13 +20,13 @@ pub struct RunArgs {
     pub rate: Option<f64>,
 
     /// How long to run after the warm-up. [default: 60s, unless a number of operations is given]
-    #[arg(long, env = "PICKLE_DURATION", value_name = "DURATION", value_parser = parse_positive_duration)]
+    #[arg(long, env = "PICKLE_DURATION", value_name = "DURATION", value_parser = parse_positive_duration, allow_hyphen_values = true)]
     #[serde(serialize_with = "serialize_optional_duration")]
     pub duration: Option<Duration>,
 
     /// Run unmeasured for this long first, so that connections, caches and the server's JIT are
     /// warm when measurement starts.
-    #[arg(long, env = "PICKLE_WARMUP", value_name = "DURATION", default_value = "0s", value_parser = parse_duration)]
+    #[arg(long, env = "PICKLE_WARMUP", value_name = "DURATION", default_value = "0s", value_parser = parse_duration, allow_hyphen_values = true)]
     #[serde(serialize_with = "serialize_duration")]
     pub warmup: Duration,
 
@@ -43,7 +43,7 @@ pub struct RunArgs {
     pub max_errors: Option<u64>,
 
     /// After the last operation (or Ctrl-C), how long to wait for those still in flight.
-    #[arg(long, env = "PICKLE_DRAIN_TIMEOUT", value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    #[arg(long, env = "PICKLE_DRAIN_TIMEOUT", value_name = "DURATION", default_value = "30s", value_parser = parse_duration, allow_hyphen_values = true)]
     #[serde(serialize_with = "serialize_duration")]
     pub drain_timeout: Duration,
 

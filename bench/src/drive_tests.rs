@@ -33,6 +33,7 @@ fn ok_after(sent: Instant) -> Completed {
             tag: 0,
             service: Instant::now() - sent,
             error: None,
+            remote: false,
         }],
     }
 }
@@ -241,6 +242,7 @@ async fn failing(kind: ErrorKind, max_errors: Option<u64>) -> Outcome {
                     tag: 0,
                     service: MS,
                     error: Some(failure),
+                    remote: false,
                 }],
             }
         },

@@ -26,8 +26,11 @@ pub enum ErrorKind {
     ReplicaFailure,
     /// The driver gave up after its own request timeout (`--request-timeout`).
     ClientTimeout,
-    /// No connection could carry the request: broken, refused, or no node left in the plan.
+    /// No connection could carry the request: broken or refused.
     Connection,
+    /// No node may take the request: every node the load-balancing policy allows (the local
+    /// datacenter's, without `--dc-failover`) is down.
+    NoNode,
     /// The node is still joining the ring.
     Bootstrapping,
     /// A server error without a more precise kind.
@@ -47,7 +50,10 @@ impl ErrorKind {
     pub fn is_fatal(self) -> bool {
         matches!(
             self,
-            ErrorKind::Authentication | ErrorKind::Unauthorized | ErrorKind::Invalid
+            ErrorKind::Authentication
+                | ErrorKind::Unauthorized
+                | ErrorKind::Invalid
+                | ErrorKind::NoNode
         )
     }
 
@@ -61,6 +67,7 @@ impl ErrorKind {
             ErrorKind::ReplicaFailure => "replica_failure",
             ErrorKind::ClientTimeout => "client_timeout",
             ErrorKind::Connection => "connection",
+            ErrorKind::NoNode => "no_node",
             ErrorKind::Bootstrapping => "bootstrapping",
             ErrorKind::Server => "server",
             ErrorKind::Authentication => "authentication",
@@ -114,10 +121,16 @@ impl RequestError for schema::reads::ReadError {
 /// Sorts a driver error into a [`Failure`].
 pub fn classify(error: &ExecutionError) -> Failure {
     let kind = kind_of(error);
-    Failure {
-        kind,
-        detail: kind.is_fatal().then(|| error.to_string()),
-    }
+    let detail = match kind {
+        ErrorKind::NoNode => Some(
+            "no node may take requests: every node of the local datacenter is down, and requests may not \
+             leave it (--dc-failover lets them)"
+                .to_owned(),
+        ),
+        kind if kind.is_fatal() => Some(error.to_string()),
+        _ => None,
+    };
+    Failure { kind, detail }
 }
 
 fn kind_of(error: &ExecutionError) -> ErrorKind {
@@ -131,7 +144,8 @@ fn kind_of(error: &ExecutionError) -> ErrorKind {
             _ => ErrorKind::Other,
         },
         ExecutionError::RequestTimeout(_) => ErrorKind::ClientTimeout,
-        ExecutionError::ConnectionPoolError(_) | ExecutionError::EmptyPlan => ErrorKind::Connection,
+        ExecutionError::ConnectionPoolError(_) => ErrorKind::Connection,
+        ExecutionError::EmptyPlan => ErrorKind::NoNode,
         ExecutionError::BadQuery(_)
         | ExecutionError::PrepareError(_)
         | ExecutionError::UseKeyspaceError(_) => ErrorKind::Invalid,
@@ -195,9 +209,14 @@ mod tests {
             classify(&db(DbError::Overloaded)).kind,
             ErrorKind::Overloaded
         );
+        let no_node = classify(&ExecutionError::EmptyPlan);
         assert_eq!(
-            classify(&ExecutionError::EmptyPlan).kind,
-            ErrorKind::Connection
+            no_node.kind,
+            ErrorKind::NoNode,
+            "an empty plan is fatal: it will stay empty"
+        );
+        assert!(
+            no_node.kind.is_fatal() && no_node.detail.is_some_and(|d| d.contains("--dc-failover"))
         );
         assert!(!ErrorKind::WriteTimeout.is_fatal());
     }

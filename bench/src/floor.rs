@@ -28,12 +28,12 @@ pub struct FloorArgs {
     pub max_in_flight: u32,
 
     /// How long to measure.
-    #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = crate::args::parse_positive_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = crate::args::parse_positive_duration, allow_hyphen_values = true)]
     #[serde(serialize_with = "cluster::options::serialize_duration")]
     pub duration: Duration,
 
     /// How long to write before measuring.
-    #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = cluster::options::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = cluster::options::parse_duration, allow_hyphen_values = true)]
     #[serde(serialize_with = "cluster::options::serialize_duration")]
     pub warmup: Duration,
 

@@ -37,6 +37,6 @@ pub mod usage;
 
 pub use args::RunArgs;
 pub use drive::Intended;
-pub use measure::{measure, measure_value};
+pub use measure::{measure, measure_on, measure_value, measure_write};
 pub use record::Completed;
 pub use run::{Finished, Run, Workload};

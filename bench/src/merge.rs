@@ -365,6 +365,7 @@ mod tests {
                 ops_failed: 0,
                 requests: 3 * count,
                 requests_failed: 0,
+                requests_remote: 0,
             },
             abandoned: 0,
             errors: BTreeMap::new(),

@@ -39,6 +39,8 @@ pub struct Request {
     pub service: Duration,
     /// `None` when it succeeded.
     pub error: Option<Failure>,
+    /// Whether a node outside the local datacenter coordinated it (with `--dc-failover`).
+    pub remote: bool,
 }
 
 /// What an operation reports when its last request has answered.
@@ -61,6 +63,9 @@ pub struct Counts {
     pub requests: u64,
     /// Requests that failed.
     pub requests_failed: u64,
+    /// Successful requests coordinated outside the local datacenter.
+    #[serde(default)]
+    pub requests_remote: u64,
 }
 
 impl Counts {
@@ -70,6 +75,7 @@ impl Counts {
         self.ops_failed += other.ops_failed;
         self.requests += other.requests;
         self.requests_failed += other.requests_failed;
+        self.requests_remote += other.requests_remote;
     }
 }
 
@@ -309,6 +315,7 @@ impl Recorder {
             match &request.error {
                 None => {
                     counts.requests += 1;
+                    counts.requests_remote += u64::from(request.remote);
                     if let Some(service) = histograms.service.get_mut(request.tag) {
                         service.saturating_record(nanos(request.service));
                     }
@@ -443,6 +450,7 @@ mod tests {
             tag,
             service: Duration::from_micros(micros),
             error: None,
+            remote: false,
         }
     }
 
@@ -467,7 +475,8 @@ mod tests {
                 ops: 1,
                 ops_failed: 0,
                 requests: 2,
-                requests_failed: 0
+                requests_failed: 0,
+                requests_remote: 0
             }
         );
     }
@@ -488,6 +497,7 @@ mod tests {
                     tag: 0,
                     service: Duration::from_secs(2),
                     error: Some(timeout),
+                    remote: false,
                 },
             ],
         };
@@ -516,6 +526,7 @@ mod tests {
                 tag: 0,
                 service: Duration::ZERO,
                 error: Some(fatal),
+                remote: false,
             }],
         };
         recorder.record(start, &completed, start);

@@ -169,6 +169,14 @@ impl RunReport {
                 String::new()
             },
         );
+        if c.requests_remote > 0 {
+            let _ = writeln!(
+                out,
+                "  {} {request}s ({:.1}%) were coordinated outside the local datacenter: --dc-failover let them leave it",
+                c.requests_remote,
+                c.requests_remote as f64 * 100.0 / c.requests.max(1) as f64
+            );
+        }
         if !self.errors.is_empty() {
             let kinds: Vec<String> = self
                 .errors

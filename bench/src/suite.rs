@@ -41,12 +41,12 @@ pub struct SuiteArgs {
     pub list: bool,
 
     /// Measured time of each scenario; the whole suite scales with it.
-    #[arg(long, env = "PICKLE_SUITE_DURATION", value_name = "DURATION", default_value = "20s", value_parser = crate::args::parse_positive_duration)]
+    #[arg(long, env = "PICKLE_SUITE_DURATION", value_name = "DURATION", default_value = "20s", value_parser = crate::args::parse_positive_duration, allow_hyphen_values = true)]
     #[serde(serialize_with = "cluster::options::serialize_duration")]
     pub duration: Duration,
 
     /// Unmeasured warm-up before each scenario.
-    #[arg(long, env = "PICKLE_SUITE_WARMUP", value_name = "DURATION", default_value = "5s", value_parser = cluster::options::parse_duration)]
+    #[arg(long, env = "PICKLE_SUITE_WARMUP", value_name = "DURATION", default_value = "5s", value_parser = cluster::options::parse_duration, allow_hyphen_values = true)]
     #[serde(serialize_with = "cluster::options::serialize_duration")]
     pub warmup: Duration,
 
@@ -322,6 +322,7 @@ async fn reach_ring(args: &SuiteArgs) -> anyhow::Result<(cluster::Connection, bo
                 heap: "2G".to_owned(),
                 cassandra_version: cluster::local::DEFAULT_CASSANDRA_VERSION.to_owned(),
                 timeout: Duration::from_secs(300),
+                security: cluster::local::Security::default(),
             };
             let (state, _) = ring.up(&spec).await?;
             eprintln!(

@@ -18,10 +18,11 @@ use std::time::Duration;
 
 use clap::builder::BoolishValueParser;
 use clap::{ArgAction, Args, ValueEnum};
+use openssl::ssl::{SslConnector, SslFiletype, SslMethod};
 use scylla::client::Compression;
 use scylla::client::PoolSize;
 use scylla::client::execution_profile::ExecutionProfile;
-use scylla::client::session::Session;
+use scylla::client::session::{OpenSsl010Config, Session};
 use scylla::client::session_builder::SessionBuilder;
 use scylla::policies::load_balancing::DefaultPolicy;
 use serde::Serialize;
@@ -92,6 +93,35 @@ pub struct ConnectionArgs {
     )]
     pub password_file: Option<PathBuf>,
 
+    /// Connect with TLS, trusting this CA certificate (PEM); the ring's certificates must name the
+    /// addresses connected to.
+    #[arg(global = true, long, env = "CASSANDRA_TLS_CA", value_name = "PEM")]
+    pub tls_ca: Option<PathBuf>,
+
+    /// Connect with TLS, trusting the system's CA certificates (implied by --tls-ca).
+    #[arg(global = true, long, env = "CASSANDRA_TLS", action = ArgAction::SetTrue, value_parser = BoolishValueParser::new())]
+    pub tls: bool,
+
+    /// Client certificate (PEM) to present, for rings that require one; needs --tls-key.
+    #[arg(
+        global = true,
+        long,
+        env = "CASSANDRA_TLS_CERT",
+        value_name = "PEM",
+        requires = "tls_key"
+    )]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The client certificate's private key (PEM).
+    #[arg(
+        global = true,
+        long,
+        env = "CASSANDRA_TLS_KEY",
+        value_name = "PEM",
+        requires = "tls_cert"
+    )]
+    pub tls_key: Option<PathBuf>,
+
     /// Keyspace the apps read and write.
     #[arg(
         global = true,
@@ -114,13 +144,13 @@ pub struct ConnectionArgs {
     pub consistency: ConsistencyLevel,
 
     /// How long to wait for the first connection before giving up.
-    #[arg(global = true, long, env = "CASSANDRA_CONNECT_TIMEOUT", value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    #[arg(global = true, long, env = "CASSANDRA_CONNECT_TIMEOUT", value_name = "DURATION", default_value = "5s", value_parser = parse_duration, allow_hyphen_values = true)]
     #[serde(serialize_with = "serialize_duration")]
     pub connect_timeout: Duration,
 
     /// Client-side timeout of one request, retries included. Above the server's own write (2 s)
     /// and read (5 s) timeouts, so the server's answer is seen rather than cut off.
-    #[arg(global = true, long, env = "CASSANDRA_REQUEST_TIMEOUT", value_name = "DURATION", default_value = "12s", value_parser = parse_duration)]
+    #[arg(global = true, long, env = "CASSANDRA_REQUEST_TIMEOUT", value_name = "DURATION", default_value = "12s", value_parser = parse_duration, allow_hyphen_values = true)]
     #[serde(serialize_with = "serialize_duration")]
     pub request_timeout: Duration,
 
@@ -160,6 +190,25 @@ pub struct Connection {
     pub local_dc: String,
     /// Every datacenter of the ring, sorted.
     pub datacenters: Vec<String>,
+    /// Whether requests may leave the local datacenter (`--dc-failover`).
+    pub dc_failover: bool,
+}
+
+impl Connection {
+    /// Whether requests have nowhere to go: failover is off and no node of the local datacenter
+    /// holds a live connection. Every later request would fail too, so a run should stop.
+    pub fn local_datacenter_is_down(&self) -> bool {
+        !self.dc_failover
+            && !self
+                .session
+                .get_cluster_state()
+                .get_nodes_info()
+                .iter()
+                .any(|node| {
+                    node.datacenter.as_deref() == Some(self.local_dc.as_str())
+                        && node.is_connected()
+                })
+    }
 }
 
 /// Why a connection could not be made. Every message says what to do about it.
@@ -199,6 +248,13 @@ pub enum ConnectError {
         "cannot read the password file {path} (--password-file / CASSANDRA_PASSWORD_FILE): {reason}"
     )]
     PasswordFile { path: PathBuf, reason: String },
+    /// The TLS settings could not be used.
+    #[error("TLS: cannot use {what} {path}: {reason}")]
+    Tls {
+        what: &'static str,
+        path: PathBuf,
+        reason: String,
+    },
     /// A password was given without a user.
     #[error("a password was given but no user: set CASSANDRA_USER or --user")]
     PasswordWithoutUser,
@@ -274,6 +330,9 @@ impl ConnectionArgs {
                 NonZeroUsize::new(usize::from(self.connections)).unwrap_or(NonZeroUsize::MIN),
             ))
             .default_execution_profile_handle(profile.clone());
+        if let Some(tls) = self.tls_context()? {
+            builder = builder.tls_context(Some(tls));
+        }
         match (&self.user, password) {
             (Some(user), Some(password)) => builder = builder.user(user, password),
             (Some(user), None) => builder = builder.user(user, ""),
@@ -322,7 +381,48 @@ impl ConnectionArgs {
             session,
             local_dc,
             datacenters,
+            dc_failover: self.dc_failover,
         })
+    }
+
+    /// The TLS context, when any TLS option is set: the system's CAs or `--tls-ca`, and the client
+    /// certificate when given. Each file is checked here, so a wrong path is one clear line.
+    fn tls_context(&self) -> Result<Option<OpenSsl010Config>, ConnectError> {
+        if !self.tls && self.tls_ca.is_none() && self.tls_cert.is_none() {
+            return Ok(None);
+        }
+        let tls_error = |what, path: &PathBuf, error: &dyn std::fmt::Display| ConnectError::Tls {
+            what,
+            path: path.clone(),
+            reason: error.to_string(),
+        };
+        let mut builder = SslConnector::builder(SslMethod::tls())
+            .map_err(|e| tls_error("OpenSSL", &PathBuf::from("(library)"), &e))?;
+        let readable = |what, path: &PathBuf| {
+            std::fs::File::open(path)
+                .map(drop)
+                .map_err(|e| tls_error(what, path, &e))
+        };
+        if let Some(ca) = &self.tls_ca {
+            readable("the CA certificate", ca)?;
+            builder
+                .set_ca_file(ca)
+                .map_err(|e| tls_error("the CA certificate", ca, &e))?;
+        }
+        if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {
+            readable("the client certificate", cert)?;
+            readable("the client key", key)?;
+            builder
+                .set_certificate_chain_file(cert)
+                .map_err(|e| tls_error("the client certificate", cert, &e))?;
+            builder
+                .set_private_key_file(key, SslFiletype::PEM)
+                .map_err(|e| tls_error("the client key", key, &e))?;
+            builder
+                .check_private_key()
+                .map_err(|e| tls_error("the client key", key, &e))?;
+        }
+        Ok(Some(OpenSsl010Config::new(builder)))
     }
 
     /// Turns the driver's error text into one of our messages.
@@ -339,15 +439,27 @@ impl ConnectionArgs {
                 hosts: hosts.to_owned(),
             };
         }
+        let tls_hint = if self.tls_ca.is_none() && !self.tls {
+            " (if the ring requires TLS, pass --tls-ca)"
+        } else {
+            ""
+        };
         let reason = if lowered.contains("connection refused") {
             "connection refused".to_owned()
+        } else if lowered.contains("connection reset") {
+            format!("the server closed the connection{tls_hint}")
+        } else if lowered.contains("certificate")
+            || lowered.contains("ssl")
+            || lowered.contains("handshake")
+        {
+            format!("the TLS handshake failed: {}", last_clause(driver_error))
         } else if lowered.contains("timed out")
             || lowered.contains("timeout")
             || driver_error == "no answer"
         {
-            "no answer".to_owned()
+            format!("no answer{tls_hint}")
         } else {
-            driver_error.to_owned()
+            format!("{}{tls_hint}", last_clause(driver_error))
         };
         ConnectError::Unreachable {
             hosts: hosts.to_owned(),
@@ -355,6 +467,14 @@ impl ConnectionArgs {
             reason,
         }
     }
+}
+
+/// The innermost reason of a driver error: the text after its last "reason: " or ": ".
+fn last_clause(driver_error: &str) -> &str {
+    driver_error
+        .rsplit_once("reason: ")
+        .or_else(|| driver_error.rsplit_once(": "))
+        .map_or(driver_error, |(_, reason)| reason)
 }
 
 /// The datacenter of the node the first contact point resolves to; with a single datacenter,

@@ -10,7 +10,8 @@ use clap::{Args, Subcommand};
 
 use crate::cli::UsageError;
 use crate::local::{
-    DEFAULT_CASSANDRA_VERSION, Home, IpPrefix, LocalRing, ProcessState, RingSpec, Shape, UpOutcome,
+    DEFAULT_CASSANDRA_VERSION, Home, IpPrefix, LocalRing, NodeSignal, ProcessState, RingSpec,
+    SUPERUSER, Security, Shape, UpOutcome,
 };
 use crate::options::parse_duration;
 
@@ -23,6 +24,16 @@ pub enum RingCommand {
     Status(SelectArgs),
     /// Stop the ring's nodes (SIGTERM, then SIGKILL after --grace).
     Down(DownArgs),
+    /// Stop one node (SIGTERM, then SIGKILL after --grace); the others keep running.
+    Stop(StopArgs),
+    /// Kill one node at once (SIGKILL), as in a crash.
+    Kill(NodeArg),
+    /// Freeze one node (SIGSTOP): connections stay open but nothing answers, as in a long GC.
+    Pause(NodeArg),
+    /// Let a paused node carry on (SIGCONT).
+    Resume(NodeArg),
+    /// Start one node of the ring again and wait until it is up.
+    Start(StartArgs),
     /// List the rings under $PICKLE_HOME, one per line, with how many nodes run.
     List {
         /// Print only the names of rings with at least one running node.
@@ -37,6 +48,39 @@ pub struct NameArg {
     /// The ring's name; each ring has its own folder under $PICKLE_HOME/rings.
     #[arg(long, env = "PICKLE_RING", value_name = "NAME", default_value = "local", value_parser = parse_ring_name)]
     pub name: String,
+}
+
+/// One node of a ring.
+#[derive(Debug, Args)]
+pub struct NodeArg {
+    #[command(flatten)]
+    name: NameArg,
+
+    /// The node's number (1 is the first; `bench ring status` lists them).
+    #[arg(long, value_name = "N")]
+    node: u8,
+}
+
+/// Options of `bench ring stop`.
+#[derive(Debug, Args)]
+pub struct StopArgs {
+    #[command(flatten)]
+    node: NodeArg,
+
+    /// How long the node may take to drain after SIGTERM before it gets SIGKILL.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration, allow_hyphen_values = true)]
+    grace: Duration,
+}
+
+/// Options of `bench ring start`.
+#[derive(Debug, Args)]
+pub struct StartArgs {
+    #[command(flatten)]
+    node: NodeArg,
+
+    /// How long to wait for the node to accept CQL and see the others UP.
+    #[arg(long, value_name = "DURATION", default_value = "180s", value_parser = parse_duration, allow_hyphen_values = true)]
+    timeout: Duration,
 }
 
 /// Options of `bench ring up`.
@@ -68,8 +112,18 @@ pub struct UpArgs {
     cassandra_version: String,
 
     /// How long to wait for every node to accept CQL and see the others UP.
-    #[arg(long, value_name = "DURATION", default_value = "180s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "180s", value_parser = parse_duration, allow_hyphen_values = true)]
     timeout: Duration,
+
+    /// Require logins (PasswordAuthenticator): user cassandra, password in a file only you can
+    /// read, passed to the apps as CASSANDRA_PASSWORD_FILE.
+    #[arg(long)]
+    auth: bool,
+
+    /// Require TLS from clients, with certificates from a throwaway CA that `up` makes; clients
+    /// trust it with --tls-ca.
+    #[arg(long)]
+    tls: bool,
 }
 
 /// Options of `bench ring status`.
@@ -102,7 +156,7 @@ pub struct DownArgs {
     wipe: bool,
 
     /// How long a node may take to drain after SIGTERM before it gets SIGKILL.
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration, allow_hyphen_values = true)]
     grace: Duration,
 }
 
@@ -134,6 +188,27 @@ impl RingCommand {
                     };
                     println!("ring '{name}': stopped {stopped} running node(s){wiped}");
                 }
+                Ok(())
+            }
+            RingCommand::Stop(args) => {
+                let ring = LocalRing::new(home, &args.node.name.name)?;
+                let was_running = ring.stop_node(args.node.node, args.grace).await?;
+                let how = if was_running {
+                    "stopped"
+                } else {
+                    "was not running"
+                };
+                println!("ring '{}': node {} {how}", ring.name(), args.node.node);
+                Ok(())
+            }
+            RingCommand::Kill(node) => signal(home, &node, NodeSignal::Kill, "killed"),
+            RingCommand::Pause(node) => signal(home, &node, NodeSignal::Pause, "paused"),
+            RingCommand::Resume(node) => signal(home, &node, NodeSignal::Resume, "resumed"),
+            RingCommand::Start(args) => {
+                let ring = LocalRing::new(home, &args.node.name.name)?;
+                ring.start_node(args.node.node, args.timeout).await?;
+                println!("ring '{}': node {} is up", ring.name(), args.node.node);
+                print!("{}", status_table(&ring)?);
                 Ok(())
             }
             RingCommand::List { running } => {
@@ -170,6 +245,14 @@ fn parse_heap(heap: &str) -> Result<String, String> {
         .map_err(|e| e.to_string())
 }
 
+/// Sends one node a signal and says so.
+fn signal(home: Home, node: &NodeArg, signal: NodeSignal, done: &str) -> anyhow::Result<()> {
+    let ring = LocalRing::new(home, &node.name.name)?;
+    ring.signal_node(node.node, signal)?;
+    println!("ring '{}': node {} {done}", ring.name(), node.node);
+    Ok(())
+}
+
 /// The ring names a command applies to: one, or all of them with `--all`.
 fn selected(home: &Home, name: &str, all: bool) -> Vec<String> {
     if all {
@@ -188,6 +271,10 @@ async fn up(home: Home, args: UpArgs) -> anyhow::Result<()> {
         heap: args.heap,
         cassandra_version: args.cassandra_version,
         timeout: args.timeout,
+        security: Security {
+            auth: args.auth,
+            tls: args.tls,
+        },
     };
     let began = Instant::now();
     let (state, outcome) = ring.up(&spec).await?;
@@ -212,10 +299,22 @@ async fn up(home: Home, args: UpArgs) -> anyhow::Result<()> {
         .iter()
         .map(|n| n.plan.address.to_string())
         .collect();
-    println!(
-        "connect with: CASSANDRA_HOSTS={} CASSANDRA_DC=dc1",
-        hosts.join(",")
-    );
+    let mut connect = format!("CASSANDRA_HOSTS={} CASSANDRA_DC=dc1", hosts.join(","));
+    let files = ring.security_files();
+    if state.security.auth {
+        let password = files.password_file();
+        connect.push_str(&format!(
+            " CASSANDRA_USER={SUPERUSER} CASSANDRA_PASSWORD_FILE={}",
+            password.display()
+        ));
+    }
+    if state.security.tls {
+        connect.push_str(&format!(
+            " CASSANDRA_TLS_CA={}",
+            files.ca_certificate().display()
+        ));
+    }
+    println!("connect with: {connect}");
     Ok(())
 }
 

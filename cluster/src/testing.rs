@@ -14,8 +14,8 @@ use tokio::sync::OnceCell;
 
 use crate::connect::ConnectionArgs;
 use crate::local::{
-    DEFAULT_CASSANDRA_VERSION, Home, IpPrefix, LocalError, LocalRing, RingSpec, RingState, Shape,
-    UpOutcome,
+    DEFAULT_CASSANDRA_VERSION, Home, IpPrefix, LocalError, LocalRing, RingSpec, RingState,
+    Security, Shape, UpOutcome,
 };
 
 /// How long a test waits for a ring to start; generous, because CI machines are slow and shared.
@@ -101,6 +101,15 @@ impl OwnRing {
 /// nodes in two datacenters on 127.0.2.x. Test rings run with a 1 GiB heap to leave memory for
 /// the shared ring and the build.
 pub async fn start_ring(name: &str, shape: Shape) -> Result<OwnRing, LocalError> {
+    start_ring_with(name, shape, Security::default()).await
+}
+
+/// Like [`start_ring`], with authentication and TLS as `security` asks.
+pub async fn start_ring_with(
+    name: &str,
+    shape: Shape,
+    security: Security,
+) -> Result<OwnRing, LocalError> {
     init_test_tracing();
     let ring = LocalRing::new(Home::from_env(), name)?;
     let spec = RingSpec {
@@ -109,6 +118,7 @@ pub async fn start_ring(name: &str, shape: Shape) -> Result<OwnRing, LocalError>
         heap: std::env::var("PICKLE_TEST_HEAP").unwrap_or_else(|_| "1G".to_owned()),
         cassandra_version: DEFAULT_CASSANDRA_VERSION.to_owned(),
         timeout: START_TIMEOUT,
+        security,
     };
     let (state, outcome) = ring.up(&spec).await?;
     Ok(OwnRing {
@@ -158,4 +168,12 @@ pub fn one_line_failure(command: &mut std::process::Command, code: i32) -> Strin
         "{command:?} should print one line on stderr, printed: {stderr}"
     );
     lines[0].to_owned()
+}
+
+static TAKE_TURNS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Tests that start a ring of their own take turns through this lock: two rings starting at once
+/// on two cores would time the machine, not the ring.
+pub async fn exclusive() -> tokio::sync::MutexGuard<'static, ()> {
+    TAKE_TURNS.lock().await
 }

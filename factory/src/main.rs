@@ -17,10 +17,10 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::Context;
-use bench::{Completed, Intended, Run, RunArgs, Workload, measure};
+use bench::{Completed, Intended, Run, RunArgs, Workload, measure_write};
 use clap::Parser;
-use cluster::ConnectionArgs;
 use cluster::cli::{self, UsageError};
+use cluster::{Connection, ConnectionArgs};
 use futures::{StreamExt, TryStreamExt};
 use schema::model::Visit;
 use schema::statements::{FactoryStatements, TableLevel};
@@ -141,14 +141,21 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let by_day = args.factory.production_by_day;
     let finished = run
         .drive(|n, intended: Intended| {
-            write_visit(session, &writes, workforce.visit(n, intended.wall), by_day)
+            write_visit(
+                &cassandra,
+                &writes,
+                workforce.visit(n, intended.wall),
+                by_day,
+            )
         })
         .await?;
 
     // 6. The report: printed, and written as JSON and an HDR log when asked.
     print!("{}", finished.report.summary());
     finished.save()?;
-    finished.result()
+    finished
+        .result()
+        .with_context(|| format!("writing visits in datacenter {}", cassandra.local_dc))
 }
 
 /// Registers every employee, at most 64 writes at a time, and waits for every answer: an
@@ -179,21 +186,25 @@ async fn register_employees(
 /// it, all at once. The visit is done when every table has acknowledged its copy; its latency is
 /// that of the slowest write, not the sum.
 async fn write_visit(
-    session: &Session,
+    cassandra: &Connection,
     writes: &FactoryStatements,
     visit: Visit,
     by_day: bool,
 ) -> Completed {
+    let session = &cassandra.session;
     let sent = tokio::time::Instant::now();
-    let timesheet = measure(
+    let timesheet = measure_write(
+        cassandra,
         TIMESHEETS,
         session.execute_unpaged(&writes.insert_timesheet, visit.timesheet_row()),
     );
-    let tree = measure(
+    let tree = measure_write(
+        cassandra,
         TREES,
         session.execute_unpaged(&writes.insert_tree, visit.tree_row()),
     );
-    let production = measure(
+    let production = measure_write(
+        cassandra,
         PRODUCTION,
         session.execute_unpaged(&writes.insert_production, visit.production_row()),
     );
@@ -201,7 +212,8 @@ async fn write_visit(
         if by_day {
             let row = visit.production_by_day_row();
             Some(
-                measure(
+                measure_write(
+                    cassandra,
                     PRODUCTION_BY_DAY,
                     session.execute_unpaged(&writes.insert_production_by_day, row),
                 )

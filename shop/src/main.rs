@@ -21,11 +21,11 @@ use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
-use bench::{Completed, Run, RunArgs, Workload, measure_value};
+use bench::{Completed, Run, RunArgs, Workload, measure_on};
 use clap::Parser;
-use cluster::ConnectionArgs;
 use cluster::cli::{self, UsageError};
 use cluster::options::parse_duration;
+use cluster::{Connection, ConnectionArgs};
 use futures::StreamExt;
 use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
@@ -81,7 +81,7 @@ struct ShopArgs {
     verify_visits: VerifyVisits,
 
     /// Visits younger than this are not verified: their three writes may still be in flight.
-    #[arg(long, env = "SHOP_VERIFY_GRACE", value_name = "DURATION", default_value = "15s", value_parser = parse_duration)]
+    #[arg(long, env = "SHOP_VERIFY_GRACE", value_name = "DURATION", default_value = "15s", value_parser = parse_duration, allow_hyphen_values = true)]
     #[serde(serialize_with = "cluster::options::serialize_duration")]
     verify_grace: Duration,
 
@@ -202,10 +202,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
     // 3-5. One fan-out, a comparison, or a measured loop of them.
     let Some(run) = run else {
         return if shop.compare {
-            show::comparison(&compare(session, &reads, &staff, shop.rounds).await?);
+            show::comparison(&compare(&cassandra, &reads, &staff, shop.rounds).await?);
             Ok(())
         } else {
-            one_fanout(session, &reads, &staff, shop).await
+            one_fanout(&cassandra, &reads, &staff, shop).await
         };
     };
     eprintln!("{}", run.describe());
@@ -214,7 +214,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let mut finished = run
         .drive(|n, _| {
             let chosen = choose(&staff, per_fanout, shop.seed, n);
-            loop_fanout(session, &reads, chosen, shop, n, &verification)
+            loop_fanout(&cassandra, &reads, chosen, shop, n, &verification)
         })
         .await?;
     let verification = verification
@@ -228,7 +228,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
         println!("  {}", verification.summary());
     }
     finished.save()?;
-    finished.result()?;
+    finished
+        .result()
+        .with_context(|| format!("reading timesheets in datacenter {}", cassandra.local_dc))?;
     verification.result()
 }
 
@@ -261,41 +263,55 @@ async fn sample_staff(
 /// Reads every timesheet at once: the reads travel to their replicas in parallel, so the whole
 /// fan-out takes about as long as its slowest read.
 async fn read_concurrently(
-    session: &Session,
+    cassandra: &Connection,
     reads: &ShopStatements,
     staff: &[Staff],
 ) -> Vec<(bench::record::Request, Option<Timesheet>)> {
-    let each = staff
-        .iter()
-        .map(|person| measure_value(TIMESHEETS, reads.timesheet(session, person.employee_id)));
+    let session = &cassandra.session;
+    let each = staff.iter().map(|person| {
+        measure_on(
+            cassandra,
+            TIMESHEETS,
+            reads.timesheet(session, person.employee_id),
+        )
+    });
     futures::future::join_all(each).await
 }
 
 /// Reads the timesheets one after another, for comparison: the latencies add up.
 async fn read_sequentially(
-    session: &Session,
+    cassandra: &Connection,
     reads: &ShopStatements,
     staff: &[Staff],
 ) -> Vec<(bench::record::Request, Option<Timesheet>)> {
+    let session = &cassandra.session;
     let mut results = Vec::with_capacity(staff.len());
     for person in staff {
-        results.push(measure_value(TIMESHEETS, reads.timesheet(session, person.employee_id)).await);
+        results.push(
+            measure_on(
+                cassandra,
+                TIMESHEETS,
+                reads.timesheet(session, person.employee_id),
+            )
+            .await,
+        );
     }
     results
 }
 
 /// One fan-out, printed as a table (or JSON), with its latency next to its slowest read.
 async fn one_fanout(
-    session: &Session,
+    cassandra: &Connection,
     reads: &ShopStatements,
     staff: &[Staff],
     shop: &ShopArgs,
 ) -> anyhow::Result<()> {
+    let session = &cassandra.session;
     let began = tokio::time::Instant::now();
     let results = if shop.sequential {
-        read_sequentially(session, reads, staff).await
+        read_sequentially(cassandra, reads, staff).await
     } else {
-        read_concurrently(session, reads, staff).await
+        read_concurrently(cassandra, reads, staff).await
     };
     let elapsed = began.elapsed();
     let mut timesheets = Vec::with_capacity(staff.len());
@@ -400,7 +416,7 @@ fn choose(staff: &[Staff], count: usize, seed: u64, n: u64) -> Vec<Staff> {
 
 /// One fan-out of the loop, with its verification when asked: every request is measured.
 async fn loop_fanout(
-    session: &Session,
+    cassandra: &Connection,
     reads: &ShopStatements,
     staff: Vec<Staff>,
     shop: &ShopArgs,
@@ -409,9 +425,9 @@ async fn loop_fanout(
 ) -> Completed {
     let sent = tokio::time::Instant::now();
     let results = if shop.sequential {
-        read_sequentially(session, reads, &staff).await
+        read_sequentially(cassandra, reads, &staff).await
     } else {
-        read_concurrently(session, reads, &staff).await
+        read_concurrently(cassandra, reads, &staff).await
     };
     let mut requests: Vec<_> = results.iter().map(|(request, _)| request.clone()).collect();
     if shop.verify {
@@ -423,7 +439,7 @@ async fn loop_fanout(
             .filter_map(|(person, (_, timesheet))| {
                 let tree = *pick_trees(timesheet.as_ref()?, 1, &mut rng).first()?;
                 Some(check_latest_visit(
-                    session,
+                    cassandra,
                     reads,
                     person.employee_id,
                     tree,
@@ -443,13 +459,15 @@ async fn loop_fanout(
 /// Reads the latest old-enough visit of an employee to a tree, then checks its two copies; every
 /// read is measured. `None` when there was no visit to check (none old enough, or a failed read).
 async fn check_latest_visit(
-    session: &Session,
+    cassandra: &Connection,
     reads: &ShopStatements,
     employee_id: uuid::Uuid,
     tree: uuid::Uuid,
     before: SystemTime,
 ) -> (Vec<bench::record::Request>, Option<Vec<Mismatch>>) {
-    let (request, visit) = measure_value(
+    let session = &cassandra.session;
+    let (request, visit) = measure_on(
+        cassandra,
         VERIFY_TIMESHEETS,
         reads.visit_before(session, employee_id, tree, before),
     )
@@ -458,11 +476,13 @@ async fn check_latest_visit(
         return (vec![request], None);
     };
     let (tree_copy, production_copy) = futures::join!(
-        measure_value(
+        measure_on(
+            cassandra,
             VERIFY_TREES,
             reads.check_tree_copy(session, employee_id, &visit)
         ),
-        measure_value(
+        measure_on(
+            cassandra,
             VERIFY_PRODUCTION,
             reads.check_production_copy(session, employee_id, &visit)
         ),
@@ -478,7 +498,7 @@ async fn check_latest_visit(
 /// `--compare`: the same employees read concurrently and sequentially, alternately, `rounds`
 /// times each.
 async fn compare(
-    session: &Session,
+    cassandra: &Connection,
     reads: &ShopStatements,
     staff: &[Staff],
     rounds: u32,
@@ -486,15 +506,15 @@ async fn compare(
     let mut comparison = show::Comparison::new(staff.len());
     // A few unmeasured rounds first: connections and the server's caches warm up.
     for _ in 0..3 {
-        read_concurrently(session, reads, staff).await;
+        read_concurrently(cassandra, reads, staff).await;
     }
     for _ in 0..rounds {
         for sequential in [false, true] {
             let began = tokio::time::Instant::now();
             let results = if sequential {
-                read_sequentially(session, reads, staff).await
+                read_sequentially(cassandra, reads, staff).await
             } else {
-                read_concurrently(session, reads, staff).await
+                read_concurrently(cassandra, reads, staff).await
             };
             let elapsed = began.elapsed();
             for (request, _) in &results {

@@ -1,5 +1,6 @@
 //! Live tests of the `bench` binary against real Cassandra nodes.
 
+mod catalogue;
 mod reports;
 mod ring;
 mod suite;

@@ -10,26 +10,23 @@ mod config;
 mod jars;
 mod process;
 mod readiness;
+mod ring;
+mod security;
 mod shape;
 mod state;
 mod toolchain;
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
-
-use nix::sys::signal::Signal;
+use std::time::Duration;
 
 pub use jars::DEFAULT_CASSANDRA_VERSION;
 pub use process::ProcessState;
+pub use ring::{LocalRing, NodeSignal};
+pub use security::{SUPERUSER, Security, SecurityFiles};
 pub use shape::{IpPrefix, MAX_NODES, NodePlan, Shape};
 pub use state::{NodeState, RingState};
 pub use toolchain::{Java, find_on_path};
-
-use config::NodeConfig;
-use jars::Jars;
-use process::Launch;
-use readiness::FreshNodes;
 
 /// What can go wrong while running a local ring. Each message says what failed and what to do.
 // Each variant's #[error] text says what its fields hold.
@@ -118,6 +115,21 @@ pub enum LocalError {
     /// The user pressed Ctrl-C while the ring was starting.
     #[error("interrupted: the nodes this command started were stopped")]
     Interrupted,
+    /// `--node` names a node the ring does not have.
+    #[error("ring '{ring}' has no node {node}: its nodes are 1 to {nodes}")]
+    NoSuchNode {
+        ring: String,
+        node: u8,
+        nodes: usize,
+    },
+    /// `openssl` is needed to make TLS certificates.
+    #[error(
+        "openssl is needed to make the ring's TLS certificates: install it with `apt-get install openssl`"
+    )]
+    OpensslMissing,
+    /// An `openssl` step failed.
+    #[error("openssl {step} failed: {reason}")]
+    Openssl { step: String, reason: String },
 }
 
 impl LocalError {
@@ -215,6 +227,8 @@ pub struct RingSpec {
     pub cassandra_version: String,
     /// How long to wait for the whole ring to be up.
     pub timeout: Duration,
+    /// Authentication and TLS.
+    pub security: Security,
 }
 
 /// How `up` found the ring.
@@ -227,263 +241,6 @@ pub enum UpOutcome {
         /// How many nodes this call started.
         nodes: usize,
     },
-}
-
-/// A local ring, reached through its [`Home`] and name.
-pub struct LocalRing {
-    home: Home,
-    name: String,
-}
-
-impl LocalRing {
-    /// The ring called `name` under `home` (it may not exist yet).
-    pub fn new(home: Home, name: &str) -> Result<LocalRing, LocalError> {
-        check_ring_name(name)?;
-        Ok(LocalRing {
-            home,
-            name: name.to_owned(),
-        })
-    }
-
-    /// The ring's folder.
-    pub fn dir(&self) -> PathBuf {
-        self.home.ring_dir(&self.name)
-    }
-
-    /// The ring's name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// The recorded state, if the ring was ever started.
-    pub fn state(&self) -> Result<Option<RingState>, LocalError> {
-        RingState::load(&self.dir())
-    }
-
-    /// Starts the nodes of the ring that are not running and waits until all are up. See the
-    /// module documentation for the rules.
-    pub async fn up(&self, spec: &RingSpec) -> Result<(RingState, UpOutcome), LocalError> {
-        check_heap(&spec.heap)?;
-        let _lock = self.home.lock(&self.name).await?;
-        let dir = self.dir();
-        let mut state = match self.state()? {
-            Some(existing) if existing.shape != spec.shape => {
-                return Err(LocalError::ShapeMismatch {
-                    name: self.name.clone(),
-                    existing: existing.shape.to_string(),
-                    requested: spec.shape.to_string(),
-                });
-            }
-            Some(existing) => existing,
-            None => RingState {
-                name: self.name.clone(),
-                cassandra_version: spec.cassandra_version.clone(),
-                shape: spec.shape,
-                heap: spec.heap.clone(),
-                nodes: spec
-                    .shape
-                    .plan()
-                    .into_iter()
-                    .map(|plan| NodeState {
-                        plan,
-                        pid: None,
-                        log_mark: 0,
-                    })
-                    .collect(),
-            },
-        };
-        let stopped: Vec<usize> = (0..state.nodes.len())
-            .filter(|i| !is_running(&dir, &state.nodes[*i]))
-            .collect();
-        let deadline = Instant::now() + spec.timeout;
-        let mut started = vec![false; state.nodes.len()];
-        let gossip_marks: Vec<u64> = state
-            .nodes
-            .iter()
-            .map(|n| readiness::log_mark(&RingState::node_dir(&dir, n.plan.index)))
-            .collect();
-        if stopped.is_empty() {
-            let fresh = FreshNodes {
-                started: &started,
-                gossip_marks: &gossip_marks,
-            };
-            readiness::wait_until_up(&dir, &state, &fresh, deadline).await?;
-            return Ok((state, UpOutcome::Reused));
-        }
-        let busy: Vec<String> = stopped
-            .iter()
-            .flat_map(|i| {
-                process::busy_ports(&process::node_ports(
-                    state.nodes[*i].plan.address,
-                    state.nodes[*i].plan.jmx_port,
-                ))
-            })
-            .map(|busy| format!("{} is in use by {}", busy.address, busy.holder))
-            .collect();
-        if !busy.is_empty() {
-            return Err(LocalError::PortsBusy(busy.join("; ")));
-        }
-        let java = Java::find()?;
-        let jars = Jars::resolve(&self.home.jar_cache(), &state.cassandra_version)?;
-        let seeds: Vec<String> = state
-            .nodes
-            .iter()
-            .map(|n| n.plan.address.to_string())
-            .collect();
-        // The heap of a restarted node follows this call's --heap.
-        state.heap = spec.heap.clone();
-        for &i in &stopped {
-            let node_dir = RingState::node_dir(&dir, state.nodes[i].plan.index);
-            write_node_config(
-                &format!("pickle-{}", self.name),
-                &state.nodes[i].plan,
-                &seeds,
-                &node_dir,
-            )?;
-            state.nodes[i].log_mark = readiness::log_mark(&node_dir);
-            let launch = Launch {
-                java: &java,
-                jars: &jars,
-                node_dir: &node_dir,
-                heap: &state.heap,
-                jmx_port: state.nodes[i].plan.jmx_port,
-            };
-            state.nodes[i].pid = Some(launch.spawn()?);
-            started[i] = true;
-            // Saved after every spawn, so that `down` can find a node even if this call dies.
-            state.save(&dir)?;
-        }
-        let fresh = FreshNodes {
-            started: &started,
-            gossip_marks: &gossip_marks,
-        };
-        let waited = tokio::select! {
-            result = readiness::wait_until_up(&dir, &state, &fresh, deadline) => result,
-            _ = tokio::signal::ctrl_c() => Err(LocalError::Interrupted),
-        };
-        if let Err(error) = waited {
-            for &i in &stopped {
-                stop_node(&dir, &state.nodes[i], Duration::from_secs(10)).await?;
-            }
-            return Err(error);
-        }
-        Ok((
-            state,
-            UpOutcome::Started {
-                nodes: stopped.len(),
-            },
-        ))
-    }
-
-    /// Stops every node (SIGTERM, then SIGKILL after `grace`); with `wipe`, deletes the ring's
-    /// folder too. Returns how many nodes were running.
-    pub async fn down(&self, grace: Duration, wipe: bool) -> Result<usize, LocalError> {
-        let _lock = self.home.lock(&self.name).await?;
-        let dir = self.dir();
-        let Some(mut state) = self.state()? else {
-            return if dir.exists() && wipe {
-                fs::remove_dir_all(&dir)
-                    .map_err(|source| LocalError::io("remove", &dir, source))
-                    .map(|_| 0)
-            } else {
-                Err(LocalError::NoSuchRing(self.name.clone()))
-            };
-        };
-        let running = state
-            .nodes
-            .iter()
-            .filter(|node| is_running(&dir, node))
-            .count();
-        let stops = state.nodes.iter().map(|node| stop_node(&dir, node, grace));
-        for result in futures::future::join_all(stops).await {
-            result?;
-        }
-        if wipe {
-            fs::remove_dir_all(&dir).map_err(|source| LocalError::io("remove", &dir, source))?;
-        } else {
-            state.nodes.iter_mut().for_each(|node| node.pid = None);
-            state.save(&dir)?;
-        }
-        Ok(running)
-    }
-
-    /// Each node with what its process is doing now.
-    pub fn node_states(&self) -> Result<Vec<(NodeState, ProcessState)>, LocalError> {
-        let dir = self.dir();
-        let state = self
-            .state()?
-            .ok_or_else(|| LocalError::NoSuchRing(self.name.clone()))?;
-        Ok(state
-            .nodes
-            .into_iter()
-            .map(|node| {
-                let process = node.pid.map_or(ProcessState::Gone, |pid| {
-                    process::process_state(pid, &RingState::node_dir(&dir, node.plan.index))
-                });
-                (node, process)
-            })
-            .collect())
-    }
-}
-
-fn is_running(ring_dir: &Path, node: &NodeState) -> bool {
-    node.pid.is_some_and(|pid| {
-        process::process_state(pid, &RingState::node_dir(ring_dir, node.plan.index))
-            != ProcessState::Gone
-    })
-}
-
-/// SIGTERM (Cassandra drains on it), then SIGKILL if the node outlives `grace`. A paused node is
-/// resumed first, or it could never act on the SIGTERM.
-async fn stop_node(ring_dir: &Path, node: &NodeState, grace: Duration) -> Result<(), LocalError> {
-    let Some(pid) = node.pid else { return Ok(()) };
-    let node_dir = RingState::node_dir(ring_dir, node.plan.index);
-    process::signal(pid, &node_dir, Signal::SIGCONT)?;
-    if !process::signal(pid, &node_dir, Signal::SIGTERM)? {
-        return Ok(());
-    }
-    let deadline = Instant::now() + grace;
-    while Instant::now() < deadline {
-        if process::process_state(pid, &node_dir) == ProcessState::Gone {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    tracing::warn!(
-        node = node.plan.index,
-        pid,
-        "node did not stop within {grace:?} of SIGTERM; sending SIGKILL"
-    );
-    process::signal(pid, &node_dir, Signal::SIGKILL)?;
-    while process::process_state(pid, &node_dir) != ProcessState::Gone {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Ok(())
-}
-
-fn write_node_config(
-    cluster_name: &str,
-    plan: &NodePlan,
-    seeds: &[String],
-    node_dir: &Path,
-) -> Result<(), LocalError> {
-    let conf = node_dir.join("conf");
-    fs::create_dir_all(&conf).map_err(|source| LocalError::io("create", &conf, source))?;
-    let config = NodeConfig {
-        cluster_name,
-        node: plan,
-        seeds,
-        node_dir,
-    };
-    for (file, text) in [
-        ("cassandra.yaml", config.cassandra_yaml()),
-        ("cassandra-rackdc.properties", config.rackdc_properties()),
-        ("logback.xml", config.logback_xml()),
-    ] {
-        let path = conf.join(file);
-        fs::write(&path, text).map_err(|source| LocalError::io("write", &path, source))?;
-    }
-    Ok(())
 }
 
 /// A ring name is 1 to 32 lowercase letters, digits, `-` or `_`: it becomes a folder name.

@@ -92,6 +92,9 @@ pub struct Launch<'a> {
     pub heap: &'a str,
     /// Local JMX port (nodetool).
     pub jmx_port: u16,
+    /// Whether the ring runs with PasswordAuthenticator: the default superuser is then created
+    /// at once instead of after ten seconds.
+    pub auth: bool,
 }
 
 impl Launch<'_> {
@@ -127,6 +130,9 @@ impl Launch<'_> {
             format!("-Dcassandra.jmx.local.port={}", self.jmx_port),
             "-Dcom.sun.management.jmxremote.authenticate=false".to_owned(),
         ]);
+        if self.auth {
+            args.push("-Dcassandra.superuser_setup_delay_ms=0".to_owned());
+        }
         let mut classpath = vec![conf];
         classpath.extend(self.jars.classpath()?);
         let classpath = std::env::join_paths(classpath)

@@ -21,22 +21,45 @@ use super::state::{NodeState, RingState};
 /// How often the logs and ports are polled during startup.
 const POLL: Duration = Duration::from_millis(250);
 
-/// Which nodes a call to `up` started, and where to read each node's gossip lines from.
-pub struct FreshNodes<'a> {
-    /// `started[i]`: node `i` (0-based) was started by this call.
+/// Which nodes to wait for, which were just started, and where to read each node's gossip lines
+/// from.
+pub struct Wait<'a> {
+    /// `checked[i]`: node `i` (0-based) must be up (it runs, or was just started).
+    pub checked: &'a [bool],
+    /// `started[i]`: node `i` was started by this call.
     pub started: &'a [bool],
     /// Per node, the length of its `system.log` just before this call started any node.
     pub gossip_marks: &'a [u64],
 }
 
-/// Waits until every node of `state` is up and sees the others, or `deadline` passes.
+/// How a client logs in to a ring and reaches it: credentials with `--auth`, a CA with `--tls`.
+#[derive(Debug, Clone, Default)]
+pub struct Access {
+    /// User and password.
+    pub credentials: Option<(String, String)>,
+    /// The CA certificate to trust.
+    pub tls_ca: Option<PathBuf>,
+}
+
+/// The length of every node's `system.log` now.
+pub fn log_marks(ring_dir: &Path, state: &RingState) -> Vec<u64> {
+    state
+        .nodes
+        .iter()
+        .map(|n| log_mark(&RingState::node_dir(ring_dir, n.plan.index)))
+        .collect()
+}
+
+/// Waits until every checked node of `state` is up and sees the other checked nodes, or
+/// `deadline` passes.
 pub async fn wait_until_up(
     ring_dir: &Path,
     state: &RingState,
-    started: &FreshNodes<'_>,
+    wait: &Wait<'_>,
+    access: &Access,
     deadline: Instant,
 ) -> Result<(), LocalError> {
-    let mut accepting = vec![false; state.nodes.len()];
+    let mut accepting: Vec<bool> = wait.checked.iter().map(|checked| !checked).collect();
     loop {
         for (node, ready) in state.nodes.iter().zip(accepting.iter_mut()) {
             if !*ready {
@@ -58,9 +81,9 @@ pub async fn wait_until_up(
         tokio::time::sleep(POLL).await;
     }
     if state.nodes.len() > 1 {
-        wait_for_gossip(ring_dir, state, started, deadline).await?;
+        wait_for_gossip(ring_dir, state, wait, deadline).await?;
     }
-    wait_for_driver(state, deadline).await
+    wait_for_driver(state, wait.checked, access, deadline).await
 }
 
 /// One node's progress: `Ok(true)` once it listens for CQL and a TCP connect succeeds, an error
@@ -94,23 +117,23 @@ async fn node_accepts_cql(ring_dir: &Path, node: &NodeState) -> Result<bool, Loc
     .is_ok_and(|c| c.is_ok()))
 }
 
-/// Waits until each node's log says every other node is UP. Only pairs with a freshly started node
-/// are checked: two nodes that kept running saw each other long ago, and their old lines would
-/// say nothing about the restarted one.
+/// Waits until each checked node's log says every other checked node is UP. Only pairs with a
+/// freshly started node are checked: two nodes that kept running saw each other long ago, and
+/// their old lines would say nothing about the restarted one.
 async fn wait_for_gossip(
     ring_dir: &Path,
     state: &RingState,
-    started: &FreshNodes<'_>,
+    wait: &Wait<'_>,
     deadline: Instant,
 ) -> Result<(), LocalError> {
     loop {
         let mut missing = None;
         'nodes: for (a, node) in state.nodes.iter().enumerate() {
             let dir = RingState::node_dir(ring_dir, node.plan.index);
-            let log = log_since_mark(&dir, started.gossip_marks[a]);
+            let log = log_since_mark(&dir, wait.gossip_marks[a]);
             for (b, other) in state.nodes.iter().enumerate() {
-                let fresh_pair = started.started[a] || started.started[b];
-                if a == b || !fresh_pair {
+                let fresh_pair = wait.started[a] || wait.started[b];
+                if a == b || !fresh_pair || !wait.checked[a] || !wait.checked[b] {
                     continue;
                 }
                 if !log.contains(&format!("/{}:7000 is now UP", other.plan.address)) {
@@ -130,58 +153,86 @@ async fn wait_for_gossip(
     }
 }
 
-/// Waits until the Rust driver sees every node, in the datacenter the plan put it in, and holds a
-/// connection to each. A fresh node's row in `system.peers` can lag its gossip "UP" lines; until
-/// it is complete, a client would route by a ring it only half knows.
-async fn wait_for_driver(state: &RingState, deadline: Instant) -> Result<(), LocalError> {
-    let contact = format!("{}:9042", state.nodes[0].plan.address);
+/// Waits until the Rust driver sees every checked node, in the datacenter the plan put it in, and
+/// holds a connection to each. A fresh node's row in `system.peers` can lag its gossip "UP"
+/// lines; until it is complete, a client would route by a ring it only half knows.
+async fn wait_for_driver(
+    state: &RingState,
+    checked: &[bool],
+    access: &Access,
+    deadline: Instant,
+) -> Result<(), LocalError> {
+    let Some(contact) = state
+        .nodes
+        .iter()
+        .zip(checked)
+        .find(|(_, c)| **c)
+        .map(|(n, _)| format!("{}:9042", n.plan.address))
+    else {
+        return Ok(());
+    };
     let mut planned: Vec<(String, String)> = state
         .nodes
         .iter()
-        .map(|n| (n.plan.address.to_string(), n.plan.datacenter.clone()))
+        .zip(checked)
+        .filter(|(_, c)| **c)
+        .map(|(n, _)| (n.plan.address.to_string(), n.plan.datacenter.clone()))
         .collect();
     planned.sort();
     let mut last_problem = String::from("the driver did not connect");
     while Instant::now() <= deadline {
-        match SessionBuilder::new()
-            .known_node(&contact)
-            .connection_timeout(Duration::from_secs(5))
-            .build()
-            .await
-        {
+        match session(&contact, access).await {
             Ok(session) => {
                 let cluster = session.get_cluster_state();
-                let nodes = cluster.get_nodes_info();
-                let connected = nodes.iter().filter(|node| node.is_connected()).count();
-                let mut seen: Vec<(String, String)> = nodes
+                let mut seen: Vec<(String, String)> = cluster
+                    .get_nodes_info()
                     .iter()
+                    .filter(|n| n.is_connected())
                     .map(|n| {
                         (
                             n.address.ip().to_string(),
                             n.datacenter.clone().unwrap_or_else(|| "unknown".into()),
                         )
                     })
+                    .filter(|(address, _)| planned.iter().any(|(p, _)| p == address))
                     .collect();
                 seen.sort();
-                if seen == planned && connected == nodes.len() {
+                if seen == planned {
                     return Ok(());
                 }
-                last_problem = format!(
-                    "the driver sees {seen:?} ({connected} connected), the plan is {planned:?}"
-                );
+                last_problem =
+                    format!("the driver is connected to {seen:?}, the plan is {planned:?}");
             }
-            Err(error) => last_problem = error.to_string(),
+            Err(error) => last_problem = error,
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
     Err(LocalError::Timeout {
-        what: format!(
-            "the driver to see all {} nodes in their datacenters: {last_problem}",
-            state.nodes.len()
-        ),
+        what: format!("the driver to see the ring's nodes in their datacenters: {last_problem}"),
         log_tail: String::new(),
         log_dir: PathBuf::new(),
     })
+}
+
+/// A session to `contact` with the ring's credentials and CA.
+async fn session(
+    contact: &str,
+    access: &Access,
+) -> Result<scylla::client::session::Session, String> {
+    let mut builder = SessionBuilder::new()
+        .known_node(contact)
+        .connection_timeout(Duration::from_secs(5));
+    if let Some((user, password)) = &access.credentials {
+        builder = builder.user(user, password.trim());
+    }
+    if let Some(ca) = &access.tls_ca {
+        let mut tls = openssl::ssl::SslConnector::builder(openssl::ssl::SslMethod::tls())
+            .map_err(|e| e.to_string())?;
+        tls.set_ca_file(ca)
+            .map_err(|e| format!("cannot use the CA certificate {}: {e}", ca.display()))?;
+        builder = builder.tls_context(Some(scylla::client::session::OpenSsl010Config::new(tls)));
+    }
+    builder.build().await.map_err(|e| e.to_string())
 }
 
 fn timed_out(ring_dir: &Path, node: Option<&NodeState>, what: &str) -> LocalError {
@@ -246,4 +297,52 @@ pub fn log_mark(node_dir: &Path) -> u64 {
     std::fs::metadata(node_dir.join("logs/system.log"))
         .map(|m| m.len())
         .unwrap_or(0)
+}
+
+/// Replaces the superuser's well-known default password with `new_password` (letters only, so it
+/// can be written as a CQL literal), logging in with `access`'s current credentials.
+pub async fn change_superuser_password(
+    contact: &str,
+    access: &Access,
+    new_password: &str,
+) -> Result<(), LocalError> {
+    let failed = |reason: String| LocalError::Timeout {
+        what: format!("changing the superuser's password: {reason}"),
+        log_tail: String::new(),
+        log_dir: PathBuf::new(),
+    };
+    let session = session(contact, access).await.map_err(failed)?;
+    let user = access
+        .credentials
+        .as_ref()
+        .map_or(super::security::SUPERUSER, |(user, _)| user.as_str());
+    session
+        .query_unpaged(
+            format!("ALTER ROLE {user} WITH PASSWORD = '{new_password}'"),
+            &[],
+        )
+        .await
+        .map_err(|e| failed(e.to_string()))?;
+    Ok(())
+}
+
+/// Waits until a login with `access`'s credentials succeeds, or `deadline` passes.
+pub async fn wait_for_login(
+    contact: &str,
+    access: &Access,
+    deadline: Instant,
+) -> Result<(), LocalError> {
+    let mut last = String::new();
+    while Instant::now() <= deadline {
+        match session(contact, access).await {
+            Ok(_) => return Ok(()),
+            Err(error) => last = error,
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    Err(LocalError::Timeout {
+        what: format!("the new superuser password to work: {last}"),
+        log_tail: String::new(),
+        log_dir: PathBuf::new(),
+    })
 }

@@ -23,6 +23,9 @@ pub struct RingState {
     pub shape: Shape,
     /// Heap per node, as the JVM spells it.
     pub heap: String,
+    /// Authentication and TLS.
+    #[serde(default)]
+    pub security: super::security::Security,
     /// Each node, in index order.
     pub nodes: Vec<NodeState>,
 }

@@ -1,6 +1,6 @@
 //! Live tests of `factory` against a real Cassandra: each test in its own keyspace.
 
-mod errors;
+mod faults;
 mod writes;
 
 pub use schema::testing::fresh_keyspace;

@@ -1,4 +1,5 @@
-//! What a user sees when the ring, the datacenter or a flag is wrong: one line, the right exit code.
+//! What a user sees when the ring or the datacenter is wrong: one line, at once. (Bad flags of
+//! every binary are in the catalogue of `bench`'s live tests.)
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -43,48 +44,4 @@ fn an_unreachable_ring_is_one_line_within_the_connect_timeout() {
             && line.contains("bench ring up"),
         "{line}"
     );
-}
-
-/// Arguments, environment variables, and what the error line must contain.
-type BadInput = (
-    &'static [&'static str],
-    &'static [(&'static str, &'static str)],
-    &'static str,
-);
-
-#[test]
-fn bad_flags_and_environment_values_exit_2_with_one_line() {
-    let cases: [BadInput; 6] = [
-        (&["check", "--port", "ninety"], &[], "--port"),
-        (
-            &["check"],
-            &[("CASSANDRA_PORT", "ninety")],
-            "CASSANDRA_PORT",
-        ),
-        (
-            &["check", "--consistency", "MOSTLY"],
-            &[],
-            "unknown consistency level 'MOSTLY'",
-        ),
-        (&["check", "--hosts", "db:99999"], &[], "99999"),
-        (
-            &["apply", "--replication", "dc1"],
-            &[],
-            "expected DC:FACTOR",
-        ),
-        (
-            &["check", "--keyspace", "Not-Valid"],
-            &[],
-            "not a usable keyspace name",
-        ),
-    ];
-    for (args, env, expected) in cases {
-        let mut command = schema();
-        command
-            .args(args)
-            .env_remove("CASSANDRA_PORT")
-            .envs(env.iter().copied());
-        let line = one_line_failure(&mut command, 2);
-        assert!(line.contains(expected), "{args:?}: {line}");
-    }
 }

@@ -4,3 +4,4 @@
 mod apply;
 mod command_line;
 mod multi_dc;
+mod security;

@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 #[tokio::test]
 async fn apply_replicates_to_both_dcs_and_coordinators_stay_local() -> anyhow::Result<()> {
+    let _turn = testing::exclusive().await;
     let own = testing::start_ring(
         "test-multidc",
         Shape::new(3, 2, "127.0.2".parse().map_err(anyhow::Error::msg)?)

@@ -60,25 +60,3 @@ async fn a_missing_schema_says_to_run_schema_apply() {
         "{line}"
     );
 }
-
-#[test]
-fn bad_flags_exit_2_before_connecting() {
-    for (flags, expected) in [
-        (&["--employees", "0"][..], "--employees"),
-        (&["--verify-visits", "0"][..], "neither a positive number"),
-        (
-            &["--compare", "--rate", "10"][..],
-            "--compare measures one-off fan-outs",
-        ),
-        (&["--compare", "--sequential"][..], "cannot be used with"),
-        (
-            &["--verify-visits", "all", "--duration", "5s"][..],
-            "one-off audit",
-        ),
-        (&["--page-size", "-1"][..], "--page-size"),
-    ] {
-        let mut command = Command::new(assert_cmd::cargo::cargo_bin("shop"));
-        let line = one_line_failure(command.args(["--hosts", "127.0.0.254"]).args(flags), 2);
-        assert!(line.contains(expected), "{flags:?}: {line}");
-    }
-}
