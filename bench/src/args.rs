@@ -1,6 +1,7 @@
 //! The load options `factory` and `shop` share: rate, duration, warm-up, the in-flight bound,
 //! error limit, and where the reports go. Every flag has a `PICKLE_*` environment variable.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -47,7 +48,9 @@ pub struct RunArgs {
     #[serde(serialize_with = "serialize_duration")]
     pub drain_timeout: Duration,
 
-    /// Write the full report (configuration, histograms, time series) as JSON here.
+    /// Write the full report (configuration, histograms, time series) as JSON here. `{host}` in
+    /// the path is replaced by the machine's host name, so that scaled-out copies of an app (say,
+    /// containers sharing a reports folder) each write their own file.
     #[arg(long, env = "PICKLE_REPORT", value_name = "PATH")]
     pub report: Option<PathBuf>,
 
@@ -59,6 +62,12 @@ pub struct RunArgs {
     /// Replace --report and --hdr-log files that already exist.
     #[arg(long, env = "PICKLE_OVERWRITE")]
     pub overwrite: bool,
+
+    /// Serve live metrics for Prometheus at http://ADDR/metrics (counters by outcome and by
+    /// error kind, requests in flight, target and achieved rate, response-time histogram),
+    /// updated every second. Off unless given; the compose services listen on 0.0.0.0:9464.
+    #[arg(long, env = "PICKLE_METRICS_ADDR", value_name = "ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
 
     /// No live line every second; only the final report.
     #[arg(long, env = "PICKLE_QUIET")]
@@ -88,6 +97,22 @@ pub enum TimerChoice {
 }
 
 impl RunArgs {
+    /// These options with `{host}` in the output paths replaced by the host name.
+    pub fn with_placeholders_filled(&self) -> RunArgs {
+        let host = nix::unistd::gethostname()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_else(|_| "localhost".to_owned());
+        let fill = |path: &Option<PathBuf>| {
+            path.as_ref()
+                .map(|p| PathBuf::from(p.to_string_lossy().replace("{host}", &host)))
+        };
+        RunArgs {
+            report: fill(&self.report),
+            hdr_log: fill(&self.hdr_log),
+            ..self.clone()
+        }
+    }
+
     /// Checks what clap cannot: the bound against the operation's size, and the output files
     /// (their folder exists, they do not exist yet unless --overwrite, they are not the same).
     pub fn validate(&self, requests_per_op: usize) -> Result<(), UsageError> {
@@ -104,6 +129,14 @@ impl RunArgs {
                 "--report and --hdr-log are both {}: give them different paths",
                 report.display()
             )));
+        }
+        // Binding (and releasing) the address now fails a taken port before any work is done.
+        if let Some(addr) = self.metrics_addr {
+            std::net::TcpListener::bind(addr).map_err(|error| {
+                UsageError(format!(
+                    "--metrics-addr {addr}: cannot serve metrics there: {error}"
+                ))
+            })?;
         }
         for (flag, path) in [("--report", &self.report), ("--hdr-log", &self.hdr_log)] {
             if let Some(path) = path {
@@ -204,6 +237,21 @@ mod tests {
         }
         assert!(parse_positive_duration("0s").is_err());
         assert!(parse_positive_duration("1m").is_ok());
+    }
+
+    #[test]
+    fn host_in_an_output_path_becomes_the_host_name() {
+        let args = Flags::try_parse_from(["t", "--report", "reports/factory-{host}.json"])
+            .unwrap()
+            .run
+            .with_placeholders_filled();
+        let report = args.report.unwrap().display().to_string();
+        let host = nix::unistd::gethostname().unwrap();
+        assert_eq!(
+            report,
+            format!("reports/factory-{}.json", host.to_string_lossy())
+        );
+        assert!(!report.contains('{'));
     }
 
     #[test]

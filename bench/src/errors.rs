@@ -46,6 +46,24 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    /// Every kind, in report order.
+    pub const ALL: [ErrorKind; 14] = [
+        ErrorKind::WriteTimeout,
+        ErrorKind::ReadTimeout,
+        ErrorKind::Unavailable,
+        ErrorKind::Overloaded,
+        ErrorKind::ReplicaFailure,
+        ErrorKind::ClientTimeout,
+        ErrorKind::Connection,
+        ErrorKind::NoNode,
+        ErrorKind::Bootstrapping,
+        ErrorKind::Server,
+        ErrorKind::Authentication,
+        ErrorKind::Unauthorized,
+        ErrorKind::Invalid,
+        ErrorKind::Other,
+    ];
+
     /// Whether the run must stop: every later request would fail the same way.
     pub fn is_fatal(self) -> bool {
         matches!(

@@ -7,6 +7,7 @@
 //! - [`hdr_log`]: the standard HDR interval log;
 //! - [`errors`]: failures sorted into kinds, transient or fatal;
 //! - [`usage`]: what the client itself costs in CPU and memory;
+//! - [`prometheus`]: the same numbers, live, on a Prometheus endpoint (`--metrics-addr`);
 //! - [`limiter`] and [`report`]: what limited the rate, and the report of a run;
 //! - [`args`], [`run`], [`measure`], [`shutdown`]: what an app needs to run a measured workload;
 //! - [`floor`] and [`overhead`]: the raw driver loop the factory's own cost is measured against;
@@ -26,6 +27,7 @@ pub mod merge;
 pub mod overhead;
 pub mod pace;
 pub mod plots;
+pub mod prometheus;
 pub mod record;
 pub mod report;
 pub mod run;

@@ -97,8 +97,13 @@ async fn main() -> ExitCode {
 /// `bench` alone, or with options only (`bench --duration 5s`), means `bench run ...`.
 fn suite_by_default(mut argv: Vec<String>) -> Vec<String> {
     let first = argv.get(1).map(String::as_str);
-    let is_option = first
-        .is_some_and(|a| a.starts_with('-') && !matches!(a, "-h" | "--help" | "-V" | "--version"));
+    let is_option = first.is_some_and(|a| {
+        a.starts_with('-')
+            && !matches!(
+                a,
+                "-h" | "--help" | "-V" | "--version" | cli::PRINT_ENV_VARS
+            )
+    });
     if first.is_none() || is_option {
         argv.insert(1, "run".to_owned());
     }

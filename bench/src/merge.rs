@@ -259,10 +259,14 @@ fn merge_intervals(reports: &[&RunReport]) -> Vec<IntervalSummary> {
                 response_us: Percentiles::default(),
                 in_flight: 0,
                 rss_bytes: 0,
+                errors: BTreeMap::new(),
             });
             merged.counts.add(&interval.counts);
             merged.in_flight += interval.in_flight;
             merged.rss_bytes += interval.rss_bytes;
+            for (kind, count) in &interval.errors {
+                *merged.errors.entry(*kind).or_insert(0) += count;
+            }
         }
     }
     seconds.into_values().collect()

@@ -310,6 +310,7 @@ mod tests {
             },
             in_flight: 3,
             rss_bytes: 0,
+            errors: Default::default(),
         };
         let time = over_time(
             "factory-1000 over time",

@@ -19,6 +19,7 @@ use tokio::time::Instant;
 
 use crate::errors::{ErrorKind, Failure};
 use crate::hdr_log::HdrLog;
+use crate::prometheus::Exporter;
 
 /// The highest time a histogram holds: one hour, in nanoseconds. Longer times are clamped.
 const HIGHEST_NANOS: u64 = 3_600_000_000_000;
@@ -95,6 +96,9 @@ pub struct IntervalSummary {
     /// Resident memory of the process when the interval closed, bytes (0 when unknown).
     #[serde(default)]
     pub rss_bytes: u64,
+    /// Failed requests in the interval, by kind.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub errors: BTreeMap<ErrorKind, u64>,
 }
 
 /// The usual percentiles of a histogram, in microseconds.
@@ -256,7 +260,9 @@ pub struct Recorder {
     counts: Counts,
     interval_counts: Counts,
     errors: BTreeMap<ErrorKind, u64>,
+    interval_errors: BTreeMap<ErrorKind, u64>,
     intervals: Vec<IntervalSummary>,
+    exporter: Option<Exporter>,
     pacing: Pacing,
     log: Option<HdrLog>,
     fatal: Option<Failure>,
@@ -284,7 +290,9 @@ impl Recorder {
             counts: Counts::default(),
             interval_counts: Counts::default(),
             errors: BTreeMap::new(),
+            interval_errors: BTreeMap::new(),
             intervals: Vec::new(),
+            exporter: None,
             pacing: Pacing::default(),
             log,
             fatal: None,
@@ -334,7 +342,7 @@ impl Recorder {
                 .saturating_record(nanos(completed.sent.saturating_duration_since(intended)));
         }
         for failure in completed.requests.iter().filter_map(|r| r.error.as_ref()) {
-            *self.errors.entry(failure.kind).or_insert(0) += 1;
+            *self.interval_errors.entry(failure.kind).or_insert(0) += 1;
         }
     }
 
@@ -369,9 +377,14 @@ impl Recorder {
         self.fatal.as_ref()
     }
 
+    /// Also publishes every closed interval to a Prometheus endpoint.
+    pub fn publish_to(&mut self, exporter: Exporter) {
+        self.exporter = Some(exporter);
+    }
+
     /// Failed requests so far.
     pub fn error_count(&self) -> u64 {
-        self.errors.values().sum()
+        self.errors.values().sum::<u64>() + self.interval_errors.values().sum::<u64>()
     }
 
     /// Closes the current interval at `now` (during the warm-up, nothing is closed) and returns
@@ -392,7 +405,14 @@ impl Recorder {
             response_us: Percentiles::of(&self.interval.response),
             in_flight,
             rss_bytes,
+            errors: std::mem::take(&mut self.interval_errors),
         };
+        for (kind, count) in &summary.errors {
+            *self.errors.entry(*kind).or_insert(0) += count;
+        }
+        if let Some(exporter) = &self.exporter {
+            exporter.publish(&summary, &self.interval.response);
+        }
         if let Some(log) = self.log.as_mut() {
             let start = self.interval_started - self.measure_from;
             let length = now - self.interval_started;
@@ -423,6 +443,9 @@ impl Recorder {
             // An interval that cannot close (no time has passed) still belongs in the totals.
             self.total.add(&self.interval);
             self.counts.add(&self.interval_counts);
+            for (kind, count) in std::mem::take(&mut self.interval_errors) {
+                *self.errors.entry(kind).or_insert(0) += count;
+            }
         }
         if let Some(log) = self.log.take() {
             log.finish()?;
@@ -504,6 +527,11 @@ mod tests {
         recorder.record(start, &completed, start + Duration::from_secs(2));
         assert_eq!(recorder.error_count(), 1);
         assert!(recorder.fatal().is_none());
+        let interval = recorder
+            .close_interval(start + Duration::from_secs(1), 0, 0)
+            .unwrap();
+        assert_eq!(interval.errors[&ErrorKind::WriteTimeout], 1, "by second");
+        assert_eq!(recorder.error_count(), 1, "still counted once closed");
         let recording = recorder.finish(start + Duration::from_secs(2)).unwrap();
         assert!(recording.histograms.response.is_empty());
         assert_eq!(recording.histograms.failed.len(), 1);

@@ -15,6 +15,7 @@ use crate::drive::{Ending, Intended, Outcome, Plan, drive};
 use crate::hdr_log::HdrLog;
 use crate::limiter::{Evidence, diagnose};
 use crate::pace::{End, Pace, Schedule};
+use crate::prometheus::Exporter;
 use crate::record::{IntervalSummary, Percentiles, Recorder, Recording, new_histogram};
 use crate::report::{FORMAT, Names, ReportError, RunReport};
 use crate::timer::{PreciseTimer, TokioTimer};
@@ -54,6 +55,9 @@ pub enum RunError {
     /// The JSON report could not be written.
     #[error(transparent)]
     Report(#[from] ReportError),
+    /// The Prometheus endpoint could not be served.
+    #[error(transparent)]
+    Metrics(#[from] crate::prometheus::ExporterError),
 }
 
 /// A run whose options have been checked.
@@ -104,10 +108,11 @@ impl Run {
         workload: Workload,
         config: &impl Serialize,
     ) -> Result<Run, cluster::cli::UsageError> {
+        let args = args.with_placeholders_filled();
         args.validate(workload.requests_per_op)?;
         let config = serde_json::to_value(config).unwrap_or(serde_json::Value::Null);
         Ok(Run {
-            args: args.clone(),
+            args,
             workload,
             config,
         })
@@ -185,6 +190,9 @@ impl Run {
             None => None,
         };
         let mut recorder = Recorder::new(&w.service_tags, measure_from, log);
+        if let Some(addr) = args.metrics_addr {
+            recorder.publish_to(Exporter::listen(addr, w.tool, args.rate)?);
+        }
         // One sample when measurement begins, taken by a task of its own (one timer, once).
         let usage_at_start = tokio::spawn(async move {
             tokio::time::sleep_until(measure_from).await;

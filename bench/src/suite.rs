@@ -397,7 +397,7 @@ fn say(bar: &ProgressBar, line: &str) {
 
 /// Writes the shop's data, unmeasured: one run of the original factory's size.
 async fn populate(common: &[String]) -> anyhow::Result<()> {
-    let status = tokio::process::Command::new(sibling_binary("factory")?)
+    let status = app_command("factory")?
         .args(common)
         .args([
             "--visits",
@@ -419,6 +419,22 @@ async fn populate(common: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A process of `app` (next to this binary) for the suite. The scenario's flags define the
+/// workload, so the caller's PICKLE_*, FACTORY_* and SHOP_* variables (a compose env file's, say)
+/// do not leak into it; CASSANDRA_* ones (where the ring is, the password) do.
+fn app_command(app: &str) -> anyhow::Result<tokio::process::Command> {
+    let mut command = tokio::process::Command::new(sibling_binary(app)?);
+    for (name, _) in std::env::vars_os() {
+        let leaks = ["PICKLE_", "FACTORY_", "SHOP_"]
+            .iter()
+            .any(|prefix| name.to_string_lossy().starts_with(prefix));
+        if leaks {
+            command.env_remove(&name);
+        }
+    }
+    Ok(command)
+}
+
 /// How a scenario went.
 enum Ran {
     Done(Box<Scenario>),
@@ -433,15 +449,15 @@ async fn run_scenario(
     folder: &Path,
     bar: &ProgressBar,
 ) -> anyhow::Result<Ran> {
-    let binary = sibling_binary(match spec.app {
+    let app = match spec.app {
         App::Factory => "factory",
         App::Shop => "shop",
-    })?;
+    };
     let (report_path, log_name) = (
         folder.join(format!("{}.json", spec.name)),
         format!("{}.hlog", spec.name),
     );
-    let mut child = tokio::process::Command::new(binary)
+    let mut child = app_command(app)?
         .args(common)
         .args(spec.flags)
         .args([

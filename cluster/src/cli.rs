@@ -53,6 +53,13 @@ pub fn parse_args<T: Parser>() -> T {
 pub fn parse_args_from<T: Parser, I: Into<std::ffi::OsString> + Clone>(
     argv: impl IntoIterator<Item = I>,
 ) -> T {
+    let argv: Vec<std::ffi::OsString> = argv.into_iter().map(Into::into).collect();
+    if argv.get(1).is_some_and(|word| word == PRINT_ENV_VARS) {
+        for variable in environment_variables(&T::command()) {
+            println!("{variable}");
+        }
+        std::process::exit(0);
+    }
     match T::try_parse_from(argv) {
         Ok(args) => args,
         Err(error) => match error.kind() {
@@ -65,6 +72,27 @@ pub fn parse_args_from<T: Parser, I: Into<std::ffi::OsString> + Clone>(
             }
         },
     }
+}
+
+/// The hidden first argument that makes a binary print the environment variables it reads, one
+/// per line, and exit: what the compose env files are checked against.
+pub const PRINT_ENV_VARS: &str = "--print-env-vars";
+
+/// Every environment variable `command` reads: its flags' (and its subcommands'), and the
+/// password's.
+pub fn environment_variables(command: &clap::Command) -> std::collections::BTreeSet<String> {
+    let mut variables: std::collections::BTreeSet<String> = command
+        .get_arguments()
+        .filter_map(|a| a.get_env())
+        .map(|e| e.to_string_lossy().into_owned())
+        .collect();
+    for sub in command.get_subcommands() {
+        variables.extend(environment_variables(sub));
+    }
+    if variables.iter().any(|v| v.starts_with("CASSANDRA_")) {
+        variables.insert(crate::connect::PASSWORD_VARIABLE.to_owned());
+    }
+    variables
 }
 
 /// Clap's message folded onto one line, without the usage and "try --help" trailer, plus the

@@ -29,6 +29,10 @@ use serde::Serialize;
 
 use crate::options::{ConsistencyLevel, ContactPoint, parse_duration, serialize_duration};
 
+/// The environment variable the password is read from (never a flag: a password on the command
+/// line shows in `ps`).
+pub const PASSWORD_VARIABLE: &str = "CASSANDRA_PASSWORD";
+
 /// The hint every "cannot reach the ring" message ends with.
 const START_A_RING: &str = "start a local ring with `bench ring up`, or the containerized one with `docker-compose up` in compose/";
 
@@ -281,7 +285,7 @@ impl ConnectionArgs {
             .collect()
     }
 
-    /// The password, from CASSANDRA_PASSWORD or the password file.
+    /// The password, from the password file or else the environment ([`PASSWORD_VARIABLE`]).
     fn password(&self) -> Result<Option<String>, ConnectError> {
         if let Some(path) = &self.password_file {
             let text = std::fs::read_to_string(path).map_err(|e| ConnectError::PasswordFile {
@@ -290,7 +294,10 @@ impl ConnectionArgs {
             })?;
             return Ok(Some(text.lines().next().unwrap_or_default().to_owned()));
         }
-        Ok(std::env::var("CASSANDRA_PASSWORD").ok())
+        // An empty value means none, as an env file's `CASSANDRA_PASSWORD=` line says.
+        Ok(std::env::var(PASSWORD_VARIABLE)
+            .ok()
+            .filter(|password| !password.is_empty()))
     }
 
     /// The execution profile: consistency, timeout and a token-aware, DC-aware policy.
@@ -333,7 +340,8 @@ impl ConnectionArgs {
         if let Some(tls) = self.tls_context()? {
             builder = builder.tls_context(Some(tls));
         }
-        match (&self.user, password) {
+        let user = self.user.as_ref().filter(|user| !user.is_empty());
+        match (user, password) {
             (Some(user), Some(password)) => builder = builder.user(user, password),
             (Some(user), None) => builder = builder.user(user, ""),
             (None, Some(_)) => return Err(ConnectError::PasswordWithoutUser),

@@ -8,7 +8,7 @@ use std::process::Command;
 
 use cluster::testing::{self, one_line_failure};
 
-/// One bad input: the binary, its arguments (with `{hosts}`, `{dir}`, `{existing}`,
+/// One bad input: the binary, its arguments (with `{hosts}`, `{dir}`, `{existing}`, `{taken}`,
 /// `{missing_ks}`, `{empty_ks}` and `{drifted_ks}` filled in), its environment, the exit code
 /// and what the line must say.
 struct Case(
@@ -220,6 +220,27 @@ const CASES: &[Case] = &[
     Case("factory", &["--hdr-log", "{dir}"], &[], 2, "is a folder"),
     Case(
         "factory",
+        &["--metrics-addr", "everywhere"],
+        &[],
+        2,
+        "--metrics-addr",
+    ),
+    Case(
+        "factory",
+        &[],
+        &[("PICKLE_METRICS_ADDR", "9464")],
+        2,
+        "PICKLE_METRICS_ADDR",
+    ),
+    Case(
+        "factory",
+        &["--metrics-addr", "{taken}"],
+        &[],
+        2,
+        "cannot serve metrics there",
+    ),
+    Case(
+        "factory",
         &[],
         &[("CASSANDRA_HOSTS", "")],
         2,
@@ -409,8 +430,12 @@ async fn every_bad_input_is_one_line_and_the_right_exit_code() -> anyhow::Result
     let folder = tempfile::tempdir()?;
     let existing = folder.path().join("precious.txt");
     std::fs::write(&existing, "precious")?;
+    // A port held for the whole test: --metrics-addr there must be refused.
+    let holder = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let taken = holder.local_addr()?.to_string();
     let fill = |word: &str| {
         word.replace("{hosts}", &hosts)
+            .replace("{taken}", &taken)
             .replace("{dir}", &folder.path().display().to_string())
             .replace("{existing}", &existing.display().to_string())
             .replace("{missing_ks}", "no_such_keyspace_here")

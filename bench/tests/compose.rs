@@ -1,0 +1,374 @@
+//! Checks of `compose/` that need no Docker engine: Debian's `docker-compose` accepts the file
+//! with each env file and profile, every variable the env files set is one the apps read (asked
+//! of the binaries themselves, from their clap definitions), every mounted or built path exists,
+//! and the Dockerfile builds and copies the binaries the services run.
+//!
+//! What a running engine would add (the image builds, the ring forms) is not checked here; the
+//! apps themselves are tested against a real ring, and `live/compose.rs` scrapes a real factory's
+//! metrics for everything the Grafana dashboard queries.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const ENV_FILES: [&str; 3] = ["settings.env", "dev.env", "prod.env"];
+const PROFILES: [Option<&str>; 3] = [None, Some("tools"), Some("monitoring")];
+const APP_IMAGE: &str = "pickle-apps:local";
+
+fn compose_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../compose")
+}
+
+/// `docker-compose [--profile P] <args>` in compose/, with `PICKLE_ENV` set; panics with what to
+/// install when the tool is missing.
+fn docker_compose(pickle_env: &str, profile: Option<&str>, args: &[&str]) -> std::process::Output {
+    let mut command = Command::new("docker-compose");
+    command
+        .current_dir(compose_dir())
+        .env("PICKLE_ENV", pickle_env)
+        .env_remove("CASSANDRA_USER")
+        .env_remove("CASSANDRA_PASSWORD");
+    if let Some(profile) = profile {
+        command.args(["--profile", profile]);
+    }
+    command.args(args).output().unwrap_or_else(|error| {
+        panic!(
+            "cannot run docker-compose ({error}): install it with `apt-get install docker-compose`"
+        )
+    })
+}
+
+/// The resolved configuration (`docker-compose config`) of one env file and profile.
+fn resolved(pickle_env: &str, profile: Option<&str>) -> String {
+    let output = docker_compose(pickle_env, profile, &["config"]);
+    assert!(
+        output.status.success(),
+        "docker-compose config (PICKLE_ENV={pickle_env}, profile {profile:?}) refused the file: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// One service of the resolved configuration, as the parts these checks need.
+#[derive(Debug, Default)]
+struct Service {
+    image: String,
+    entrypoint: Vec<String>,
+    environment: BTreeSet<String>,
+    volume_sources: Vec<String>,
+    profiles: Vec<String>,
+    build: BTreeMap<String, String>,
+}
+
+/// Reads the services of `docker-compose config` output. The output is normalised YAML (two
+/// spaces per level, one key per line), so its indentation is its structure.
+fn services(config: &str) -> BTreeMap<String, Service> {
+    let mut services = BTreeMap::new();
+    let (mut in_services, mut current, mut section) = (false, String::new(), String::new());
+    for line in config.lines() {
+        let indent = line.len() - line.trim_start().len();
+        let text = line.trim();
+        if indent == 0 {
+            in_services = text == "services:";
+            continue;
+        }
+        if !in_services || text.is_empty() {
+            continue;
+        }
+        let service: &mut Service = match indent {
+            2 => {
+                current = text.trim_end_matches(':').to_owned();
+                services.insert(current.clone(), Service::default());
+                continue;
+            }
+            _ => services
+                .get_mut(&current)
+                .expect("a service before its keys"),
+        };
+        // docker-compose writes a list's items at its key's own indentation.
+        let item = text.strip_prefix("- ");
+        if indent == 4 && item.is_none() {
+            section = text.split(':').next().unwrap_or_default().to_owned();
+            if let Some(image) = text.strip_prefix("image: ") {
+                service.image = image.to_owned();
+            }
+            continue;
+        }
+        match (section.as_str(), indent) {
+            ("environment", 6) => {
+                service
+                    .environment
+                    .insert(text.split(':').next().unwrap_or_default().to_owned());
+            }
+            ("entrypoint", 4..) => service.entrypoint.extend(item.map(str::to_owned)),
+            ("profiles", 4..) => service.profiles.extend(item.map(str::to_owned)),
+            ("volumes", 4..) => {
+                if let Some(source) = item.and_then(|item| item.split(':').next())
+                    && source.starts_with('/')
+                {
+                    service.volume_sources.push(source.to_owned());
+                }
+            }
+            ("build", 6) => {
+                if let Some((key, value)) = text.split_once(": ") {
+                    service.build.insert(key.to_owned(), value.to_owned());
+                }
+            }
+            _ => {}
+        }
+    }
+    services
+}
+
+/// Every environment variable one of the project's binaries reads, as they print it.
+fn variables_the_apps_read() -> BTreeSet<String> {
+    let mut variables = BTreeSet::new();
+    for binary in ["factory", "shop", "schema", "bench"] {
+        let output = Command::new(assert_cmd::cargo::cargo_bin(binary))
+            .arg(cluster::cli::PRINT_ENV_VARS)
+            .output()
+            .expect("the binary runs");
+        assert!(output.status.success(), "{binary} --print-env-vars failed");
+        variables.extend(
+            String::from_utf8_lossy(&output.stdout)
+                .lines()
+                .map(str::to_owned),
+        );
+    }
+    assert!(
+        variables.contains("CASSANDRA_HOSTS") && variables.contains("PICKLE_METRICS_ADDR"),
+        "the binaries list their variables: {variables:?}"
+    );
+    variables
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// `KEY` of each `KEY=value` line of an env file.
+fn keys_of_env_file(path: &Path) -> Vec<String> {
+    read(path)
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .map(|line| {
+            let (key, _) = line
+                .split_once('=')
+                .unwrap_or_else(|| panic!("{}: not KEY=value: {line}", path.display()));
+            key.to_owned()
+        })
+        .collect()
+}
+
+/// The binaries of the workspace, from `cargo metadata`.
+fn workspace_binaries() -> BTreeSet<String> {
+    let output = Command::new(env!("CARGO"))
+        .args([
+            "metadata",
+            "--no-deps",
+            "--format-version",
+            "1",
+            "--offline",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("cargo metadata runs");
+    assert!(output.status.success(), "cargo metadata failed");
+    let metadata: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("cargo metadata prints JSON");
+    let mut binaries = BTreeSet::new();
+    for package in metadata["packages"].as_array().into_iter().flatten() {
+        for target in package["targets"].as_array().into_iter().flatten() {
+            if target["kind"]
+                .as_array()
+                .is_some_and(|k| k.iter().any(|k| k == "bin"))
+            {
+                binaries.insert(target["name"].as_str().unwrap_or_default().to_owned());
+            }
+        }
+    }
+    binaries
+}
+
+#[test]
+fn docker_compose_accepts_the_file_with_each_env_file_and_profile() {
+    let file = read(&compose_dir().join("docker-compose.yml"));
+    assert!(
+        !file.lines().any(|line| line.starts_with("version:")),
+        "the Compose specification has no `version:` key"
+    );
+    for pickle_env in ["dev", "prod"] {
+        for profile in PROFILES {
+            let services = services(&resolved(pickle_env, profile));
+            for name in [
+                "cassandra-1",
+                "cassandra-2",
+                "cassandra-3",
+                "schema",
+                "factory",
+                "shop",
+                "bench",
+            ] {
+                assert!(
+                    services.contains_key(name),
+                    "{name} is missing: {services:?}"
+                );
+            }
+            // docker-compose 1.29 lists every service; `up` starts only those of no profile
+            // or of a profile asked for.
+            for (name, service) in &services {
+                let expected: &[&str] = match name.as_str() {
+                    "prometheus" | "grafana" => &["monitoring"],
+                    "cqlsh" | "nodetool" => &["tools"],
+                    _ => &[],
+                };
+                assert_eq!(service.profiles, expected, "profiles of {name}");
+            }
+        }
+    }
+    // A missing env file is refused: the check above can fail.
+    let output = docker_compose("staging", None, &["config", "-q"]);
+    assert!(
+        !output.status.success(),
+        "an unknown PICKLE_ENV must be refused"
+    );
+}
+
+#[test]
+fn every_variable_of_the_env_files_is_one_the_apps_read() {
+    let known = variables_the_apps_read();
+    for file in ENV_FILES {
+        let keys = keys_of_env_file(&compose_dir().join(file));
+        assert!(!keys.is_empty(), "{file} sets nothing");
+        for key in keys {
+            assert!(
+                known.contains(&key),
+                "{file} sets {key}, which no app reads"
+            );
+        }
+    }
+    for pickle_env in ["dev", "prod"] {
+        for (name, service) in services(&resolved(pickle_env, None)) {
+            if service.image != APP_IMAGE {
+                continue;
+            }
+            for key in &service.environment {
+                assert!(
+                    known.contains(key),
+                    "service {name} sets {key}, which no app reads"
+                );
+            }
+            assert!(
+                service.environment.contains("CASSANDRA_HOSTS"),
+                "service {name} gets the env files"
+            );
+        }
+    }
+    // .env.example holds what docker-compose substitutes (never committed as .env).
+    let compose = read(&compose_dir().join("docker-compose.yml"));
+    for key in keys_of_env_file(&compose_dir().join(".env.example")) {
+        assert!(
+            compose.contains(&format!("${{{key}")),
+            ".env.example sets {key}, which docker-compose.yml does not use"
+        );
+    }
+}
+
+#[test]
+fn every_path_mounted_or_built_exists() {
+    for profile in PROFILES {
+        for (name, service) in services(&resolved("dev", profile)) {
+            for source in &service.volume_sources {
+                assert!(
+                    Path::new(source).exists(),
+                    "service {name} mounts {source}, which does not exist"
+                );
+            }
+            if let Some(context) = service.build.get("context") {
+                let dockerfile = Path::new(context).join(&service.build["dockerfile"]);
+                assert!(
+                    dockerfile.is_file(),
+                    "service {name} builds from {dockerfile:?}"
+                );
+            }
+        }
+    }
+    // What the mounted monitoring folders must hold for Prometheus and Grafana to start.
+    let monitoring = compose_dir().join("monitoring");
+    for file in [
+        "prometheus.yml",
+        "grafana/provisioning/datasources/prometheus.yml",
+        "grafana/provisioning/dashboards/pickle.yml",
+        "grafana/dashboards/pickle.json",
+    ] {
+        assert!(monitoring.join(file).is_file(), "compose/monitoring/{file}");
+    }
+    let datasource = read(&monitoring.join("grafana/provisioning/datasources/prometheus.yml"));
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&read(&monitoring.join("grafana/dashboards/pickle.json")))
+            .expect("the dashboard is JSON");
+    for panel in dashboard["panels"].as_array().expect("panels") {
+        let uid = panel["datasource"]["uid"].as_str().unwrap_or_default();
+        assert!(
+            datasource.contains(&format!("uid: {uid}")),
+            "panel {} uses datasource {uid}, which is not provisioned",
+            panel["title"]
+        );
+    }
+}
+
+#[test]
+fn the_dockerfile_builds_and_copies_the_binaries_the_services_run() {
+    let dockerfile = read(&compose_dir().join("Dockerfile"));
+    let workspace = workspace_binaries();
+    let built: BTreeSet<String> = dockerfile
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .windows(2)
+        .filter(|w| w[0] == "--bin")
+        .map(|w| w[1].to_owned())
+        .collect();
+    let copied: BTreeSet<String> = dockerfile
+        .split_whitespace()
+        .filter_map(|word| word.strip_prefix("/src/target/release/"))
+        .map(str::to_owned)
+        .collect();
+    assert!(!built.is_empty(), "the Dockerfile builds with --bin");
+    for binary in &built {
+        assert!(
+            workspace.contains(binary),
+            "the Dockerfile builds {binary}, not a binary of the workspace"
+        );
+    }
+    assert_eq!(
+        copied, built,
+        "the runtime stage copies what the build stage built"
+    );
+    let entrypoint = dockerfile
+        .lines()
+        .find_map(|line| line.strip_prefix("ENTRYPOINT "))
+        .expect("an ENTRYPOINT");
+    assert!(
+        entrypoint.starts_with('['),
+        "exec form, so the app gets the signals: {entrypoint}"
+    );
+    let mut run_by_services = BTreeSet::new();
+    for (name, service) in services(&resolved("dev", None)) {
+        if service.image != APP_IMAGE {
+            continue;
+        }
+        let program = service.entrypoint.first().cloned().unwrap_or_default();
+        let binary = program
+            .strip_prefix("/usr/local/bin/")
+            .unwrap_or_else(|| panic!("service {name} runs {program:?}, not an app of the image"));
+        assert!(
+            copied.contains(binary),
+            "service {name} runs {binary}, which the image lacks"
+        );
+        run_by_services.insert(binary.to_owned());
+    }
+    for app in ["factory", "shop", "schema", "bench"] {
+        assert!(run_by_services.contains(app), "no service runs {app}");
+    }
+}
