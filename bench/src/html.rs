@@ -169,7 +169,7 @@ fn summary_table(suite: &SuiteReport) -> String {
     html
 }
 
-fn figure(html: &mut String, name: &str, svg: &str, caption: &str) {
+pub(crate) fn figure(html: &mut String, name: &str, svg: &str, caption: &str) {
     let _ = writeln!(
         html,
         "<figure class=\"plot\" data-plot=\"{}\">{svg}<figcaption>{}</figcaption></figure>",
@@ -178,7 +178,7 @@ fn figure(html: &mut String, name: &str, svg: &str, caption: &str) {
     );
 }
 
-fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -186,7 +186,7 @@ fn escape(text: &str) -> String {
 }
 
 /// Marks each plot drawn once the browser has laid it out.
-const CHECK_SCRIPT: &str = r#"<script>
+pub(crate) const CHECK_SCRIPT: &str = r#"<script>
 window.addEventListener('load', function () {
   var figures = document.querySelectorAll('figure.plot');
   var drawn = 0;

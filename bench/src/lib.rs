@@ -12,6 +12,7 @@
 //! - [`args`], [`run`], [`measure`], [`shutdown`]: what an app needs to run a measured workload;
 //! - [`floor`] and [`overhead`]: the raw driver loop the factory's own cost is measured against;
 //! - [`suite`], [`suite_report`], [`html`], [`plots`]: the standard suite and its report folder;
+//! - [`lessons`]: each pattern of the apps as a controlled experiment (`bench lessons`);
 //! - [`compare`] and [`merge`]: reports side by side (Welch's t-test), and reports added up.
 
 pub mod args;
@@ -21,6 +22,7 @@ pub mod errors;
 pub mod floor;
 pub mod hdr_log;
 pub mod html;
+pub mod lessons;
 pub mod limiter;
 pub mod measure;
 pub mod merge;

@@ -3,6 +3,7 @@
 //! - `bench` (or `bench run`): the standard suite against a ring, started locally if need be,
 //!   with a report folder (`report.json`, HDR logs, `index.html`);
 //! - `bench compare A B`, `bench merge OUT IN...`, `bench plot REPORT`, `bench show REPORT`;
+//! - `bench lessons`: each pattern of the sample apps as an experiment with numbers;
 //! - `bench ring ...`: a real local Cassandra ring;
 //! - `bench floor`, `bench overhead`: the factory's cost against the bare driver.
 
@@ -11,6 +12,7 @@ use std::process::ExitCode;
 
 use bench::compare::{self, parse_percent};
 use bench::floor::{FloorArgs, write_visits_raw};
+use bench::lessons::LessonsArgs;
 use bench::overhead::{OverheadArgs, measure_overhead};
 use bench::report::RunReport;
 use bench::suite::{self, SuiteArgs};
@@ -47,6 +49,10 @@ enum Command {
         #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
         scenario: Vec<String>,
     },
+    /// Run each pattern the original apps preached as a small experiment on this ring (prepared
+    /// statements, the in-flight window, fan-out reads, token-aware routing, the bound), with a
+    /// table, a plot and an explanation each, in a report folder.
+    Lessons(LessonsArgs),
     /// Merge reports of processes that ran the same scenarios at once into one report folder.
     Merge {
         /// The folder to write; it must not exist yet.
@@ -124,6 +130,11 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let report = suite::run_suite(&args, &folder).await?;
             print!("{}", report.text_table());
             println!("report: {}", folder.join(bench::html::PAGE).display());
+            Ok(())
+        }
+        Command::Lessons(args) => {
+            let (_, folder) = bench::lessons::run(&args).await?;
+            println!("\nlessons: {}", folder.join(bench::html::PAGE).display());
             Ok(())
         }
         Command::Compare {

@@ -192,6 +192,66 @@ pub fn over_time(
     Ok(svg)
 }
 
+/// One line per series of (x, y) points, with markers, on linear axes from zero: latency against
+/// the number of reads fanned out, say.
+pub fn lines(
+    title: &str,
+    (x_desc, y_desc): (&str, &str),
+    series: &[(String, Vec<(f64, f64)>)],
+) -> Result<String, PlotError> {
+    let fail = failed(title);
+    let points = || series.iter().flat_map(|(_, p)| p.iter().copied());
+    let right = points().map(|(x, _)| x).fold(1.0, f64::max) * 1.05;
+    let top = points().map(|(_, y)| y).fold(0.01, f64::max) * 1.15;
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        root.fill(&WHITE).map_err(&fail)?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(title, ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(70)
+            .build_cartesian_2d(0.0..right, 0.0..top)
+            .map_err(&fail)?;
+        chart
+            .configure_mesh()
+            .x_desc(x_desc)
+            .y_desc(y_desc)
+            .draw()
+            .map_err(&fail)?;
+        for (i, (name, points)) in series.iter().enumerate() {
+            let color = Palette99::pick(i).mix(0.9);
+            chart
+                .draw_series(LineSeries::new(
+                    points.iter().copied(),
+                    color.stroke_width(2),
+                ))
+                .map_err(&fail)?
+                .label(name.as_str())
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+                });
+            chart
+                .draw_series(
+                    points
+                        .iter()
+                        .map(|&(x, y)| Circle::new((x, y), 3, color.filled())),
+                )
+                .map_err(&fail)?;
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .border_style(BLACK.mix(0.3))
+            .background_style(WHITE.mix(0.9))
+            .draw()
+            .map_err(&fail)?;
+        root.present().map_err(&fail)?;
+    }
+    Ok(svg)
+}
+
 /// Achieved rate (filled) against target (outline) per scenario of a rate ladder.
 pub fn rates(
     title: &str,

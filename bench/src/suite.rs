@@ -200,10 +200,10 @@ pub fn prepare_folder(out: Option<&Path>) -> Result<PathBuf, UsageError> {
     Ok(folder)
 }
 
-/// Whether `bench` may start a local ring: only for loopback contact points.
-fn may_start_local_ring(args: &SuiteArgs) -> bool {
-    !args.no_local_ring
-        && args.connection.contact_points().iter().all(|cp| {
+/// Whether `bench` may start a local ring: when allowed, and only for loopback contact points.
+fn may_start_local_ring(connection: &ConnectionArgs, allowed: bool) -> bool {
+    allowed
+        && connection.contact_points().iter().all(|cp| {
             cp.starts_with("127.") || cp.starts_with("localhost:") || cp.starts_with("[::1]")
         })
 }
@@ -212,16 +212,10 @@ fn may_start_local_ring(args: &SuiteArgs) -> bool {
 pub async fn run_suite(args: &SuiteArgs, folder: &Path) -> anyhow::Result<SuiteReport> {
     let specs = select(&args.scenario)?;
     let started_at = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
-    let (cassandra, started_locally) = reach_ring(args).await?;
+    let (cassandra, started_locally) =
+        reach_ring(&args.connection, !args.no_local_ring, args.nodes, args.dcs).await?;
     let session = &cassandra.session;
-    let keyspace = format!(
-        "bench_{}",
-        started_at
-            .chars()
-            .filter(char::is_ascii_digit)
-            .take(14)
-            .collect::<String>()
-    );
+    let keyspace = stamped_keyspace("bench", &started_at);
     let replication =
         schema::Replication::derived_from_ring(&schema::nodes_per_datacenter(session));
     schema::apply(session, &schema::project_schema()?, &keyspace, &replication).await?;
@@ -305,15 +299,31 @@ pub async fn run_suite(args: &SuiteArgs, folder: &Path) -> anyhow::Result<SuiteR
     Ok(suite)
 }
 
-/// Connects, starting a local ring first when nothing answers and that is allowed.
-async fn reach_ring(args: &SuiteArgs) -> anyhow::Result<(cluster::Connection, bool)> {
-    match args.connection.connect().await {
+/// A keyspace name for a run that began at `started_at` (RFC 3339): `prefix_YYYYMMDDhhmmss`.
+pub(crate) fn stamped_keyspace(prefix: &str, started_at: &str) -> String {
+    let digits: String = started_at
+        .chars()
+        .filter(char::is_ascii_digit)
+        .take(14)
+        .collect();
+    format!("{prefix}_{digits}")
+}
+
+/// Connects; when nothing answers on loopback and `may_start` allows it, starts the local ring
+/// (`nodes` nodes in `dcs` datacenters) first. Returns whether it started one.
+pub async fn reach_ring(
+    args: &ConnectionArgs,
+    may_start: bool,
+    nodes: u8,
+    dcs: u8,
+) -> anyhow::Result<(cluster::Connection, bool)> {
+    match args.connect().await {
         Ok(connection) => Ok((connection, false)),
-        Err(cluster::ConnectError::Unreachable { .. }) if may_start_local_ring(args) => {
-            let shape = Shape::new(args.nodes, args.dcs, IpPrefix::DEFAULT).map_err(UsageError)?;
+        Err(cluster::ConnectError::Unreachable { .. }) if may_start_local_ring(args, may_start) => {
+            let shape = Shape::new(nodes, dcs, IpPrefix::DEFAULT).map_err(UsageError)?;
             eprintln!(
                 "bench: nothing answers at {}; starting a local ring ({shape})",
-                args.connection.contact_points().join(",")
+                args.contact_points().join(",")
             );
             let ring = LocalRing::new(Home::from_env(), "local")?;
             let spec = RingSpec {
@@ -328,7 +338,7 @@ async fn reach_ring(args: &SuiteArgs) -> anyhow::Result<(cluster::Connection, bo
             eprintln!(
                 "bench: the local ring is up; it keeps running for the next run (`bench ring down` stops it)"
             );
-            let mut connection = args.connection.clone();
+            let mut connection = args.clone();
             if connection.hosts.is_empty() {
                 connection.hosts = state
                     .nodes

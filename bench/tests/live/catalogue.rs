@@ -294,6 +294,14 @@ const CASES: &[Case] = &[
     // bench
     Case(
         "bench",
+        &["lessons", "--only", "speed"],
+        &[],
+        2,
+        "no such lesson",
+    ),
+    Case("bench", &["lessons", "--rate", "0"], &[], 2, "--rate"),
+    Case(
+        "bench",
         &["--scenario", "factory-9000"],
         &[],
         2,

@@ -1,0 +1,132 @@
+//! Lesson 5: size the in-flight bound by Little's law.
+//!
+//! First the ring's capacity: visits as fast as 256 writes in flight allow, and as fast as one
+//! visit (3 writes) at a time allows. Then a target the ring carries but one visit at a time
+//! cannot (twice the latter, within 70% of the former), with three bounds: one visit at a time,
+//! the bound Little's law asks for at the typical latency (rate x 3 writes x latency, rounded up
+//! to whole visits, doubled for headroom), and the factory's default 256. Too small a bound caps
+//! the rate at bound / latency whatever the ring could do, and the run's report names the bound
+//! as the cause.
+
+use crate::limiter::Verdict;
+use crate::report::RunReport;
+use crate::run::Workload;
+
+use super::{Lab, Lesson, ms, response};
+
+const TAGS: [&str; 3] = ["timesheets", "trees", "production"];
+
+fn visits(tool: &'static str) -> Workload {
+    Workload {
+        tool,
+        op: "visit",
+        request: "write",
+        requests_per_op: 3,
+        service_tags: TAGS.to_vec(),
+        operations: None,
+    }
+}
+
+async fn write_visits(lab: &Lab, rate: Option<f64>, bound: u32) -> anyhow::Result<RunReport> {
+    lab.drive(
+        lab.load(rate, bound),
+        visits("lesson-bound"),
+        |n, intended| super::window::write_visit(lab, lab.workforce.visit(n, intended.wall)),
+    )
+    .await
+}
+
+pub(super) async fn run(lab: &Lab) -> anyhow::Result<Lesson> {
+    // What the ring can do, and what one visit in flight can do: by Little's law, 1 / latency.
+    let capacity = write_visits(lab, None, 256).await?;
+    let one_at_a_time = write_visits(lab, None, 3).await?;
+    // A target the ring carries but one visit at a time cannot: twice that ceiling, within 70%
+    // of the capacity.
+    let target = (2.0 * one_at_a_time.achieved_rate)
+        .min(0.7 * capacity.achieved_rate)
+        .max(1.0)
+        .round();
+    // The default bound first: its median write time at the target is the latency Little's law
+    // needs.
+    let roomy = write_visits(lab, Some(target), 256).await?;
+    let service_s = roomy
+        .latency_us
+        .get("service-timesheets")
+        .map_or(0.001, |p| p.p50 / 1e6);
+    let needed = target * 3.0 * service_s;
+    let little = ((needed / 3.0).ceil() as u32 * 3 * 2).clamp(6, 255);
+    let variants = [
+        (3, write_visits(lab, Some(target), 3).await?),
+        (little, write_visits(lab, Some(target), little).await?),
+        (256, roomy),
+    ];
+    let verdict = |report: &RunReport| match report.limiter.verdict {
+        Verdict::KeptUp => "kept up",
+        Verdict::InFlightBound => "the in-flight bound",
+        Verdict::ServerLatency => "the server's latency",
+        Verdict::ClientCpu => "the client's CPU",
+        Verdict::Unthrottled => "unthrottled",
+    };
+    let rows = variants
+        .iter()
+        .map(|(bound, report)| {
+            let p = response(report);
+            vec![
+                bound.to_string(),
+                format!("{target:.0}"),
+                format!("{:.0}", report.achieved_rate),
+                format!("{:.1}%", report.achieved_rate / target * 100.0),
+                ms(p.p99),
+                verdict(report).to_owned(),
+            ]
+        })
+        .collect();
+    let points: Vec<(String, Option<f64>, f64)> = variants
+        .iter()
+        .map(|(bound, report)| (format!("bound {bound}"), Some(target), report.achieved_rate))
+        .collect();
+    let plot = lab.save_plot(
+        "bound",
+        &crate::plots::rates(
+            &format!("{target:.0} visits/s with three in-flight bounds"),
+            "visit",
+            &points,
+        )?,
+    )?;
+    let (small, _) = &variants[0];
+    let small_report = &variants[0].1;
+    let finding = format!(
+        "The ring took {:.0} visits/s unthrottled with 256 writes in flight, and {:.0}/s with one \
+         visit (3 writes) at a time: by Little's law, requests in flight = rate x latency, so one \
+         visit in flight allows 1 / latency. The target was {target:.0}/s. At a median write \
+         time of {:.3} ms that rate needs about {needed:.1} writes in flight. With a bound of \
+         {small} (one visit at a time) the run \
+         achieved {:.0}/s ({:.1}%), and its report says why: \"{}\". With {little} (twice the need, \
+         in whole visits) it achieved {:.1}%, with 256 {:.1}%. A bound protects the client's memory \
+         and the ring from a flood; set it from the rate and the latency you expect, with room for \
+         spikes, and read the report's verdict when the rate falls short.",
+        capacity.achieved_rate,
+        one_at_a_time.achieved_rate,
+        service_s * 1e3,
+        small_report.achieved_rate,
+        small_report.achieved_rate / target * 100.0,
+        small_report.limiter.explanation,
+        variants[1].1.achieved_rate / target * 100.0,
+        variants[2].1.achieved_rate / target * 100.0,
+    );
+    Ok(Lesson::measured(
+        "bound",
+        "Size the in-flight bound by Little's law",
+        &[
+            "max in flight",
+            "target/s",
+            "achieved/s",
+            "of target",
+            "p99 ms",
+            "limited by",
+        ],
+        rows,
+        plot,
+        finding,
+    ))
+}

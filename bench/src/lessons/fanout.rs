@@ -1,0 +1,147 @@
+//! Lesson 3: fan reads out.
+//!
+//! N employees' timesheets (the shop's read, aggregated on the server) read all at once and one
+//! after another, for N = 1, 2, 5, 10, 20, 50. The two ways alternate round by round, so both
+//! see the same ring at the same moments.
+
+use futures::StreamExt;
+use hdrhistogram::Histogram;
+use schema::reads::ShopStatements;
+use schema::workforce::Workforce;
+use tokio::time::Instant;
+
+use crate::record::{Percentiles, new_histogram};
+
+use super::{Lab, Lesson, ms};
+
+/// The fan-out sizes.
+const SIZES: [usize; 6] = [1, 2, 5, 10, 20, 50];
+/// Visits written per employee before reading.
+const VISITS_PER_EMPLOYEE: u64 = 20;
+
+pub(super) async fn run(lab: &Lab) -> anyhow::Result<Lesson> {
+    let session = &lab.cassandra.session;
+    // Employees of their own (another seed), so that each timesheet holds exactly the visits
+    // written here, whatever the other lessons wrote.
+    let workforce = Workforce::generate(2, 100, 100);
+    let employees: Vec<_> = workforce.employees.iter().map(|e| e.employee_id).collect();
+    write_timesheets(
+        lab,
+        &workforce,
+        employees.len() as u64 * VISITS_PER_EMPLOYEE,
+    )
+    .await?;
+    let reads = ShopStatements::prepare(session, &lab.keyspace, 5000).await?;
+
+    // Unmeasured rounds first, so that connections, caches and the server's JIT are warm.
+    for round in 0..(lab.args.rounds as usize).div_ceil(5) {
+        let group = employees.iter().cycle().skip(round).take(10);
+        for result in futures::future::join_all(group.map(|id| reads.timesheet(session, *id))).await
+        {
+            result?;
+        }
+    }
+    let mut rows = Vec::new();
+    let (mut at_once, mut in_turn) = (Vec::new(), Vec::new());
+    for (round_size, size) in SIZES.iter().copied().enumerate() {
+        let (mut concurrent, mut sequential) = (new_histogram(), new_histogram());
+        for round in 0..lab.args.rounds as usize {
+            // A different group of employees each round, the same group for both ways.
+            let first = (round * 7 + round_size) % employees.len();
+            let group: Vec<_> = employees.iter().cycle().skip(first).take(size).collect();
+            let started = Instant::now();
+            let all =
+                futures::future::join_all(group.iter().map(|id| reads.timesheet(session, **id)));
+            for result in all.await {
+                result?;
+            }
+            record(&mut concurrent, started);
+            let started = Instant::now();
+            for id in &group {
+                reads.timesheet(session, **id).await?;
+            }
+            record(&mut sequential, started);
+        }
+        let (c, s) = (Percentiles::of(&concurrent), Percentiles::of(&sequential));
+        rows.push(vec![
+            size.to_string(),
+            ms(c.p50),
+            ms(c.p99),
+            ms(s.p50),
+            ms(s.p99),
+            format!("{:.1}x", s.p50 / c.p50.max(1e-9)),
+        ]);
+        at_once.push((size as f64, c.p50 / 1e3));
+        in_turn.push((size as f64, s.p50 / 1e3));
+    }
+    let plot = lab.save_plot(
+        "fanout",
+        &crate::plots::lines(
+            "N timesheets: median time to read them all",
+            ("N (employees read)", "median ms"),
+            &[
+                ("all at once (fan-out)".to_owned(), at_once.clone()),
+                ("one after another".to_owned(), in_turn.clone()),
+            ],
+        )?,
+    )?;
+    let one = at_once[0].1.max(1e-9);
+    let ten = SIZES.iter().position(|&n| n == 10).unwrap_or(3);
+    let last = SIZES.len() - 1;
+    let finding = format!(
+        "One read took a median {:.3} ms. Ten at once took {:.3} ms ({:.1}x one read), ten one \
+         after another {:.3} ms ({:.1}x); at fifty, {:.3} ms against {:.3} ms. One after another, \
+         the latencies add up: O(N). At once, the reads overlap, on the network and on the \
+         replicas, so N reads cost about the slowest of them, O(max), until the client or the \
+         ring runs out of parallelism: on a node with few cores the server's CPU work for each \
+         read still adds up, which is where the concurrent line bends upward.",
+        at_once[0].1,
+        at_once[ten].1,
+        at_once[ten].1 / one,
+        in_turn[ten].1,
+        in_turn[ten].1 / one,
+        at_once[last].1,
+        in_turn[last].1,
+    );
+    Ok(Lesson::measured(
+        "fanout",
+        "Fan reads out: N reads at once cost about one",
+        &[
+            "N",
+            "at once p50 ms",
+            "at once p99 ms",
+            "in turn p50 ms",
+            "in turn p99 ms",
+            "in turn / at once",
+        ],
+        rows,
+        plot,
+        finding,
+    ))
+}
+
+fn record(histogram: &mut Histogram<u64>, started: Instant) {
+    let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+    histogram.saturating_record(nanos.max(1));
+}
+
+/// Writes `visits` visits (timesheet rows only), 64 at a time, so that every employee has a
+/// timesheet to read.
+async fn write_timesheets(lab: &Lab, workforce: &Workforce, visits: u64) -> anyhow::Result<()> {
+    let session = &lab.cassandra.session;
+    let now = std::time::SystemTime::now();
+    let mut writes = futures::stream::iter(0..visits)
+        .map(|n| {
+            let visit = workforce.visit(n, now);
+            async move {
+                session
+                    .execute_unpaged(&lab.writes.insert_timesheet, visit.timesheet_row())
+                    .await
+            }
+        })
+        .buffer_unordered(64);
+    while let Some(result) = writes.next().await {
+        result?;
+    }
+    Ok(())
+}

@@ -1,0 +1,423 @@
+//! `bench lessons`: each pattern the original apps preached, run as a small controlled experiment
+//! on the user's own ring, and shown as a table, a plot and one paragraph that says why.
+//!
+//! Every experiment measures its variants side by side in one run, on one session, with the same
+//! data: the numbers are ratios between variants, not absolute claims. Response times count from
+//! each operation's intended start wherever there is a schedule, like everywhere else here.
+//!
+//! 1. [`prepared`]: prepared statements against unprepared ones;
+//! 2. [`window`]: a sliding in-flight window against the original's stop-and-wait batches and
+//!    against synchronous writes;
+//! 3. [`fanout`]: N reads at once against N reads one after another, N = 1 to 50;
+//! 4. [`routing`]: token-aware against round-robin coordinators;
+//! 5. [`bound`]: an in-flight bound too small for the rate, and the report naming it;
+//! 6. [`distance`]: LOCAL_QUORUM against QUORUM across datacenters, when distance can be made.
+
+mod bound;
+mod distance;
+mod fanout;
+mod page;
+mod prepared;
+mod routing;
+mod window;
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::Args;
+use cluster::cli::{Interrupted, UsageError};
+use cluster::{Connection, ConnectionArgs};
+use hdrhistogram::Histogram;
+use schema::statements::{FactoryStatements, TableConsistency};
+use schema::workforce::Workforce;
+use serde::Serialize;
+
+use crate::args::{RunArgs, TimerChoice};
+use crate::drive::{Ending, Intended};
+use crate::record::{Completed, Percentiles};
+use crate::report::RunReport;
+use crate::run::{Run, Workload};
+
+/// Options of `bench lessons`.
+#[derive(Debug, Clone, Args, Serialize)]
+pub struct LessonsArgs {
+    /// Where the ring is (a local one-node ring is started on loopback if nothing answers). The
+    /// routing lesson needs at least two nodes in the local datacenter: `bench ring up --name
+    /// lessons --nodes 3 --ip-prefix 127.0.4`, then `bench lessons --hosts 127.0.4.1`.
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
+
+    /// Lessons to run, comma-separated: prepared, window, fanout, routing, bound, distance.
+    /// [default: all]
+    #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
+    pub only: Vec<String>,
+
+    /// Measured time of each variant; the whole run scales with it (about 14 variants).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = crate::args::parse_positive_duration, allow_hyphen_values = true)]
+    #[serde(serialize_with = "cluster::options::serialize_duration")]
+    pub duration: Duration,
+
+    /// Unmeasured warm-up before each variant.
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = cluster::options::parse_duration, allow_hyphen_values = true)]
+    #[serde(serialize_with = "cluster::options::serialize_duration")]
+    pub warmup: Duration,
+
+    /// Target visits per second of the window lesson; the routing lesson writes at half of it.
+    #[arg(long, value_name = "PER_SECOND", default_value_t = 2000.0, value_parser = crate::args::parse_rate)]
+    pub rate: f64,
+
+    /// Rounds of each fan-out size in the fan-out lesson.
+    #[arg(long, value_name = "COUNT", default_value_t = 100, value_parser = clap::value_parser!(u32).range(5..=100_000))]
+    pub rounds: u32,
+
+    /// The report folder; it must not exist yet. [default: reports/lessons-<start time>]
+    #[arg(long, value_name = "FOLDER")]
+    pub out: Option<PathBuf>,
+
+    /// Never start a local ring: fail if nothing answers.
+    #[arg(long, env = "PICKLE_NO_LOCAL_RING")]
+    pub no_local_ring: bool,
+}
+
+/// Every lesson, in the order they run.
+pub const NAMES: [&str; 6] = [
+    "prepared", "window", "fanout", "routing", "bound", "distance",
+];
+
+/// One lesson's result: what it claims, its table, its plot and its explanation.
+#[derive(Debug, Clone, Serialize)]
+pub struct Lesson {
+    /// Short name (`prepared`).
+    pub name: &'static str,
+    /// The claim, as a title.
+    pub title: String,
+    /// The table's header.
+    pub columns: Vec<String>,
+    /// The table's rows, one per variant.
+    pub rows: Vec<Vec<String>>,
+    /// File name of the plot (SVG) in the report folder.
+    pub plot: Option<String>,
+    /// The result and the reason behind it, in one paragraph.
+    pub finding: String,
+    /// Why the lesson was left out, when it was.
+    pub left_out: Option<String>,
+}
+
+impl Lesson {
+    fn measured(
+        name: &'static str,
+        title: &str,
+        columns: &[&str],
+        rows: Vec<Vec<String>>,
+        plot: String,
+        finding: String,
+    ) -> Lesson {
+        Lesson {
+            name,
+            title: title.to_owned(),
+            columns: columns.iter().map(|c| (*c).to_owned()).collect(),
+            rows,
+            plot: Some(plot),
+            finding,
+            left_out: None,
+        }
+    }
+
+    fn left_out(name: &'static str, title: &str, why: String) -> Lesson {
+        Lesson {
+            name,
+            title: title.to_owned(),
+            columns: Vec::new(),
+            rows: Vec::new(),
+            plot: None,
+            finding: String::new(),
+            left_out: Some(why),
+        }
+    }
+
+    /// The lesson as text: title, table, finding.
+    pub fn text(&self) -> String {
+        let mut text = format!("\n== {}: {}\n", self.name, self.title);
+        if let Some(why) = &self.left_out {
+            let _ = writeln!(text, "left out: {why}");
+            return text;
+        }
+        let widths: Vec<usize> = (0..self.columns.len())
+            .map(|c| {
+                std::iter::once(&self.columns[c])
+                    .chain(self.rows.iter().filter_map(|r| r.get(c)))
+                    .map(|cell| cell.chars().count())
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
+        for row in std::iter::once(&self.columns).chain(&self.rows) {
+            let cells: Vec<String> = row
+                .iter()
+                .zip(&widths)
+                .map(|(cell, width)| format!("{cell:>width$}"))
+                .collect();
+            let _ = writeln!(text, "  {}", cells.join("  "));
+        }
+        let _ = writeln!(text, "{}", self.finding);
+        text
+    }
+}
+
+/// The whole run: the ring, and each lesson.
+#[derive(Debug, Clone, Serialize)]
+pub struct LessonsReport {
+    /// Always `lessons`.
+    pub kind: &'static str,
+    /// When the run began (RFC 3339).
+    pub started_at: String,
+    /// Contact points.
+    pub hosts: Vec<String>,
+    /// The local datacenter.
+    pub local_dc: String,
+    /// Nodes per datacenter.
+    pub nodes: Vec<(String, usize)>,
+    /// The options.
+    pub options: LessonsArgs,
+    /// Each lesson.
+    pub lessons: Vec<Lesson>,
+}
+
+/// What every experiment works with: one session, the lessons' keyspace, the factory's prepared
+/// writes, seeded fake data, and the run's timing.
+pub struct Lab {
+    /// The session, routed to the local datacenter.
+    pub cassandra: Connection,
+    /// The keyspace (replication 1 in each datacenter, so where a request goes matters).
+    pub keyspace: String,
+    /// The factory's writes, prepared once.
+    pub writes: FactoryStatements,
+    /// Seeded employees and trees.
+    pub workforce: Workforce,
+    /// The options.
+    pub args: LessonsArgs,
+    /// Where plots go.
+    pub folder: PathBuf,
+}
+
+impl Lab {
+    /// The load options of one variant: measured `duration` after `warmup`, quiet, the precise
+    /// timer (variants that pace themselves use it too, so none has a better clock).
+    fn load(&self, rate: Option<f64>, max_in_flight: u32) -> RunArgs {
+        RunArgs {
+            rate,
+            duration: Some(self.args.duration),
+            warmup: self.args.warmup,
+            max_in_flight,
+            max_errors: None,
+            drain_timeout: Duration::from_secs(30),
+            report: None,
+            hdr_log: None,
+            overwrite: false,
+            metrics_addr: None,
+            quiet: true,
+            timer: TimerChoice::Precise,
+        }
+    }
+
+    /// Drives `operation` on the apps' own loop (the schedule, the in-flight semaphore, the
+    /// recorder: what factory and shop run) and returns its report.
+    async fn drive<Op, Fut>(
+        &self,
+        load: RunArgs,
+        workload: Workload,
+        operation: Op,
+    ) -> anyhow::Result<RunReport>
+    where
+        Op: FnMut(u64, Intended) -> Fut,
+        Fut: Future<Output = Completed>,
+    {
+        let run = Run::new(&load, workload, &serde_json::json!({ "lesson": true }))?;
+        let finished = run.drive(operation).await?;
+        if finished.outcome.ending == Ending::Interrupted {
+            return Err(Interrupted.into());
+        }
+        Ok(finished.report)
+    }
+
+    /// Writes a plot into the report folder and returns its file name.
+    fn save_plot(&self, name: &str, svg: &str) -> anyhow::Result<String> {
+        let file = format!("{name}.svg");
+        crate::report::write_atomically(&self.folder.join(&file), svg.as_bytes())?;
+        Ok(file)
+    }
+}
+
+/// A single-write workload named after the lesson.
+fn one_write(tool: &'static str) -> Workload {
+    Workload {
+        tool,
+        op: "write",
+        request: "write",
+        requests_per_op: 1,
+        service_tags: vec!["timesheets"],
+        operations: None,
+    }
+}
+
+/// Milliseconds, three decimals.
+fn ms(microseconds: f64) -> String {
+    format!("{:.3}", microseconds / 1e3)
+}
+
+/// The response-time percentiles of a report, microseconds.
+fn response(report: &RunReport) -> Percentiles {
+    report
+        .latency_us
+        .get(crate::record::RESPONSE)
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// The response-time histogram of a report (empty if it has none).
+fn response_histogram(report: &RunReport) -> Histogram<u64> {
+    report
+        .histogram(crate::record::RESPONSE)
+        .unwrap_or_else(crate::record::new_histogram)
+}
+
+/// Runs the lessons asked for and writes the report folder (`lessons.json`, `index.html` and one
+/// SVG per plot).
+pub async fn run(args: &LessonsArgs) -> anyhow::Result<(LessonsReport, PathBuf)> {
+    let selected = select(&args.only)?;
+    let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+        .to_string()
+        .replace(':', "-");
+    let folder = crate::suite::prepare_folder(Some(
+        &args
+            .out
+            .clone()
+            .unwrap_or_else(|| Path::new("reports").join(format!("lessons-{stamp}"))),
+    ))?;
+    let started_at = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
+    let (cassandra, _) =
+        crate::suite::reach_ring(&args.connection, !args.no_local_ring, 1, 1).await?;
+    let nodes = schema::nodes_per_datacenter(&cassandra.session);
+    let keyspace = crate::suite::stamped_keyspace("lessons", &started_at);
+    let one_each = schema::Replication(nodes.keys().map(|dc| (dc.clone(), 1)).collect());
+    schema::apply(
+        &cassandra.session,
+        &schema::project_schema()?,
+        &keyspace,
+        &one_each,
+    )
+    .await?;
+    let writes = FactoryStatements::prepare(
+        &cassandra.session,
+        &keyspace,
+        &TableConsistency::uniform(cassandra_consistency(&args.connection)),
+    )
+    .await?;
+    let lab = Lab {
+        cassandra,
+        keyspace: keyspace.clone(),
+        writes,
+        workforce: Workforce::generate(1, 100, 100),
+        args: args.clone(),
+        folder: folder.clone(),
+    };
+    eprintln!(
+        "bench lessons: {} lesson(s), {} per variant after {} of warm-up, keyspace {keyspace} (replication 1 per datacenter), report in {}",
+        selected.len(),
+        humantime::format_duration(args.duration),
+        humantime::format_duration(args.warmup),
+        folder.display()
+    );
+    let mut lessons = Vec::new();
+    for name in selected {
+        eprintln!("bench lessons: {name}...");
+        let lesson = match name {
+            "prepared" => prepared::run(&lab).await?,
+            "window" => window::run(&lab).await?,
+            "fanout" => fanout::run(&lab).await?,
+            "routing" => routing::run(&lab, &nodes).await?,
+            "bound" => bound::run(&lab).await?,
+            _ => distance::run(&nodes),
+        };
+        print!("{}", lesson.text());
+        lessons.push(lesson);
+    }
+    let _ = schema::drop_keyspace(&lab.cassandra.session, &keyspace).await;
+    let report = LessonsReport {
+        kind: "lessons",
+        started_at,
+        hosts: args.connection.contact_points(),
+        local_dc: lab.cassandra.local_dc.clone(),
+        nodes: nodes.into_iter().collect(),
+        options: args.clone(),
+        lessons,
+    };
+    crate::report::write_json(&folder.join("lessons.json"), &report)?;
+    page::write(&folder, &report)?;
+    Ok((report, folder))
+}
+
+fn cassandra_consistency(connection: &ConnectionArgs) -> scylla::statement::Consistency {
+    connection.consistency.0
+}
+
+fn select(only: &[String]) -> Result<Vec<&'static str>, UsageError> {
+    if only.is_empty() {
+        return Ok(NAMES.to_vec());
+    }
+    for name in only {
+        if !NAMES.contains(&name.as_str()) {
+            return Err(UsageError(format!(
+                "--only {name}: no such lesson; the lessons are {}",
+                NAMES.join(", ")
+            )));
+        }
+    }
+    Ok(NAMES
+        .iter()
+        .copied()
+        .filter(|n| only.iter().any(|o| o == n))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lessons_are_chosen_by_name_in_their_own_order() {
+        assert_eq!(select(&[]).unwrap(), NAMES.to_vec());
+        assert_eq!(
+            select(&["bound".to_owned(), "prepared".to_owned()]).unwrap(),
+            ["prepared", "bound"]
+        );
+        let error = select(&["speed".to_owned()]).unwrap_err().to_string();
+        assert!(
+            error.contains("no such lesson") && error.contains("fanout"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_lesson_prints_as_an_aligned_table_and_its_finding() {
+        let lesson = Lesson::measured(
+            "demo",
+            "A demo",
+            &["variant", "rate"],
+            vec![
+                vec!["a".to_owned(), "1".to_owned()],
+                vec!["longer".to_owned(), "1000".to_owned()],
+            ],
+            "demo.svg".to_owned(),
+            "Because.".to_owned(),
+        );
+        let text = lesson.text();
+        assert!(text.contains("== demo: A demo"), "{text}");
+        assert!(text.contains(" variant  rate\n"), "{text}");
+        assert!(text.contains("       a     1\n"), "{text}");
+        assert!(text.ends_with("Because.\n"), "{text}");
+        let left_out = Lesson::left_out("gone", "Gone", "no reason to run".to_owned());
+        assert!(left_out.text().contains("left out: no reason to run"));
+    }
+}
