@@ -221,6 +221,14 @@ impl Lab {
         }
     }
 
+    /// Like [`Lab::load`], for half the measured time: one of the two runs of a mirrored pair.
+    fn half_load(&self, rate: Option<f64>, max_in_flight: u32) -> RunArgs {
+        RunArgs {
+            duration: Some(self.args.duration / 2),
+            ..self.load(rate, max_in_flight)
+        }
+    }
+
     /// Drives `operation` on the apps' own loop (the schedule, the in-flight semaphore, the
     /// recorder: what factory and shop run) and returns its report.
     async fn drive<Op, Fut>(
@@ -246,6 +254,41 @@ impl Lab {
         let file = format!("{name}.svg");
         crate::report::write_atomically(&self.folder.join(&file), svg.as_bytes())?;
         Ok(file)
+    }
+}
+
+/// The order in which `n` variants run when each runs twice, mirrored (0 1 2 2 1 0): a ring that
+/// warms up or slows down during the lesson then favours none of them.
+fn mirrored(n: usize) -> impl Iterator<Item = usize> {
+    (0..n).chain((0..n).rev())
+}
+
+/// The runs of one variant taken together: operations over measured seconds, histograms added.
+struct Combined {
+    achieved_rate: f64,
+    response: Histogram<u64>,
+}
+
+impl Combined {
+    fn of(reports: &[RunReport]) -> Combined {
+        let seconds: f64 = reports.iter().map(|r| r.measured_seconds).sum();
+        let operations: f64 = reports
+            .iter()
+            .map(|r| r.achieved_rate * r.measured_seconds)
+            .sum();
+        let mut response = crate::record::new_histogram();
+        for report in reports {
+            // Histograms with the same bounds always add.
+            let _ = response.add(response_histogram(report));
+        }
+        Combined {
+            achieved_rate: operations / seconds.max(1e-9),
+            response,
+        }
+    }
+
+    fn percentiles(&self) -> Percentiles {
+        Percentiles::of(&self.response)
     }
 }
 

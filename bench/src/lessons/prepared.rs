@@ -1,6 +1,7 @@
 //! Lesson 1: prepare statements once.
 //!
-//! The same single-row write three ways, each as fast as 32 writes in flight allow:
+//! The same single-row write three ways, each as fast as 32 writes in flight allow, each twice
+//! for half the time, in mirrored order (A B C C B A), so that none gains from running last:
 //! - **prepared** once, then executed: the request carries the statement's id and the values;
 //! - **unprepared, with bound values**: the driver must learn the values' types first, so it
 //!   prepares the statement (one round trip) before every execution (another);
@@ -17,7 +18,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::measure::measure;
 use crate::record::Completed;
 
-use super::{Lab, Lesson, ms, one_write, response, response_histogram};
+use crate::report::RunReport;
+
+use super::{Combined, Lab, Lesson, mirrored, ms, one_write};
 
 /// Writes in flight for every variant.
 const IN_FLIGHT: u32 = 32;
@@ -31,18 +34,27 @@ pub(super) async fn run(lab: &Lab) -> anyhow::Result<Lesson> {
         "INSERT INTO {}.timesheets ({columns}) VALUES (?, ?, ?, ?, ?, ?)",
         lab.keyspace
     );
-    let mut variants = Vec::new();
-    for variant in [
+    let on_loopback = lab
+        .args
+        .connection
+        .contact_points()
+        .iter()
+        .all(|host| host.starts_with("127."));
+    let names = [
         "prepared",
         "unprepared, values bound",
         "unprepared, values in text",
-    ] {
+    ];
+    // Per variant: its runs, and the bytes and writes of all of them.
+    let mut runs: Vec<(Vec<RunReport>, u64, u64)> = vec![(Vec::new(), 0, 0); names.len()];
+    for index in mirrored(names.len()) {
+        let variant = names[index];
         // Every write of the variant, warm-up included, goes through the socket: count them all.
         let started = AtomicU64::new(0);
         let written_before = bytes_written();
         let finished = lab
             .drive(
-                lab.load(None, IN_FLIGHT),
+                lab.half_load(None, IN_FLIGHT),
                 one_write("lesson-prepared"),
                 |n, intended| {
                     started.fetch_add(1, Ordering::Relaxed);
@@ -81,25 +93,30 @@ pub(super) async fn run(lab: &Lab) -> anyhow::Result<Lesson> {
                 },
             )
             .await?;
-        let on_loopback = lab
-            .args
-            .connection
-            .contact_points()
-            .iter()
-            .all(|host| host.starts_with("127."));
         let written = bytes_written()
             .zip(written_before)
-            .filter(|_| on_loopback)
-            .map(|(after, before)| after.saturating_sub(before));
-        let per_write = written.map(|bytes| bytes as f64 / started.into_inner().max(1) as f64);
-        variants.push((variant, finished, per_write));
+            .map(|(after, before)| after.saturating_sub(before))
+            .unwrap_or(0);
+        let (reports, bytes, writes) = &mut runs[index];
+        reports.push(finished);
+        *bytes += written;
+        *writes += started.into_inner();
     }
+    let variants: Vec<(&str, Combined, Option<f64>)> = names
+        .iter()
+        .zip(&runs)
+        .map(|(name, (reports, bytes, writes))| {
+            let per_write =
+                (on_loopback && *bytes > 0).then(|| *bytes as f64 / (*writes).max(1) as f64);
+            (*name, Combined::of(reports), per_write)
+        })
+        .collect();
 
     let base = variants[0].1.achieved_rate.max(1e-9);
     let rows = variants
         .iter()
         .map(|(variant, report, written)| {
-            let p = response(report);
+            let p = report.percentiles();
             vec![
                 (*variant).to_owned(),
                 format!("{:.0}", report.achieved_rate),
@@ -118,7 +135,7 @@ pub(super) async fn run(lab: &Lab) -> anyhow::Result<Lesson> {
         .collect();
     let curves: Vec<_> = variants
         .iter()
-        .map(|(variant, report, _)| ((*variant).to_owned(), response_histogram(report)))
+        .map(|(variant, report, _)| ((*variant).to_owned(), report.response.clone()))
         .collect();
     let plot = lab.save_plot(
         "prepared",

@@ -5,7 +5,9 @@
 //! write to a node that holds it) and round-robin (any node of the datacenter, in turn). With one
 //! replica per datacenter, a write that reaches a node that does not hold its partition must be
 //! forwarded by that node to the one that does: an extra hop inside the ring. The driver names
-//! each request's coordinator; the ring's token map says whether it was a replica.
+//! each request's coordinator; the ring's token map says whether it was a replica. Each policy
+//! runs twice for half the time, in mirrored order (A B B A), so that a ring still warming up
+//! favours neither.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,7 +18,9 @@ use scylla::policies::load_balancing::DefaultPolicy;
 use crate::measure::measure_value;
 use crate::record::Completed;
 
-use super::{Lab, Lesson, ms, one_write, response, response_histogram};
+use crate::report::RunReport;
+
+use super::{Combined, Lab, Lesson, mirrored, ms, one_write};
 
 const TITLE: &str = "Route each request to a replica (token-aware)";
 
@@ -53,12 +57,15 @@ pub(super) async fn run(lab: &Lab, nodes: &BTreeMap<String, usize>) -> anyhow::R
     ));
     // Half the lessons' rate: both policies must keep up, so that latency compares like with like.
     let rate = lab.args.rate / 2.0;
-    let mut variants = Vec::new();
-    for (name, statement) in [("token-aware", &token_aware), ("round-robin", &round_robin)] {
+    let policies = [("token-aware", &token_aware), ("round-robin", &round_robin)];
+    // Per policy: its runs, and the writes that went straight to a replica or were forwarded.
+    let mut runs: Vec<(Vec<RunReport>, u64, u64)> = vec![(Vec::new(), 0, 0); policies.len()];
+    for index in mirrored(policies.len()) {
+        let statement = policies[index].1;
         let (direct, forwarded) = (AtomicU64::new(0), AtomicU64::new(0));
         let report = lab
             .drive(
-                lab.load(Some(rate), 256),
+                lab.half_load(Some(rate), 256),
                 one_write("lesson-routing"),
                 |n, intended| {
                     let row = lab.workforce.visit(n, intended.wall).timesheet_row();
@@ -95,14 +102,23 @@ pub(super) async fn run(lab: &Lab, nodes: &BTreeMap<String, usize>) -> anyhow::R
                 },
             )
             .await?;
-        let (direct, forwarded) = (direct.into_inner(), forwarded.into_inner());
-        let share = forwarded as f64 / (direct + forwarded).max(1) as f64;
-        variants.push((name, report, share));
+        let (reports, straight, hops) = &mut runs[index];
+        reports.push(report);
+        *straight += direct.into_inner();
+        *hops += forwarded.into_inner();
     }
+    let variants: Vec<(&str, Combined, f64)> = policies
+        .iter()
+        .zip(&runs)
+        .map(|((name, _), (reports, direct, forwarded))| {
+            let share = *forwarded as f64 / (direct + forwarded).max(1) as f64;
+            (*name, Combined::of(reports), share)
+        })
+        .collect();
     let rows = variants
         .iter()
         .map(|(name, report, forwarded)| {
-            let p = response(report);
+            let p = report.percentiles();
             vec![
                 (*name).to_owned(),
                 format!("{:.0}", report.achieved_rate),
@@ -115,7 +131,7 @@ pub(super) async fn run(lab: &Lab, nodes: &BTreeMap<String, usize>) -> anyhow::R
         .collect();
     let curves: Vec<_> = variants
         .iter()
-        .map(|(name, report, _)| ((*name).to_owned(), response_histogram(report)))
+        .map(|(name, report, _)| ((*name).to_owned(), report.response.clone()))
         .collect();
     let plot = lab.save_plot(
         "routing",
@@ -124,7 +140,7 @@ pub(super) async fn run(lab: &Lab, nodes: &BTreeMap<String, usize>) -> anyhow::R
             &curves,
         )?,
     )?;
-    let p50 = |i: usize| response(&variants[i].1).p50;
+    let p50 = |i: usize| variants[i].1.percentiles().p50;
     let finding = format!(
         "With {local_nodes} nodes in {} and one replica of each partition there, the token-aware \
          policy sent {:.1}% of the writes to a node that does not hold them, round-robin {:.1}%: \

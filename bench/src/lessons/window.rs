@@ -42,6 +42,9 @@ struct Measured {
     response: Histogram<u64>,
     wait: Histogram<u64>,
     peak_in_flight: usize,
+    /// Share of the measured time spent in batches' tails: under a tenth of the batch pending,
+    /// nothing new started (stop-and-wait).
+    stalled: f64,
 }
 
 pub(super) async fn run(lab: &Lab) -> anyhow::Result<Lesson> {
@@ -85,26 +88,36 @@ pub(super) async fn run(lab: &Lab) -> anyhow::Result<Lesson> {
     )?;
     let p99 = |i: usize| ms(Percentiles::of(&paced[i].response).p99);
     let share = |i: usize| paced[i].achieved / rate * 100.0;
+    let (sliding, stopping) = (flat_out[0].achieved, flat_out[1].achieved);
+    let versus = if stopping < 0.9 * sliding {
+        format!(
+            "stop-and-wait lost {:.0}% of the throughput",
+            (1.0 - stopping / sliding) * 100.0
+        )
+    } else {
+        format!(
+            "the two stay within {:.0}% of each other: on one machine's loopback a batch drains \
+             in milliseconds, and the stall grows with the slowest write of each batch, so it \
+             costs more where latency has spikes",
+            ((stopping / sliding) - 1.0).abs() * 100.0
+        )
+    };
     let finding = format!(
         "As fast as each can go, with the same 3003 writes allowed in flight, the sliding window \
-         wrote {:.0} visits/s, stop-and-wait {:.0} and synchronous writes {:.0}. Stop-and-wait \
-         starts {} visits, {} writes in one burst, then starts nothing until the last of them \
-         has answered: while the slowest writes of a batch finish, the ring idles, then it is \
-         flooded again, and its p99 and max show the waits. The window keeps the pipe full \
-         instead. On one machine's loopback a burst drains in milliseconds, so the two stay \
-         close; the stall grows with the slowest write of each batch, and on a real network \
-         with latency spikes stop-and-wait loses more. At {rate:.0} \
-         visits/s, measured from each visit's due time, the window held {:.1}% of the rate with a \
-         p99 of {} ms, stop-and-wait {:.1}% (p99 {} ms) and synchronous writes {:.1}% (p99 {} ms): \
-         with one write at a time, the rate can be no more than one over the latency of three \
-         writes in a row, and once the schedule gets ahead, every later visit is later still \
-         (visits that never started are missing from the percentiles, not from the rate). \
-         Little's law: writes in flight = rate x latency.",
-        flat_out[0].achieved,
-        flat_out[1].achieved,
+         wrote {sliding:.0} visits/s, stop-and-wait {stopping:.0} and synchronous writes {:.0}. \
+         Stop-and-wait starts {} visits, {} writes in one burst, then starts nothing until the \
+         last of them has answered: {:.1}% of its run went by in batches' tails, with under a \
+         tenth of the batch still pending and nothing new started, while the ring idled on the \
+         last writes; the window keeps the pipe full instead. Here {versus}. At {rate:.0} visits/s, measured from each visit's due time, the \
+         window held {:.1}% of the rate with a p99 of {} ms, stop-and-wait {:.1}% (p99 {} ms) and \
+         synchronous writes {:.1}% (p99 {} ms): with one write at a time, the rate can be no more \
+         than one over the latency of three writes in a row, and once the schedule gets ahead, \
+         every later visit is later still (visits that never started are missing from the \
+         percentiles, not from the rate). Little's law: writes in flight = rate x latency.",
         flat_out[2].achieved,
         ORIGINAL_BUFFER / 3 + 1,
         (ORIGINAL_BUFFER / 3 + 1) * 3,
+        flat_out[1].stalled * 100.0,
         share(0),
         p99(0),
         share(1),
@@ -155,6 +168,7 @@ async fn sliding_window(lab: &Lab, rate: Option<f64>) -> anyhow::Result<Measured
             .histogram(crate::record::WAIT)
             .unwrap_or_else(crate::record::new_histogram),
         peak_in_flight: report.pacing.peak_in_flight,
+        stalled: 0.0,
     })
 }
 
@@ -236,7 +250,13 @@ impl Clock {
         }
     }
 
-    fn measured(&self, name: &'static str, recorder: Recorder, peak: usize) -> Measured {
+    fn measured(
+        &self,
+        name: &'static str,
+        recorder: Recorder,
+        peak: usize,
+        stalled: Duration,
+    ) -> Measured {
         // The run ends at its schedule's end, or later when the loop fell behind.
         let recording = recorder.finish(Instant::now().max(self.end));
         let (achieved, response, wait) = match recording {
@@ -251,12 +271,14 @@ impl Clock {
                 crate::record::new_histogram(),
             ),
         };
+        let measured = Instant::now().max(self.end) - self.measure_from;
         Measured {
             name,
             achieved,
             response,
             wait,
             peak_in_flight: peak,
+            stalled: stalled.as_secs_f64() / measured.as_secs_f64().max(1e-9),
         }
     }
 }
@@ -268,7 +290,7 @@ async fn stop_and_wait(lab: &Lab, rate: Option<f64>) -> anyhow::Result<Measured>
     let mut timer = PreciseTimer::start()?;
     let mut recorder = Recorder::new(&TAGS, clock.measure_from, None);
     let mut pending = FuturesUnordered::new();
-    let (mut peak, mut since_drain) = (0, 0);
+    let (mut peak, mut since_drain, mut stalled) = (0, 0, Duration::ZERO);
     let mut n = 0u64;
     let interrupted = crate::shutdown::interrupted();
     tokio::pin!(interrupted);
@@ -278,8 +300,19 @@ async fn stop_and_wait(lab: &Lab, rate: Option<f64>) -> anyhow::Result<Measured>
             break;
         }
         if since_drain * 3 > ORIGINAL_BUFFER {
+            // The batch's tail: from when fewer than a tenth of its visits are still pending to
+            // when the last answers, the ring has little to do and nothing new starts.
+            let batch = pending.len();
+            let mut tail_from = None;
             while let Some((intended, completed)) = pending.next().await {
-                recorder.record(intended, &completed, Instant::now());
+                let now = Instant::now();
+                recorder.record(intended, &completed, now);
+                if tail_from.is_none() && pending.len() * 10 < batch {
+                    tail_from = Some(now);
+                }
+            }
+            if let Some(from) = tail_from.filter(|from| *from >= clock.measure_from) {
+                stalled += from.elapsed();
             }
             since_drain = 0;
             continue;
@@ -307,7 +340,7 @@ async fn stop_and_wait(lab: &Lab, rate: Option<f64>) -> anyhow::Result<Measured>
     while let Some((intended, completed)) = pending.next().await {
         recorder.record(intended, &completed, Instant::now());
     }
-    Ok(clock.measured("stop-and-wait (3000)", recorder, peak))
+    Ok(clock.measured("stop-and-wait (3000)", recorder, peak, stalled))
 }
 
 /// One write at a time: each visit waits for its due time (if still ahead) and then writes its
@@ -337,5 +370,5 @@ async fn synchronous(lab: &Lab, rate: Option<f64>) -> anyhow::Result<Measured> {
         recorder.record(due, &completed, Instant::now());
         n += 1;
     }
-    Ok(clock.measured("synchronous", recorder, 1))
+    Ok(clock.measured("synchronous", recorder, 1, Duration::ZERO))
 }
