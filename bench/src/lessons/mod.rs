@@ -373,18 +373,29 @@ pub async fn run(args: &LessonsArgs) -> anyhow::Result<(LessonsReport, PathBuf)>
         folder.display()
     );
     let mut lessons = Vec::new();
+    // A lesson that fails or is interrupted ends the run, but the lessons before it are kept:
+    // the keyspace is dropped and the report written either way.
+    let mut stopped = None;
     for name in selected {
         eprintln!("bench lessons: {name}...");
         let lesson = match name {
-            "prepared" => prepared::run(&lab).await?,
-            "window" => window::run(&lab).await?,
-            "fanout" => fanout::run(&lab).await?,
-            "routing" => routing::run(&lab, &nodes).await?,
-            "bound" => bound::run(&lab).await?,
-            _ => distance::run(&nodes),
+            "prepared" => prepared::run(&lab).await,
+            "window" => window::run(&lab).await,
+            "fanout" => fanout::run(&lab).await,
+            "routing" => routing::run(&lab, &nodes).await,
+            "bound" => bound::run(&lab).await,
+            _ => Ok(distance::run(&nodes)),
         };
-        print!("{}", lesson.text());
-        lessons.push(lesson);
+        match lesson {
+            Ok(lesson) => {
+                print!("{}", lesson.text());
+                lessons.push(lesson);
+            }
+            Err(error) => {
+                stopped = Some(error);
+                break;
+            }
+        }
     }
     let _ = schema::drop_keyspace(&lab.cassandra.session, &keyspace).await;
     let report = LessonsReport {
@@ -398,7 +409,16 @@ pub async fn run(args: &LessonsArgs) -> anyhow::Result<(LessonsReport, PathBuf)>
     };
     crate::report::write_json(&folder.join("lessons.json"), &report)?;
     page::write(&folder, &report)?;
-    Ok((report, folder))
+    match stopped {
+        Some(error) => {
+            eprintln!(
+                "bench lessons: the lessons before it are in {}",
+                folder.join(crate::html::PAGE).display()
+            );
+            Err(error)
+        }
+        None => Ok((report, folder)),
+    }
 }
 
 fn cassandra_consistency(connection: &ConnectionArgs) -> scylla::statement::Consistency {
