@@ -353,6 +353,14 @@ fn the_dockerfile_builds_and_copies_the_binaries_the_services_run() {
         entrypoint.starts_with('['),
         "exec form, so the app gets the signals: {entrypoint}"
     );
+    // The build context is the whole repository: credentials and build output stay out of it.
+    let ignored = read(&compose_dir().join("../.dockerignore"));
+    for pattern in ["**/.env", "target"] {
+        assert!(
+            ignored.lines().any(|line| line.trim() == pattern),
+            ".dockerignore lacks {pattern}"
+        );
+    }
     let mut run_by_services = BTreeSet::new();
     for (name, service) in services(&resolved("dev", None)) {
         if service.image != APP_IMAGE {
