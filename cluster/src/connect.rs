@@ -33,6 +33,9 @@ use crate::options::{ConsistencyLevel, ContactPoint, parse_duration, serialize_d
 /// line shows in `ps`).
 pub const PASSWORD_VARIABLE: &str = "CASSANDRA_PASSWORD";
 
+/// How long a schema change waits for every reachable node to agree on the new schema.
+const SCHEMA_AGREEMENT_TIMEOUT: Duration = Duration::from_secs(180);
+
 /// The hint every "cannot reach the ring" message ends with.
 const START_A_RING: &str = "start a local ring with `bench ring up`, or the containerized one with `docker-compose up` in compose/";
 
@@ -328,6 +331,10 @@ impl ConnectionArgs {
         let mut builder = SessionBuilder::new()
             .known_nodes(&contact_points)
             .connection_timeout(self.connect_timeout)
+            // A schema change waits until every reachable node agrees. On a ring that has just
+            // started on a busy machine, one node can take more than the driver's default minute
+            // to catch up; a down node never blocks it (only live connections are asked).
+            .schema_agreement_timeout(SCHEMA_AGREEMENT_TIMEOUT)
             .compression(match self.compression {
                 CompressionChoice::Lz4 => Some(Compression::Lz4),
                 CompressionChoice::Snappy => Some(Compression::Snappy),
