@@ -55,7 +55,7 @@ pub struct RunArgs {
     pub report: Option<PathBuf>,
 
     /// Write an HDR histogram interval log here: one histogram per second and per tag, readable
-    /// by HdrHistogram's log tools.
+    /// by HdrHistogram's log tools. `{host}` is replaced as in --report.
     #[arg(long, env = "PICKLE_HDR_LOG", value_name = "PATH")]
     pub hdr_log: Option<PathBuf>,
 
@@ -97,7 +97,8 @@ pub enum TimerChoice {
 }
 
 impl RunArgs {
-    /// These options with `{host}` in the output paths replaced by the host name.
+    /// These options with `{host}` in the output paths (--report, --hdr-log) replaced by the
+    /// host name.
     pub fn with_placeholders_filled(&self) -> RunArgs {
         let host = nix::unistd::gethostname()
             .map(|name| name.to_string_lossy().into_owned())

@@ -29,6 +29,19 @@ pub enum Verdict {
     Unthrottled,
 }
 
+impl Verdict {
+    /// The verdict in a few words, for tables: what limited the rate.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Verdict::KeptUp => "kept up",
+            Verdict::InFlightBound => "the in-flight bound",
+            Verdict::ServerLatency => "the server's latency",
+            Verdict::ClientCpu => "the client's CPU",
+            Verdict::Unthrottled => "unthrottled",
+        }
+    }
+}
+
 /// The verdict with its explanation, and a warning when the rate fell short.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Limiter {

@@ -144,24 +144,28 @@ fn common_flags(
     floor: &FloorArgs,
     keyspace: &str,
 ) -> Vec<String> {
-    [
-        ("--hosts", connection.contact_points().join(",")),
-        ("--dc", cassandra.local_dc.clone()),
-        ("--keyspace", keyspace.to_owned()),
-        ("--consistency", connection.consistency.to_string()),
-        ("--max-in-flight", floor.max_in_flight.to_string()),
-        (
-            "--duration",
-            humantime::format_duration(floor.duration).to_string(),
-        ),
-        (
-            "--warmup",
-            humantime::format_duration(floor.warmup).to_string(),
-        ),
-    ]
-    .into_iter()
-    .flat_map(|(flag, value)| [flag.to_owned(), value])
-    .collect()
+    let connection = ConnectionArgs {
+        dc: Some(cassandra.local_dc.clone()),
+        keyspace: keyspace.to_owned(),
+        ..connection.clone()
+    };
+    let mut flags = connection.to_flags();
+    flags.extend(
+        [
+            ("--max-in-flight", floor.max_in_flight.to_string()),
+            (
+                "--duration",
+                humantime::format_duration(floor.duration).to_string(),
+            ),
+            (
+                "--warmup",
+                humantime::format_duration(floor.warmup).to_string(),
+            ),
+        ]
+        .into_iter()
+        .flat_map(|(flag, value)| [flag.to_owned(), value]),
+    );
+    flags
 }
 
 /// A binary of this workspace, next to the running one (`cargo build` puts them together).

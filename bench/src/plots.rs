@@ -6,6 +6,7 @@
 //! font has to be installed where the report is made.
 
 use hdrhistogram::Histogram;
+use plotters::coord::Shift;
 use plotters::coord::ranged1d::{IntoSegmentedCoord, SegmentValue};
 use plotters::prelude::*;
 
@@ -29,6 +30,37 @@ fn failed<E: std::fmt::Debug>(plot: &str) -> impl Fn(E) -> PlotError + '_ {
         plot: plot.to_owned(),
         reason: format!("{error:?}"),
     }
+}
+
+/// Draws one plot on a fresh white SVG canvas of the standard size.
+fn svg(
+    title: &str,
+    draw: impl FnOnce(&DrawingArea<SVGBackend<'_>, Shift>) -> Result<(), PlotError>,
+) -> Result<String, PlotError> {
+    let fail = failed(title);
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        root.fill(&WHITE).map_err(&fail)?;
+        draw(&root)?;
+        root.present().map_err(&fail)?;
+    }
+    Ok(svg)
+}
+
+/// The legend box, the same on every plot.
+fn legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    position: SeriesLabelPosition,
+    fail: &impl Fn(DrawingAreaErrorKind<DB::ErrorType>) -> PlotError,
+) -> Result<(), PlotError> {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .border_style(BLACK.mix(0.3))
+        .background_style(WHITE.mix(0.9))
+        .draw()
+        .map_err(fail)
 }
 
 /// Where quantile `q` sits on the percentile axis: the number of nines, so that p90, p99, p99.9
@@ -58,12 +90,9 @@ pub fn percentile_curves(
     } else {
         ((lowest / 2.0).max(0.001), (highest * 2.0).max(lowest * 4.0))
     };
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
-        root.fill(&WHITE).map_err(&fail)?;
+    svg(title, |root| {
         let x_axis = nines(0.5)..4.0;
-        let mut chart = ChartBuilder::on(&root)
+        let mut chart = ChartBuilder::on(root)
             .caption(title, ("sans-serif", 18))
             .margin(12)
             .margin_right(36)
@@ -101,16 +130,8 @@ pub fn percentile_curves(
                     PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
                 });
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .border_style(BLACK.mix(0.3))
-            .background_style(WHITE.mix(0.9))
-            .draw()
-            .map_err(&fail)?;
-        root.present().map_err(&fail)?;
-    }
-    Ok(svg)
+        legend(&mut chart, SeriesLabelPosition::UpperLeft, &fail)
+    })
 }
 
 fn percentile_label(x: f64) -> String {
@@ -136,11 +157,8 @@ pub fn over_time(
         .map(|i| i.response_us.p99 / 1e3)
         .fold(0.1, f64::max)
         * 1.15;
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
-        root.fill(&WHITE).map_err(&fail)?;
-        let mut chart = ChartBuilder::on(&root)
+    svg(title, |root| {
+        let mut chart = ChartBuilder::on(root)
             .caption(title, ("sans-serif", 18))
             .margin(12)
             .x_label_area_size(40)
@@ -180,16 +198,8 @@ pub fn over_time(
             .map_err(&fail)?
             .label("p99 response (ms)")
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], red.stroke_width(2)));
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .border_style(BLACK.mix(0.3))
-            .background_style(WHITE.mix(0.9))
-            .draw()
-            .map_err(&fail)?;
-        root.present().map_err(&fail)?;
-    }
-    Ok(svg)
+        legend(&mut chart, SeriesLabelPosition::LowerRight, &fail)
+    })
 }
 
 /// One line per series of (x, y) points, with markers, on linear axes from zero: latency against
@@ -203,11 +213,8 @@ pub fn lines(
     let points = || series.iter().flat_map(|(_, p)| p.iter().copied());
     let right = points().map(|(x, _)| x).fold(1.0, f64::max) * 1.05;
     let top = points().map(|(_, y)| y).fold(0.01, f64::max) * 1.15;
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
-        root.fill(&WHITE).map_err(&fail)?;
-        let mut chart = ChartBuilder::on(&root)
+    svg(title, |root| {
+        let mut chart = ChartBuilder::on(root)
             .caption(title, ("sans-serif", 18))
             .margin(12)
             .x_label_area_size(40)
@@ -240,16 +247,8 @@ pub fn lines(
                 )
                 .map_err(&fail)?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .border_style(BLACK.mix(0.3))
-            .background_style(WHITE.mix(0.9))
-            .draw()
-            .map_err(&fail)?;
-        root.present().map_err(&fail)?;
-    }
-    Ok(svg)
+        legend(&mut chart, SeriesLabelPosition::UpperLeft, &fail)
+    })
 }
 
 /// Achieved rate (filled) against target (outline) per scenario of a rate ladder.
@@ -265,11 +264,8 @@ pub fn rates(
         .fold(1.0, f64::max)
         * 1.15;
     let count = u32::try_from(points.len()).unwrap_or(u32::MAX).max(1);
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
-        root.fill(&WHITE).map_err(&fail)?;
-        let mut chart = ChartBuilder::on(&root)
+    svg(title, |root| {
+        let mut chart = ChartBuilder::on(root)
             .caption(title, ("sans-serif", 18))
             .margin(12)
             .x_label_area_size(40)
@@ -320,16 +316,8 @@ pub fn rates(
             .map_err(&fail)?
             .label("target")
             .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 14, y + 5)], BLACK.stroke_width(2)));
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .border_style(BLACK.mix(0.3))
-            .background_style(WHITE.mix(0.9))
-            .draw()
-            .map_err(&fail)?;
-        root.present().map_err(&fail)?;
-    }
-    Ok(svg)
+        legend(&mut chart, SeriesLabelPosition::UpperLeft, &fail)
+    })
 }
 
 #[cfg(test)]

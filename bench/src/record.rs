@@ -261,6 +261,8 @@ pub struct Recorder {
     interval_counts: Counts,
     errors: BTreeMap<ErrorKind, u64>,
     interval_errors: BTreeMap<ErrorKind, u64>,
+    /// Failed requests so far, totals and current interval: read after every completion.
+    failed_requests: u64,
     intervals: Vec<IntervalSummary>,
     exporter: Option<Exporter>,
     pacing: Pacing,
@@ -291,6 +293,7 @@ impl Recorder {
             interval_counts: Counts::default(),
             errors: BTreeMap::new(),
             interval_errors: BTreeMap::new(),
+            failed_requests: 0,
             intervals: Vec::new(),
             exporter: None,
             pacing: Pacing::default(),
@@ -343,6 +346,7 @@ impl Recorder {
         }
         for failure in completed.requests.iter().filter_map(|r| r.error.as_ref()) {
             *self.interval_errors.entry(failure.kind).or_insert(0) += 1;
+            self.failed_requests += 1;
         }
     }
 
@@ -384,7 +388,7 @@ impl Recorder {
 
     /// Failed requests so far.
     pub fn error_count(&self) -> u64 {
-        self.errors.values().sum::<u64>() + self.interval_errors.values().sum::<u64>()
+        self.failed_requests
     }
 
     /// Closes the current interval at `now` (during the warm-up, nothing is closed) and returns
@@ -405,11 +409,8 @@ impl Recorder {
             response_us: Percentiles::of(&self.interval.response),
             in_flight,
             rss_bytes,
-            errors: std::mem::take(&mut self.interval_errors),
+            errors: self.interval_errors.clone(),
         };
-        for (kind, count) in &summary.errors {
-            *self.errors.entry(*kind).or_insert(0) += count;
-        }
         if let Some(exporter) = &self.exporter {
             exporter.publish(&summary, &self.interval.response);
         }
@@ -421,12 +422,20 @@ impl Recorder {
             }
         }
         self.intervals.push(summary.clone());
-        self.total.add(&self.interval);
-        self.counts.add(&self.interval_counts);
-        self.interval.reset();
-        self.interval_counts = Counts::default();
+        self.fold_interval();
         self.interval_started = now;
         Some(summary)
+    }
+
+    /// Adds the current interval into the run's totals and empties it.
+    fn fold_interval(&mut self) {
+        self.total.add(&self.interval);
+        self.counts.add(&self.interval_counts);
+        for (kind, count) in std::mem::take(&mut self.interval_errors) {
+            *self.errors.entry(kind).or_insert(0) += count;
+        }
+        self.interval.reset();
+        self.interval_counts = Counts::default();
     }
 
     /// Ends the recording at `end` (the last operation's completion, or now): closes the last
@@ -441,11 +450,7 @@ impl Recorder {
                 .is_none()
         {
             // An interval that cannot close (no time has passed) still belongs in the totals.
-            self.total.add(&self.interval);
-            self.counts.add(&self.interval_counts);
-            for (kind, count) in std::mem::take(&mut self.interval_errors) {
-                *self.errors.entry(kind).or_insert(0) += count;
-            }
+            self.fold_interval();
         }
         if let Some(log) = self.log.take() {
             log.finish()?;

@@ -361,28 +361,15 @@ async fn release_version(session: &scylla::client::session::Session) -> Option<S
     Some(version)
 }
 
-/// Connection flags every scenario gets: the ring, the local DC and the keyspace.
+/// Connection flags every scenario gets: the suite's own connection options, with the local DC
+/// it found and the scenario's keyspace.
 fn common_flags(args: &SuiteArgs, local_dc: &str, keyspace: &str) -> Vec<String> {
-    let c = &args.connection;
-    let mut flags = vec![
-        "--hosts".to_owned(),
-        c.contact_points().join(","),
-        "--dc".to_owned(),
-        local_dc.to_owned(),
-    ];
-    flags.extend([
-        "--keyspace".to_owned(),
-        keyspace.to_owned(),
-        "--consistency".to_owned(),
-        c.consistency.to_string(),
-    ]);
-    if let Some(user) = &c.user {
-        flags.extend(["--user".to_owned(), user.clone()]);
+    ConnectionArgs {
+        dc: Some(local_dc.to_owned()),
+        keyspace: keyspace.to_owned(),
+        ..args.connection.clone()
     }
-    if let Some(file) = &c.password_file {
-        flags.extend(["--password-file".to_owned(), file.display().to_string()]);
-    }
-    flags
+    .to_flags()
 }
 
 fn progress_bar(scenarios: usize) -> ProgressBar {

@@ -171,11 +171,7 @@ impl SuiteReport {
                         .map(|us| us / 1e3),
                     errors: report.counts.requests_failed,
                     cpu_us_per_request: report.client.cpu_us_per_request,
-                    limited_by: serde_json::to_value(report.limiter.verdict)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_owned))
-                        .unwrap_or_default()
-                        .replace('_', " "),
+                    limited_by: report.limiter.verdict.describe().to_owned(),
                 }
             })
             .collect()

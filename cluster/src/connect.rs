@@ -268,6 +268,51 @@ pub enum ConnectError {
 }
 
 impl ConnectionArgs {
+    /// These options as command-line flags, for a child process that must reach the same ring
+    /// the same way (`bench` runs `factory` and `shop` so). The password is not among them: the
+    /// child reads it where this process did, from `--password-file` or the environment.
+    pub fn to_flags(&self) -> Vec<String> {
+        let duration = |d: Duration| humantime::format_duration(d).to_string();
+        let compression = match self.compression {
+            CompressionChoice::Lz4 => "lz4",
+            CompressionChoice::Snappy => "snappy",
+            CompressionChoice::None => "none",
+        };
+        let mut flags: Vec<String> = [
+            ("--hosts", self.contact_points().join(",")),
+            ("--keyspace", self.keyspace.clone()),
+            ("--consistency", self.consistency.to_string()),
+            ("--connect-timeout", duration(self.connect_timeout)),
+            ("--request-timeout", duration(self.request_timeout)),
+            ("--connections", self.connections.to_string()),
+            ("--compression", compression.to_owned()),
+        ]
+        .into_iter()
+        .flat_map(|(flag, value)| [flag.to_owned(), value])
+        .collect();
+        let user = self.user.clone().filter(|user| !user.is_empty());
+        let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
+        for (flag, value) in [
+            ("--dc", self.dc.clone()),
+            ("--rack", self.rack.clone()),
+            ("--user", user),
+            ("--password-file", path(&self.password_file)),
+            ("--tls-ca", path(&self.tls_ca)),
+            ("--tls-cert", path(&self.tls_cert)),
+            ("--tls-key", path(&self.tls_key)),
+        ] {
+            if let Some(value) = value {
+                flags.extend([flag.to_owned(), value]);
+            }
+        }
+        for (flag, on) in [("--tls", self.tls), ("--dc-failover", self.dc_failover)] {
+            if on {
+                flags.push(flag.to_owned());
+            }
+        }
+        flags
+    }
+
     /// The contact points as `host:port` strings: `--hosts`/`CASSANDRA_HOSTS`, else the original
     /// apps' `CASSANDRA_HOST`, else 127.0.0.1.
     pub fn contact_points(&self) -> Vec<String> {
@@ -516,4 +561,72 @@ fn first_contact_datacenter(
         .ok_or_else(|| ConnectError::AmbiguousDatacenter {
             known: datacenters.join(", "),
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Flags {
+        #[command(flatten)]
+        connection: ConnectionArgs,
+    }
+
+    fn parse(words: &[String]) -> ConnectionArgs {
+        Flags::try_parse_from(std::iter::once("t".to_owned()).chain(words.iter().cloned()))
+            .expect("the flags parse")
+            .connection
+    }
+
+    #[test]
+    fn flags_given_to_a_child_reach_the_ring_the_same_way() {
+        let words: Vec<String> = [
+            "--hosts",
+            "10.0.0.1:9043,10.0.0.2",
+            "--port",
+            "9142",
+            "--dc",
+            "dc2",
+            "--rack",
+            "r1",
+            "--dc-failover",
+            "--user",
+            "pickler",
+            "--password-file",
+            "/run/secret",
+            "--tls-ca",
+            "/ca.pem",
+            "--tls-cert",
+            "/c.pem",
+            "--tls-key",
+            "/k.pem",
+            "--keyspace",
+            "orchard",
+            "--consistency",
+            "QUORUM",
+            "--connect-timeout",
+            "7s",
+            "--request-timeout",
+            "1m 30s",
+            "--connections",
+            "3",
+            "--compression",
+            "snappy",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        let given = parse(&words);
+        let child = parse(&given.to_flags());
+        let json = |args: &ConnectionArgs| serde_json::to_value(args).expect("serializable");
+        let mut expected = json(&given);
+        // The child gets every contact point with its port, so --port no longer matters.
+        expected["hosts"] = json(&child)["hosts"].clone();
+        expected["port"] = json(&child)["port"].clone();
+        assert_eq!(json(&child), expected);
+        assert_eq!(child.contact_points(), given.contact_points());
+        assert!(parse(&ConnectionArgs::to_flags(&parse(&[]))).user.is_none());
+    }
 }

@@ -104,6 +104,16 @@ pub async fn start_ring(name: &str, shape: Shape) -> Result<OwnRing, LocalError>
     start_ring_with(name, shape, Security::default()).await
 }
 
+/// Starts (or reuses) the tests' ring of three nodes in one datacenter, on 127.0.5.x: for tests
+/// of node faults and of routing between nodes.
+pub async fn start_three_node_ring() -> Result<OwnRing, LocalError> {
+    let prefix = "127.0.5".parse().expect("a loopback prefix");
+    let shape = Shape::new(3, 1, prefix).expect("three nodes fit one datacenter");
+    // Named after its first user, the fault tests; a ring kept with PICKLE_KEEP_TEST_RINGS is
+    // found again under this name.
+    start_ring("test-faults", shape).await
+}
+
 /// Like [`start_ring`], with authentication and TLS as `security` asks.
 pub async fn start_ring_with(
     name: &str,

@@ -21,6 +21,7 @@ use uuid::Uuid;
 
 use crate::SchemaError;
 use crate::model::timeuuid_time;
+use crate::statements::prepare_idempotent;
 
 /// Why a read failed: the request itself, or its rows did not have the expected shape.
 #[derive(Debug, thiserror::Error)]
@@ -123,15 +124,8 @@ impl ShopStatements {
         page_size: i32,
     ) -> Result<ShopStatements, SchemaError> {
         let prepare = |table: &'static str, cql: String| async move {
-            let mut statement = session
-                .prepare(cql)
-                .await
-                .map_err(|e| SchemaError::Prepare {
-                    table,
-                    reason: e.to_string(),
-                })?;
+            let mut statement = prepare_idempotent(session, table, cql).await?;
             statement.set_page_size(page_size);
-            statement.set_is_idempotent(true);
             Ok::<_, SchemaError>(statement)
         };
         let employees = format!("{keyspace}.employees");

@@ -141,6 +141,18 @@ async fn prepare_write(
     table: &'static str,
     consistency: Consistency,
 ) -> Result<PreparedStatement, SchemaError> {
+    let mut statement = prepare_idempotent(session, table, cql).await?;
+    statement.set_consistency(consistency);
+    Ok(statement)
+}
+
+/// Prepares `cql` (a statement on `table`) and marks it idempotent: every statement of the apps
+/// can be retried safely, the inserts included (same key, same values).
+pub(crate) async fn prepare_idempotent(
+    session: &Session,
+    table: &'static str,
+    cql: String,
+) -> Result<PreparedStatement, SchemaError> {
     let mut statement = session
         .prepare(cql)
         .await
@@ -148,7 +160,6 @@ async fn prepare_write(
             table,
             reason: e.to_string(),
         })?;
-    statement.set_consistency(consistency);
     statement.set_is_idempotent(true);
     Ok(statement)
 }

@@ -8,30 +8,15 @@
 //! the rate at bound / latency whatever the ring could do, and the run's report names the bound
 //! as the cause.
 
-use crate::limiter::Verdict;
 use crate::report::RunReport;
-use crate::run::Workload;
 
-use super::{Lab, Lesson, ms, response};
-
-const TAGS: [&str; 3] = ["timesheets", "trees", "production"];
-
-fn visits(tool: &'static str) -> Workload {
-    Workload {
-        tool,
-        op: "visit",
-        request: "write",
-        requests_per_op: 3,
-        service_tags: TAGS.to_vec(),
-        operations: None,
-    }
-}
+use super::{Lab, Lesson, ms, response, visits};
 
 async fn write_visits(lab: &Lab, rate: Option<f64>, bound: u32) -> anyhow::Result<RunReport> {
     lab.drive(
         lab.load(rate, bound),
         visits("lesson-bound"),
-        |n, intended| super::window::write_visit(lab, lab.workforce.visit(n, intended.wall)),
+        |n, intended| lab.write_visit(lab.workforce.visit(n, intended.wall)),
     )
     .await
 }
@@ -60,13 +45,7 @@ pub(super) async fn run(lab: &Lab) -> anyhow::Result<Lesson> {
         (little, write_visits(lab, Some(target), little).await?),
         (256, roomy),
     ];
-    let verdict = |report: &RunReport| match report.limiter.verdict {
-        Verdict::KeptUp => "kept up",
-        Verdict::InFlightBound => "the in-flight bound",
-        Verdict::ServerLatency => "the server's latency",
-        Verdict::ClientCpu => "the client's CPU",
-        Verdict::Unthrottled => "unthrottled",
-    };
+
     let rows = variants
         .iter()
         .map(|(bound, report)| {
@@ -77,7 +56,7 @@ pub(super) async fn run(lab: &Lab) -> anyhow::Result<Lesson> {
                 format!("{:.0}", report.achieved_rate),
                 format!("{:.1}%", report.achieved_rate / target * 100.0),
                 ms(p.p99),
-                verdict(report).to_owned(),
+                report.limiter.verdict.describe().to_owned(),
             ]
         })
         .collect();

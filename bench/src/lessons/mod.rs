@@ -26,15 +26,18 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Args;
-use cluster::cli::{Interrupted, UsageError};
+use cluster::cli::UsageError;
 use cluster::{Connection, ConnectionArgs};
 use hdrhistogram::Histogram;
+use schema::model::Visit;
 use schema::statements::{FactoryStatements, TableConsistency};
 use schema::workforce::Workforce;
 use serde::Serialize;
+use tokio::time::Instant;
 
 use crate::args::{RunArgs, TimerChoice};
-use crate::drive::{Ending, Intended};
+use crate::drive::Intended;
+use crate::measure::measure;
 use crate::record::{Completed, Percentiles};
 use crate::report::RunReport;
 use crate::run::{Run, Workload};
@@ -243,10 +246,33 @@ impl Lab {
     {
         let run = Run::new(&load, workload, &serde_json::json!({ "lesson": true }))?;
         let finished = run.drive(operation).await?;
-        if finished.outcome.ending == Ending::Interrupted {
-            return Err(Interrupted.into());
-        }
+        // Ctrl-C, a fatal error or too many errors end the lesson as they end an app's run.
+        finished.result()?;
         Ok(finished.report)
+    }
+
+    /// A visit's three writes, all at once (the factory's way), each measured.
+    async fn write_visit(&self, visit: Visit) -> Completed {
+        let (session, writes) = (&self.cassandra.session, &self.writes);
+        let sent = Instant::now();
+        let (a, b, c) = futures::join!(
+            measure(
+                0,
+                session.execute_unpaged(&writes.insert_timesheet, visit.timesheet_row())
+            ),
+            measure(
+                1,
+                session.execute_unpaged(&writes.insert_tree, visit.tree_row())
+            ),
+            measure(
+                2,
+                session.execute_unpaged(&writes.insert_production, visit.production_row())
+            ),
+        );
+        Completed {
+            sent,
+            requests: vec![a, b, c],
+        }
     }
 
     /// Writes a plot into the report folder and returns its file name.
@@ -289,6 +315,21 @@ impl Combined {
 
     fn percentiles(&self) -> Percentiles {
         Percentiles::of(&self.response)
+    }
+}
+
+/// The tables a visit is written to, in the order of [`Lab::write_visit`]'s requests.
+const VISIT_TABLES: [&str; 3] = ["timesheets", "trees", "production"];
+
+/// A workload of visits (three writes each) named after the lesson.
+fn visits(tool: &'static str) -> Workload {
+    Workload {
+        tool,
+        op: "visit",
+        request: "write",
+        requests_per_op: VISIT_TABLES.len(),
+        service_tags: VISIT_TABLES.to_vec(),
+        operations: None,
     }
 }
 
@@ -354,7 +395,7 @@ pub async fn run(args: &LessonsArgs) -> anyhow::Result<(LessonsReport, PathBuf)>
     let writes = FactoryStatements::prepare(
         &cassandra.session,
         &keyspace,
-        &TableConsistency::uniform(cassandra_consistency(&args.connection)),
+        &TableConsistency::uniform(args.connection.consistency.0),
     )
     .await?;
     let lab = Lab {
@@ -419,10 +460,6 @@ pub async fn run(args: &LessonsArgs) -> anyhow::Result<(LessonsReport, PathBuf)>
         }
         None => Ok((report, folder)),
     }
-}
-
-fn cassandra_consistency(connection: &ConnectionArgs) -> scylla::statement::Consistency {
-    connection.consistency.0
 }
 
 fn select(only: &[String]) -> Result<Vec<&'static str>, UsageError> {

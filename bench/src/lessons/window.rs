@@ -23,17 +23,17 @@ use tokio::time::Instant;
 
 use crate::measure::measure;
 use crate::record::{Completed, Percentiles, Recorder};
-use crate::run::Workload;
 use crate::timer::{PreciseTimer, Timer};
 
-use super::{Lab, Lesson, ms, response_histogram};
+use super::{Lab, Lesson, VISIT_TABLES, ms, response_histogram, visits};
 
 /// The original's threshold: it drained every pending write once more than 3000 were pending.
 const ORIGINAL_BUFFER: usize = 3000;
-/// The window: the same 1001 visits (3003 writes) as the original's buffer, so that only the
+/// Visits the original started before each drain: the first count of writes above 3000.
+const BATCH_VISITS: usize = ORIGINAL_BUFFER / 3 + 1;
+/// The window: the same 1001 visits (3003 writes) as the original's batch, so that only the
 /// discipline differs, sliding or stop-and-wait.
-const WINDOW: u32 = 3003;
-const TAGS: [&str; 3] = ["timesheets", "trees", "production"];
+const WINDOW: u32 = (BATCH_VISITS * 3) as u32;
 
 /// What one variant achieved.
 struct Measured {
@@ -49,9 +49,9 @@ struct Measured {
 
 pub(super) async fn run(lab: &Lab) -> anyhow::Result<Lesson> {
     let rate = lab.args.rate;
-    // Each way twice: as fast as it can go (throughput), then at the target (the schedule).
+    // Each way twice: at the target (the schedule), then as fast as it can go (throughput); the
+    // paced runs go first, before the unthrottled ones flood the ring.
     let mut variants = Vec::new();
-    // The paced runs go first, before the unthrottled ones flood the ring.
     for pace in [Some(rate), None] {
         variants.push(sliding_window(lab, pace).await?);
         variants.push(stop_and_wait(lab, pace).await?);
@@ -103,7 +103,7 @@ pub(super) async fn run(lab: &Lab) -> anyhow::Result<Lesson> {
         )
     };
     let finding = format!(
-        "As fast as each can go, with the same 3003 writes allowed in flight, the sliding window \
+        "As fast as each can go, with the same {WINDOW} writes allowed in flight, the sliding window \
          wrote {sliding:.0} visits/s, stop-and-wait {stopping:.0} and synchronous writes {:.0}. \
          Stop-and-wait starts {} visits, {} writes in one burst, then starts nothing until the \
          last of them has answered: {:.1}% of its run went by in batches' tails, with under a \
@@ -115,8 +115,8 @@ pub(super) async fn run(lab: &Lab) -> anyhow::Result<Lesson> {
          every later visit is later still (visits that never started are missing from the \
          percentiles, not from the rate). Little's law: writes in flight = rate x latency.",
         flat_out[2].achieved,
-        ORIGINAL_BUFFER / 3 + 1,
-        (ORIGINAL_BUFFER / 3 + 1) * 3,
+        BATCH_VISITS,
+        WINDOW,
         flat_out[1].stalled * 100.0,
         share(0),
         p99(0),
@@ -149,15 +149,8 @@ async fn sliding_window(lab: &Lab, rate: Option<f64>) -> anyhow::Result<Measured
     let report = lab
         .drive(
             lab.load(rate, WINDOW),
-            Workload {
-                tool: "lesson-window",
-                op: "visit",
-                request: "write",
-                requests_per_op: 3,
-                service_tags: TAGS.to_vec(),
-                operations: None,
-            },
-            |n, intended| write_visit(lab, lab.workforce.visit(n, intended.wall)),
+            visits("lesson-window"),
+            |n, intended| lab.write_visit(lab.workforce.visit(n, intended.wall)),
         )
         .await?;
     Ok(Measured {
@@ -170,30 +163,6 @@ async fn sliding_window(lab: &Lab, rate: Option<f64>) -> anyhow::Result<Measured
         peak_in_flight: report.pacing.peak_in_flight,
         stalled: 0.0,
     })
-}
-
-/// A visit's three writes, all at once (the factory's way).
-pub(super) async fn write_visit(lab: &Lab, visit: Visit) -> Completed {
-    let (session, writes) = (&lab.cassandra.session, &lab.writes);
-    let sent = Instant::now();
-    let (a, b, c) = futures::join!(
-        measure(
-            0,
-            session.execute_unpaged(&writes.insert_timesheet, visit.timesheet_row())
-        ),
-        measure(
-            1,
-            session.execute_unpaged(&writes.insert_tree, visit.tree_row())
-        ),
-        measure(
-            2,
-            session.execute_unpaged(&writes.insert_production, visit.production_row())
-        ),
-    );
-    Completed {
-        sent,
-        requests: vec![a, b, c],
-    }
 }
 
 /// A visit's three writes, one after another, each awaited (the synchronous way).
@@ -256,30 +225,19 @@ impl Clock {
         recorder: Recorder,
         peak: usize,
         stalled: Duration,
-    ) -> Measured {
+    ) -> anyhow::Result<Measured> {
         // The run ends at its schedule's end, or later when the loop fell behind.
-        let recording = recorder.finish(Instant::now().max(self.end));
-        let (achieved, response, wait) = match recording {
-            Ok(r) => (
-                (r.counts.ops + r.counts.ops_failed) as f64 / r.measured.as_secs_f64().max(1e-9),
-                r.histograms.response,
-                r.histograms.wait,
-            ),
-            Err(_) => (
-                0.0,
-                crate::record::new_histogram(),
-                crate::record::new_histogram(),
-            ),
-        };
-        let measured = Instant::now().max(self.end) - self.measure_from;
-        Measured {
+        let recording = recorder.finish(Instant::now().max(self.end))?;
+        let seconds = recording.measured.as_secs_f64().max(1e-9);
+        let c = recording.counts;
+        Ok(Measured {
             name,
-            achieved,
-            response,
-            wait,
+            achieved: (c.ops + c.ops_failed) as f64 / seconds,
+            response: recording.histograms.response,
+            wait: recording.histograms.wait,
             peak_in_flight: peak,
-            stalled: stalled.as_secs_f64() / measured.as_secs_f64().max(1e-9),
-        }
+            stalled: stalled.as_secs_f64() / seconds,
+        })
     }
 }
 
@@ -288,7 +246,7 @@ impl Clock {
 async fn stop_and_wait(lab: &Lab, rate: Option<f64>) -> anyhow::Result<Measured> {
     let clock = Clock::new(lab, rate);
     let mut timer = PreciseTimer::start()?;
-    let mut recorder = Recorder::new(&TAGS, clock.measure_from, None);
+    let mut recorder = Recorder::new(&VISIT_TABLES, clock.measure_from, None);
     let mut pending = FuturesUnordered::new();
     let (mut peak, mut since_drain, mut stalled) = (0, 0, Duration::ZERO);
     let mut n = 0u64;
@@ -299,7 +257,7 @@ async fn stop_and_wait(lab: &Lab, rate: Option<f64>) -> anyhow::Result<Measured>
         if due >= clock.end {
             break;
         }
-        if since_drain * 3 > ORIGINAL_BUFFER {
+        if since_drain == BATCH_VISITS {
             // The batch's tail: from when fewer than a tenth of its visits are still pending to
             // when the last answers, the ring has little to do and nothing new starts.
             let batch = pending.len();
@@ -332,7 +290,7 @@ async fn stop_and_wait(lab: &Lab, rate: Option<f64>) -> anyhow::Result<Measured>
             return Err(cluster::cli::Interrupted.into());
         }
         let visit = lab.workforce.visit(n, std::time::SystemTime::now());
-        pending.push(async move { (due, write_visit(lab, visit).await) });
+        pending.push(async move { (due, lab.write_visit(visit).await) });
         peak = peak.max(pending.len() * 3);
         n += 1;
         since_drain += 1;
@@ -340,7 +298,7 @@ async fn stop_and_wait(lab: &Lab, rate: Option<f64>) -> anyhow::Result<Measured>
     while let Some((intended, completed)) = pending.next().await {
         recorder.record(intended, &completed, Instant::now());
     }
-    Ok(clock.measured("stop-and-wait (3000)", recorder, peak, stalled))
+    clock.measured("stop-and-wait (3000)", recorder, peak, stalled)
 }
 
 /// One write at a time: each visit waits for its due time (if still ahead) and then writes its
@@ -348,7 +306,7 @@ async fn stop_and_wait(lab: &Lab, rate: Option<f64>) -> anyhow::Result<Measured>
 async fn synchronous(lab: &Lab, rate: Option<f64>) -> anyhow::Result<Measured> {
     let clock = Clock::new(lab, rate);
     let mut timer = PreciseTimer::start()?;
-    let mut recorder = Recorder::new(&TAGS, clock.measure_from, None);
+    let mut recorder = Recorder::new(&VISIT_TABLES, clock.measure_from, None);
     let mut n = 0u64;
     let interrupted = crate::shutdown::interrupted();
     tokio::pin!(interrupted);
@@ -370,5 +328,5 @@ async fn synchronous(lab: &Lab, rate: Option<f64>) -> anyhow::Result<Measured> {
         recorder.record(due, &completed, Instant::now());
         n += 1;
     }
-    Ok(clock.measured("synchronous", recorder, 1, Duration::ZERO))
+    clock.measured("synchronous", recorder, 1, Duration::ZERO)
 }

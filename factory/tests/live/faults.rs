@@ -62,12 +62,7 @@ async fn rows(
 #[tokio::test]
 async fn a_node_killed_stalled_and_restarted_under_load() -> anyhow::Result<()> {
     let _turn = testing::exclusive().await;
-    let own = testing::start_ring(
-        "test-faults",
-        Shape::new(3, 1, "127.0.5".parse().map_err(anyhow::Error::msg)?)
-            .map_err(anyhow::Error::msg)?,
-    )
-    .await?;
+    let own = testing::start_three_node_ring().await?;
     let hosts = own.hosts();
     let folder = tempfile::tempdir()?;
     let session = testing::connection_args(&["--hosts", &hosts])

@@ -43,6 +43,17 @@ fn json(output: &std::process::Output) -> serde_json::Value {
         .unwrap_or_else(|e| panic!("shop --json printed JSON: {e}"))
 }
 
+/// A full audit of twelve employees: every visit's copies, however young.
+const AUDIT_ALL: &[&str] = &[
+    "--employees",
+    "12",
+    "--verify",
+    "--verify-visits",
+    "all",
+    "--verify-grace",
+    "0s",
+];
+
 #[tokio::test]
 async fn totals_match_what_the_factory_wrote_and_copies_agree_until_one_is_planted()
 -> anyhow::Result<()> {
@@ -96,20 +107,7 @@ async fn totals_match_what_the_factory_wrote_and_copies_agree_until_one_is_plant
     assert!(table.contains("the slowest single read took"), "{table}");
 
     // Every visit's copies agree.
-    let audit = json(&shop(
-        &hosts,
-        &keyspace,
-        &[
-            "--employees",
-            "12",
-            "--verify",
-            "--verify-visits",
-            "all",
-            "--verify-grace",
-            "0s",
-            "--json",
-        ],
-    ));
+    let audit = json(&shop(&hosts, &keyspace, &[AUDIT_ALL, &["--json"]].concat()));
     assert_eq!(audit["verification"]["checked"], 1500);
     assert_eq!(audit["verification"]["mismatches"], 0);
 
@@ -138,19 +136,7 @@ async fn totals_match_what_the_factory_wrote_and_copies_agree_until_one_is_plant
             (count2, tree2, at2),
         )
         .await?;
-    let audit = shop(
-        &hosts,
-        &keyspace,
-        &[
-            "--employees",
-            "12",
-            "--verify",
-            "--verify-visits",
-            "all",
-            "--verify-grace",
-            "0s",
-        ],
-    );
+    let audit = shop(&hosts, &keyspace, AUDIT_ALL);
     assert_eq!(audit.status.code(), Some(1));
     let stdout = String::from_utf8_lossy(&audit.stdout);
     assert!(
