@@ -323,6 +323,7 @@ fn node_state_label(process: ProcessState, address: std::net::Ipv4Addr) -> &'sta
     match process {
         ProcessState::Gone => "DOWN",
         ProcessState::Paused => "PAUSED",
+        ProcessState::Exiting => "STOPPING",
         ProcessState::Running => {
             let native = std::net::SocketAddr::from((address, 9042));
             if std::net::TcpStream::connect_timeout(&native, Duration::from_millis(300)).is_ok() {

@@ -3,5 +3,6 @@
 mod catalogue;
 mod metrics;
 mod reports;
+mod restart;
 mod ring;
 mod suite;

@@ -6,8 +6,10 @@
 //! benchmarks measure a stock server.
 
 use std::fmt::Write as _;
+use std::fs;
 use std::path::Path;
 
+use super::LocalError;
 use super::shape::NodePlan;
 
 /// The settings of one node's `cassandra.yaml`.
@@ -23,6 +25,21 @@ pub struct NodeConfig<'a> {
 }
 
 impl NodeConfig<'_> {
+    /// Writes the three files into the node's `conf/`, the yaml followed by `security_yaml`.
+    pub fn write(&self, security_yaml: &str) -> Result<(), LocalError> {
+        let conf = self.node_dir.join("conf");
+        fs::create_dir_all(&conf).map_err(|source| LocalError::io("create", &conf, source))?;
+        for (file, text) in [
+            ("cassandra.yaml", self.cassandra_yaml() + security_yaml),
+            ("cassandra-rackdc.properties", self.rackdc_properties()),
+            ("logback.xml", self.logback_xml()),
+        ] {
+            let path = conf.join(file);
+            fs::write(&path, text).map_err(|source| LocalError::io("write", &path, source))?;
+        }
+        Ok(())
+    }
+
     /// The yaml text. All nodes are seeds and `auto_bootstrap` is off, which is what lets every
     /// node of a fresh ring start at once (ccm does the same).
     pub fn cassandra_yaml(&self) -> String {

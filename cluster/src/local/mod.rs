@@ -8,6 +8,7 @@
 
 mod config;
 mod jars;
+mod ports;
 mod process;
 mod readiness;
 mod ring;
@@ -83,6 +84,9 @@ pub enum LocalError {
         "nothing was started because {0}; stop what holds them, or give this ring its own --ip-prefix"
     )]
     PortsBusy(String),
+    /// A stopped node's process, or its ports, outlived the wait for them.
+    #[error("the node in {node_dir} did not let go in time: {what}", node_dir = node_dir.display())]
+    NotReleased { node_dir: PathBuf, what: String },
     /// A node died or logged a startup exception.
     #[error("node {node} ({address}) {what}; its logs are in {log_dir}:\n{log_tail}", log_dir = log_dir.display())]
     NodeFailed {

@@ -1,21 +1,24 @@
 //! One node as an operating-system process: the `java` command line that starts it, how to tell
-//! whether it still runs, how to signal it, and who holds a port it needs.
+//! whether it still runs, how to signal it and how to stop it.
 //!
 //! A node is a plain JVM running `org.apache.cassandra.service.CassandraDaemon`, launched the way
 //! Cassandra's own `bin/cassandra` would, minus the shell scripts. Pids are recorded in the ring's
 //! state file; before any signal is sent, the pid's command line is checked to still name the
-//! node's folder, so a recycled pid is never killed by mistake.
+//! node's folder, so a recycled pid is never killed by mistake. A node counts as stopped only once
+//! every thread of it has exited and its ports can be bound again.
 
 use std::fs;
-use std::net::{Ipv4Addr, SocketAddr, TcpListener};
-use std::path::{Path, PathBuf};
+use std::net::SocketAddr;
+use std::path::Path;
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 use super::LocalError;
 use super::jars::Jars;
+use super::ports;
 use super::toolchain::Java;
 
 /// The JVM's module flags for Java 17, from Cassandra 5.0's `jvm17-server.options`. Without them
@@ -181,31 +184,55 @@ pub enum ProcessState {
     Running,
     /// Stopped by SIGSTOP.
     Paused,
-    /// Gone, a zombie, or a recycled pid that belongs to another program.
+    /// Its main thread has exited but other threads have not yet: it still holds its memory and
+    /// its sockets, so its ports are not free yet.
+    Exiting,
+    /// Gone (every thread has exited), or a recycled pid that belongs to another program.
     Gone,
 }
 
 /// Whether `pid` is still the node whose folder is `node_dir`.
 pub fn process_state(pid: u32, node_dir: &Path) -> ProcessState {
-    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+    let Some(leader) = state_letter(Path::new(&format!("/proc/{pid}/stat"))) else {
         return ProcessState::Gone;
     };
-    // The command line reads empty for an instant while the JVM launcher re-executes itself; only
-    // a command line that names something else means the pid was recycled.
+    // The command line reads empty for an instant while the JVM launcher re-executes itself, and
+    // once the main thread has exited; only a command line that names something else means the
+    // pid was recycled.
     let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
     let marker = node_dir.join("conf").to_string_lossy().into_owned();
     if !cmdline.is_empty() && !String::from_utf8_lossy(&cmdline).contains(&marker) {
         return ProcessState::Gone;
     }
-    // The state letter follows the parenthesised command name, which may itself contain spaces.
-    match stat
-        .rsplit_once(')')
-        .and_then(|(_, rest)| rest.trim_start().chars().next())
-    {
-        Some('Z' | 'X') | None => ProcessState::Gone,
-        Some('T' | 't') => ProcessState::Paused,
-        Some(_) => ProcessState::Running,
+    match leader {
+        'Z' | 'X' if any_thread_left(pid) => ProcessState::Exiting,
+        'Z' | 'X' => ProcessState::Gone,
+        'T' | 't' => ProcessState::Paused,
+        _ => ProcessState::Running,
     }
+}
+
+/// The state letter of a `/proc/.../stat` file.
+fn state_letter(stat_file: &Path) -> Option<char> {
+    parse_state_letter(&fs::read_to_string(stat_file).ok()?)
+}
+
+/// The state letter follows the parenthesised command name, which may itself hold spaces and
+/// parentheses (a JVM's threads are called `VM Thread`, `C2 CompilerThre`...).
+fn parse_state_letter(stat: &str) -> Option<char> {
+    stat.rsplit_once(')')?.1.trim_start().chars().next()
+}
+
+/// Whether a thread of `pid` has yet to exit. A multi-threaded process's main thread turns zombie
+/// as soon as it exits, while the other threads may still be tearing down its memory; its sockets
+/// close only when the last of them is done.
+fn any_thread_left(pid: u32) -> bool {
+    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    tasks.flatten().any(|task| {
+        state_letter(&task.path().join("stat")).is_some_and(|state| !matches!(state, 'Z' | 'X'))
+    })
 }
 
 /// Sends `signal` to the node's pid, after checking the pid is still that node.
@@ -225,213 +252,70 @@ pub fn signal(pid: u32, node_dir: &Path, signal: Signal) -> Result<bool, LocalEr
     }
 }
 
-/// A port that a node needs but something else holds.
-#[derive(Debug, Clone)]
-pub struct BusyPort {
-    /// The address and port.
-    pub address: SocketAddr,
-    /// What holds it: pid and command, when `/proc` tells.
-    pub holder: String,
-}
+/// How long a node may take to exit after SIGKILL, and its ports to be free once it has exited.
+const RELEASE_WAIT: Duration = Duration::from_secs(30);
 
-/// Checks that each address can be bound. Returns the ones that cannot, with who holds them, so
-/// that nothing starts when any port is taken. A node that just stopped leaves connections closing
-/// for a moment, so a busy port is retried for a few seconds before it counts.
-pub fn busy_ports(addresses: &[SocketAddr]) -> Vec<BusyPort> {
-    let unbindable = |address: &&SocketAddr| TcpListener::bind(address).is_err();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let mut busy: Vec<SocketAddr> = addresses.iter().filter(unbindable).copied().collect();
-    let listened = |address: &SocketAddr| {
-        sockets_on(*address)
-            .iter()
-            .any(|(_, state)| *state == "LISTEN")
+/// Stops the node: SIGTERM (Cassandra drains on it), then SIGKILL if it outlives `grace`. Returns
+/// once every thread of it has exited and its `ports` can be bound again, so that it can start
+/// again at once; says what still holds them if that takes more than 30 s. A paused node is
+/// resumed first, or it could never act on the SIGTERM.
+pub async fn stop(
+    pid: u32,
+    node_dir: &Path,
+    ports: &[SocketAddr],
+    grace: Duration,
+) -> Result<(), LocalError> {
+    if process_state(pid, node_dir) == ProcessState::Gone {
+        return Ok(());
+    }
+    let not_released = |what: String| LocalError::NotReleased {
+        node_dir: node_dir.to_path_buf(),
+        what,
     };
-    while !busy.is_empty() && !busy.iter().all(listened) && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(500));
-        busy.retain(|address| unbindable(&address));
-    }
-    busy.into_iter()
-        .map(|address| BusyPort {
-            address,
-            holder: port_holder(address),
-        })
-        .collect()
-}
-
-/// Best effort: which process holds `address`, from `/proc/net/tcp` and the sockets in
-/// `/proc/*/fd`.
-fn port_holder(address: SocketAddr) -> String {
-    let sockets = sockets_on(address);
-    let inodes: Vec<&str> = sockets
-        .iter()
-        .map(|(inode, _)| inode.as_str())
-        .filter(|inode| *inode != "0")
-        .collect();
-    if let Ok(processes) = fs::read_dir("/proc") {
-        for process in processes.flatten() {
-            let Some(pid) = process
-                .file_name()
-                .to_str()
-                .and_then(|name| name.parse::<u32>().ok())
-            else {
-                continue;
-            };
-            let Ok(fds) = fs::read_dir(process.path().join("fd")) else {
-                continue;
-            };
-            for fd in fds.flatten() {
-                let Ok(target) = fs::read_link(fd.path()) else {
-                    continue;
-                };
-                let target = target.to_string_lossy();
-                if inodes
-                    .iter()
-                    .any(|inode| target == format!("socket:[{inode}]"))
-                {
-                    return format!("pid {pid} ({})", command_line(pid));
-                }
-            }
+    signal(pid, node_dir, Signal::SIGCONT)?;
+    signal(pid, node_dir, Signal::SIGTERM)?;
+    if !exits_within(pid, node_dir, grace).await {
+        tracing::warn!(
+            pid,
+            "the node in {} did not stop within {grace:?} of SIGTERM; sending SIGKILL",
+            node_dir.display()
+        );
+        signal(pid, node_dir, Signal::SIGKILL)?;
+        if !exits_within(pid, node_dir, RELEASE_WAIT).await {
+            let waited = RELEASE_WAIT.as_secs();
+            return Err(not_released(format!(
+                "pid {pid} is still exiting {waited} s after SIGKILL"
+            )));
         }
     }
-    match sockets.first() {
-        Some((_, state)) => {
-            format!("a connection in state {state} that no visible process owns; try again shortly")
+    match ports::wait_until_free(ports, Instant::now() + RELEASE_WAIT)
+        .await
+        .first()
+    {
+        None => Ok(()),
+        Some(busy) => Err(not_released(format!("{busy} after pid {pid} exited"))),
+    }
+}
+
+/// Whether every thread of `pid` has exited within `wait`.
+async fn exits_within(pid: u32, node_dir: &Path, wait: Duration) -> bool {
+    let deadline = Instant::now() + wait;
+    loop {
+        if process_state(pid, node_dir) == ProcessState::Gone {
+            return true;
         }
-        None => "a process this user cannot see".to_owned(),
-    }
-}
-
-/// The sockets bound to `address` or to the wildcard address on its port: (inode, TCP state).
-fn sockets_on(address: SocketAddr) -> Vec<(String, &'static str)> {
-    let mut sockets = Vec::new();
-    let Ok(text) = fs::read_to_string("/proc/net/tcp") else {
-        return sockets;
-    };
-    for line in text.lines().skip(1) {
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        let (Some(local), Some(state), Some(inode)) = (fields.get(1), fields.get(3), fields.get(9))
-        else {
-            continue;
-        };
-        let Some((ip, port)) = parse_proc_address(local) else {
-            continue;
-        };
-        if port == address.port() && (ip == address.ip() || ip.is_unspecified()) {
-            sockets.push(((*inode).to_owned(), tcp_state_name(state)));
+        if Instant::now() >= deadline {
+            return false;
         }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    // Listeners first: they are the usual culprits.
-    sockets.sort_by_key(|(_, state)| *state != "LISTEN");
-    sockets
-}
-
-/// `0100007F:2352` (little-endian IPv4, hex port) as `/proc/net/tcp` writes it.
-fn parse_proc_address(text: &str) -> Option<(std::net::IpAddr, u16)> {
-    let (ip, port) = text.split_once(':')?;
-    let ip = u32::from_str_radix(ip, 16).ok()?;
-    let port = u16::from_str_radix(port, 16).ok()?;
-    Some((std::net::IpAddr::V4(Ipv4Addr::from(ip.swap_bytes())), port))
-}
-
-fn tcp_state_name(hex: &str) -> &'static str {
-    match hex {
-        "01" => "ESTABLISHED",
-        "02" => "SYN_SENT",
-        "03" => "SYN_RECV",
-        "04" => "FIN_WAIT1",
-        "05" => "FIN_WAIT2",
-        "06" => "TIME_WAIT",
-        "07" => "CLOSE",
-        "08" => "CLOSE_WAIT",
-        "09" => "LAST_ACK",
-        "0A" => "LISTEN",
-        "0B" => "CLOSING",
-        _ => "UNKNOWN",
-    }
-}
-
-/// A process's command line, shortened for one line of output. A Cassandra node is named by its
-/// folder, which says which ring it belongs to.
-pub fn command_line(pid: u32) -> String {
-    let raw = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-    let words: Vec<String> = raw
-        .split(|b| *b == 0)
-        .map(|w| String::from_utf8_lossy(w).into_owned())
-        .collect();
-    if words.iter().any(|w| w.ends_with("CassandraDaemon")) {
-        let config = words
-            .iter()
-            .find_map(|w| w.strip_prefix("-Dcassandra.config=file://"));
-        return match config.and_then(|c| Path::new(c).parent()?.parent()) {
-            Some(node_dir) => format!("a Cassandra node in {}", node_dir.display()),
-            None => "a Cassandra node".to_owned(),
-        };
-    }
-    let mut text = words
-        .iter()
-        .map(|w| short_word(w))
-        .collect::<Vec<_>>()
-        .join(" ");
-    if text.len() > 120 {
-        let cut = (0..=120)
-            .rev()
-            .find(|i| text.is_char_boundary(*i))
-            .unwrap_or(0);
-        text.truncate(cut);
-        text.push('…');
-    }
-    if text.trim().is_empty() {
-        "unknown command".to_owned()
-    } else {
-        text.trim().to_owned()
-    }
-}
-
-/// Long paths and classpaths reduced to their last component.
-fn short_word(word: &str) -> String {
-    if word.contains(':') && word.contains(".jar") {
-        return "-cp …".to_owned();
-    }
-    PathBuf::from(word)
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| word.to_owned())
-}
-
-/// The socket addresses a node listens on: storage and native on its own address, JMX on
-/// 127.0.0.1.
-pub fn node_ports(address: Ipv4Addr, jmx_port: u16) -> [SocketAddr; 3] {
-    [
-        SocketAddr::from((address, 7000)),
-        SocketAddr::from((address, 9042)),
-        SocketAddr::from((Ipv4Addr::LOCALHOST, jmx_port)),
-    ]
 }
 
 #[cfg(test)]
 mod tests {
+    use std::net::TcpListener;
+
     use super::*;
-
-    #[test]
-    fn a_held_port_is_reported_with_its_holder() {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let address = listener.local_addr().unwrap();
-        let busy = busy_ports(&[address]);
-        assert_eq!(busy.len(), 1);
-        assert!(
-            busy[0].holder.contains(&std::process::id().to_string()),
-            "holder: {}",
-            busy[0].holder
-        );
-        drop(listener);
-        assert!(busy_ports(&[address]).is_empty());
-    }
-
-    #[test]
-    fn proc_addresses_decode() {
-        let (ip, port) = parse_proc_address("0100007F:2352").unwrap();
-        assert_eq!((ip.to_string().as_str(), port), ("127.0.0.1", 9042));
-    }
 
     #[test]
     fn a_pid_that_is_not_the_node_counts_as_gone() {
@@ -439,6 +323,40 @@ mod tests {
         assert_eq!(
             process_state(me, Path::new("/no/such/node")),
             ProcessState::Gone
+        );
+    }
+
+    #[test]
+    fn the_state_letter_follows_the_last_parenthesis() {
+        assert_eq!(parse_state_letter("42 (VM Thread) S 1 42"), Some('S'));
+        assert_eq!(parse_state_letter("42 (a) b) Z 1 42"), Some('Z'));
+        assert_eq!(parse_state_letter("42 (java"), None);
+    }
+
+    #[tokio::test]
+    async fn a_port_still_held_once_the_node_has_exited_is_named() {
+        let node_dir = Path::new("/stopping/node");
+        let marker = node_dir.join("conf").to_string_lossy().into_owned();
+        let mut child = Command::new("sh")
+            .args(["-c", "while :; do sleep 1; done", &marker])
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while process_state(child.id(), node_dir) != ProcessState::Running {
+            assert!(Instant::now() < deadline, "sh did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let held = listener.local_addr().unwrap();
+        let stopped = stop(child.id(), node_dir, &[held], Duration::from_secs(10)).await;
+        child.wait().unwrap();
+        let error = stopped.unwrap_err().to_string();
+        let me = std::process::id();
+        assert!(
+            error.contains(&format!(
+                "did not let go in time: {held} is in use by pid {me}"
+            )),
+            "{error}"
         );
     }
 }

@@ -99,7 +99,10 @@ async fn node_accepts_cql(ring_dir: &Path, node: &NodeState) -> Result<bool, Loc
         log_tail: failure_tail(&dir, &log),
         log_dir: dir.join("logs"),
     };
-    if process_state(pid, &dir) == ProcessState::Gone {
+    if matches!(
+        process_state(pid, &dir),
+        ProcessState::Gone | ProcessState::Exiting
+    ) {
         return Err(failed("exited during startup"));
     }
     if log.contains("encountered during startup") {

@@ -12,6 +12,7 @@ use nix::sys::signal::Signal;
 
 use super::config::NodeConfig;
 use super::jars::Jars;
+use super::ports;
 use super::process::{self, Launch, ProcessState};
 use super::readiness::{self, Access, Wait};
 use super::security::{SUPERUSER, Security, SecurityFiles};
@@ -156,19 +157,8 @@ impl LocalRing {
         deadline: Instant,
     ) -> Result<(), LocalError> {
         let dir = self.dir();
-        let busy: Vec<String> = indices
-            .iter()
-            .flat_map(|i| {
-                process::busy_ports(&process::node_ports(
-                    state.nodes[*i].plan.address,
-                    state.nodes[*i].plan.jmx_port,
-                ))
-            })
-            .map(|busy| format!("{} is in use by {}", busy.address, busy.holder))
-            .collect();
-        if !busy.is_empty() {
-            return Err(LocalError::PortsBusy(busy.join("; ")));
-        }
+        let starting: Vec<&NodePlan> = indices.iter().map(|&i| &state.nodes[i].plan).collect();
+        ports::wait_for_nodes(&starting, deadline).await?;
         let java = Java::find()?;
         let jars = Jars::resolve(&self.home.jar_cache(), &state.cassandra_version)?;
         let plans: Vec<NodePlan> = state.nodes.iter().map(|n| n.plan.clone()).collect();
@@ -180,13 +170,13 @@ impl LocalRing {
         for &i in indices {
             let node_dir = RingState::node_dir(&dir, state.nodes[i].plan.index);
             let extra = security.yaml(state.security, state.nodes[i].plan.index)?;
-            write_node_config(
-                &format!("pickle-{}", self.name),
-                &state.nodes[i].plan,
-                &seeds,
-                &node_dir,
-                &extra,
-            )?;
+            let config = NodeConfig {
+                cluster_name: &format!("pickle-{}", self.name),
+                node: &state.nodes[i].plan,
+                seeds: &seeds,
+                node_dir: &node_dir,
+            };
+            config.write(&extra)?;
             state.nodes[i].log_mark = readiness::log_mark(&node_dir);
             let launch = Launch {
                 java: &java,
@@ -213,7 +203,10 @@ impl LocalRing {
         };
         if let Err(error) = waited {
             for &i in indices {
-                stop_node(&dir, &state.nodes[i], Duration::from_secs(10)).await?;
+                let stopped = stop_node(&dir, &state.nodes[i], Duration::from_secs(10)).await;
+                if let Err(stopping) = stopped {
+                    tracing::warn!("{stopping}");
+                }
             }
             return Err(error);
         }
@@ -378,15 +371,17 @@ fn describe(shape: Shape, security: Security) -> String {
     }
 }
 
+/// Whether the node runs: an exiting node does not, though its ports are not free yet.
 fn is_running(ring_dir: &std::path::Path, node: &NodeState) -> bool {
     node.pid.is_some_and(|pid| {
-        process::process_state(pid, &RingState::node_dir(ring_dir, node.plan.index))
-            != ProcessState::Gone
+        matches!(
+            process::process_state(pid, &RingState::node_dir(ring_dir, node.plan.index)),
+            ProcessState::Running | ProcessState::Paused
+        )
     })
 }
 
-/// SIGTERM (Cassandra drains on it), then SIGKILL if the node outlives `grace`. A paused node is
-/// resumed first, or it could never act on the SIGTERM.
+/// Stops the node (see [`process::stop`]): returns once it has exited and its ports are free.
 async fn stop_node(
     ring_dir: &std::path::Path,
     node: &NodeState,
@@ -394,51 +389,5 @@ async fn stop_node(
 ) -> Result<(), LocalError> {
     let Some(pid) = node.pid else { return Ok(()) };
     let node_dir = RingState::node_dir(ring_dir, node.plan.index);
-    process::signal(pid, &node_dir, Signal::SIGCONT)?;
-    if !process::signal(pid, &node_dir, Signal::SIGTERM)? {
-        return Ok(());
-    }
-    let deadline = Instant::now() + grace;
-    while Instant::now() < deadline {
-        if process::process_state(pid, &node_dir) == ProcessState::Gone {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    tracing::warn!(
-        node = node.plan.index,
-        pid,
-        "node did not stop within {grace:?} of SIGTERM; sending SIGKILL"
-    );
-    process::signal(pid, &node_dir, Signal::SIGKILL)?;
-    while process::process_state(pid, &node_dir) != ProcessState::Gone {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Ok(())
-}
-
-fn write_node_config(
-    cluster_name: &str,
-    plan: &NodePlan,
-    seeds: &[String],
-    node_dir: &std::path::Path,
-    security_yaml: &str,
-) -> Result<(), LocalError> {
-    let conf = node_dir.join("conf");
-    fs::create_dir_all(&conf).map_err(|source| LocalError::io("create", &conf, source))?;
-    let config = NodeConfig {
-        cluster_name,
-        node: plan,
-        seeds,
-        node_dir,
-    };
-    for (file, text) in [
-        ("cassandra.yaml", config.cassandra_yaml() + security_yaml),
-        ("cassandra-rackdc.properties", config.rackdc_properties()),
-        ("logback.xml", config.logback_xml()),
-    ] {
-        let path = conf.join(file);
-        fs::write(&path, text).map_err(|source| LocalError::io("write", &path, source))?;
-    }
-    Ok(())
+    process::stop(pid, &node_dir, &ports::node_ports(&node.plan), grace).await
 }
