@@ -21,33 +21,10 @@ use super::jars::Jars;
 use super::ports;
 use super::toolchain::Java;
 
-/// The JVM's module flags for Java 17, from Cassandra 5.0's `jvm17-server.options`. Without them
-/// the daemon dies at startup on `InaccessibleObjectException`.
-const MODULE_FLAGS: &[&str] = &[
-    "--add-exports=java.base/jdk.internal.misc=ALL-UNNAMED",
-    "--add-exports=java.management.rmi/com.sun.jmx.remote.internal.rmi=ALL-UNNAMED",
-    "--add-exports=java.rmi/sun.rmi.registry=ALL-UNNAMED",
-    "--add-exports=java.rmi/sun.rmi.server=ALL-UNNAMED",
-    "--add-exports=java.sql/java.sql=ALL-UNNAMED",
-    "--add-exports=java.base/java.lang.ref=ALL-UNNAMED",
-    "--add-exports=jdk.unsupported/sun.misc=ALL-UNNAMED",
-    "--add-exports=java.management/com.sun.jmx.remote.security=ALL-UNNAMED",
-    "--add-opens=java.base/java.lang.module=ALL-UNNAMED",
-    "--add-opens=java.base/jdk.internal.loader=ALL-UNNAMED",
-    "--add-opens=java.base/jdk.internal.ref=ALL-UNNAMED",
-    "--add-opens=java.base/jdk.internal.reflect=ALL-UNNAMED",
-    "--add-opens=java.base/jdk.internal.math=ALL-UNNAMED",
-    "--add-opens=java.base/jdk.internal.module=ALL-UNNAMED",
-    "--add-opens=java.base/jdk.internal.util.jar=ALL-UNNAMED",
-    "--add-opens=java.base/sun.nio.ch=ALL-UNNAMED",
-    "--add-opens=java.base/java.io=ALL-UNNAMED",
-    "--add-opens=java.base/java.lang.reflect=ALL-UNNAMED",
-    "--add-opens=java.base/java.lang=ALL-UNNAMED",
-    "--add-opens=java.base/java.util=ALL-UNNAMED",
-    "--add-opens=java.base/java.nio=ALL-UNNAMED",
-    "--add-opens=java.base/java.nio.charset=ALL-UNNAMED",
-    "--add-opens=jdk.management/com.sun.management.internal=ALL-UNNAMED",
-];
+/// The JVM options every node of the project runs with (garbage collection, runtime and Java 17
+/// module flags from Cassandra 5.0's own options files), one a line. The containerized ring's
+/// image reads the same file (compose/images/build.sh copies it in).
+const SERVER_OPTIONS: &str = include_str!("../../cassandra/jvm17-server.options");
 
 /// Module flags that name `jdk.compiler` or `jdk.attach`, present only in a full JDK.
 const FULL_JDK_FLAGS: &[&str] = &[
@@ -56,32 +33,22 @@ const FULL_JDK_FLAGS: &[&str] = &[
     "--add-opens=jdk.compiler/com.sun.tools.javac=ALL-UNNAMED",
 ];
 
-/// Garbage collection and runtime flags from the stock `jvm-server.options` and
-/// `jvm17-server.options`. Assertions stay on (`-ea`), as in a stock server.
-const RUNTIME_FLAGS: &[&str] = &[
-    "-XX:+UseG1GC",
-    "-XX:+ParallelRefProcEnabled",
-    "-XX:MaxTenuringThreshold=1",
-    "-XX:G1HeapRegionSize=16m",
-    "-XX:MaxGCPauseMillis=300",
-    "-Xss256k",
-    "-XX:+UseThreadPriorities",
-    "-XX:+PerfDisableSharedMem",
-    "-XX:+ExitOnOutOfMemoryError",
-    "-ea",
-    "-da:net.openhft...",
-    "-Djdk.attach.allowAttachSelf=true",
-    "-Dio.netty.tryReflectionSetAccessible=true",
-    "-Dio.netty.allocator.useCacheForAllThreads=true",
-    "-Dio.netty.allocator.maxOrder=11",
-    "-Djava.net.preferIPv4Stack=true",
-    "-Dchronicle.analytics.disable=true",
+/// What only a local ring adds. A fresh local ring has nothing to wait for: skip the 5 s gossip
+/// settle and shorten the shadow round. Safe because every node is a seed (see `config`).
+const LOCAL_RING_FLAGS: &[&str] = &[
     "-Dcassandra-foreground=yes",
-    // A fresh local ring has nothing to wait for: skip the 5 s gossip settle and shorten the
-    // shadow round. Safe because every node is a seed (see `config`).
     "-Dcassandra.skip_wait_for_gossip_to_settle=0",
     "-Dcassandra.ring_delay_ms=1000",
 ];
+
+/// The options of [`SERVER_OPTIONS`]: its lines, without blanks and `#` comments.
+fn server_options() -> impl Iterator<Item = String> {
+    SERVER_OPTIONS
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .map(str::to_owned)
+}
 
 /// Everything needed to launch one node.
 pub struct Launch<'a> {
@@ -107,8 +74,8 @@ impl Launch<'_> {
         let logs = self.node_dir.join("logs");
         let mut args: Vec<String> =
             vec![format!("-Xms{}", self.heap), format!("-Xmx{}", self.heap)];
-        args.extend(RUNTIME_FLAGS.iter().map(|f| f.to_string()));
-        args.extend(MODULE_FLAGS.iter().map(|f| f.to_string()));
+        args.extend(server_options());
+        args.extend(LOCAL_RING_FLAGS.iter().map(|f| f.to_string()));
         if self.java.is_full_jdk {
             args.extend(FULL_JDK_FLAGS.iter().map(|f| f.to_string()));
         }
@@ -316,6 +283,24 @@ mod tests {
     use std::net::TcpListener;
 
     use super::*;
+
+    #[test]
+    fn the_options_file_gives_one_jvm_option_a_line() {
+        let options: Vec<String> = server_options().collect();
+        for needed in [
+            "-XX:+UseG1GC",
+            "--add-opens=java.base/sun.nio.ch=ALL-UNNAMED",
+            "--add-exports=java.base/jdk.internal.misc=ALL-UNNAMED",
+        ] {
+            assert!(options.iter().any(|o| o == needed), "{needed} is missing");
+        }
+        for option in &options {
+            assert!(
+                option.starts_with('-') && !option.contains(' '),
+                "not one JVM option: {option:?}"
+            );
+        }
+    }
 
     #[test]
     fn a_pid_that_is_not_the_node_counts_as_gone() {
