@@ -3,9 +3,9 @@
 //! of the binaries themselves, from their clap definitions), every mounted or built path exists,
 //! and the Dockerfile builds and copies the binaries the services run.
 //!
-//! What a running engine would add (the image builds, the ring forms) is not checked here; the
-//! apps themselves are tested against a real ring, and `live/compose.rs` scrapes a real factory's
-//! metrics for everything the Grafana dashboard queries.
+//! These run in the test command, in seconds and without an engine. What only a running engine
+//! shows (the images build, the ring forms, the apps run in it, Prometheus scrapes them) is
+//! `compose/e2e.sh`, which CI runs after the tests.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -345,6 +345,37 @@ fn the_dockerfile_builds_and_copies_the_binaries_the_services_run() {
         copied, built,
         "the runtime stage copies what the build stage built"
     );
+    // The `prebuilt` target copies the same binaries from the host's release build, and the build
+    // context lets exactly those through.
+    let prebuilt: BTreeSet<String> = dockerfile
+        .split_whitespace()
+        .filter_map(|word| word.strip_prefix("${BINARIES}/"))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(
+        prebuilt, built,
+        "the prebuilt target copies what the build stage builds"
+    );
+    assert!(
+        dockerfile.contains("ARG BINARIES=target/release"),
+        "the prebuilt target takes the release build by default"
+    );
+    let ignored = read(&compose_dir().join("../.dockerignore"));
+    let let_through: BTreeSet<String> = ignored
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("!target/release/"))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(
+        let_through, built,
+        ".dockerignore lets the prebuilt binaries through"
+    );
+    assert!(
+        ignored
+            .lines()
+            .any(|line| line.trim() == "!target/images/apps/*"),
+        ".dockerignore lets the binaries compose/images/build.sh stages through"
+    );
     let entrypoint = dockerfile
         .lines()
         .find_map(|line| line.strip_prefix("ENTRYPOINT "))
@@ -354,7 +385,6 @@ fn the_dockerfile_builds_and_copies_the_binaries_the_services_run() {
         "exec form, so the app gets the signals: {entrypoint}"
     );
     // The build context is the whole repository: credentials and build output stay out of it.
-    let ignored = read(&compose_dir().join("../.dockerignore"));
     for pattern in ["**/.env", "target"] {
         assert!(
             ignored.lines().any(|line| line.trim() == pattern),
