@@ -34,15 +34,11 @@ const FULL_JDK_FLAGS: &[&str] = &[
 ];
 
 /// What only a local ring adds. A fresh local ring has nothing to wait for: skip the 5 s gossip
-/// settle and shorten the ring delay (30 s by default). Safe because every node is a seed (see
-/// `config`). Not below 10 s: a node that has not yet announced its tokens is dropped from
-/// gossip as a "fat client" after that much silence, and three JVMs starting at once on two
-/// cores were seen silent for over a second (1000 ms dropped one, and a keyspace created just
-/// after never reached it: schema agreement timed out).
+/// settle and shorten the shadow round. Safe because every node is a seed (see `config`).
 const LOCAL_RING_FLAGS: &[&str] = &[
     "-Dcassandra-foreground=yes",
     "-Dcassandra.skip_wait_for_gossip_to_settle=0",
-    "-Dcassandra.ring_delay_ms=10000",
+    "-Dcassandra.ring_delay_ms=1000",
 ];
 
 /// The options of [`SERVER_OPTIONS`]: its lines, without blanks and `#` comments.
