@@ -318,6 +318,15 @@ fn every_path_mounted_or_built_exists() {
     }
 }
 
+/// What follows `prefix` in each word (or line) that starts with it: the binaries a Dockerfile
+/// copies from a folder, or the ones a `.dockerignore` lets through.
+fn names_after<'a>(words: impl Iterator<Item = &'a str>, prefix: &str) -> BTreeSet<String> {
+    words
+        .filter_map(|word| word.strip_prefix(prefix))
+        .map(str::to_owned)
+        .collect()
+}
+
 #[test]
 fn the_dockerfile_builds_and_copies_the_binaries_the_services_run() {
     let dockerfile = read(&compose_dir().join("Dockerfile"));
@@ -329,11 +338,7 @@ fn the_dockerfile_builds_and_copies_the_binaries_the_services_run() {
         .filter(|w| w[0] == "--bin")
         .map(|w| w[1].to_owned())
         .collect();
-    let copied: BTreeSet<String> = dockerfile
-        .split_whitespace()
-        .filter_map(|word| word.strip_prefix("/src/target/release/"))
-        .map(str::to_owned)
-        .collect();
+    let copied = names_after(dockerfile.split_whitespace(), "/src/target/release/");
     assert!(!built.is_empty(), "the Dockerfile builds with --bin");
     for binary in &built {
         assert!(
@@ -347,11 +352,7 @@ fn the_dockerfile_builds_and_copies_the_binaries_the_services_run() {
     );
     // The `prebuilt` target copies the same binaries from the host's release build, and the build
     // context lets exactly those through.
-    let prebuilt: BTreeSet<String> = dockerfile
-        .split_whitespace()
-        .filter_map(|word| word.strip_prefix("${BINARIES}/"))
-        .map(str::to_owned)
-        .collect();
+    let prebuilt = names_after(dockerfile.split_whitespace(), "${BINARIES}/");
     assert_eq!(
         prebuilt, built,
         "the prebuilt target copies what the build stage builds"
@@ -361,11 +362,7 @@ fn the_dockerfile_builds_and_copies_the_binaries_the_services_run() {
         "the prebuilt target takes the release build by default"
     );
     let ignored = read(&compose_dir().join("../.dockerignore"));
-    let let_through: BTreeSet<String> = ignored
-        .lines()
-        .filter_map(|line| line.trim().strip_prefix("!target/release/"))
-        .map(str::to_owned)
-        .collect();
+    let let_through = names_after(ignored.lines().map(str::trim), "!target/release/");
     assert_eq!(
         let_through, built,
         ".dockerignore lets the prebuilt binaries through"

@@ -38,8 +38,7 @@ fail() { echo "images: error: $*" >&2; exit 1; }
 docker_build() {
     if docker buildx version >/dev/null 2>&1; then
         docker build "$@"
-    elif [[ -x /usr/bin/docker ]] && DOCKER_BUILDKIT=1 /usr/bin/docker build --help >/dev/null 2>&1 \
-        && /usr/bin/docker version --format '{{.Client.Version}}' 2>/dev/null | grep -q '^20\.'; then
+    elif /usr/bin/docker version --format '{{.Client.Version}}' 2>/dev/null | grep -q '^20\.'; then
         DOCKER_BUILDKIT=1 /usr/bin/docker build "$@"
     else
         fail "building needs BuildKit: install Docker's buildx plugin (docker-buildx) or use Debian's docker.io client"
