@@ -35,10 +35,18 @@ const FULL_JDK_FLAGS: &[&str] = &[
 
 /// What only a local ring adds. A fresh local ring has nothing to wait for: skip the 5 s gossip
 /// settle and shorten the shadow round. Safe because every node is a seed (see `config`).
+///
+/// The ring delay also sets, by default, the gossip quarantine (twice it) and the time after
+/// which a node that gossips but owns no tokens yet is dropped as a "fat client" (half the
+/// quarantine): 1 s with a 1 s ring delay. On two busy cores a starting node can be silent that
+/// long; the others then dropped it ("FatClient ... has been silent for 1000ms"), and schema
+/// changes later waited forever for its agreement. So the quarantine stays at its production
+/// value, 60 s (a fat client is dropped after 30 s).
 const LOCAL_RING_FLAGS: &[&str] = &[
     "-Dcassandra-foreground=yes",
     "-Dcassandra.skip_wait_for_gossip_to_settle=0",
     "-Dcassandra.ring_delay_ms=1000",
+    "-Dcassandra.gossip_quarantine_delay_ms=60000",
 ];
 
 /// The options of [`SERVER_OPTIONS`]: its lines, without blanks and `#` comments.
