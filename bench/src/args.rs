@@ -20,14 +20,16 @@ pub struct RunArgs {
     #[arg(long, env = "PICKLE_RATE", value_name = "PER_SECOND", value_parser = parse_rate)]
     pub rate: Option<f64>,
 
-    /// How long to run after the warm-up. [default: 60s, unless a number of operations is given]
+    /// How long to run after the warm-up: when it ends, nothing more is sent; visits due but not
+    /// yet sent count as missed (late by the time left), and those in flight drain within
+    /// --drain-timeout. At most a week. [default: 60s, unless a number of operations is given]
     #[arg(long, env = "PICKLE_DURATION", value_name = "DURATION", value_parser = parse_positive_duration, allow_hyphen_values = true)]
     #[serde(serialize_with = "serialize_optional_duration")]
     pub duration: Option<Duration>,
 
     /// Run unmeasured for this long first, so that connections, caches and the server's JIT are
-    /// warm when measurement starts.
-    #[arg(long, env = "PICKLE_WARMUP", value_name = "DURATION", default_value = "0s", value_parser = parse_duration, allow_hyphen_values = true)]
+    /// warm when measurement starts. At most a week.
+    #[arg(long, env = "PICKLE_WARMUP", value_name = "DURATION", default_value = "0s", value_parser = parse_bounded_duration, allow_hyphen_values = true)]
     #[serde(serialize_with = "serialize_duration")]
     pub warmup: Duration,
 
@@ -43,10 +45,19 @@ pub struct RunArgs {
     #[arg(long, env = "PICKLE_MAX_ERRORS", value_name = "COUNT")]
     pub max_errors: Option<u64>,
 
-    /// After the last operation (or Ctrl-C), how long to wait for those still in flight.
-    #[arg(long, env = "PICKLE_DRAIN_TIMEOUT", value_name = "DURATION", default_value = "30s", value_parser = parse_duration, allow_hyphen_values = true)]
+    /// After the last operation (or Ctrl-C), how long to wait for those still in flight; what
+    /// is still out then is counted as abandoned. Ctrl-C during the drain ends it at once.
+    #[arg(long, env = "PICKLE_DRAIN_TIMEOUT", value_name = "DURATION", default_value = "30s", value_parser = parse_bounded_duration, allow_hyphen_values = true)]
     #[serde(serialize_with = "serialize_duration")]
     pub drain_timeout: Duration,
+
+    /// How long the driver may be unable to reach any node it is allowed to use (connections
+    /// refused or lost, every node of the local datacenter down) before the run stops (exit
+    /// code 1). Meanwhile the schedule goes on and each failure is counted. A node that answers,
+    /// even slowly or with timeouts and overload errors, is reachable: it never stops the run.
+    #[arg(long, env = "PICKLE_OUTAGE_LIMIT", value_name = "DURATION", default_value = "30s", value_parser = parse_bounded_duration, allow_hyphen_values = true)]
+    #[serde(serialize_with = "serialize_duration")]
+    pub outage_limit: Duration,
 
     /// Write the full report (configuration, histograms, time series) as JSON here. `{host}` in
     /// the path is replaced by the machine's host name, so that scaled-out copies of an app (say,
@@ -197,9 +208,26 @@ pub fn parse_rate(text: &str) -> Result<f64, String> {
     }
 }
 
-/// A duration above zero.
-pub fn parse_positive_duration(text: &str) -> Result<Duration, String> {
+/// The longest --duration, --warmup, --drain-timeout or --outage-limit: a week. Longer values are
+/// typos (a missing unit, one digit too many), and far beyond any sensible run; refusing them also
+/// keeps every deadline of the run well inside what the clock can represent.
+pub const LONGEST: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// A duration of at most [`LONGEST`] (a week).
+pub fn parse_bounded_duration(text: &str) -> Result<Duration, String> {
     let duration = parse_duration(text)?;
+    if duration > LONGEST {
+        Err(format!(
+            "'{text}' is longer than a week, the longest a run may take; give a shorter duration"
+        ))
+    } else {
+        Ok(duration)
+    }
+}
+
+/// A duration above zero and at most a week.
+pub fn parse_positive_duration(text: &str) -> Result<Duration, String> {
+    let duration = parse_bounded_duration(text)?;
     if duration.is_zero() {
         Err(format!("'{text}': the duration must be above zero"))
     } else {
@@ -238,6 +266,12 @@ mod tests {
         }
         assert!(parse_positive_duration("0s").is_err());
         assert!(parse_positive_duration("1m").is_ok());
+        assert!(parse_positive_duration("7days").is_ok());
+        for long in ["8days", "99999999999s"] {
+            let error = parse_bounded_duration(long).unwrap_err();
+            assert!(error.contains("longer than a week"), "{error}");
+            assert!(parse_positive_duration(long).is_err());
+        }
     }
 
     #[test]

@@ -9,13 +9,18 @@
 //!
 //! When the window is full, the loop waits for a permit, and that wait is part of the operation's
 //! measured response time, because the time is measured from the due time, not from the send.
+//!
+//! A run bounded by time ends when its time is up, however far behind the loop is: nothing more is
+//! sent, every operation that was due but never sent is recorded as **missed** (late by the time
+//! left until the end), and what is in flight drains within the drain timeout. So the run takes
+//! its duration, and an overload shows as missed operations instead of an overrun.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use futures::StreamExt;
 use futures::stream::FuturesUnordered;
+use futures::{Stream, StreamExt};
 use tokio::sync::Semaphore;
 use tokio::time::{Instant, MissedTickBehavior};
 
@@ -37,6 +42,8 @@ pub struct Plan {
     pub drain_timeout: Duration,
     /// Stop once more than this many requests have failed.
     pub max_errors: Option<u64>,
+    /// Stop once no node could be reached for longer than this (`--outage-limit`).
+    pub outage_limit: Duration,
 }
 
 /// When an operation was meant to start.
@@ -51,7 +58,7 @@ pub struct Intended {
 /// Why a run ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Ending {
-    /// The schedule ran to its end and every operation completed.
+    /// The schedule ran to its end (its duration, or its number of operations).
     Finished,
     /// Ctrl-C or SIGTERM: scheduling stopped and in-flight operations were drained.
     Interrupted,
@@ -64,17 +71,30 @@ pub enum Ending {
     },
     /// A request failed in a way every later one would (bad credentials, missing table).
     Fatal(Failure),
+    /// No node could be reached for longer than `--outage-limit`.
+    Outage {
+        /// The last failure of the outage (its kind, and what it means).
+        failure: Failure,
+        /// How long nothing could be reached.
+        lasted: Duration,
+        /// `--outage-limit`.
+        limit: Duration,
+    },
 }
 
-/// The driver's result: why it ended, and how many operations it gave up waiting for.
+/// The driver's result: why it ended, and what it did not do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
     /// Why the run ended.
     pub ending: Ending,
-    /// Operations still in flight when the drain timeout passed.
+    /// Operations still in flight when the drain timeout passed (or a second Ctrl-C came).
     pub abandoned: usize,
     /// Operations started.
     pub started: u64,
+    /// Operations due before sending stopped that were never sent.
+    pub missed: u64,
+    /// When sending stopped: the end of the schedule's time, or the moment the run was stopped.
+    pub stopped: Instant,
 }
 
 /// What the loop is waiting for before it can start operation `n`.
@@ -93,14 +113,22 @@ enum Next {
     Stop,
 }
 
+/// A run that has stopped sending: why, since when, and until when it drains.
+#[derive(Debug, Clone)]
+struct Stopping {
+    ending: Ending,
+    drain_until: Instant,
+}
+
 /// Runs `operation(n, intended)` for every operation of the plan's schedule and records each
-/// completion. `shutdown` resolving stops scheduling; `progress` is called once a second with the
-/// interval that just closed.
+/// completion. Each item of `shutdown` is a Ctrl-C: the first stops scheduling and drains, one
+/// during the drain ends it at once. `progress` is called once a second with the interval that
+/// just closed.
 pub async fn drive<T, Op, Fut>(
     plan: &Plan,
     mut timer: T,
     recorder: &mut Recorder,
-    shutdown: impl Future<Output = ()>,
+    shutdown: impl Stream<Item = ()>,
     mut progress: impl FnMut(&IntervalSummary),
     mut operation: Op,
 ) -> Outcome
@@ -113,41 +141,44 @@ where
     let window = Arc::new(Semaphore::new(plan.max_in_flight));
     let mut in_flight = FuturesUnordered::new();
     let start = plan.schedule.start();
+    let end = plan.schedule.end_instant();
     let wall_start = wall_clock_of(start);
     let mut ticker =
         tokio::time::interval_at(start + Duration::from_secs(1), Duration::from_secs(1));
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     tokio::pin!(shutdown);
-    let mut shutdown_seen = false;
+    let mut signals_open = true;
+    // One timer for the end of the schedule's time, made once: it ends a run stuck waiting for
+    // permits; a loop that is merely late notices the end at the top of the loop.
+    let end_of_time = tokio::time::sleep_until(end.unwrap_or(start));
+    tokio::pin!(end_of_time);
 
     let mut n = 0u64;
     let mut next = Next::Ask;
     let mut previous_start = start;
-    let mut ending: Option<Ending> = None;
-    let mut drain_until: Option<Instant> = None;
+    let mut stopping: Option<Stopping> = None;
+    let mut stopped = start;
+    let mut missed = 0;
     let mut abandoned = 0;
 
     loop {
         let now = Instant::now();
-        if let Next::Ask = next {
-            next = match plan.schedule.due(n, now) {
-                Due::At(at) => Next::Due(at),
-                Due::Now => Next::Permits {
-                    due: None,
-                    turned_to: now,
-                },
-                Due::Finished => {
-                    ending.get_or_insert(Ending::Finished);
-                    Next::Stop
-                }
-            };
+        if stopping.is_none()
+            && let Some(ending) = turn(plan, n, now, &mut next)
+        {
+            (stopped, missed) = stop_sending(plan, recorder, n, ending == Ending::Finished);
+            stopping = Some(Stopping {
+                ending,
+                drain_until: now + plan.drain_timeout,
+            });
         }
-        if ending.is_some() {
+        if let Some(stop) = &stopping {
             next = Next::Stop;
-            if in_flight.is_empty() {
+            // A run that sent its last operation early still ends when its time does.
+            if in_flight.is_empty() && now >= stopped {
                 break;
             }
-            if drain_until.is_some_and(|until| now >= until) {
+            if now >= stop.drain_until {
                 abandoned = in_flight.len();
                 break;
             }
@@ -158,31 +189,46 @@ where
             None
         };
         let wants_permits = matches!(next, Next::Permits { .. });
+        let mut stop_now: Option<Ending> = None;
 
         tokio::select! {
             biased;
             Some((intended, completed)) = in_flight.next() => {
                 let intended: Intended = intended;
-                recorder.record(intended.at, &completed, Instant::now());
-                if ending.is_none()
-                    && let Some(stop) = stop_reason(plan, recorder)
-                {
-                    ending = Some(stop);
-                    drain_until = Some(Instant::now() + plan.drain_timeout);
+                let finished = Instant::now();
+                recorder.record(intended.at, &completed, finished);
+                if stopping.is_none() {
+                    stop_now = stop_reason(plan, recorder, finished);
                 }
             }
             _ = ticker.tick() => {
+                let now = Instant::now();
                 let in_flight_requests = plan.max_in_flight - window.available_permits();
                 let rss = crate::usage::resident_bytes();
-                if let Some(interval) = recorder.close_interval(Instant::now(), in_flight_requests, rss) {
+                if let Some(interval) = recorder.close_interval(now, in_flight_requests, rss) {
                     progress(&interval);
                 }
+                if stopping.is_none() {
+                    stop_now = stop_reason(plan, recorder, now);
+                }
             }
-            () = &mut shutdown, if !shutdown_seen => {
-                shutdown_seen = true;
-                if ending.is_none() {
-                    ending = Some(Ending::Interrupted);
-                    drain_until = Some(Instant::now() + plan.drain_timeout);
+            signal = shutdown.next(), if signals_open => match (signal, &mut stopping) {
+                (None, _) => signals_open = false,
+                (Some(()), None) => stop_now = Some(Ending::Interrupted),
+                // Ctrl-C during the drain: stop waiting, and report what is known.
+                (Some(()), Some(stop)) => {
+                    if stop.ending == Ending::Finished {
+                        stop.ending = Ending::Interrupted;
+                    }
+                    abandoned = in_flight.len();
+                    stopped = stopped.min(Instant::now());
+                    break;
+                }
+            },
+            () = &mut end_of_time, if end.is_some() && !end_of_time.is_elapsed()
+                && (wants_permits || stopping.is_some()) => {
+                if stopping.is_none() {
+                    stop_now = Some(Ending::Finished);
                 }
             }
             () = timer.sleep_until(due_at.unwrap_or(now)), if due_at.is_some() => {
@@ -208,18 +254,73 @@ where
                 next = Next::Ask;
             }
         }
+        if let Some(ending) = stop_now {
+            (stopped, missed) = stop_sending(plan, recorder, n, ending == Ending::Finished);
+            stopping = Some(Stopping {
+                ending,
+                drain_until: Instant::now() + plan.drain_timeout,
+            });
+        }
     }
     Outcome {
-        ending: ending.unwrap_or(Ending::Finished),
+        ending: stopping.map_or(Ending::Finished, |stop| stop.ending),
         abandoned,
         started: n,
+        missed,
+        stopped,
     }
 }
 
-/// Whether the errors recorded so far end the run.
-fn stop_reason(plan: &Plan, recorder: &Recorder) -> Option<Ending> {
+/// Asks the schedule about operation `n` when the loop needs to know; `Some` when the schedule
+/// is over (its operations sent, or its time up, however far behind the loop is).
+fn turn(plan: &Plan, n: u64, now: Instant, next: &mut Next) -> Option<Ending> {
+    if plan.schedule.end_instant().is_some_and(|end| now >= end) {
+        return Some(Ending::Finished);
+    }
+    if let Next::Ask = next {
+        *next = match plan.schedule.due(n, now) {
+            Due::At(at) => Next::Due(at),
+            Due::Now => Next::Permits {
+                due: None,
+                turned_to: now,
+            },
+            Due::Finished => return Some(Ending::Finished),
+        };
+    }
+    None
+}
+
+/// Stops sending after `sent` operations: the moment sending stopped (the end of the schedule's
+/// time when it ran out, else now) and the operations due before it that were never sent, which
+/// are recorded as missed.
+fn stop_sending(plan: &Plan, recorder: &mut Recorder, sent: u64, ran_out: bool) -> (Instant, u64) {
+    let now = Instant::now();
+    let stopped = match plan.schedule.end_instant() {
+        Some(end) if ran_out && !plan.schedule.count_reached(sent) => end,
+        Some(end) => now.min(end),
+        None => now,
+    };
+    let due = plan.schedule.due_before(stopped);
+    let missed = due.saturating_sub(sent);
+    if missed > 0 {
+        recorder.record_missed(&plan.schedule, sent..due, stopped);
+    }
+    (stopped, missed)
+}
+
+/// Whether the errors recorded so far, or an outage longer than the limit, end the run at `now`.
+fn stop_reason(plan: &Plan, recorder: &Recorder, now: Instant) -> Option<Ending> {
     if let Some(fatal) = recorder.fatal() {
         return Some(Ending::Fatal(fatal.clone()));
+    }
+    if let Some((since, failure)) = recorder.outage()
+        && now.saturating_duration_since(since) > plan.outage_limit
+    {
+        return Some(Ending::Outage {
+            failure: failure.clone(),
+            lasted: now - since,
+            limit: plan.outage_limit,
+        });
     }
     let errors = recorder.error_count();
     plan.max_errors
@@ -240,3 +341,7 @@ fn wall_clock_of(instant: Instant) -> SystemTime {
 #[cfg(test)]
 #[path = "drive_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "drive_ending_tests.rs"]
+mod ending_tests;

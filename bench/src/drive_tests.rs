@@ -5,6 +5,7 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::Duration;
 
+use futures::Stream;
 use tokio::time::Instant;
 
 use super::*;
@@ -15,7 +16,12 @@ use crate::timer::TokioTimer;
 
 const MS: Duration = Duration::from_millis(1);
 
-fn plan(start: Instant, per_second: Option<f64>, end: End, max_in_flight: usize) -> Plan {
+pub(super) fn plan(
+    start: Instant,
+    per_second: Option<f64>,
+    end: End,
+    max_in_flight: usize,
+) -> Plan {
     let pace = per_second.map_or(Pace::Unthrottled, |per_second| Pace::Fixed { per_second });
     Plan {
         schedule: Schedule::new(start, pace, end),
@@ -23,10 +29,21 @@ fn plan(start: Instant, per_second: Option<f64>, end: End, max_in_flight: usize)
         requests_per_op: 1,
         drain_timeout: Duration::from_secs(5),
         max_errors: None,
+        outage_limit: Duration::from_secs(30),
     }
 }
 
-fn ok_after(sent: Instant) -> Completed {
+/// No Ctrl-C, ever.
+pub(super) fn never() -> impl Stream<Item = ()> {
+    futures::stream::pending()
+}
+
+/// One Ctrl-C, when `signal` resolves.
+pub(super) fn once(signal: impl Future<Output = ()>) -> impl Stream<Item = ()> {
+    futures::stream::once(signal).chain(futures::stream::pending())
+}
+
+pub(super) fn ok_after(sent: Instant) -> Completed {
     Completed {
         sent,
         requests: vec![Request {
@@ -40,12 +57,22 @@ fn ok_after(sent: Instant) -> Completed {
 
 /// Runs `plan` with operations that answer after `service(sent)`, returning the recording, the
 /// outcome, and (n, intended, sent) for every operation.
-async fn run(
+pub(super) async fn run(
     plan: &Plan,
     service: impl Fn(Instant) -> Instant + 'static,
-    shutdown: impl Future<Output = ()>,
+    shutdown: impl Stream<Item = ()>,
 ) -> (Recording, Outcome, Vec<(u64, Instant, Instant)>) {
-    let mut recorder = Recorder::new(&["table"], plan.schedule.start(), None);
+    run_measured_from(plan, plan.schedule.start(), service, shutdown).await
+}
+
+/// Like [`run`], measuring from `measure_from` (after a warm-up).
+pub(super) async fn run_measured_from(
+    plan: &Plan,
+    measure_from: Instant,
+    service: impl Fn(Instant) -> Instant + 'static,
+    shutdown: impl Stream<Item = ()>,
+) -> (Recording, Outcome, Vec<(u64, Instant, Instant)>) {
+    let mut recorder = Recorder::new(&["table"], measure_from, None);
     let calls = Rc::new(RefCell::new(Vec::new()));
     let service = Rc::new(service);
     let seen = Rc::clone(&calls);
@@ -66,7 +93,7 @@ async fn run(
         },
     )
     .await;
-    let recording = recorder.finish(Instant::now()).unwrap();
+    let recording = recorder.finish(outcome.stopped, Instant::now()).unwrap();
     let calls = calls.borrow().clone();
     (recording, outcome, calls)
 }
@@ -83,15 +110,12 @@ async fn operations_start_exactly_on_schedule() {
         },
         64,
     );
-    let (recording, outcome, calls) = run(&plan, |sent| sent + MS, std::future::pending()).await;
+    let (recording, outcome, calls) = run(&plan, |sent| sent + MS, never()).await;
     assert_eq!(
-        outcome,
-        Outcome {
-            ending: Ending::Finished,
-            abandoned: 0,
-            started: 500
-        }
+        (outcome.ending.clone(), outcome.abandoned, outcome.missed),
+        (Ending::Finished, 0, 0)
     );
+    assert_eq!(outcome.started, 500);
     assert_eq!(calls.len(), 500);
     for (n, intended, sent) in calls {
         assert_eq!(
@@ -127,7 +151,7 @@ async fn a_stall_is_caught_up_without_dropping_and_shows_in_response_time() {
         },
         10,
     );
-    let (recording, outcome, calls) = run(&plan, service, std::future::pending()).await;
+    let (recording, outcome, calls) = run(&plan, service, never()).await;
 
     assert_eq!(outcome.started, 2000, "no operation is skipped");
     assert_eq!(recording.counts.ops, 2000);
@@ -168,7 +192,7 @@ async fn an_hour_at_a_fractional_rate_does_not_drift() {
         },
         8,
     );
-    let (_, outcome, calls) = run(&plan, |sent| sent + MS, std::future::pending()).await;
+    let (_, outcome, calls) = run(&plan, |sent| sent + MS, never()).await;
     assert_eq!(outcome.started, 10_800);
     let (n, due, sent) = calls[calls.len() - 1];
     assert_eq!(due, start + Duration::from_secs_f64(n as f64 / 3.0));
@@ -184,7 +208,7 @@ async fn an_hour_at_a_fractional_rate_does_not_drift() {
 async fn ctrl_c_stops_scheduling_and_drains_what_is_in_flight() {
     let start = Instant::now();
     let plan = plan(start, Some(100.0), End::default(), 64);
-    let shutdown = tokio::time::sleep(Duration::from_millis(1005));
+    let shutdown = once(tokio::time::sleep(Duration::from_millis(1005)));
     let (recording, outcome, calls) = run(&plan, |sent| sent + 50 * MS, shutdown).await;
     assert_eq!(outcome.ending, Ending::Interrupted);
     assert_eq!(outcome.abandoned, 0);
@@ -202,15 +226,19 @@ async fn the_drain_gives_up_after_its_timeout() {
     plan.drain_timeout = Duration::from_secs(2);
     let never = |sent: Instant| sent + Duration::from_secs(86_400);
     let began = Instant::now();
-    let (_, outcome, calls) =
-        run(&plan, never, tokio::time::sleep(Duration::from_millis(105))).await;
+    let (_, outcome, calls) = run(
+        &plan,
+        never,
+        once(tokio::time::sleep(Duration::from_millis(105))),
+    )
+    .await;
     assert_eq!(outcome.ending, Ending::Interrupted);
     assert_eq!(outcome.abandoned, calls.len());
     assert!(Instant::now() - began < Duration::from_secs(4));
 }
 
 /// Operations that fail with `kind`.
-async fn failing(kind: ErrorKind, max_errors: Option<u64>) -> Outcome {
+pub(super) async fn failing(kind: ErrorKind, max_errors: Option<u64>) -> Outcome {
     let start = Instant::now();
     let mut plan = plan(
         start,
@@ -227,7 +255,7 @@ async fn failing(kind: ErrorKind, max_errors: Option<u64>) -> Outcome {
         &plan,
         TokioTimer::new(),
         &mut recorder,
-        std::future::pending(),
+        never(),
         |_| {},
         move |_, _| async move {
             let failure = Failure {
@@ -296,7 +324,7 @@ async fn the_window_bounds_requests_in_flight() {
         &plan,
         TokioTimer::new(),
         &mut recorder,
-        std::future::pending(),
+        never(),
         |_| {},
         move |_, _| {
             let (now, peak) = (Rc::clone(&now2), Rc::clone(&peak2));
@@ -331,7 +359,7 @@ async fn unthrottled_runs_as_fast_as_the_window_allows() {
         },
         4,
     );
-    let (recording, outcome, _) = run(&plan, |sent| sent + 10 * MS, std::future::pending()).await;
+    let (recording, outcome, _) = run(&plan, |sent| sent + 10 * MS, never()).await;
     // Little's law: 4 in flight / 10 ms each = 400 operations a second.
     assert!(
         (396..=404).contains(&outcome.started),

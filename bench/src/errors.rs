@@ -1,9 +1,12 @@
 //! What went wrong with a request, as a small set of kinds a report can count.
 //!
 //! Transient kinds (timeouts, unavailable replicas, overload, broken connections) are counted and
-//! the run goes on: they are what a benchmark is there to observe. Fatal kinds (bad credentials,
-//! missing permissions, a schema that does not match the statements) end the run at once, since
-//! every later request would fail the same way.
+//! the run goes on: they are what a benchmark is there to observe. A saturated node answers late
+//! or sheds load, and that is a measurement, not an ending. Kinds that say no node could be
+//! reached at all ([`ErrorKind::is_unreachable`]) are counted too, and end the run only when they
+//! last longer than `--outage-limit`. Fatal kinds (bad credentials, missing permissions, a schema
+//! that does not match the statements) end the run at once, since every later request would fail
+//! the same way.
 
 use std::fmt;
 
@@ -68,11 +71,15 @@ impl ErrorKind {
     pub fn is_fatal(self) -> bool {
         matches!(
             self,
-            ErrorKind::Authentication
-                | ErrorKind::Unauthorized
-                | ErrorKind::Invalid
-                | ErrorKind::NoNode
+            ErrorKind::Authentication | ErrorKind::Unauthorized | ErrorKind::Invalid
         )
+    }
+
+    /// Whether the request reached no node at all (no connection, or no node it may use): an
+    /// outage while it lasts, which the run tolerates up to `--outage-limit`. A node that
+    /// answers, however slowly or with whatever error, is not down.
+    pub fn is_unreachable(self) -> bool {
+        matches!(self, ErrorKind::Connection | ErrorKind::NoNode)
     }
 
     /// The name used in reports, live lines and logs.
@@ -139,6 +146,7 @@ impl RequestError for schema::reads::ReadError {
 /// Sorts a driver error into a [`Failure`].
 pub fn classify(error: &ExecutionError) -> Failure {
     let kind = kind_of(error);
+    // The detail is kept for the kinds that can end a run, so that its last line can say why.
     let detail = match kind {
         ErrorKind::NoNode => Some(
             "no node may take requests: every node of the local datacenter is down, and requests may not \
@@ -228,15 +236,23 @@ mod tests {
             ErrorKind::Overloaded
         );
         let no_node = classify(&ExecutionError::EmptyPlan);
-        assert_eq!(
-            no_node.kind,
-            ErrorKind::NoNode,
-            "an empty plan is fatal: it will stay empty"
-        );
+        assert_eq!(no_node.kind, ErrorKind::NoNode);
         assert!(
-            no_node.kind.is_fatal() && no_node.detail.is_some_and(|d| d.contains("--dc-failover"))
+            !no_node.kind.is_fatal() && no_node.kind.is_unreachable(),
+            "an empty plan is an outage, tolerated up to --outage-limit: nodes come back"
         );
+        assert!(no_node.detail.is_some_and(|d| d.contains("--dc-failover")));
         assert!(!ErrorKind::WriteTimeout.is_fatal());
+        for answered in [
+            ErrorKind::Overloaded,
+            ErrorKind::WriteTimeout,
+            ErrorKind::ClientTimeout,
+        ] {
+            assert!(
+                !answered.is_unreachable(),
+                "{answered}: a saturated node is not down"
+            );
+        }
     }
 
     #[test]

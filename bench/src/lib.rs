@@ -3,7 +3,8 @@
 //! - [`pace`]: when each operation is due (one global, open-loop schedule);
 //! - [`timer`]: the one timer that waits for due times, precise to tens of microseconds;
 //! - [`drive`]: the loop that starts operations on schedule behind the in-flight semaphore;
-//! - [`record`]: HDR histograms of response, wait and service times, per second and in total;
+//! - [`record`]: HDR histograms of response, wait and service times, per second and in total,
+//!   made of the counts and histograms of [`tally`];
 //! - [`hdr_log`]: the standard HDR interval log;
 //! - [`errors`]: failures sorted into kinds, transient or fatal;
 //! - [`usage`]: what the client itself costs in CPU and memory;
@@ -36,6 +37,7 @@ pub mod run;
 pub mod shutdown;
 pub mod suite;
 pub mod suite_report;
+pub mod tally;
 pub mod timer;
 pub mod usage;
 

@@ -7,7 +7,12 @@
 //!   exceeds `--max-in-flight` at the typical service time, **the bound** is what limits; when it
 //!   would suffice at the typical service time but service times rose, **the server** is;
 //! - **late with permits free**: the loop got to an operation late although permits were free:
-//!   **the client** is busy or starved of CPU.
+//!   the client is busy or starved of CPU. Which one, the machine's CPU (`/proc/stat`) tells:
+//!   when the machine's cores were nearly all busy and most of that work was other processes'
+//!   (a node on the same machine, say), **the machine** is short of CPU, and more CPU for the
+//!   client alone would not help; otherwise **the client** is.
+//!
+//! A run that measured nothing (stopped during its warm-up) gets no verdict, and says so.
 
 use serde::{Deserialize, Serialize};
 
@@ -25,6 +30,11 @@ pub enum Verdict {
     ServerLatency,
     /// The client could not keep up with the schedule.
     ClientCpu,
+    /// The machine's cores were busy, mostly with other processes (a node on the same machine):
+    /// the client's loop fell behind for lack of CPU that was not its own to take.
+    MachineCpu,
+    /// Nothing was measured (the run stopped before its warm-up ended): no verdict.
+    NothingMeasured,
     /// No target rate: the window and the server's latency set the pace, by design.
     Unthrottled,
 }
@@ -37,6 +47,8 @@ impl Verdict {
             Verdict::InFlightBound => "the in-flight bound",
             Verdict::ServerLatency => "the server's latency",
             Verdict::ClientCpu => "the client's CPU",
+            Verdict::MachineCpu => "the machine's CPU",
+            Verdict::NothingMeasured => "nothing measured",
             Verdict::Unthrottled => "unthrottled",
         }
     }
@@ -80,10 +92,49 @@ pub struct Evidence {
     pub response_mean_s: f64,
     /// CPU cores the client kept busy.
     pub cores_busy: f64,
+    /// The machine's cores (0 when unknown).
+    pub machine_cores: usize,
+    /// How busy the machine's cores were, every process together (0 to 1).
+    pub machine_busy: f64,
+    /// Operations the measured time held: sent or missed. None means nothing was measured.
+    pub operations: u64,
+}
+
+/// Above this share of its cores busy, the machine had no CPU to spare.
+const MACHINE_SATURATED: f64 = 0.9;
+
+impl Evidence {
+    /// "the machine's 2 cores were 97% busy, 0.33 of them in this process", or nothing when the
+    /// machine's CPU is unknown.
+    fn machine(&self) -> Option<String> {
+        (self.machine_cores > 0).then(|| {
+            format!(
+                "the machine's {} cores were {:.0}% busy, {:.2} of them in this process",
+                self.machine_cores,
+                self.machine_busy * 100.0,
+                self.cores_busy
+            )
+        })
+    }
+
+    /// Whether the machine's cores were nearly all busy, mostly with other processes' work.
+    fn machine_taken_by_others(&self) -> bool {
+        let others = self.machine_busy * self.machine_cores as f64 - self.cores_busy;
+        self.machine_busy >= MACHINE_SATURATED && others > self.cores_busy
+    }
 }
 
 /// Decides what limited the rate.
 pub fn diagnose(e: &Evidence) -> Limiter {
+    if e.operations == 0 || e.measured_seconds <= 0.0 {
+        return Limiter {
+            verdict: Verdict::NothingMeasured,
+            explanation: "nothing was measured: the run stopped before any operation of its \
+                          measured time was due, so there is no verdict"
+                .to_owned(),
+            warning: None,
+        };
+    }
     let seconds = e.measured_seconds.max(f64::EPSILON);
     let (waiting, late) = (
         e.pacing.waiting_for_permits_s,
@@ -128,11 +179,21 @@ pub fn diagnose(e: &Evidence) -> Limiter {
     ));
     let needed_typical = target * e.requests_per_op as f64 * e.service_p50_s;
     let needed_mean = target * e.requests_per_op as f64 * e.service_mean_s;
-    let (verdict, explanation) = if late > waiting {
+    let machine = e.machine().map_or_else(String::new, |m| format!("; {m}"));
+    let (verdict, explanation) = if late > waiting && e.machine_taken_by_others() {
+        (
+            Verdict::MachineCpu,
+            format!(
+                "the machine: {lateness}, so the loop fell behind for lack of CPU{machine}: the rest \
+                 was other processes' (a node on this machine, say). The client did not use up a \
+                 share of its own: run it on another machine, or give the machine more cores"
+            ),
+        )
+    } else if late > waiting {
         (
             Verdict::ClientCpu,
             format!(
-                "the client: {lateness}, so the loop itself fell behind; the process kept {:.2} cores busy. \
+                "the client: {lateness}, so the loop itself fell behind; the process kept {:.2} cores busy{machine}. \
                  Give the client more CPU, or run several clients and merge their reports",
                 e.cores_busy
             ),
@@ -143,7 +204,7 @@ pub fn diagnose(e: &Evidence) -> Limiter {
             format!(
                 "the in-flight bound: at a median service time of {:.3} ms, {target:.0}/s needs about \
                  {needed_typical:.0} requests in flight (Little's law: rate x {} requests x latency), and \
-                 --max-in-flight is {}; {lateness}. Raise --max-in-flight or lower --rate",
+                 --max-in-flight is {}; {lateness}{machine}. Raise --max-in-flight or lower --rate",
                 e.service_p50_s * 1e3,
                 e.requests_per_op,
                 e.max_in_flight
@@ -155,7 +216,7 @@ pub fn diagnose(e: &Evidence) -> Limiter {
             format!(
                 "the server: at the median service time ({:.3} ms) {needed_typical:.0} requests in flight would do, \
                  but service times rose (mean {:.3} ms, p99 {:.3} ms, needing {needed_mean:.0}) until the window \
-                 of {} filled; {lateness}",
+                 of {} filled; {lateness}{machine}",
                 e.service_p50_s * 1e3,
                 e.service_mean_s * 1e3,
                 e.service_p99_s * 1e3,
@@ -192,6 +253,9 @@ mod tests {
             service_p99_s: 0.004,
             response_mean_s: 0.0012,
             cores_busy: 0.4,
+            machine_cores: 2,
+            machine_busy: 0.5,
+            operations: 300_000,
         }
     }
 
@@ -264,6 +328,53 @@ mod tests {
         let limiter = diagnose(&e);
         assert_eq!(limiter.verdict, Verdict::ClientCpu);
         assert!(limiter.explanation.contains("1.90 cores"));
+    }
+
+    #[test]
+    fn a_late_loop_on_a_machine_busy_with_others_is_the_machine() {
+        let pacing = Pacing {
+            late_with_free_permits_s: 40.0,
+            ..evidence().pacing
+        };
+        let e = Evidence {
+            achieved_rate: 1645.0,
+            pacing,
+            cores_busy: 0.33,
+            machine_busy: 0.97,
+            ..evidence()
+        };
+        let limiter = diagnose(&e);
+        assert_eq!(limiter.verdict, Verdict::MachineCpu);
+        assert!(
+            limiter
+                .explanation
+                .contains("the machine's 2 cores were 97% busy, 0.33 of them in this process"),
+            "{}",
+            limiter.explanation
+        );
+        assert!(!limiter.explanation.contains("Give the client more CPU"));
+        // The same loop on a machine with CPU to spare: the client's own share is what it had.
+        let idle_machine = Evidence {
+            machine_busy: 0.4,
+            ..e
+        };
+        assert_eq!(diagnose(&idle_machine).verdict, Verdict::ClientCpu);
+    }
+
+    #[test]
+    fn a_run_that_measured_nothing_gets_no_verdict() {
+        let e = Evidence {
+            operations: 0,
+            measured_seconds: 0.0,
+            achieved_rate: 0.0,
+            wait_p50_s: 0.0,
+            service_p50_s: 0.0,
+            ..evidence()
+        };
+        let limiter = diagnose(&e);
+        assert_eq!(limiter.verdict, Verdict::NothingMeasured);
+        assert!(limiter.explanation.contains("nothing was measured"));
+        assert!(limiter.warning.is_none());
     }
 
     #[test]

@@ -59,8 +59,8 @@ pub fn measure_value<'a, T: Send + 'a, E: RequestError + Send + 'a>(
 }
 
 /// Like [`measure_value`], for a request sent through `cassandra`: a connection failure while
-/// every node of the local datacenter is down (and failover is off) is the fatal
-/// [`ErrorKind::NoNode`], since no later request can succeed either.
+/// every node of the local datacenter is down (and failover is off) is [`ErrorKind::NoNode`],
+/// with the datacenter named: if it lasts longer than `--outage-limit`, that is what ends the run.
 pub fn measure_on<'a, T: Send + 'a, E: RequestError + Send + 'a>(
     cassandra: &'a Connection,
     tag: usize,

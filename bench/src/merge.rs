@@ -208,6 +208,7 @@ pub fn merge_reports(reports: &[&RunReport]) -> Result<RunReport, MergeError> {
             .iter()
             .map(|r| r.measured_seconds)
             .fold(0.0, f64::max),
+        wall_seconds: reports.iter().map(|r| r.wall_seconds).fold(0.0, f64::max),
         counts,
         abandoned: reports.iter().map(|r| r.abandoned).sum(),
         errors,
@@ -364,12 +365,14 @@ mod tests {
             achieved_rate: count as f64 / 10.0,
             achieved_request_rate: 3.0 * count as f64 / 10.0,
             measured_seconds: 10.0,
+            wall_seconds: 10.0,
             counts: Counts {
                 ops: count,
                 ops_failed: 0,
                 requests: 3 * count,
                 requests_failed: 0,
                 requests_remote: 0,
+                missed: 0,
             },
             abandoned: 0,
             errors: BTreeMap::new(),

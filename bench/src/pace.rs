@@ -67,10 +67,54 @@ impl Schedule {
         self.pace
     }
 
+    /// The instant the schedule's time runs out, if it is bounded by time: no operation is sent
+    /// at or after it.
+    pub fn end_instant(&self) -> Option<Instant> {
+        self.end.after.map(|after| self.start + after)
+    }
+
+    /// Whether `n` operations are all the schedule has (it is bounded by a count, and `n` is it).
+    pub fn count_reached(&self, n: u64) -> bool {
+        self.end.operations.is_some_and(|limit| n >= limit)
+    }
+
+    /// When operation `n` is due on a fixed schedule, ends aside; `None` when unthrottled.
+    pub fn at(&self, n: u64) -> Option<Instant> {
+        match self.pace {
+            Pace::Fixed { per_second } => {
+                Some(self.start + Duration::from_secs_f64(n as f64 / per_second))
+            }
+            Pace::Unthrottled => None,
+        }
+    }
+
+    /// How many operations are due strictly before `instant` (within the schedule's ends): the
+    /// first of them is operation 0. Always 0 when unthrottled, where nothing is due in advance.
+    pub fn due_before(&self, instant: Instant) -> u64 {
+        let Pace::Fixed { per_second } = self.pace else {
+            return 0;
+        };
+        let instant = self.end_instant().map_or(instant, |end| instant.min(end));
+        if instant <= self.start {
+            return 0;
+        }
+        // A first guess from the rate, then the exact count from the due times themselves, which
+        // are rounded to the nanosecond.
+        let mut count = ((instant - self.start).as_secs_f64() * per_second).ceil() as u64;
+        let before = |n: u64| self.at(n).is_some_and(|at| at < instant);
+        while count > 0 && !before(count - 1) {
+            count -= 1;
+        }
+        while count < u64::MAX && before(count) {
+            count += 1;
+        }
+        self.end.operations.map_or(count, |limit| count.min(limit))
+    }
+
     /// When operation `n` (0-based) is due. For an unthrottled schedule bounded by time, `now`
     /// decides whether the run is over.
     pub fn due(&self, n: u64, now: Instant) -> Due {
-        if self.end.operations.is_some_and(|limit| n >= limit) {
+        if self.count_reached(n) {
             return Due::Finished;
         }
         let past_end = |at: Instant| self.end.after.is_some_and(|after| at >= self.start + after);
@@ -147,5 +191,32 @@ mod tests {
             unthrottled.due(0, start + Duration::from_secs(1)),
             Due::Finished
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn operations_due_before_an_instant_are_counted_exactly() {
+        let start = Instant::now();
+        let end = End {
+            after: Some(Duration::from_secs(10)),
+            operations: None,
+        };
+        let schedule = Schedule::new(start, Pace::Fixed { per_second: 7.0 }, end);
+        assert_eq!(schedule.due_before(start), 0);
+        // Operation 0 is due at the start itself.
+        assert_eq!(schedule.due_before(start + Duration::from_nanos(1)), 1);
+        assert_eq!(schedule.due_before(start + Duration::from_secs(1)), 7);
+        // Operation 7 is due at exactly 1 s: not before it, but before a nanosecond later.
+        assert_eq!(
+            schedule.due_before(start + Duration::from_secs(1) + Duration::from_nanos(1)),
+            8
+        );
+        // Nothing is due after the end of the schedule's time.
+        assert_eq!(schedule.due_before(start + Duration::from_secs(99)), 70);
+        assert_eq!(
+            schedule.end_instant(),
+            Some(start + Duration::from_secs(10))
+        );
+        let unthrottled = Schedule::new(start, Pace::Unthrottled, end);
+        assert_eq!(unthrottled.due_before(start + Duration::from_secs(5)), 0);
     }
 }

@@ -1,6 +1,7 @@
 //! Recording what every operation took, without letting memory grow with the run.
 //!
-//! Each completed operation gives three kinds of time, all in nanoseconds in HDR histograms:
+//! Each completed operation gives three kinds of time, all in nanoseconds in HDR histograms (the
+//! counts and histograms themselves are in [`crate::tally`]):
 //! - **response**: from the operation's *intended* start (its due time) to its last answer;
 //!   this is what a user waiting on the schedule experiences, stalls included;
 //! - **wait**: from the intended start to the moment it was sent (late schedule, full window);
@@ -9,27 +10,30 @@
 //! Two sets of histograms are kept: the run's totals, and the current one-second interval, which
 //! is summarised (for the live line and the report's time series), written to the HDR interval log
 //! if there is one, and reset. Only accumulators stay in memory.
+//!
+//! Operations that were due but never sent, because the run ended first, are recorded as missed
+//! when it ends, each late by the time left until then. The recorder also notices when no
+//! operation reaches a node any more (an outage), and since when.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
-use hdrhistogram::Histogram;
-use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use crate::errors::{ErrorKind, Failure};
 use crate::hdr_log::HdrLog;
+use crate::pace::Schedule;
 use crate::prometheus::Exporter;
+use crate::tally::nanos;
+pub use crate::tally::{
+    ALL, Counts, FAILED, Histograms, IntervalSummary, MISSED, Pacing, Percentiles, RESPONSE, WAIT,
+    new_histogram,
+};
 
-/// The highest time a histogram holds: one hour, in nanoseconds. Longer times are clamped.
-const HIGHEST_NANOS: u64 = 3_600_000_000_000;
-
-/// The tag of response times in histograms, logs and reports.
-pub const RESPONSE: &str = "response";
-/// The tag of wait times.
-pub const WAIT: &str = "wait";
-/// The tag of response times of failed operations.
-pub const FAILED: &str = "failed";
+/// At most this many distinct latencies stand for the missed operations of a run: they are due at
+/// evenly spaced times, so groups of them share one lateness with no visible loss (a group spans
+/// 1/10,000 of the backlog), and a huge backlog costs no more than a small one to record.
+const MISSED_GROUPS: u64 = 10_000;
 
 /// One request an operation made: which tag it counts under, how long it took, how it ended.
 #[derive(Debug, Clone, PartialEq)]
@@ -53,179 +57,6 @@ pub struct Completed {
     pub requests: Vec<Request>,
 }
 
-/// Operation and request counts.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Counts {
-    /// Operations whose every request succeeded.
-    pub ops: u64,
-    /// Operations with at least one failed request.
-    pub ops_failed: u64,
-    /// Requests that succeeded.
-    pub requests: u64,
-    /// Requests that failed.
-    pub requests_failed: u64,
-    /// Successful requests coordinated outside the local datacenter.
-    #[serde(default)]
-    pub requests_remote: u64,
-}
-
-impl Counts {
-    /// Adds `other` to these counts.
-    pub fn add(&mut self, other: &Counts) {
-        self.ops += other.ops;
-        self.ops_failed += other.ops_failed;
-        self.requests += other.requests;
-        self.requests_failed += other.requests_failed;
-        self.requests_remote += other.requests_remote;
-    }
-}
-
-/// One second of the run, as the live line and the report's time series show it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct IntervalSummary {
-    /// End of the interval, in seconds since measurement began.
-    pub at: f64,
-    /// Length of the interval in seconds (1, except for the last).
-    pub seconds: f64,
-    /// Counts in the interval.
-    pub counts: Counts,
-    /// Response time of successful operations in the interval, microseconds.
-    pub response_us: Percentiles,
-    /// Requests in flight when the interval closed.
-    pub in_flight: usize,
-    /// Resident memory of the process when the interval closed, bytes (0 when unknown).
-    #[serde(default)]
-    pub rss_bytes: u64,
-    /// Failed requests in the interval, by kind.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub errors: BTreeMap<ErrorKind, u64>,
-}
-
-/// The usual percentiles of a histogram, in microseconds.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-pub struct Percentiles {
-    /// Number of values.
-    pub count: u64,
-    /// Mean.
-    pub mean: f64,
-    /// Median.
-    pub p50: f64,
-    /// 90th percentile.
-    pub p90: f64,
-    /// 99th percentile.
-    pub p99: f64,
-    /// 99.9th percentile.
-    pub p999: f64,
-    /// Maximum.
-    pub max: f64,
-}
-
-impl Percentiles {
-    /// The percentiles of a nanosecond histogram, converted to microseconds.
-    pub fn of(histogram: &Histogram<u64>) -> Percentiles {
-        if histogram.is_empty() {
-            return Percentiles::default();
-        }
-        let micros = |nanos: u64| nanos as f64 / 1_000.0;
-        Percentiles {
-            count: histogram.len(),
-            mean: histogram.mean() / 1_000.0,
-            p50: micros(histogram.value_at_quantile(0.50)),
-            p90: micros(histogram.value_at_quantile(0.90)),
-            p99: micros(histogram.value_at_quantile(0.99)),
-            p999: micros(histogram.value_at_quantile(0.999)),
-            max: micros(histogram.max()),
-        }
-    }
-}
-
-/// A nanosecond histogram from 1 ns to one hour, three significant digits.
-pub fn new_histogram() -> Histogram<u64> {
-    // Constant bounds that hdrhistogram always accepts; no input of the user's reaches this.
-    Histogram::new_with_bounds(1, HIGHEST_NANOS, 3)
-        .expect("1 ns to 1 h at 3 significant digits is a valid histogram")
-}
-
-fn nanos(duration: Duration) -> u64 {
-    u64::try_from(duration.as_nanos())
-        .unwrap_or(u64::MAX)
-        .max(1)
-}
-
-/// Response, wait and per-tag service histograms.
-#[derive(Debug, Clone)]
-pub struct Histograms {
-    /// Response times of successful operations.
-    pub response: Histogram<u64>,
-    /// Wait times of successful operations.
-    pub wait: Histogram<u64>,
-    /// Response times of failed operations, kept apart so failures do not blur the latency.
-    pub failed: Histogram<u64>,
-    /// Service times of successful requests, one histogram per tag.
-    pub service: Vec<Histogram<u64>>,
-}
-
-impl Histograms {
-    fn new(tags: usize) -> Histograms {
-        Histograms {
-            response: new_histogram(),
-            wait: new_histogram(),
-            failed: new_histogram(),
-            service: (0..tags).map(|_| new_histogram()).collect(),
-        }
-    }
-
-    /// Adds `other` into these histograms (same tags).
-    fn add(&mut self, other: &Histograms) {
-        // Histograms with the same bounds always add; a failure would only lose this interval.
-        let _ = self.response.add(&other.response);
-        let _ = self.wait.add(&other.wait);
-        let _ = self.failed.add(&other.failed);
-        for (total, interval) in self.service.iter_mut().zip(&other.service) {
-            let _ = total.add(interval);
-        }
-    }
-
-    fn reset(&mut self) {
-        self.response.reset();
-        self.wait.reset();
-        self.failed.reset();
-        self.service.iter_mut().for_each(Histogram::reset);
-    }
-
-    /// Every histogram with its tag: `response`, `wait`, `failed`, then `service-<tag>`.
-    pub fn tagged<'a>(
-        &'a self,
-        tags: &'a [String],
-    ) -> impl Iterator<Item = (String, &'a Histogram<u64>)> + 'a {
-        [
-            (RESPONSE.to_owned(), &self.response),
-            (WAIT.to_owned(), &self.wait),
-            (FAILED.to_owned(), &self.failed),
-        ]
-        .into_iter()
-        .chain(
-            tags.iter()
-                .zip(&self.service)
-                .map(|(tag, h)| (format!("service-{tag}"), h)),
-        )
-    }
-}
-
-/// Where the loop's time behind schedule went, for the report's "what limited the rate": the
-/// loop's wall-clock time while the next operation was already due, split by what held it. Each
-/// instant counts once, so the two add up to at most the measured time.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-pub struct Pacing {
-    /// Seconds the loop waited for in-flight permits while an operation was due (window full).
-    pub waiting_for_permits_s: f64,
-    /// Seconds an operation was due with permits free but the loop had not reached it (timer
-    /// precision, a busy or CPU-starved client).
-    pub late_with_free_permits_s: f64,
-    /// Most requests in flight at once.
-    pub peak_in_flight: usize,
-}
-
 /// Everything recorded about a run, handed over when it ends.
 #[derive(Debug, Clone)]
 pub struct Recording {
@@ -241,8 +72,10 @@ pub struct Recording {
     pub intervals: Vec<IntervalSummary>,
     /// Where the time behind schedule went.
     pub pacing: Pacing,
-    /// Length of the measured part of the run.
+    /// Length of the measured part of the run: from the end of the warm-up until sending stopped.
     pub measured: Duration,
+    /// Wall-clock time from the end of the warm-up until the recording ended, the drain included.
+    pub wall: Duration,
     /// Wall-clock time when measurement began.
     pub measured_from: SystemTime,
     /// The first fatal failure, if any.
@@ -268,7 +101,8 @@ pub struct Recorder {
     pacing: Pacing,
     log: Option<HdrLog>,
     fatal: Option<Failure>,
-    last_completion: Option<Instant>,
+    /// Since when no operation has reached a node, and the last failure that said so.
+    outage: Option<(Instant, Failure)>,
 }
 
 impl Recorder {
@@ -299,7 +133,7 @@ impl Recorder {
             pacing: Pacing::default(),
             log,
             fatal: None,
-            last_completion: None,
+            outage: None,
         }
     }
 
@@ -313,10 +147,10 @@ impl Recorder {
                 .filter_map(|r| r.error.clone())
                 .find(|f| f.kind.is_fatal());
         }
+        self.note_reachability(completed, finished);
         if intended < self.measure_from {
             return;
         }
-        self.last_completion = Some(finished);
         // Only the interval's histograms are written here; they are added into the totals when
         // the interval closes, once a second, which halves the work per operation.
         let response = nanos(finished.saturating_duration_since(intended));
@@ -347,6 +181,55 @@ impl Recorder {
         for failure in completed.requests.iter().filter_map(|r| r.error.as_ref()) {
             *self.interval_errors.entry(failure.kind).or_insert(0) += 1;
             self.failed_requests += 1;
+        }
+    }
+
+    /// An operation whose every request failed to reach a node starts (or continues) an outage;
+    /// any answer from a node, even an error or a timeout, ends it.
+    fn note_reachability(&mut self, completed: &Completed, finished: Instant) {
+        let unreachable = |r: &Request| r.error.as_ref().is_some_and(|f| f.kind.is_unreachable());
+        if completed.requests.is_empty() || !completed.requests.iter().all(unreachable) {
+            self.outage = None;
+        } else if self.outage.is_none()
+            && let Some(failure) = completed.requests.iter().find_map(|r| r.error.as_ref())
+        {
+            self.outage = Some((finished, failure.clone()));
+        }
+    }
+
+    /// Since when no node has been reached, with the failure that says why; `None` while nodes
+    /// answer.
+    pub fn outage(&self) -> Option<(Instant, &Failure)> {
+        self.outage
+            .as_ref()
+            .map(|(since, failure)| (*since, failure))
+    }
+
+    /// Records operations `missed` of `schedule` (due, never sent) as late by the time left
+    /// until `stopped`, when sending stopped; those due during the warm-up are not measured.
+    pub fn record_missed(
+        &mut self,
+        schedule: &Schedule,
+        missed: std::ops::Range<u64>,
+        stopped: Instant,
+    ) {
+        let first = missed.start.max(schedule.due_before(self.measure_from));
+        let count = missed.end.saturating_sub(first);
+        if count == 0 {
+            return;
+        }
+        self.interval_counts.missed += count;
+        let groups = count.min(MISSED_GROUPS);
+        let bound = |group: u64| {
+            let offset = u128::from(count) * u128::from(group) / u128::from(groups);
+            first + u64::try_from(offset).unwrap_or(count)
+        };
+        for group in 0..groups {
+            let (from, to) = (bound(group), bound(group + 1));
+            if let Some(due) = schedule.at(from + (to - from) / 2) {
+                let late = nanos(stopped.saturating_duration_since(due));
+                self.interval.missed.saturating_record_n(late, to - from);
+            }
         }
     }
 
@@ -438,12 +321,11 @@ impl Recorder {
         self.interval_counts = Counts::default();
     }
 
-    /// Ends the recording at `end` (the last operation's completion, or now): closes the last
-    /// partial interval and the HDR log.
-    pub fn finish(mut self, end: Instant) -> Result<Recording, std::io::Error> {
-        let end = self
-            .last_completion
-            .map_or(end, |last| last.max(self.interval_started));
+    /// Ends the recording at `end` (now, after the drain), for a run that stopped sending at
+    /// `stopped`: closes the last partial interval and the HDR log. The measured time runs from
+    /// the end of the warm-up to `stopped`; the wall time to `end`.
+    pub fn finish(mut self, stopped: Instant, end: Instant) -> Result<Recording, std::io::Error> {
+        let end = end.max(self.interval_started);
         if self.interval_counts != Counts::default()
             && self
                 .close_interval(end, 0, crate::usage::Usage::now().rss_bytes)
@@ -462,7 +344,8 @@ impl Recorder {
             errors: self.errors,
             intervals: self.intervals,
             pacing: self.pacing,
-            measured: end.saturating_duration_since(self.measure_from),
+            measured: stopped.saturating_duration_since(self.measure_from),
+            wall: end.saturating_duration_since(self.measure_from),
             measured_from: self.measure_from_wall,
             fatal: self.fatal,
         })
@@ -470,129 +353,5 @@ impl Recorder {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn ok(tag: usize, micros: u64) -> Request {
-        Request {
-            tag,
-            service: Duration::from_micros(micros),
-            error: None,
-            remote: false,
-        }
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn response_time_runs_from_the_intended_start() {
-        let start = Instant::now();
-        let mut recorder = Recorder::new(&["a", "b"], start, None);
-        // Due at start, sent 3 ms late, answered 5 ms after sending.
-        let sent = start + Duration::from_millis(3);
-        let completed = Completed {
-            sent,
-            requests: vec![ok(0, 5_000), ok(1, 4_000)],
-        };
-        recorder.record(start, &completed, sent + Duration::from_millis(5));
-        let recording = recorder.finish(start + Duration::from_secs(1)).unwrap();
-        let response = Percentiles::of(&recording.histograms.response);
-        assert!((response.max - 8_000.0).abs() < 10.0, "{response:?}");
-        assert!((Percentiles::of(&recording.histograms.wait).max - 3_000.0).abs() < 5.0);
-        assert_eq!(
-            recording.counts,
-            Counts {
-                ops: 1,
-                ops_failed: 0,
-                requests: 2,
-                requests_failed: 0,
-                requests_remote: 0
-            }
-        );
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn failures_are_counted_by_kind_and_kept_out_of_the_latency() {
-        let start = Instant::now();
-        let mut recorder = Recorder::new(&["a"], start, None);
-        let timeout = Failure {
-            kind: ErrorKind::WriteTimeout,
-            detail: None,
-        };
-        let completed = Completed {
-            sent: start,
-            requests: vec![
-                ok(0, 100),
-                Request {
-                    tag: 0,
-                    service: Duration::from_secs(2),
-                    error: Some(timeout),
-                    remote: false,
-                },
-            ],
-        };
-        recorder.record(start, &completed, start + Duration::from_secs(2));
-        assert_eq!(recorder.error_count(), 1);
-        assert!(recorder.fatal().is_none());
-        let interval = recorder
-            .close_interval(start + Duration::from_secs(1), 0, 0)
-            .unwrap();
-        assert_eq!(interval.errors[&ErrorKind::WriteTimeout], 1, "by second");
-        assert_eq!(recorder.error_count(), 1, "still counted once closed");
-        let recording = recorder.finish(start + Duration::from_secs(2)).unwrap();
-        assert!(recording.histograms.response.is_empty());
-        assert_eq!(recording.histograms.failed.len(), 1);
-        assert_eq!(recording.errors[&ErrorKind::WriteTimeout], 1);
-        assert_eq!(recording.counts.ops_failed, 1);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn warm_up_is_not_measured_but_fatal_errors_still_count() {
-        let start = Instant::now();
-        let measure_from = start + Duration::from_secs(10);
-        let mut recorder = Recorder::new(&["a"], measure_from, None);
-        let fatal = Failure {
-            kind: ErrorKind::Invalid,
-            detail: Some("unconfigured table".into()),
-        };
-        let completed = Completed {
-            sent: start,
-            requests: vec![Request {
-                tag: 0,
-                service: Duration::ZERO,
-                error: Some(fatal),
-                remote: false,
-            }],
-        };
-        recorder.record(start, &completed, start);
-        assert_eq!(recorder.error_count(), 0);
-        assert_eq!(recorder.fatal().map(|f| f.kind), Some(ErrorKind::Invalid));
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn intervals_summarise_and_reset() {
-        let start = Instant::now();
-        let mut recorder = Recorder::new(&["a"], start, None);
-        for i in 0..10 {
-            let at = start + Duration::from_millis(100 * i);
-            recorder.record(
-                at,
-                &Completed {
-                    sent: at,
-                    requests: vec![ok(0, 1_000)],
-                },
-                at + Duration::from_millis(1),
-            );
-        }
-        let first = recorder
-            .close_interval(start + Duration::from_secs(1), 3, 1 << 20)
-            .unwrap();
-        assert_eq!(first.counts.ops, 10);
-        assert_eq!(first.in_flight, 3);
-        let second = recorder
-            .close_interval(start + Duration::from_secs(2), 0, 1 << 20)
-            .unwrap();
-        assert_eq!(second.counts.ops, 0);
-        let recording = recorder.finish(start + Duration::from_secs(2)).unwrap();
-        assert_eq!(recording.counts.ops, 10);
-        assert_eq!(recording.intervals.len(), 2);
-    }
-}
+#[path = "record_tests.rs"]
+mod tests;

@@ -14,6 +14,7 @@ use hdrhistogram::Histogram;
 use hdrhistogram::serialization::{Deserializer, Serializer as _, V2DeflateSerializer};
 use serde::{Deserialize, Serialize};
 
+use crate::drive::Ending;
 use crate::limiter::Limiter;
 use crate::record::{Counts, IntervalSummary, Pacing, Percentiles};
 use crate::usage::ClientCost;
@@ -44,8 +45,13 @@ pub struct RunReport {
     pub achieved_rate: f64,
     /// Requests per second achieved.
     pub achieved_request_rate: f64,
-    /// Length of the measured part of the run, seconds.
+    /// Length of the measured part of the run, seconds: from the end of the warm-up until sending
+    /// stopped (the end of `--duration`, Ctrl-C, errors).
     pub measured_seconds: f64,
+    /// Wall-clock seconds from the end of the warm-up until the report, the drain included: the
+    /// measured time plus at most `--drain-timeout`.
+    #[serde(default)]
+    pub wall_seconds: f64,
     /// Operations and requests, successful and failed.
     pub counts: Counts,
     /// Operations still in flight when the drain gave up.
@@ -146,15 +152,28 @@ impl RunReport {
             || "unthrottled".to_owned(),
             |rate| format!("target {rate:.0} {op}s/s"),
         );
+        let missed = match self.counts.missed {
+            0 => String::new(),
+            n => format!(", {n} {op}s missed"),
+        };
         let _ = writeln!(
             out,
-            "{tool}: {seconds:.1} s measured, {target}, achieved {achieved:.1} {op}s/s ({requests:.0} {request}s/s); ended: {ending}",
+            "{tool}: {seconds:.1} s measured ({wall:.1} s of wall time with the drain), {target}, achieved {achieved:.1} {op}s/s ({requests:.0} {request}s/s){missed}; ended: {ending}",
             tool = self.tool,
             seconds = self.measured_seconds,
+            wall = self.wall_seconds,
             achieved = self.achieved_rate,
             requests = self.achieved_request_rate,
             ending = self.ending,
         );
+        if self.counts.missed > 0 {
+            let _ = writeln!(
+                out,
+                "  {} {op}s were due but never sent: the run ended while behind schedule; each counts in `all` \
+                 (and `missed`) as late by the time left until the end",
+                self.counts.missed
+            );
+        }
         let c = &self.counts;
         let _ = writeln!(
             out,
@@ -216,6 +235,14 @@ impl RunReport {
             cost.rss_end_bytes >> 20,
             cost.peak_rss_bytes >> 20,
         );
+        if cost.machine_cores > 0 {
+            let _ = writeln!(
+                out,
+                "  machine: {} cores, {:.0}% busy over the measured time (this process and every other)",
+                cost.machine_cores,
+                cost.machine_busy * 100.0
+            );
+        }
         let _ = writeln!(out, "  rate: {}", self.limiter.explanation);
         if let Some(warning) = &self.limiter.warning {
             let _ = writeln!(out, "  WARNING: {warning}");
@@ -266,4 +293,52 @@ pub fn read_json(path: &Path) -> Result<serde_json::Value, ReportError> {
         ))),
         None => Err(foreign("no format field".into())),
     }
+}
+
+/// How the ending reads in reports.
+pub fn describe_ending(ending: &Ending) -> String {
+    match ending {
+        Ending::Finished => "finished".to_owned(),
+        Ending::Interrupted => "interrupted".to_owned(),
+        Ending::TooManyErrors { errors, limit } => {
+            format!("too many errors ({errors} > --max-errors {limit})")
+        }
+        Ending::Fatal(failure) => {
+            format!(
+                "fatal {} error: {}",
+                failure.kind,
+                failure.detail.as_deref().unwrap_or("no detail")
+            )
+        }
+        Ending::Outage {
+            failure,
+            lasted,
+            limit,
+        } => format!(
+            "outage: {} errors for {:.1} s, over --outage-limit {}: {}",
+            failure.kind,
+            lasted.as_secs_f64(),
+            humantime::format_duration(*limit),
+            failure
+                .detail
+                .as_deref()
+                .unwrap_or("no node could be reached")
+        ),
+    }
+}
+
+/// The line printed every second.
+pub fn live_line(interval: &IntervalSummary, (op, request): (&str, &str)) -> String {
+    let c = &interval.counts;
+    let per_second = |n: u64| n as f64 / interval.seconds.max(1e-9);
+    format!(
+        "[{:>6.0} s] {:>8.0} {op}s/s {:>8.0} {request}s/s   response p50 {:>7.3} ms  p99 {:>8.3} ms   errors {:<5} in flight {}",
+        interval.at,
+        per_second(c.ops + c.ops_failed),
+        per_second(c.requests + c.requests_failed),
+        interval.response_us.p50 / 1e3,
+        interval.response_us.p99 / 1e3,
+        c.requests_failed,
+        interval.in_flight
+    )
 }

@@ -3,6 +3,10 @@
 //! [`Run::drive`] builds the schedule from the load options, starts the timer, the recorder and
 //! the HDR log, drives the operations, prints a live line every second, stops on Ctrl-C, and
 //! turns what was recorded into a [`RunReport`] (written to `--report` when asked).
+//!
+//! Ctrl-C and SIGTERM are caught from [`Run::new`] on: work an app does before the run
+//! ([`Run::before_start`], registering its data, say) stops at once too, and the report of a run
+//! that measured nothing still comes out, saying so.
 
 use std::future::Future;
 use std::time::Duration;
@@ -16,8 +20,9 @@ use crate::hdr_log::HdrLog;
 use crate::limiter::{Evidence, diagnose};
 use crate::pace::{End, Pace, Schedule};
 use crate::prometheus::Exporter;
-use crate::record::{IntervalSummary, Percentiles, Recorder, Recording, new_histogram};
-use crate::report::{FORMAT, Names, ReportError, RunReport};
+use crate::record::{ALL, IntervalSummary, Percentiles, Recorder, Recording, new_histogram};
+use crate::report::{FORMAT, Names, ReportError, RunReport, describe_ending, live_line};
+use crate::shutdown::Signals;
 use crate::timer::{PreciseTimer, TokioTimer};
 use crate::usage::{ClientCost, Usage};
 
@@ -65,6 +70,7 @@ pub struct Run {
     args: RunArgs,
     workload: Workload,
     config: serde_json::Value,
+    signals: Signals,
 }
 
 /// How a run ended, with its report.
@@ -102,7 +108,8 @@ impl Finished {
 
 impl Run {
     /// Checks the load options for this workload (see [`RunArgs::validate`]); `config` is the
-    /// app's whole configuration, embedded in the report.
+    /// app's whole configuration, embedded in the report. From here on, Ctrl-C and SIGTERM stop
+    /// the run instead of the process. Must be called inside the tokio runtime.
     pub fn new(
         args: &RunArgs,
         workload: Workload,
@@ -115,7 +122,24 @@ impl Run {
             args,
             workload,
             config,
+            signals: Signals::catch(),
         })
+    }
+
+    /// Does `work` (what the app must do before its run: registering data, say) unless Ctrl-C
+    /// or SIGTERM comes first; then it is dropped at once, `Ok(None)` is returned, and
+    /// [`Run::drive`] reports a run that measured nothing.
+    pub async fn before_start<T, E>(
+        &mut self,
+        work: impl Future<Output = Result<T, E>>,
+    ) -> Result<Option<T>, E> {
+        if self.signals.seen() {
+            return Ok(None);
+        }
+        tokio::select! {
+            result = work => result.map(Some),
+            _ = self.signals.next() => Ok(None),
+        }
     }
 
     /// A one-line description of what the run will do, for the user before it starts.
@@ -144,17 +168,75 @@ impl Run {
         )
     }
 
-    /// Drives `operation(n, intended)` on the schedule and reports.
-    pub async fn drive<Op, Fut>(self, operation: Op) -> Result<Finished, RunError>
+    /// Drives `operation(n, intended)` on the schedule and reports. After a Ctrl-C in
+    /// [`Run::before_start`], nothing is driven and the report says nothing was measured.
+    pub async fn drive<Op, Fut>(mut self, operation: Op) -> Result<Finished, RunError>
     where
         Op: FnMut(u64, Intended) -> Fut,
         Fut: Future<Output = crate::record::Completed>,
     {
-        let args = &self.args;
-        let w = &self.workload;
         // Start a few milliseconds ahead so that operation 0 is not already late.
         let start = Instant::now() + Duration::from_millis(5);
-        let measure_from = start + args.warmup;
+        let measure_from = start + self.args.warmup;
+        let plan = self.plan(start);
+        let mut recorder = Recorder::new(
+            &self.workload.service_tags,
+            measure_from,
+            self.hdr_log(measure_from)?,
+        );
+        if let Some(addr) = self.args.metrics_addr {
+            recorder.publish_to(Exporter::listen(addr, self.workload.tool, self.args.rate)?);
+        }
+        // One sample when measurement begins, taken by a task of its own (one timer, once).
+        let usage_at_start = tokio::spawn(async move {
+            tokio::time::sleep_until(measure_from).await;
+            Usage::now()
+        });
+        let quiet = self.args.quiet;
+        let names = (self.workload.op, self.workload.request);
+        let progress = move |interval: &IntervalSummary| {
+            if !quiet {
+                eprintln!("{}", live_line(interval, names));
+            }
+        };
+        // A signal that came before the run stops it before its first operation.
+        let already = futures::stream::iter(self.signals.seen().then_some(()));
+        let shutdown = futures::StreamExt::chain(already, self.signals.stream());
+        let outcome = match self.args.timer {
+            TimerChoice::Precise => {
+                let timer = PreciseTimer::start().map_err(RunError::Timer)?;
+                drive(&plan, timer, &mut recorder, shutdown, progress, operation).await
+            }
+            TimerChoice::Tokio => {
+                let timer = TokioTimer::new();
+                drive(&plan, timer, &mut recorder, shutdown, progress, operation).await
+            }
+        };
+        let recording = recorder
+            .finish(outcome.stopped, Instant::now())
+            .map_err(|source| RunError::HdrLog {
+                path: self.hdr_log_name(),
+                source,
+            })?;
+        let end_usage = Usage::now();
+        // A run stopped during its warm-up never began measuring: it cost nothing measured.
+        let start_usage = if usage_at_start.is_finished() {
+            usage_at_start.await.unwrap_or(end_usage)
+        } else {
+            usage_at_start.abort();
+            end_usage
+        };
+        let report = self.report(&recording, &outcome, start_usage, end_usage);
+        Ok(Finished {
+            report,
+            outcome,
+            report_path: self.args.report.clone(),
+        })
+    }
+
+    /// The driver's plan for a run starting at `start`.
+    fn plan(&self, start: Instant) -> Plan {
+        let (args, w) = (&self.args, &self.workload);
         let duration = args.duration.or(if w.operations.is_some() {
             None
         } else {
@@ -167,86 +249,41 @@ impl Run {
         let pace = args
             .rate
             .map_or(Pace::Unthrottled, |per_second| Pace::Fixed { per_second });
-        let plan = Plan {
+        Plan {
             schedule: Schedule::new(start, pace, end),
             max_in_flight: args.max_in_flight as usize,
             requests_per_op: w.requests_per_op,
             drain_timeout: args.drain_timeout,
             max_errors: args.max_errors,
+            outage_limit: args.outage_limit,
+        }
+    }
+
+    /// The HDR interval log, if `--hdr-log` asks for one, starting at `measure_from`.
+    fn hdr_log(&self, measure_from: Instant) -> Result<Option<HdrLog>, RunError> {
+        let Some(path) = &self.args.hdr_log else {
+            return Ok(None);
         };
         let measured_wall = std::time::SystemTime::now() + (measure_from - Instant::now());
-        let log = match &args.hdr_log {
-            Some(path) => Some(
-                HdrLog::create(
-                    path,
-                    measured_wall,
-                    &format!("pickle {} {}", w.tool, env!("CARGO_PKG_VERSION")),
-                )
-                .map_err(|source| RunError::HdrLog {
-                    path: path.display().to_string(),
-                    source,
-                })?,
-            ),
-            None => None,
-        };
-        let mut recorder = Recorder::new(&w.service_tags, measure_from, log);
-        if let Some(addr) = args.metrics_addr {
-            recorder.publish_to(Exporter::listen(addr, w.tool, args.rate)?);
-        }
-        // One sample when measurement begins, taken by a task of its own (one timer, once).
-        let usage_at_start = tokio::spawn(async move {
-            tokio::time::sleep_until(measure_from).await;
-            Usage::now()
-        });
-        let quiet = args.quiet;
-        let names = (w.op, w.request);
-        let progress = move |interval: &IntervalSummary| {
-            if !quiet {
-                eprintln!("{}", live_line(interval, names));
-            }
-        };
-        let outcome = match args.timer {
-            TimerChoice::Precise => {
-                let timer = PreciseTimer::start().map_err(RunError::Timer)?;
-                drive(
-                    &plan,
-                    timer,
-                    &mut recorder,
-                    crate::shutdown::interrupted(),
-                    progress,
-                    operation,
-                )
-                .await
-            }
-            TimerChoice::Tokio => {
-                drive(
-                    &plan,
-                    TokioTimer::new(),
-                    &mut recorder,
-                    crate::shutdown::interrupted(),
-                    progress,
-                    operation,
-                )
-                .await
-            }
-        };
-        let recording = recorder
-            .finish(Instant::now())
+        let comment = format!(
+            "pickle {} {}",
+            self.workload.tool,
+            env!("CARGO_PKG_VERSION")
+        );
+        HdrLog::create(path, measured_wall, &comment)
+            .map(Some)
             .map_err(|source| RunError::HdrLog {
-                path: args
-                    .hdr_log
-                    .as_ref()
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_default(),
+                path: path.display().to_string(),
                 source,
-            })?;
-        let start_usage = usage_at_start.await.unwrap_or_default();
-        let report = self.report(&recording, &outcome, start_usage, Usage::now());
-        Ok(Finished {
-            report,
-            outcome,
-            report_path: args.report.clone(),
-        })
+            })
+    }
+
+    fn hdr_log_name(&self) -> String {
+        self.args
+            .hdr_log
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default()
     }
 
     fn report(
@@ -292,9 +329,15 @@ impl Run {
             service_p99_s: service.p99 / 1e6,
             response_mean_s: Percentiles::of(&recording.histograms.response).mean / 1e6,
             cores_busy: client.cores_busy,
+            machine_cores: client.machine_cores,
+            machine_busy: client.machine_busy,
+            operations: counts.ops + counts.ops_failed + counts.missed,
         });
+        let all = recording.histograms.all();
         let tagged: Vec<(String, &hdrhistogram::Histogram<u64>)> =
-            recording.histograms.tagged(&recording.tags).collect();
+            std::iter::once((ALL.to_owned(), &all))
+                .chain(recording.histograms.tagged(&recording.tags))
+                .collect();
         RunReport {
             format: FORMAT,
             tool: w.tool.to_owned(),
@@ -310,6 +353,7 @@ impl Run {
             achieved_rate,
             achieved_request_rate: per_second(counts.requests + counts.requests_failed),
             measured_seconds: seconds,
+            wall_seconds: recording.wall.as_secs_f64(),
             counts,
             abandoned: outcome.abandoned as u64,
             errors: recording
@@ -332,38 +376,4 @@ impl Run {
             app: serde_json::Value::Null,
         }
     }
-}
-
-/// How the ending reads in reports.
-pub fn describe_ending(ending: &Ending) -> String {
-    match ending {
-        Ending::Finished => "finished".to_owned(),
-        Ending::Interrupted => "interrupted".to_owned(),
-        Ending::TooManyErrors { errors, limit } => {
-            format!("too many errors ({errors} > --max-errors {limit})")
-        }
-        Ending::Fatal(failure) => {
-            format!(
-                "fatal {} error: {}",
-                failure.kind,
-                failure.detail.as_deref().unwrap_or("no detail")
-            )
-        }
-    }
-}
-
-/// The line printed every second.
-fn live_line(interval: &IntervalSummary, (op, request): (&str, &str)) -> String {
-    let c = &interval.counts;
-    let per_second = |n: u64| n as f64 / interval.seconds.max(1e-9);
-    format!(
-        "[{:>6.0} s] {:>8.0} {op}s/s {:>8.0} {request}s/s   response p50 {:>7.3} ms  p99 {:>8.3} ms   errors {:<5} in flight {}",
-        interval.at,
-        per_second(c.ops + c.ops_failed),
-        per_second(c.requests + c.requests_failed),
-        interval.response_us.p50 / 1e3,
-        interval.response_us.p99 / 1e3,
-        c.requests_failed,
-        interval.in_flight
-    )
 }

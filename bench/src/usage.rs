@@ -2,7 +2,9 @@
 //!
 //! A benchmark that does not measure its own client cannot tell a slow server from a starved
 //! client. CPU time comes from `getrusage` (user + system, all threads); memory from
-//! `/proc/self/statm` (resident now) and `getrusage` (peak resident).
+//! `/proc/self/statm` (resident now) and `getrusage` (peak resident). The machine's CPU comes
+//! from `/proc/stat`, so that a client short of CPU can be told from a machine short of CPU:
+//! when a node runs on the same machine, its cores are not the client's.
 
 use std::time::Duration;
 
@@ -18,6 +20,51 @@ pub struct Usage {
     pub rss_bytes: u64,
     /// Peak resident memory so far, bytes.
     pub peak_rss_bytes: u64,
+    /// The whole machine's CPU time so far, busy and in all, every process together.
+    pub machine: MachineCpu,
+}
+
+/// The machine's CPU time since boot, from the first line of `/proc/stat` (clock ticks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MachineCpu {
+    /// Ticks some process (or the kernel) ran: all but idle and waiting for I/O.
+    pub busy_ticks: u64,
+    /// All ticks, of every core.
+    pub total_ticks: u64,
+    /// The machine's cores (the `cpuN` lines).
+    pub cores: usize,
+}
+
+impl MachineCpu {
+    /// Reads `/proc/stat`; all zero where it cannot be read (not Linux).
+    pub fn now() -> MachineCpu {
+        std::fs::read_to_string("/proc/stat")
+            .map(|text| MachineCpu::parse(&text))
+            .unwrap_or_default()
+    }
+
+    /// Parses the text of `/proc/stat`: `cpu user nice system idle iowait irq softirq steal ...`.
+    fn parse(text: &str) -> MachineCpu {
+        let mut lines = text.lines();
+        let ticks: Vec<u64> = lines
+            .next()
+            .filter(|line| line.starts_with("cpu "))
+            .map(|line| {
+                line.split_whitespace()
+                    .skip(1)
+                    .take(8)
+                    .map(|field| field.parse().unwrap_or(0))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let total_ticks: u64 = ticks.iter().sum();
+        let idle = ticks.get(3).copied().unwrap_or(0) + ticks.get(4).copied().unwrap_or(0);
+        MachineCpu {
+            busy_ticks: total_ticks.saturating_sub(idle),
+            total_ticks,
+            cores: lines.take_while(|line| line.starts_with("cpu")).count(),
+        }
+    }
 }
 
 impl Usage {
@@ -41,6 +88,7 @@ impl Usage {
             cpu,
             rss_bytes: resident_bytes(),
             peak_rss_bytes,
+            machine: MachineCpu::now(),
         }
     }
 }
@@ -77,6 +125,13 @@ pub struct ClientCost {
     pub rss_end_bytes: u64,
     /// Peak resident memory of the whole process, bytes.
     pub peak_rss_bytes: u64,
+    /// The machine's cores (0 when unknown).
+    #[serde(default)]
+    pub machine_cores: usize,
+    /// How busy the machine's cores were over the same time, every process together: 1.0 is
+    /// every core busy all the time.
+    #[serde(default)]
+    pub machine_busy: f64,
 }
 
 impl ClientCost {
@@ -109,6 +164,22 @@ impl ClientCost {
             rss_start_bytes: start.rss_bytes,
             rss_end_bytes: end.rss_bytes,
             peak_rss_bytes: end.peak_rss_bytes,
+            machine_cores: end.machine.cores,
+            machine_busy: {
+                let total = end
+                    .machine
+                    .total_ticks
+                    .saturating_sub(start.machine.total_ticks);
+                let busy = end
+                    .machine
+                    .busy_ticks
+                    .saturating_sub(start.machine.busy_ticks);
+                if total == 0 {
+                    0.0
+                } else {
+                    busy as f64 / total as f64
+                }
+            },
         }
     }
 }
@@ -130,5 +201,23 @@ mod tests {
         assert!(end.rss_bytes > 0 && end.peak_rss_bytes >= end.rss_bytes / 2);
         let cost = ClientCost::between(start, end, Duration::from_secs(1), 10, 20);
         assert!((cost.cpu_us_per_op - 2.0 * cost.cpu_us_per_request).abs() < 1e-6);
+        assert!(end.machine.cores >= 1 && end.machine.total_ticks >= end.machine.busy_ticks);
+        assert!((0.0..=1.0).contains(&cost.machine_busy));
+    }
+
+    #[test]
+    fn the_machines_cpu_is_read_from_proc_stat() {
+        let text = "cpu  700 0 200 50 50 0 0 0 0 0\ncpu0 350 0 100 25 25 0 0 0 0 0\n\
+                    cpu1 350 0 100 25 25 0 0 0 0 0\nintr 1 2 3\n";
+        let cpu = MachineCpu::parse(text);
+        assert_eq!(
+            cpu,
+            MachineCpu {
+                busy_ticks: 900,
+                total_ticks: 1000,
+                cores: 2
+            }
+        );
+        assert_eq!(MachineCpu::parse("nonsense"), MachineCpu::default());
     }
 }

@@ -113,7 +113,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         service_tags: TABLES[..writes_per_visit].to_vec(),
         operations: args.factory.visits,
     };
-    let run = Run::new(&args.run, workload, &args)?;
+    // From here on, Ctrl-C and SIGTERM stop the run, in whatever phase, and still report.
+    let mut run = Run::new(&args.run, workload, &args)?;
 
     // 1. Connect once; the session is shared by every write of the run.
     let cassandra = args.connection.connect().await?;
@@ -134,7 +135,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
         args.factory.employees as usize,
         args.factory.trees as usize,
     );
-    register_employees(session, &writes, &workforce).await?;
+    //    Ctrl-C while registering stops at once; the report then says nothing was measured.
+    run.before_start(register_employees(session, &writes, &workforce))
+        .await?;
 
     // 5. Visits at the target rate, behind the in-flight window.
     eprintln!("{}", run.describe());

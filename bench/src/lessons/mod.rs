@@ -215,6 +215,7 @@ impl Lab {
             max_in_flight,
             max_errors: None,
             drain_timeout: Duration::from_secs(30),
+            outage_limit: Duration::from_secs(30),
             report: None,
             hdr_log: None,
             overwrite: false,

@@ -227,7 +227,8 @@ impl Clock {
         stalled: Duration,
     ) -> anyhow::Result<Measured> {
         // The run ends at its schedule's end, or later when the loop fell behind.
-        let recording = recorder.finish(Instant::now().max(self.end))?;
+        let end = Instant::now().max(self.end);
+        let recording = recorder.finish(end, end)?;
         let seconds = recording.measured.as_secs_f64().max(1e-9);
         let c = recording.counts;
         Ok(Measured {

@@ -165,6 +165,35 @@ const CASES: &[Case] = &[
     Case("factory", &["--duration", "0s"], &[], 2, "above zero"),
     Case("factory", &["--duration", "-1s"], &[], 2, "not a duration"),
     Case("factory", &["--warmup", "soon"], &[], 2, "not a duration"),
+    // Durations beyond any sensible run: typos, refused before any work.
+    Case(
+        "factory",
+        &["--warmup", "99999999999s"],
+        &[],
+        2,
+        "longer than a week",
+    ),
+    Case(
+        "factory",
+        &["--duration", "8days"],
+        &[],
+        2,
+        "longer than a week",
+    ),
+    Case(
+        "factory",
+        &["--drain-timeout", "30days"],
+        &[],
+        2,
+        "longer than a week",
+    ),
+    Case(
+        "factory",
+        &[],
+        &[("PICKLE_OUTAGE_LIMIT", "1000h")],
+        2,
+        "PICKLE_OUTAGE_LIMIT",
+    ),
     Case(
         "factory",
         &["--max-in-flight", "0"],

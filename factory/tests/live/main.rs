@@ -1,5 +1,6 @@
 //! Live tests of `factory` against a real Cassandra: each test in its own keyspace.
 
+mod ending;
 mod faults;
 mod writes;
 
