@@ -137,137 +137,227 @@ where
     Op: FnMut(u64, Intended) -> Fut,
     Fut: Future<Output = Completed>,
 {
-    let permits_per_op = u32::try_from(plan.requests_per_op.max(1)).unwrap_or(u32::MAX);
+    let mut run = Loop::new(plan, recorder);
+    // The in-flight window: a permit per request, released the moment its operation completes.
     let window = Arc::new(Semaphore::new(plan.max_in_flight));
+    let permits_per_op = u32::try_from(plan.requests_per_op.max(1)).unwrap_or(u32::MAX);
     let mut in_flight = FuturesUnordered::new();
-    let start = plan.schedule.start();
-    let end = plan.schedule.end_instant();
-    let wall_start = wall_clock_of(start);
-    let mut ticker =
-        tokio::time::interval_at(start + Duration::from_secs(1), Duration::from_secs(1));
+    let mut ticker = tokio::time::interval_at(run.start + ONE_SECOND, ONE_SECOND);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     tokio::pin!(shutdown);
     let mut signals_open = true;
     // One timer for the end of the schedule's time, made once: it ends a run stuck waiting for
     // permits; a loop that is merely late notices the end at the top of the loop.
-    let end_of_time = tokio::time::sleep_until(end.unwrap_or(start));
+    let end = plan.schedule.end_instant();
+    let end_of_time = tokio::time::sleep_until(end.unwrap_or(run.start));
     tokio::pin!(end_of_time);
 
-    let mut n = 0u64;
-    let mut next = Next::Ask;
-    let mut previous_start = start;
-    let mut stopping: Option<Stopping> = None;
-    let mut stopped = start;
-    let mut missed = 0;
-    let mut abandoned = 0;
-
-    loop {
-        let now = Instant::now();
-        if stopping.is_none()
-            && let Some(ending) = turn(plan, n, now, &mut next)
-        {
-            (stopped, missed) = stop_sending(plan, recorder, n, ending == Ending::Finished);
-            stopping = Some(Stopping {
-                ending,
-                drain_until: now + plan.drain_timeout,
-            });
-        }
-        if let Some(stop) = &stopping {
-            next = Next::Stop;
-            // A run that sent its last operation early still ends when its time does.
-            if in_flight.is_empty() && now >= stopped {
-                break;
-            }
-            if now >= stop.drain_until {
-                abandoned = in_flight.len();
-                break;
-            }
-        }
-        let due_at = if let Next::Due(at) = next {
-            Some(at)
-        } else {
-            None
-        };
-        let wants_permits = matches!(next, Next::Permits { .. });
-        let mut stop_now: Option<Ending> = None;
-
+    while !run.over(Instant::now(), in_flight.len()) {
+        let (due_at, wants_permits) = (run.due_at(), run.wants_permits());
+        let stuck_or_stopping = wants_permits || run.stopping.is_some();
         tokio::select! {
             biased;
-            Some((intended, completed)) = in_flight.next() => {
-                let intended: Intended = intended;
-                let finished = Instant::now();
-                recorder.record(intended.at, &completed, finished);
-                if stopping.is_none() {
-                    stop_now = stop_reason(plan, recorder, finished);
-                }
-            }
+            Some((intended, completed)) = in_flight.next() => run.completed(intended, &completed),
             _ = ticker.tick() => {
-                let now = Instant::now();
                 let in_flight_requests = plan.max_in_flight - window.available_permits();
-                let rss = crate::usage::resident_bytes();
-                if let Some(interval) = recorder.close_interval(now, in_flight_requests, rss) {
-                    progress(&interval);
-                }
-                if stopping.is_none() {
-                    stop_now = stop_reason(plan, recorder, now);
-                }
+                run.tick(in_flight_requests, &mut progress);
             }
-            signal = shutdown.next(), if signals_open => match (signal, &mut stopping) {
-                (None, _) => signals_open = false,
-                (Some(()), None) => stop_now = Some(Ending::Interrupted),
-                // Ctrl-C during the drain: stop waiting, and report what is known.
-                (Some(()), Some(stop)) => {
-                    if stop.ending == Ending::Finished {
-                        stop.ending = Ending::Interrupted;
-                    }
-                    abandoned = in_flight.len();
-                    stopped = stopped.min(Instant::now());
-                    break;
-                }
+            signal = shutdown.next(), if signals_open => match signal {
+                None => signals_open = false,
+                Some(()) if run.interrupted(in_flight.len()) => break,
+                Some(()) => {}
             },
             () = &mut end_of_time, if end.is_some() && !end_of_time.is_elapsed()
-                && (wants_permits || stopping.is_some()) => {
-                if stopping.is_none() {
-                    stop_now = Some(Ending::Finished);
-                }
-            }
-            () = timer.sleep_until(due_at.unwrap_or(now)), if due_at.is_some() => {
-                next = Next::Permits { due: due_at, turned_to: Instant::now() };
+                && stuck_or_stopping => run.time_up(),
+            () = timer.sleep_until(due_at.unwrap_or(run.start)), if due_at.is_some() => {
+                run.turn_to_permits(due_at);
             }
             permits = Arc::clone(&window).acquire_many_owned(permits_per_op), if wants_permits => {
                 let Ok(permits) = permits else { break };
-                let acquired = Instant::now();
-                let Next::Permits { due, turned_to } = next else { continue };
-                recorder.record_pacing(due, previous_start, turned_to, acquired);
-                recorder.observe_in_flight(plan.max_in_flight - window.available_permits());
-                previous_start = acquired;
-                // Unthrottled operations are due the moment they can start.
-                let at = due.unwrap_or(acquired);
-                let intended = Intended { at, wall: wall_start + (at - start) };
+                run.observe_in_flight(plan.max_in_flight - window.available_permits());
+                let (n, intended) = run.launch();
                 let started = operation(n, intended);
                 in_flight.push(async move {
                     let completed = started.await;
                     drop(permits);
                     (intended, completed)
                 });
-                n += 1;
-                next = Next::Ask;
             }
         }
-        if let Some(ending) = stop_now {
-            (stopped, missed) = stop_sending(plan, recorder, n, ending == Ending::Finished);
-            stopping = Some(Stopping {
-                ending,
-                drain_until: Instant::now() + plan.drain_timeout,
-            });
+    }
+    run.outcome()
+}
+
+const ONE_SECOND: Duration = Duration::from_secs(1);
+
+/// The driver loop's state between two turns.
+struct Loop<'a> {
+    plan: &'a Plan,
+    recorder: &'a mut Recorder,
+    start: Instant,
+    wall_start: SystemTime,
+    /// The next operation's number.
+    n: u64,
+    next: Next,
+    previous_start: Instant,
+    stopping: Option<Stopping>,
+    stopped: Instant,
+    missed: u64,
+    abandoned: usize,
+}
+
+impl<'a> Loop<'a> {
+    fn new(plan: &'a Plan, recorder: &'a mut Recorder) -> Loop<'a> {
+        let start = plan.schedule.start();
+        Loop {
+            plan,
+            recorder,
+            start,
+            wall_start: wall_clock_of(start),
+            n: 0,
+            next: Next::Ask,
+            previous_start: start,
+            stopping: None,
+            stopped: start,
+            missed: 0,
+            abandoned: 0,
         }
     }
-    Outcome {
-        ending: stopping.map_or(Ending::Finished, |stop| stop.ending),
-        abandoned,
-        started: n,
-        missed,
-        stopped,
+
+    /// At the top of each turn: asks the schedule when needed, stops sending when it is over, and
+    /// says whether the loop is done (drained, or its drain timed out).
+    fn over(&mut self, now: Instant, in_flight: usize) -> bool {
+        if self.stopping.is_none()
+            && let Some(ending) = turn(self.plan, self.n, now, &mut self.next)
+        {
+            self.stop(ending);
+        }
+        let Some(stop) = &self.stopping else {
+            return false;
+        };
+        self.next = Next::Stop;
+        // A run that sent its last operation early still ends when its time does.
+        if in_flight == 0 && now >= self.stopped {
+            return true;
+        }
+        if now >= stop.drain_until {
+            self.abandoned = in_flight;
+            return true;
+        }
+        false
+    }
+
+    fn due_at(&self) -> Option<Instant> {
+        match self.next {
+            Next::Due(at) => Some(at),
+            _ => None,
+        }
+    }
+
+    fn wants_permits(&self) -> bool {
+        matches!(self.next, Next::Permits { .. })
+    }
+
+    /// Stops sending: counts what was due and never sent, and starts the drain.
+    fn stop(&mut self, ending: Ending) {
+        let ran_out = ending == Ending::Finished;
+        (self.stopped, self.missed) = stop_sending(self.plan, self.recorder, self.n, ran_out);
+        self.stopping = Some(Stopping {
+            ending,
+            drain_until: Instant::now() + self.plan.drain_timeout,
+        });
+    }
+
+    /// Stops sending if the failures recorded so far end the run.
+    fn check_failures(&mut self, now: Instant) {
+        if self.stopping.is_none()
+            && let Some(ending) = stop_reason(self.plan, self.recorder, now)
+        {
+            self.stop(ending);
+        }
+    }
+
+    fn completed(&mut self, intended: Intended, completed: &Completed) {
+        let finished = Instant::now();
+        self.recorder.record(intended.at, completed, finished);
+        self.check_failures(finished);
+    }
+
+    /// Once a second: closes the recorder's interval and shows it.
+    fn tick(&mut self, in_flight_requests: usize, progress: &mut impl FnMut(&IntervalSummary)) {
+        let now = Instant::now();
+        let rss = crate::usage::resident_bytes();
+        if let Some(interval) = self.recorder.close_interval(now, in_flight_requests, rss) {
+            progress(&interval);
+        }
+        self.check_failures(now);
+    }
+
+    /// A Ctrl-C: the first stops sending; one during the drain abandons what is in flight, and
+    /// the loop ends at once (`true`).
+    fn interrupted(&mut self, in_flight: usize) -> bool {
+        let Some(stop) = &mut self.stopping else {
+            self.stop(Ending::Interrupted);
+            return false;
+        };
+        if stop.ending == Ending::Finished {
+            stop.ending = Ending::Interrupted;
+        }
+        self.abandoned = in_flight;
+        self.stopped = self.stopped.min(Instant::now());
+        true
+    }
+
+    /// The schedule's time ran out while the loop waited for permits, or drained.
+    fn time_up(&mut self) {
+        if self.stopping.is_none() {
+            self.stop(Ending::Finished);
+        }
+    }
+
+    /// The due time came: now the operation waits for its permits.
+    fn turn_to_permits(&mut self, due: Option<Instant>) {
+        self.next = Next::Permits {
+            due,
+            turned_to: Instant::now(),
+        };
+    }
+
+    fn observe_in_flight(&mut self, requests: usize) {
+        self.recorder.observe_in_flight(requests);
+    }
+
+    /// The permits came: records where the time behind schedule went, and hands out the next
+    /// operation's number and intended start.
+    fn launch(&mut self) -> (u64, Intended) {
+        let acquired = Instant::now();
+        let (due, turned_to) = match self.next {
+            Next::Permits { due, turned_to } => (due, turned_to),
+            _ => (None, acquired),
+        };
+        self.recorder
+            .record_pacing(due, self.previous_start, turned_to, acquired);
+        self.previous_start = acquired;
+        // Unthrottled operations are due the moment they can start.
+        let at = due.unwrap_or(acquired);
+        let intended = Intended {
+            at,
+            wall: self.wall_start + (at - self.start),
+        };
+        let n = self.n;
+        self.n += 1;
+        self.next = Next::Ask;
+        (n, intended)
+    }
+
+    fn outcome(self) -> Outcome {
+        Outcome {
+            ending: self.stopping.map_or(Ending::Finished, |stop| stop.ending),
+            abandoned: self.abandoned,
+            started: self.n,
+            missed: self.missed,
+            stopped: self.stopped,
+        }
     }
 }
 
