@@ -11,9 +11,9 @@ use std::fmt::Write as _;
 use serde::Serialize;
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
-use crate::record::{IntervalSummary, RESPONSE};
-use crate::report::RunReport;
 use crate::suite_report::SuiteReport;
+use driver::record::{IntervalSummary, RESPONSE};
+use driver::report::RunReport;
 
 /// Below this p-value a difference is called significant.
 pub const ALPHA: f64 = 0.05;

@@ -10,8 +10,8 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use crate::plots::{self, PlotError};
-use crate::record::RESPONSE;
 use crate::suite_report::SuiteReport;
+use driver::record::RESPONSE;
 
 /// The page's file name in a report folder.
 pub const PAGE: &str = "index.html";
@@ -39,7 +39,7 @@ pub fn write_page(folder: &Path, suite: &SuiteReport) -> Result<(), PageError> {
         path: path.display().to_string(),
         source,
     };
-    crate::report::write_atomically(&path, page(suite)?.as_bytes()).map_err(io)
+    driver::report::write_atomically(&path, page(suite)?.as_bytes()).map_err(io)
 }
 
 /// The page's HTML.

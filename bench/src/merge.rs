@@ -12,12 +12,12 @@ use std::time::{Duration, SystemTime};
 
 use hdrhistogram::Histogram;
 
-use crate::hdr_log::{self, HdrLog, LoggedInterval};
-use crate::limiter::Limiter;
-use crate::record::{Counts, IntervalSummary, Pacing, Percentiles, RESPONSE, new_histogram};
-use crate::report::{ReportError, RunReport};
 use crate::suite_report::{Loaded, Scenario, SuiteReport};
-use crate::usage::ClientCost;
+use driver::hdr_log::{self, HdrLog, LoggedInterval};
+use driver::limiter::Limiter;
+use driver::record::{Counts, IntervalSummary, Pacing, Percentiles, RESPONSE, new_histogram};
+use driver::report::{ReportError, RunReport};
+use driver::usage::ClientCost;
 
 /// Why reports cannot be merged.
 #[derive(Debug, thiserror::Error)]
@@ -113,7 +113,7 @@ pub fn merge_into(out: &Path, inputs: &[Loaded]) -> Result<SuiteReport, MergeErr
         });
     }
     let suite = SuiteReport {
-        format: crate::report::FORMAT,
+        format: driver::report::FORMAT,
         kind: "suite".to_owned(),
         started_at: first.suite.started_at.clone(),
         ring: first.suite.ring.clone(),
@@ -340,8 +340,8 @@ mod tests {
     use rand::{RngExt, SeedableRng};
 
     use super::*;
-    use crate::limiter::Verdict;
-    use crate::report::Names;
+    use driver::limiter::Verdict;
+    use driver::report::Names;
 
     /// A report holding `latencies` (nanoseconds) as its response histogram.
     fn report_of(latencies: &[u64]) -> RunReport {
@@ -351,7 +351,7 @@ mod tests {
             .for_each(|l| histogram.saturating_record(*l));
         let count = latencies.len() as u64;
         RunReport {
-            format: crate::report::FORMAT,
+            format: driver::report::FORMAT,
             tool: "factory".into(),
             version: "test".into(),
             started_at: "2026-11-22T06:00:00.000Z".into(),

@@ -14,7 +14,7 @@ use clap::Args;
 use cluster::{Connection, ConnectionArgs};
 
 use crate::floor::{FloorArgs, FloorResult};
-use crate::report::RunReport;
+use driver::report::RunReport;
 
 /// Options of `bench overhead`.
 #[derive(Debug, Clone, Args)]

@@ -10,7 +10,7 @@ use plotters::coord::Shift;
 use plotters::coord::ranged1d::{IntoSegmentedCoord, SegmentValue};
 use plotters::prelude::*;
 
-use crate::record::IntervalSummary;
+use driver::record::IntervalSummary;
 
 /// Size of every plot, pixels.
 const SIZE: (u32, u32) = (760, 400);
@@ -323,7 +323,7 @@ pub fn rates(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::{Counts, Percentiles, new_histogram};
+    use driver::record::{Counts, Percentiles, new_histogram};
 
     #[test]
     fn percentile_labels_count_the_nines() {

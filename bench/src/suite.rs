@@ -17,8 +17,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::overhead::sibling_binary;
-use crate::report::RunReport;
 use crate::suite_report::{RingInfo, Scenario, SuiteReport};
+use driver::report::RunReport;
 
 /// Options of the suite.
 #[derive(Debug, Clone, Args, serde::Serialize)]
@@ -41,7 +41,7 @@ pub struct SuiteArgs {
     pub list: bool,
 
     /// Measured time of each scenario; the whole suite scales with it.
-    #[arg(long, env = "PICKLE_SUITE_DURATION", value_name = "DURATION", default_value = "20s", value_parser = crate::args::parse_positive_duration, allow_hyphen_values = true)]
+    #[arg(long, env = "PICKLE_SUITE_DURATION", value_name = "DURATION", default_value = "20s", value_parser = driver::args::parse_positive_duration, allow_hyphen_values = true)]
     #[serde(serialize_with = "cluster::options::serialize_duration")]
     pub duration: Duration,
 
@@ -278,7 +278,7 @@ pub async fn run_suite(args: &SuiteArgs, folder: &Path) -> anyhow::Result<SuiteR
     }
     bar.finish_and_clear();
     let suite = SuiteReport {
-        format: crate::report::FORMAT,
+        format: driver::report::FORMAT,
         kind: "suite".to_owned(),
         started_at,
         ring,

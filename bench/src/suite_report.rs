@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::report::{FORMAT, ReportError, RunReport};
+use driver::report::{FORMAT, ReportError, RunReport};
 
 /// The file name of a suite's report inside its folder.
 pub const SUITE_FILE: &str = "report.json";
@@ -89,7 +89,7 @@ impl SuiteReport {
 
     /// Writes the report into `folder` as `report.json`, atomically.
     pub fn write(&self, folder: &Path) -> Result<(), ReportError> {
-        crate::report::write_json(&folder.join(SUITE_FILE), self)
+        driver::report::write_json(&folder.join(SUITE_FILE), self)
     }
 }
 
@@ -109,7 +109,7 @@ pub fn load(path: &Path) -> Result<Loaded, ReportError> {
     } else {
         path.to_path_buf()
     };
-    let value = crate::report::read_json(&file)?;
+    let value = driver::report::read_json(&file)?;
     let foreign = |reason: String| ReportError::Foreign {
         path: file.display().to_string(),
         reason,
@@ -158,7 +158,7 @@ impl SuiteReport {
                 let report = &scenario.report;
                 let response = report
                     .latency_us
-                    .get(crate::record::RESPONSE)
+                    .get(driver::record::RESPONSE)
                     .copied()
                     .unwrap_or_default();
                 SummaryRow {

@@ -179,15 +179,23 @@ pub fn exit_code(result: anyhow::Result<()>) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");
-            if error.downcast_ref::<UsageError>().is_some() {
-                ExitCode::from(USAGE_EXIT_CODE)
-            } else if error.downcast_ref::<Interrupted>().is_some() {
-                ExitCode::from(INTERRUPTED_EXIT_CODE)
-            } else {
-                ExitCode::FAILURE
-            }
+            ExitCode::from(exit_code_of(&error))
         }
     }
+}
+
+/// The exit code of an error: that of the first [`UsageError`] or [`Interrupted`] anywhere in its
+/// chain of causes (a library's error may carry one as its source), else 1.
+fn exit_code_of(error: &anyhow::Error) -> u8 {
+    for cause in error.chain() {
+        if cause.is::<UsageError>() {
+            return USAGE_EXIT_CODE;
+        }
+        if cause.is::<Interrupted>() {
+            return INTERRUPTED_EXIT_CODE;
+        }
+    }
+    1
 }
 
 #[cfg(test)]
@@ -202,6 +210,28 @@ mod tests {
         /// A name.
         #[arg(long)]
         name: String,
+    }
+
+    #[test]
+    fn exit_codes_come_from_anywhere_in_the_chain_of_causes() {
+        #[derive(Debug)]
+        struct Wrapper(Interrupted);
+        impl fmt::Display for Wrapper {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("the run stopped early")
+            }
+        }
+        impl std::error::Error for Wrapper {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let wrapped = anyhow::Error::new(Wrapper(Interrupted)).context("writing visits");
+        assert_eq!(exit_code_of(&wrapped), INTERRUPTED_EXIT_CODE);
+        assert_eq!(exit_code_of(&Interrupted.into()), INTERRUPTED_EXIT_CODE);
+        let usage = anyhow::Error::new(UsageError("bad".into())).context("checking");
+        assert_eq!(exit_code_of(&usage), USAGE_EXIT_CODE);
+        assert_eq!(exit_code_of(&anyhow::anyhow!("other")), 1);
     }
 
     #[test]

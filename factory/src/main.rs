@@ -17,10 +17,10 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::Context;
-use bench::{Completed, Intended, Run, RunArgs, Workload, measure_write};
 use clap::Parser;
 use cluster::cli::{self, UsageError};
 use cluster::{Connection, ConnectionArgs};
+use driver::{Completed, Intended, Run, RunArgs, Workload, measure_write};
 use futures::{StreamExt, TryStreamExt};
 use schema::model::Visit;
 use schema::statements::{FactoryStatements, TableLevel};

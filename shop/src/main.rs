@@ -21,11 +21,11 @@ use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
-use bench::{Completed, Run, RunArgs, Workload, measure_on};
 use clap::Parser;
 use cluster::cli::{self, UsageError};
 use cluster::options::parse_duration;
 use cluster::{Connection, ConnectionArgs};
+use driver::{Completed, Run, RunArgs, Workload, measure_on};
 use futures::StreamExt;
 use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
@@ -266,7 +266,7 @@ async fn read_concurrently(
     cassandra: &Connection,
     reads: &ShopStatements,
     staff: &[Staff],
-) -> Vec<(bench::record::Request, Option<Timesheet>)> {
+) -> Vec<(driver::record::Request, Option<Timesheet>)> {
     let session = &cassandra.session;
     let each = staff.iter().map(|person| {
         measure_on(
@@ -283,7 +283,7 @@ async fn read_sequentially(
     cassandra: &Connection,
     reads: &ShopStatements,
     staff: &[Staff],
-) -> Vec<(bench::record::Request, Option<Timesheet>)> {
+) -> Vec<(driver::record::Request, Option<Timesheet>)> {
     let session = &cassandra.session;
     let mut results = Vec::with_capacity(staff.len());
     for person in staff {
@@ -464,7 +464,7 @@ async fn check_latest_visit(
     employee_id: uuid::Uuid,
     tree: uuid::Uuid,
     before: SystemTime,
-) -> (Vec<bench::record::Request>, Option<Vec<Mismatch>>) {
+) -> (Vec<driver::record::Request>, Option<Vec<Mismatch>>) {
     let session = &cassandra.session;
     let (request, visit) = measure_on(
         cassandra,

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use bench::record::{Percentiles, new_histogram};
+use driver::record::{Percentiles, new_histogram};
 use hdrhistogram::Histogram;
 use schema::model::timeuuid_time;
 use schema::reads::{Mismatch, Staff, Timesheet};

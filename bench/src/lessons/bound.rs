@@ -8,7 +8,7 @@
 //! the rate at bound / latency whatever the ring could do, and the run's report names the bound
 //! as the cause.
 
-use crate::report::RunReport;
+use driver::report::RunReport;
 
 use super::{Lab, Lesson, ms, response, visits};
 

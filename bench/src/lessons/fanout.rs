@@ -10,7 +10,7 @@ use schema::reads::ShopStatements;
 use schema::workforce::Workforce;
 use tokio::time::Instant;
 
-use crate::record::{Percentiles, new_histogram};
+use driver::record::{Percentiles, new_histogram};
 
 use super::{Lab, Lesson, ms};
 

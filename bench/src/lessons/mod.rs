@@ -35,12 +35,12 @@ use schema::workforce::Workforce;
 use serde::Serialize;
 use tokio::time::Instant;
 
-use crate::args::{RunArgs, TimerChoice};
-use crate::drive::Intended;
-use crate::measure::measure;
-use crate::record::{Completed, Percentiles};
-use crate::report::RunReport;
-use crate::run::{Run, Workload};
+use driver::args::{RunArgs, TimerChoice};
+use driver::drive::Intended;
+use driver::measure::measure;
+use driver::record::{Completed, Percentiles};
+use driver::report::RunReport;
+use driver::run::{Run, Workload};
 
 /// Options of `bench lessons`.
 #[derive(Debug, Clone, Args, Serialize)]
@@ -57,7 +57,7 @@ pub struct LessonsArgs {
     pub only: Vec<String>,
 
     /// Measured time of each variant; the whole run scales with it (about 14 variants).
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = crate::args::parse_positive_duration, allow_hyphen_values = true)]
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = driver::args::parse_positive_duration, allow_hyphen_values = true)]
     #[serde(serialize_with = "cluster::options::serialize_duration")]
     pub duration: Duration,
 
@@ -67,7 +67,7 @@ pub struct LessonsArgs {
     pub warmup: Duration,
 
     /// Target visits per second of the window lesson; the routing lesson writes at half of it.
-    #[arg(long, value_name = "PER_SECOND", default_value_t = 2000.0, value_parser = crate::args::parse_rate)]
+    #[arg(long, value_name = "PER_SECOND", default_value_t = 2000.0, value_parser = driver::args::parse_rate)]
     pub rate: f64,
 
     /// Rounds of each fan-out size in the fan-out lesson.
@@ -279,7 +279,7 @@ impl Lab {
     /// Writes a plot into the report folder and returns its file name.
     fn save_plot(&self, name: &str, svg: &str) -> anyhow::Result<String> {
         let file = format!("{name}.svg");
-        crate::report::write_atomically(&self.folder.join(&file), svg.as_bytes())?;
+        driver::report::write_atomically(&self.folder.join(&file), svg.as_bytes())?;
         Ok(file)
     }
 }
@@ -303,7 +303,7 @@ impl Combined {
             .iter()
             .map(|r| r.achieved_rate * r.measured_seconds)
             .sum();
-        let mut response = crate::record::new_histogram();
+        let mut response = driver::record::new_histogram();
         for report in reports {
             // Histograms with the same bounds always add.
             let _ = response.add(response_histogram(report));
@@ -355,7 +355,7 @@ fn ms(microseconds: f64) -> String {
 fn response(report: &RunReport) -> Percentiles {
     report
         .latency_us
-        .get(crate::record::RESPONSE)
+        .get(driver::record::RESPONSE)
         .cloned()
         .unwrap_or_default()
 }
@@ -363,8 +363,8 @@ fn response(report: &RunReport) -> Percentiles {
 /// The response-time histogram of a report (empty if it has none).
 fn response_histogram(report: &RunReport) -> Histogram<u64> {
     report
-        .histogram(crate::record::RESPONSE)
-        .unwrap_or_else(crate::record::new_histogram)
+        .histogram(driver::record::RESPONSE)
+        .unwrap_or_else(driver::record::new_histogram)
 }
 
 /// Runs the lessons asked for and writes the report folder (`lessons.json`, `index.html` and one
@@ -449,7 +449,7 @@ pub async fn run(args: &LessonsArgs) -> anyhow::Result<(LessonsReport, PathBuf)>
         options: args.clone(),
         lessons,
     };
-    crate::report::write_json(&folder.join("lessons.json"), &report)?;
+    driver::report::write_json(&folder.join("lessons.json"), &report)?;
     page::write(&folder, &report)?;
     match stopped {
         Some(error) => {

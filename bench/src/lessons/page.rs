@@ -72,5 +72,5 @@ measures its variants side by side, on one session and the same data: compare th
     }
     html.push_str(CHECK_SCRIPT);
     html.push_str("</body></html>\n");
-    crate::report::write_atomically(&folder.join(crate::html::PAGE), html.as_bytes())
+    driver::report::write_atomically(&folder.join(crate::html::PAGE), html.as_bytes())
 }

@@ -21,9 +21,9 @@ use scylla::client::session::Session;
 use scylla::policies::load_balancing::{NodeIdentifier, SingleTargetLoadBalancingPolicy};
 use scylla::statement::unprepared::Statement;
 
-use crate::measure::measure;
-use crate::record::Completed;
-use crate::report::RunReport;
+use driver::measure::measure;
+use driver::record::Completed;
+use driver::report::RunReport;
 
 use super::{Combined, Lab, Lesson, mirrored, ms, one_write};
 

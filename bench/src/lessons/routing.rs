@@ -15,10 +15,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use scylla::client::execution_profile::ExecutionProfile;
 use scylla::policies::load_balancing::DefaultPolicy;
 
-use crate::measure::measure_value;
-use crate::record::Completed;
+use driver::measure::measure_value;
+use driver::record::Completed;
 
-use crate::report::RunReport;
+use driver::report::RunReport;
 
 use super::{Combined, Lab, Lesson, mirrored, ms, one_write};
 

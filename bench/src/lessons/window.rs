@@ -21,9 +21,9 @@ use hdrhistogram::Histogram;
 use schema::model::Visit;
 use tokio::time::Instant;
 
-use crate::measure::measure;
-use crate::record::{Completed, Percentiles, Recorder};
-use crate::timer::{PreciseTimer, Timer};
+use driver::measure::measure;
+use driver::record::{Completed, Percentiles, Recorder};
+use driver::timer::{PreciseTimer, Timer};
 
 use super::{Lab, Lesson, VISIT_TABLES, ms, response_histogram, visits};
 
@@ -158,8 +158,8 @@ async fn sliding_window(lab: &Lab, rate: Option<f64>) -> anyhow::Result<Measured
         achieved: report.achieved_rate,
         response: response_histogram(&report),
         wait: report
-            .histogram(crate::record::WAIT)
-            .unwrap_or_else(crate::record::new_histogram),
+            .histogram(driver::record::WAIT)
+            .unwrap_or_else(driver::record::new_histogram),
         peak_in_flight: report.pacing.peak_in_flight,
         stalled: 0.0,
     })
@@ -251,7 +251,7 @@ async fn stop_and_wait(lab: &Lab, rate: Option<f64>) -> anyhow::Result<Measured>
     let mut pending = FuturesUnordered::new();
     let (mut peak, mut since_drain, mut stalled) = (0, 0, Duration::ZERO);
     let mut n = 0u64;
-    let interrupted = crate::shutdown::interrupted();
+    let interrupted = driver::shutdown::interrupted();
     tokio::pin!(interrupted);
     loop {
         let due = clock.due(n);
@@ -309,7 +309,7 @@ async fn synchronous(lab: &Lab, rate: Option<f64>) -> anyhow::Result<Measured> {
     let mut timer = PreciseTimer::start()?;
     let mut recorder = Recorder::new(&VISIT_TABLES, clock.measure_from, None);
     let mut n = 0u64;
-    let interrupted = crate::shutdown::interrupted();
+    let interrupted = driver::shutdown::interrupted();
     tokio::pin!(interrupted);
     loop {
         let due = clock.due(n);

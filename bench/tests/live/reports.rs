@@ -4,9 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use bench::record::{RESPONSE, new_histogram};
-use bench::report::RunReport;
 use cluster::testing::one_line_failure;
+use driver::record::{RESPONSE, new_histogram};
+use driver::report::RunReport;
 
 use crate::suite::drawn_plots;
 
@@ -78,11 +78,11 @@ async fn two_factories_at_once_merge_into_one_report() -> anyhow::Result<()> {
     sum.add(b.histogram(RESPONSE).expect("b"))?;
     assert_eq!(
         report.latency_us[RESPONSE].p99,
-        bench::record::Percentiles::of(&sum).p99
+        driver::record::Percentiles::of(&sum).p99
     );
     assert_eq!(report.histogram(RESPONSE).expect("merged").len(), sum.len());
     // The merged log holds every response the two logs held, and the series has percentiles.
-    let log = bench::hdr_log::read(
+    let log = driver::hdr_log::read(
         &out.join(
             merged.suite.scenarios[0]
                 .hdr_log

@@ -4,9 +4,9 @@
 use std::path::Path;
 use std::process::Command;
 
-use bench::hdr_log;
 use bench::suite_report;
 use cluster::testing;
+use driver::hdr_log;
 
 /// How many plots a page says the browser drew, out of how many: headless Chromium loads the page
 /// and the page's own script counts the plots whose drawing has a real size.

@@ -9,9 +9,9 @@ use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::time::{Duration, Instant};
 
-use bench::report::RunReport;
 use cluster::local::{NodeSignal, Shape};
 use cluster::testing;
+use driver::report::RunReport;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
@@ -200,7 +200,7 @@ async fn sigterm_ends_every_phase_within_a_second_and_the_report_comes_out() -> 
     assert_eq!(run.measured_seconds, 0.0);
     assert_eq!(
         run.limiter.verdict,
-        bench::limiter::Verdict::NothingMeasured
+        driver::limiter::Verdict::NothingMeasured
     );
     assert!(run.limiter.explanation.contains("nothing was measured"));
 
@@ -219,7 +219,7 @@ async fn sigterm_ends_every_phase_within_a_second_and_the_report_comes_out() -> 
     assert_eq!(run.measured_seconds, 0.0);
     assert_eq!(
         run.limiter.verdict,
-        bench::limiter::Verdict::NothingMeasured
+        driver::limiter::Verdict::NothingMeasured
     );
     assert_eq!(run.ending, "interrupted");
 
@@ -234,7 +234,7 @@ async fn sigterm_ends_every_phase_within_a_second_and_the_report_comes_out() -> 
     assert!(run.counts.ops >= 25, "{:?}", run.counts);
     assert_ne!(
         run.limiter.verdict,
-        bench::limiter::Verdict::NothingMeasured
+        driver::limiter::Verdict::NothingMeasured
     );
     Ok(())
 }
@@ -285,7 +285,7 @@ async fn the_verdict_tells_a_machine_short_of_cpu_from_a_client_short_of_it() ->
     let limiter = &run.limiter;
     assert_eq!(
         limiter.verdict,
-        bench::limiter::Verdict::MachineCpu,
+        driver::limiter::Verdict::MachineCpu,
         "{}; client {:?}",
         limiter.explanation,
         run.client

@@ -10,9 +10,9 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use bench::report::RunReport;
 use cluster::local::{NodeSignal, Shape};
 use cluster::testing;
+use driver::report::RunReport;
 use schema::testing::fresh_keyspace_on;
 
 fn factory(hosts: &str, keyspace: &str, report: &Path, flags: &[&str]) -> std::io::Result<Child> {

@@ -4,10 +4,10 @@ use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
 use assert_cmd::Command;
-use bench::hdr_log;
-use bench::record::new_histogram;
-use bench::report::RunReport;
 use cluster::testing;
+use driver::hdr_log;
+use driver::record::new_histogram;
+use driver::report::RunReport;
 use schema::workforce::Workforce;
 
 use crate::fresh_keyspace;

@@ -4,8 +4,8 @@
 use std::collections::{HashMap, HashSet};
 use std::time::SystemTime;
 
-use bench::report::RunReport;
 use cluster::testing;
+use driver::report::RunReport;
 use schema::workforce::Workforce;
 use uuid::Uuid;
 

@@ -23,6 +23,7 @@ use crate::prometheus::Exporter;
 use crate::record::{ALL, IntervalSummary, Percentiles, Recorder, Recording, new_histogram};
 use crate::report::{FORMAT, Names, ReportError, RunReport, describe_ending, live_line};
 use crate::shutdown::Signals;
+use crate::tally::add_into;
 use crate::timer::{PreciseTimer, TokioTimer};
 use crate::usage::{ClientCost, Usage};
 
@@ -65,6 +66,17 @@ pub enum RunError {
     Metrics(#[from] crate::prometheus::ExporterError),
 }
 
+/// Why a run that produced its report still failed ([`Finished::result`]).
+#[derive(Debug, thiserror::Error)]
+pub enum Stopped {
+    /// Ctrl-C or SIGTERM; the [`cluster::cli::Interrupted`] inside makes the exit code 130.
+    #[error("the run stopped early")]
+    Interrupted(#[source] cluster::cli::Interrupted),
+    /// Errors stopped it (too many, a fatal one, an outage); the exit code is 1.
+    #[error("the run stopped early: {0}")]
+    Errors(String),
+}
+
 /// A run whose options have been checked.
 pub struct Run {
     args: RunArgs,
@@ -92,16 +104,13 @@ impl Finished {
     }
 
     /// What the run's ending means for the process: `Ok` when the schedule ran to its end;
-    /// [`cluster::cli::Interrupted`] (exit code 130) after Ctrl-C; an error (exit code 1) when
-    /// errors stopped it.
-    pub fn result(&self) -> anyhow::Result<()> {
+    /// [`Stopped::Interrupted`] (exit code 130) after Ctrl-C; [`Stopped::Errors`] (exit code 1)
+    /// when errors stopped it.
+    pub fn result(&self) -> Result<(), Stopped> {
         match &self.outcome.ending {
             Ending::Finished => Ok(()),
-            Ending::Interrupted => Err(cluster::cli::Interrupted.into()),
-            other => Err(anyhow::anyhow!(
-                "the run stopped early: {}",
-                describe_ending(other)
-            )),
+            Ending::Interrupted => Err(Stopped::Interrupted(cluster::cli::Interrupted)),
+            other => Err(Stopped::Errors(describe_ending(other))),
         }
     }
 }
@@ -312,7 +321,7 @@ impl Run {
         );
         let mut all_service = new_histogram();
         for histogram in &recording.histograms.service {
-            let _ = all_service.add(histogram);
+            add_into(&mut all_service, histogram);
         }
         let service = Percentiles::of(&all_service);
         let achieved_rate = per_second(counts.ops + counts.ops_failed);
@@ -375,5 +384,17 @@ impl Run {
             limiter,
             app: serde_json::Value::Null,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_interrupted_run_carries_interrupted_as_its_cause_for_exit_code_130() {
+        let stopped = Stopped::Interrupted(cluster::cli::Interrupted);
+        let cause = std::error::Error::source(&stopped).expect("a cause");
+        assert!(cause.is::<cluster::cli::Interrupted>());
     }
 }

@@ -123,6 +123,19 @@ pub fn new_histogram() -> Histogram<u64> {
         .expect("1 ns to 1 h at 3 significant digits is a valid histogram")
 }
 
+/// Adds `addend` into `sum`. Histograms from [`new_histogram`] always add; one that does not (read
+/// from a file with other bounds, say) is left out of the sum, and a warning says so, once.
+pub fn add_into(sum: &mut Histogram<u64>, addend: &Histogram<u64>) {
+    static WARNED: std::sync::Once = std::sync::Once::new();
+    if let Err(error) = sum.add(addend) {
+        WARNED.call_once(|| {
+            tracing::warn!(
+                "a histogram could not be added ({error}); totals and percentiles leave it out"
+            );
+        });
+    }
+}
+
 /// A duration in whole nanoseconds, at least 1 (a histogram holds no zero).
 pub(crate) fn nanos(duration: Duration) -> u64 {
     u64::try_from(duration.as_nanos())
@@ -158,13 +171,12 @@ impl Histograms {
 
     /// Adds `other` into these histograms (same tags).
     pub(crate) fn add(&mut self, other: &Histograms) {
-        // Histograms with the same bounds always add; a failure would only lose this interval.
-        let _ = self.response.add(&other.response);
-        let _ = self.wait.add(&other.wait);
-        let _ = self.failed.add(&other.failed);
-        let _ = self.missed.add(&other.missed);
+        add_into(&mut self.response, &other.response);
+        add_into(&mut self.wait, &other.wait);
+        add_into(&mut self.failed, &other.failed);
+        add_into(&mut self.missed, &other.missed);
         for (total, interval) in self.service.iter_mut().zip(&other.service) {
-            let _ = total.add(interval);
+            add_into(total, interval);
         }
     }
 
@@ -179,8 +191,8 @@ impl Histograms {
     /// Every operation's response time, missed ones included (the [`ALL`] tag).
     pub fn all(&self) -> Histogram<u64> {
         let mut all = self.response.clone();
-        let _ = all.add(&self.failed);
-        let _ = all.add(&self.missed);
+        add_into(&mut all, &self.failed);
+        add_into(&mut all, &self.missed);
         all
     }
 

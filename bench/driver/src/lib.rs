@@ -1,0 +1,39 @@
+//! The workload driver's runtime, linked unchanged by `factory` and `shop` (and by `bench`, which
+//! measures and reports on them).
+//!
+//! - [`pace`]: when each operation is due (one global, open-loop schedule);
+//! - [`timer`]: the one timer that waits for due times, precise to tens of microseconds;
+//! - [`drive`]: the loop that starts operations on schedule behind the in-flight semaphore;
+//! - [`record`]: HDR histograms of response, wait and service times, per second and in total,
+//!   made of the counts and histograms of [`tally`];
+//! - [`hdr_log`]: the standard HDR interval log;
+//! - [`errors`]: failures sorted into kinds, transient or fatal;
+//! - [`usage`]: what the client itself costs in CPU and memory;
+//! - [`prometheus`]: the same numbers, live, on a Prometheus endpoint (`--metrics-addr`);
+//! - [`limiter`] and [`report`]: what limited the rate, and the report of a run;
+//! - [`args`], [`run`], [`measure`], [`shutdown`]: what an app needs to run a measured workload.
+//!
+//! Nothing here draws, compares or runs suites: that is `bench`'s, so the apps link no plotting
+//! or statistics crates.
+
+pub mod args;
+pub mod drive;
+pub mod errors;
+pub mod hdr_log;
+pub mod limiter;
+pub mod measure;
+pub mod pace;
+pub mod prometheus;
+pub mod record;
+pub mod report;
+pub mod run;
+pub mod shutdown;
+pub mod tally;
+pub mod timer;
+pub mod usage;
+
+pub use args::RunArgs;
+pub use drive::Intended;
+pub use measure::{measure, measure_on, measure_value, measure_write};
+pub use record::Completed;
+pub use run::{Finished, Run, Workload};
