@@ -169,16 +169,21 @@ async fn register_employees(
     workforce: &Workforce,
 ) -> anyhow::Result<()> {
     let began = Instant::now();
-    futures::stream::iter(&workforce.employees)
-        .map(|employee| session.execute_unpaged(&writes.insert_employee, employee.row()))
+    // Each employee is made from the seed when its turn comes, so a million cost no memory.
+    futures::stream::iter(workforce.employees())
+        .map(|employee| async move {
+            session
+                .execute_unpaged(&writes.insert_employee, employee.row())
+                .await
+        })
         .buffer_unordered(64)
         .try_for_each(|_| async { Ok(()) })
         .await
         .context("registering the employees")?;
     eprintln!(
         "factory: registered {} employees and {} trees (seed {}) in {:.2} s",
-        workforce.employees.len(),
-        workforce.trees.len(),
+        workforce.employee_count(),
+        workforce.tree_count(),
         workforce.seed,
         began.elapsed().as_secs_f64()
     );

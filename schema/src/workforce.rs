@@ -29,15 +29,15 @@ enum Stream {
 /// Hire dates fall between 2000-01-01 and 2025-12-31 (days since the epoch).
 const HIRE_DAYS: std::ops::RangeInclusive<u64> = 10_957..=20_453;
 
-/// The employees and trees of one factory, generated from a seed.
+/// The employees and trees of one factory, drawn from a seed. Nothing is held but the counts:
+/// each employee and tree is computed from (seed, index) when asked for, so a million employees
+/// cost no memory and no start-up time, and registering them can stop at any moment.
 #[derive(Debug, Clone)]
 pub struct Workforce {
-    /// The seed everything was drawn from.
+    /// The seed everything is drawn from.
     pub seed: u64,
-    /// Every employee, in index order.
-    pub employees: Vec<Employee>,
-    /// Every tree's id, in index order.
-    pub trees: Vec<Uuid>,
+    employees: usize,
+    trees: usize,
     clock: TimeuuidClock,
 }
 
@@ -46,23 +46,56 @@ impl Workforce {
     pub fn generate(seed: u64, employees: usize, trees: usize) -> Workforce {
         Workforce {
             seed,
-            employees: (0..employees).map(|i| employee(seed, i as u64)).collect(),
-            trees: (0..trees)
-                .map(|i| random_uuid(&mut rng_for(seed, Stream::Tree, i as u64)))
-                .collect(),
+            employees,
+            trees,
             clock: TimeuuidClock::new(),
         }
+    }
+
+    /// How many employees there are.
+    pub fn employee_count(&self) -> usize {
+        self.employees
+    }
+
+    /// How many trees there are.
+    pub fn tree_count(&self) -> usize {
+        self.trees
+    }
+
+    /// Employee number `index`, with a fake name, email and hire date.
+    pub fn employee(&self, index: usize) -> Employee {
+        employee(self.seed, index as u64)
+    }
+
+    /// The id of employee number `index`, without drawing the rest (it is the first draw).
+    pub fn employee_id(&self, index: usize) -> Uuid {
+        random_uuid(&mut rng_for(self.seed, Stream::Employee, index as u64))
+    }
+
+    /// Every employee, in index order, each made when the iterator reaches it.
+    pub fn employees(&self) -> impl Iterator<Item = Employee> + '_ {
+        (0..self.employees).map(|index| self.employee(index))
+    }
+
+    /// The id of tree number `index`.
+    pub fn tree(&self, index: usize) -> Uuid {
+        random_uuid(&mut rng_for(self.seed, Stream::Tree, index as u64))
+    }
+
+    /// Every tree's id, in index order.
+    pub fn trees(&self) -> impl Iterator<Item = Uuid> + '_ {
+        (0..self.trees).map(|index| self.tree(index))
     }
 
     /// Visit number `number`, happening at `at`: who, which tree and what was picked come from the
     /// seed; the time-based UUID comes from `at` and is unique within this process.
     pub fn visit(&self, number: u64, at: SystemTime) -> Visit {
         let mut rng = rng_for(self.seed, Stream::Visit, number);
-        let employee = &self.employees[rng.random_range(0..self.employees.len())];
-        let tree = self.trees[rng.random_range(0..self.trees.len())];
+        let employee_id = self.employee_id(rng.random_range(0..self.employees));
+        let pickle_tree_id = self.tree(rng.random_range(0..self.trees));
         Visit {
-            employee_id: employee.employee_id,
-            pickle_tree_id: tree,
+            employee_id,
+            pickle_tree_id,
             pickle_count: rng.random_range(0..=100),
             pickle_avg_size: rng.random_range(0.0..2.0),
             watered: rng.random_bool(0.5),
@@ -145,8 +178,8 @@ mod tests {
     fn the_same_seed_gives_the_same_workforce_and_visits() {
         let a = Workforce::generate(42, 10, 5);
         let b = Workforce::generate(42, 10, 5);
-        assert_eq!(a.employees, b.employees);
-        assert_eq!(a.trees, b.trees);
+        assert!(a.employees().eq(b.employees()));
+        assert!(a.trees().eq(b.trees()));
         let at = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
         let (va, vb) = (a.visit(7, at), b.visit(7, at));
         assert_eq!(
@@ -157,15 +190,15 @@ mod tests {
             va.timestamp, vb.timestamp,
             "time-based UUIDs are unique per process"
         );
-        assert_ne!(Workforce::generate(43, 10, 5).employees[0], a.employees[0]);
+        assert_ne!(Workforce::generate(43, 10, 5).employee(0), a.employee(0));
     }
 
     #[test]
     fn more_employees_do_not_change_the_trees() {
         let small = Workforce::generate(1, 3, 4);
         let large = Workforce::generate(1, 300, 4);
-        assert_eq!(small.trees, large.trees);
-        assert_eq!(small.employees[..], large.employees[..3]);
+        assert!(small.trees().eq(large.trees().take(4)));
+        assert!(small.employees().eq(large.employees().take(3)));
     }
 
     #[test]
@@ -176,10 +209,13 @@ mod tests {
             let visit = workforce.visit(n, at);
             assert!((0..=100).contains(&visit.pickle_count));
             assert!((0.0..2.0).contains(&visit.pickle_avg_size));
-            assert!(workforce.trees.contains(&visit.pickle_tree_id));
+            assert!(workforce.trees().any(|tree| tree == visit.pickle_tree_id));
+            assert!((0..4).any(|i| workforce.employee_id(i) == visit.employee_id));
             assert_eq!(visit.time(), at);
         }
-        let email = &workforce.employees[0].email;
+        let first = workforce.employee(0);
+        assert_eq!(first.employee_id, workforce.employee_id(0));
+        let email = &first.email;
         assert!(
             email.ends_with(".0@pickle-factory.example") && !email.contains(' '),
             "{email}"

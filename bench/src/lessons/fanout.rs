@@ -24,7 +24,9 @@ pub(super) async fn run(lab: &Lab) -> anyhow::Result<Lesson> {
     // Employees of their own (another seed), so that each timesheet holds exactly the visits
     // written here, whatever the other lessons wrote.
     let workforce = Workforce::generate(2, 100, 100);
-    let employees: Vec<_> = workforce.employees.iter().map(|e| e.employee_id).collect();
+    let employees: Vec<_> = (0..workforce.employee_count())
+        .map(|i| workforce.employee_id(i))
+        .collect();
     write_timesheets(
         lab,
         &workforce,

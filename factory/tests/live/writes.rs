@@ -28,6 +28,7 @@ async fn count(
 
 #[tokio::test]
 async fn every_acknowledged_visit_is_in_all_three_tables() -> anyhow::Result<()> {
+    let _turn = testing::shared().await;
     let (keyspace, hosts) = fresh_keyspace("factory_writes").await?;
     let folder = tempfile::tempdir()?;
     let report_path = folder.path().join("run.json");
@@ -86,7 +87,7 @@ async fn every_acknowledged_visit_is_in_all_three_tables() -> anyhow::Result<()>
         .connect()
         .await?
         .session;
-    for employee in &workforce.employees {
+    for employee in workforce.employees() {
         let id = employee.employee_id;
         let cql = format!("SELECT COUNT(*) FROM {keyspace}.timesheets WHERE employee_id = ?");
         assert_eq!(
@@ -104,11 +105,11 @@ async fn every_acknowledged_visit_is_in_all_three_tables() -> anyhow::Result<()>
             .single_row()?;
         assert_eq!(name, employee.name, "the employee was registered");
     }
-    for tree in &workforce.trees {
+    for tree in workforce.trees() {
         let cql = format!("SELECT COUNT(*) FROM {keyspace}.trees WHERE pickle_tree_id = ?");
         assert_eq!(
-            count(&session, &cql, (*tree,)).await?,
-            per_tree.get(tree).copied().unwrap_or(0),
+            count(&session, &cql, (tree,)).await?,
+            per_tree.get(&tree).copied().unwrap_or(0),
             "history of tree {tree}"
         );
     }
@@ -126,6 +127,7 @@ async fn every_acknowledged_visit_is_in_all_three_tables() -> anyhow::Result<()>
 
 #[tokio::test]
 async fn the_json_report_and_hdr_log_agree_with_the_printed_summary() -> anyhow::Result<()> {
+    let _turn = testing::shared().await;
     let (keyspace, hosts) = fresh_keyspace("factory_report").await?;
     let folder = tempfile::tempdir()?;
     let (report_path, log_path) = (folder.path().join("r.json"), folder.path().join("r.hlog"));
@@ -220,6 +222,7 @@ async fn the_json_report_and_hdr_log_agree_with_the_printed_summary() -> anyhow:
 
 #[tokio::test]
 async fn ctrl_c_drains_and_still_writes_the_report() -> anyhow::Result<()> {
+    let _turn = testing::shared().await;
     let (keyspace, hosts) = fresh_keyspace("factory_ctrl_c").await?;
     let folder = tempfile::tempdir()?;
     let report_path = folder.path().join("r.json");
