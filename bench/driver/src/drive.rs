@@ -97,6 +97,19 @@ pub struct Outcome {
     pub stopped: Instant,
 }
 
+impl Outcome {
+    /// A run stopped by Ctrl-C before it began: nothing sent, nothing missed, no time measured.
+    pub fn stopped_before(start: Instant) -> Outcome {
+        Outcome {
+            ending: Ending::Interrupted,
+            abandoned: 0,
+            started: 0,
+            missed: 0,
+            stopped: start,
+        }
+    }
+}
+
 /// What the loop is waiting for before it can start operation `n`.
 #[derive(Debug, Clone, Copy)]
 enum Next {

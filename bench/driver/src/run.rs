@@ -208,10 +208,16 @@ impl Run {
                 eprintln!("{}", live_line(interval, names));
             }
         };
-        // A signal that came before the run stops it before its first operation.
-        let already = futures::stream::iter(self.signals.seen().then_some(()));
+        // A signal that came before the run (while registering, say): nothing is driven, and
+        // the report says nothing was measured.
+        let stopped_already = self.signals.seen();
+        let already = futures::stream::iter(stopped_already.then_some(()));
         let shutdown = futures::StreamExt::chain(already, self.signals.stream());
         let outcome = match self.args.timer {
+            _ if stopped_already => {
+                drop(shutdown);
+                Outcome::stopped_before(start)
+            }
             TimerChoice::Precise => {
                 let timer = PreciseTimer::start().map_err(RunError::Timer)?;
                 drive(&plan, timer, &mut recorder, shutdown, progress, operation).await
