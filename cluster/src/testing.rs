@@ -180,10 +180,17 @@ pub fn one_line_failure(command: &mut std::process::Command, code: i32) -> Strin
     lines[0].to_owned()
 }
 
-static TAKE_TURNS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+static TAKE_TURNS: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
 
-/// Tests that start a ring of their own take turns through this lock: two rings starting at once
-/// on two cores would time the machine, not the ring.
-pub async fn exclusive() -> tokio::sync::MutexGuard<'static, ()> {
-    TAKE_TURNS.lock().await
+/// Tests that disturb the machine (start a ring of their own, keep its cores busy) take turns
+/// through this lock, alone: two rings starting at once on two cores would time the machine, not
+/// the ring, and a test that times a run would time the disturbance.
+pub async fn exclusive() -> tokio::sync::RwLockWriteGuard<'static, ()> {
+    TAKE_TURNS.write().await
+}
+
+/// Tests that time a run hold this while they do: they run beside each other, but never beside
+/// an [`exclusive`] one.
+pub async fn shared() -> tokio::sync::RwLockReadGuard<'static, ()> {
+    TAKE_TURNS.read().await
 }

@@ -106,6 +106,7 @@ const STARTUP: Duration = Duration::from_secs(90);
 
 #[tokio::test]
 async fn a_run_ends_when_its_duration_ends_and_counts_the_visits_it_missed() -> anyhow::Result<()> {
+    let _turn = testing::shared().await;
     let (keyspace, hosts) = fresh_keyspace("ending_duration").await?;
     let folder = tempfile::tempdir()?;
     let report = folder.path().join("run.json");
@@ -187,6 +188,7 @@ async fn terminated_in(
 
 #[tokio::test]
 async fn sigterm_ends_every_phase_within_a_second_and_the_report_comes_out() -> anyhow::Result<()> {
+    let _turn = testing::shared().await;
     // While registering a million employees: nothing measured, and the report says so.
     let flags = [
         "--employees",
@@ -242,6 +244,7 @@ async fn sigterm_ends_every_phase_within_a_second_and_the_report_comes_out() -> 
 #[tokio::test]
 async fn the_verdict_tells_a_machine_short_of_cpu_from_a_client_short_of_it() -> anyhow::Result<()>
 {
+    let _turn = testing::exclusive().await;
     let (keyspace, hosts) = fresh_keyspace("ending_machine").await?;
     let folder = tempfile::tempdir()?;
     let report = folder.path().join("run.json");
