@@ -13,7 +13,7 @@
 //! 5. [`bound`]: an in-flight bound too small for the rate, and the report naming it;
 //! 6. [`distance`]: LOCAL_QUORUM against QUORUM across datacenters, when distance can be made.
 
-mod bound;
+pub mod bound;
 mod distance;
 mod fanout;
 mod page;
