@@ -52,6 +52,7 @@ fn dashboard_metrics() -> BTreeSet<String> {
 
 #[tokio::test]
 async fn a_running_factory_exports_every_metric_the_dashboard_queries() -> anyhow::Result<()> {
+    let _turn = cluster::testing::shared().await;
     let wanted = dashboard_metrics();
     assert!(
         wanted.len() >= 8,

@@ -45,6 +45,7 @@ fn factory_run(
 
 #[tokio::test]
 async fn two_factories_at_once_merge_into_one_report() -> anyhow::Result<()> {
+    let _turn = cluster::testing::shared().await;
     let (keyspace, hosts) = schema::testing::fresh_keyspace("bench_merge").await?;
     let folder = tempfile::tempdir()?;
     // Scaled out: two factories at the same time, as compose's --scale would run them.
@@ -104,6 +105,7 @@ async fn two_factories_at_once_merge_into_one_report() -> anyhow::Result<()> {
 #[tokio::test]
 async fn compare_finds_a_planted_slowdown_and_refuses_what_it_cannot_compare() -> anyhow::Result<()>
 {
+    let _turn = cluster::testing::shared().await;
     let (keyspace, hosts) = schema::testing::fresh_keyspace("bench_compare").await?;
     let folder = tempfile::tempdir()?;
     assert!(
