@@ -5,7 +5,9 @@
 //! - [`suite`], [`suite_report`], [`html`], [`plots`]: the standard suite and its report folder;
 //! - [`lessons`]: each pattern of the apps as a controlled experiment (`bench lessons`);
 //! - [`compare`] and [`merge`]: reports side by side (Welch's t-test), and reports added up;
-//! - [`floor`] and [`overhead`]: the raw driver loop the factory's own cost is measured against.
+//! - [`floor`] and [`overhead`]: the raw driver loop the factory's own cost is measured against;
+//! - [`ring`]: `bench ring up | status | down | list ...`, the command-line face of the local ring
+//!   (`cluster::local`).
 
 pub mod compare;
 pub mod floor;
@@ -14,5 +16,6 @@ pub mod lessons;
 pub mod merge;
 pub mod overhead;
 pub mod plots;
+pub mod ring;
 pub mod suite;
 pub mod suite_report;

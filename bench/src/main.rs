@@ -14,12 +14,12 @@ use bench::compare::{self, parse_percent};
 use bench::floor::{FloorArgs, write_visits_raw};
 use bench::lessons::LessonsArgs;
 use bench::overhead::{OverheadArgs, measure_overhead};
+use bench::ring::RingCommand;
 use bench::suite::{self, SuiteArgs};
 use bench::suite_report;
 use clap::{Parser, Subcommand};
 use cluster::ConnectionArgs;
 use cluster::cli::{self, UsageError};
-use cluster::ring_cli::RingCommand;
 use driver::report::RunReport;
 
 /// Benchmark a Cassandra ring with the pickle factory and shop: `bench` alone runs the standard

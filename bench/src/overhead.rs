@@ -49,7 +49,8 @@ pub async fn measure_overhead(
 ) -> anyhow::Result<f64> {
     let factory = sibling_binary("factory")?;
     let session = &cassandra.session;
-    let keyspace = cluster::testing::unique_keyspace("bench_overhead");
+    // A keyspace of this run's own (dropped at the end), so that runs never share rows.
+    let keyspace = format!("bench_overhead_{}", std::process::id());
     let replication =
         schema::Replication::derived_from_ring(&schema::nodes_per_datacenter(session));
     schema::apply(session, &schema::project_schema()?, &keyspace, &replication).await?;

@@ -3,9 +3,9 @@
 //! - [`connect`]: the connection options every binary shares ([`ConnectionArgs`]) and the
 //!   token-aware, DC-aware session they build.
 //! - [`local`]: a real Apache Cassandra 5.0 ring of local JVM processes, as ccm runs them.
-//! - [`ring_cli`]: `bench ring up | status | down | list`.
 //! - [`cli`]: the edges every binary shares: flag parsing, logging, exit codes.
-//! - [`testing`]: the live-test harness (a shared ring, unique keyspaces).
+//! - `testing` (feature `testing`, for tests only): the live-test harness (a shared ring, unique
+//!   keyspaces, rings of a test's own that stop when dropped).
 //!
 //! This crate is split out of `bench` so that `schema`, which `bench` depends on, can connect and
 //! run live tests without a dependency cycle.
@@ -14,7 +14,7 @@ pub mod cli;
 pub mod connect;
 pub mod local;
 pub mod options;
-pub mod ring_cli;
+#[cfg(feature = "testing")]
 pub mod testing;
 
 pub use connect::{ConnectError, Connection, ConnectionArgs};

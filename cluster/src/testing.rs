@@ -14,8 +14,8 @@ use tokio::sync::OnceCell;
 
 use crate::connect::ConnectionArgs;
 use crate::local::{
-    DEFAULT_CASSANDRA_VERSION, Home, IpPrefix, LocalError, LocalRing, RingSpec, RingState,
-    Security, Shape, UpOutcome,
+    DEFAULT_CASSANDRA_VERSION, Home, IpPrefix, LocalError, LocalRing, NodeSignal, RingSpec,
+    RingState, Security, Shape, UpOutcome,
 };
 
 /// How long a test waits for a ring to start; generous, because CI machines are slow and shared.
@@ -68,13 +68,34 @@ async fn find_or_start_shared_ring() -> Vec<String> {
 
 /// A ring started for one test. [`OwnRing::stop`] stops it if this test started it, unless
 /// `PICKLE_KEEP_TEST_RINGS` is set (to reuse it on the next run); a ring that was already running
-/// is left alone.
+/// is left alone. A test that fails before it calls `stop` drops its ring, and the drop kills
+/// the nodes this test started (their data and logs stay, to read what went wrong).
 pub struct OwnRing {
     /// The ring.
     pub ring: LocalRing,
     /// Its nodes.
     pub state: RingState,
     started_here: bool,
+}
+
+impl OwnRing {
+    /// Whether this ring is this test's to stop.
+    fn ours_to_stop(&self) -> bool {
+        self.started_here && std::env::var_os("PICKLE_KEEP_TEST_RINGS").is_none()
+    }
+}
+
+impl Drop for OwnRing {
+    fn drop(&mut self) {
+        if !self.ours_to_stop() {
+            return;
+        }
+        // Drop cannot wait for a clean shutdown; SIGKILL is immediate, and a node that is not
+        // running (stopped by the test, or never up) is simply skipped.
+        for node in &self.state.nodes {
+            let _ = self.ring.signal_node(node.plan.index, NodeSignal::Kill);
+        }
+    }
 }
 
 impl OwnRing {
@@ -89,10 +110,12 @@ impl OwnRing {
     }
 
     /// Stops and wipes the ring if this test started it.
-    pub async fn stop(self) -> Result<(), LocalError> {
-        if self.started_here && std::env::var_os("PICKLE_KEEP_TEST_RINGS").is_none() {
+    pub async fn stop(mut self) -> Result<(), LocalError> {
+        if self.ours_to_stop() {
             self.ring.down(Duration::from_secs(30), true).await?;
         }
+        // Stopped (or not ours): nothing left for the drop to do.
+        self.started_here = false;
         Ok(())
     }
 }

@@ -15,6 +15,7 @@ pub mod model;
 pub mod reads;
 pub mod replication;
 pub mod statements;
+#[cfg(feature = "testing")]
 pub mod testing;
 pub mod workforce;
 

@@ -1,4 +1,4 @@
-//! `bench ring up | status | down | list`: the command-line face of [`crate::local`].
+//! `bench ring up | status | down | list`: the command-line face of [`cluster::local`].
 //!
 //! The `bench` binary flattens [`RingCommand`] as its `ring` subcommand; the logic lives here so
 //! that the ring's options sit next to the code they drive.
@@ -8,12 +8,12 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, Subcommand};
 
-use crate::cli::UsageError;
-use crate::local::{
+use cluster::cli::UsageError;
+use cluster::local::{
     DEFAULT_CASSANDRA_VERSION, Home, IpPrefix, LocalRing, NodeSignal, ProcessState, RingSpec,
     SUPERUSER, Security, Shape, UpOutcome,
 };
-use crate::options::parse_duration;
+use cluster::options::parse_duration;
 
 /// Start, inspect and stop a real Cassandra 5.0 ring on this machine (no Docker needed).
 #[derive(Debug, Subcommand)]
@@ -233,14 +233,14 @@ impl RingCommand {
 
 /// A ring name that is safe as a folder name.
 fn parse_ring_name(name: &str) -> Result<String, String> {
-    crate::local::check_ring_name(name)
+    cluster::local::check_ring_name(name)
         .map(|()| name.to_owned())
         .map_err(|e| e.to_string())
 }
 
 /// A heap size the JVM accepts.
 fn parse_heap(heap: &str) -> Result<String, String> {
-    crate::local::check_heap(heap)
+    cluster::local::check_heap(heap)
         .map(|()| heap.to_owned())
         .map_err(|e| e.to_string())
 }
@@ -338,7 +338,7 @@ fn node_state_label(process: ProcessState, address: std::net::Ipv4Addr) -> &'sta
 fn status_table(ring: &LocalRing) -> anyhow::Result<String> {
     let state = ring
         .state()?
-        .ok_or_else(|| crate::local::LocalError::NoSuchRing(ring.name().to_owned()))?;
+        .ok_or_else(|| cluster::local::LocalError::NoSuchRing(ring.name().to_owned()))?;
     let mut out = String::new();
     writeln!(
         out,
