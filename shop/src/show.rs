@@ -1,13 +1,13 @@
-//! What the shop prints: a timesheet table with the fan-out's latency next to its slowest read,
-//! the same as JSON, the verification's outcome, and the concurrent-versus-sequential comparison.
+//! What the shop prints of one fan-out: a timesheet table with the fan-out's latency next to its
+//! slowest read, or the same as JSON, with the verification's outcome when there was one.
 
 use std::time::{Duration, SystemTime};
 
-use driver::record::{Percentiles, new_histogram};
-use hdrhistogram::Histogram;
 use schema::model::timeuuid_time;
-use schema::reads::{Mismatch, Staff, Timesheet};
-use serde::Serialize;
+use schema::reads::{Staff, Timesheet};
+
+use crate::TimesheetRead;
+use crate::verify::Verification;
 
 /// One fan-out: the timesheets read, each read's own time, and the whole fan-out's time.
 pub struct Fanout {
@@ -20,6 +20,35 @@ pub struct Fanout {
 }
 
 impl Fanout {
+    /// The fan-out of `staff` whose reads took `elapsed` in all and gave `results`, in the same
+    /// order; an error naming the employee when a read failed.
+    pub fn read(
+        sequential: bool,
+        elapsed: Duration,
+        staff: &[Staff],
+        results: Vec<TimesheetRead>,
+    ) -> anyhow::Result<Fanout> {
+        let mut timesheets = Vec::with_capacity(staff.len());
+        for (person, (request, timesheet)) in staff.iter().zip(results) {
+            let timesheet = timesheet.ok_or_else(|| {
+                let kind = request
+                    .error
+                    .map(|f| f.kind.to_string())
+                    .unwrap_or_default();
+                anyhow::anyhow!(
+                    "reading the timesheet of {} failed ({kind})",
+                    person.employee_id
+                )
+            })?;
+            timesheets.push((person.clone(), timesheet, request.service));
+        }
+        Ok(Fanout {
+            sequential,
+            elapsed,
+            timesheets,
+        })
+    }
+
     fn slowest(&self) -> Duration {
         self.timesheets
             .iter()
@@ -41,8 +70,28 @@ fn rfc3339(time: SystemTime) -> String {
     humantime::format_rfc3339_millis(time).to_string()
 }
 
+/// Prints the fan-out as JSON, or as a table followed by the verification's outcome.
+pub fn fanout(
+    fanout: &Fanout,
+    verification: Option<&Verification>,
+    as_json: bool,
+) -> serde_json::Result<()> {
+    if as_json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json(fanout, verification))?
+        );
+    } else {
+        table(fanout);
+        if let Some(verification) = verification {
+            println!("{}", verification.summary());
+        }
+    }
+    Ok(())
+}
+
 /// Prints the timesheets as a table, then the latency line.
-pub fn table(fanout: &Fanout) {
+fn table(fanout: &Fanout) {
     println!(
         "{:<36}  {:<24} {:>8} {:>9} {:>6}  last visit",
         "employee", "name", "visits", "pickles", "trees"
@@ -81,7 +130,7 @@ pub fn table(fanout: &Fanout) {
 }
 
 /// The timesheets and the latencies as JSON.
-pub fn json(fanout: &Fanout, verification: Option<&Verification>) -> serde_json::Value {
+fn json(fanout: &Fanout, verification: Option<&Verification>) -> serde_json::Value {
     let employees: Vec<serde_json::Value> = fanout
         .timesheets
         .iter()
@@ -105,149 +154,4 @@ pub fn json(fanout: &Fanout, verification: Option<&Verification>) -> serde_json:
         "sum_of_reads_ms": ms(fanout.sum()),
         "verification": verification,
     })
-}
-
-/// How many visits were checked and what disagreed.
-#[derive(Debug, Default, Serialize)]
-pub struct Verification {
-    /// Visits whose copies were checked.
-    pub checked: u64,
-    /// Copies missing or different.
-    pub mismatches: u64,
-    /// The first mismatches, with their keys (at most [`Verification::KEPT`]).
-    pub examples: Vec<String>,
-}
-
-impl Verification {
-    /// Mismatches kept with their keys; the rest are only counted.
-    pub const KEPT: usize = 20;
-
-    /// Adds one checked visit and whatever disagreed about it.
-    pub fn add(&mut self, mismatches: Vec<Mismatch>) {
-        self.checked += 1;
-        for mismatch in mismatches {
-            self.mismatches += 1;
-            if self.examples.len() < Self::KEPT {
-                self.examples.push(format!(
-                    "{} of employee {} to tree {} at {}: {}",
-                    mismatch.table,
-                    mismatch.employee_id,
-                    mismatch.pickle_tree_id,
-                    mismatch.timestamp,
-                    mismatch.problem
-                ));
-            }
-        }
-    }
-
-    /// One line, then one line per kept mismatch.
-    pub fn summary(&self) -> String {
-        if self.mismatches == 0 {
-            return format!(
-                "verify: {} visits checked in trees and production: every copy agrees",
-                self.checked
-            );
-        }
-        let mut text = format!(
-            "verify: {} visits checked, {} copies missing or different:",
-            self.checked, self.mismatches
-        );
-        for example in &self.examples {
-            text.push_str(&format!("\n  {example}"));
-        }
-        text
-    }
-
-    /// An error (exit code 1) when any copy disagreed.
-    pub fn result(&self) -> anyhow::Result<()> {
-        if self.mismatches == 0 {
-            Ok(())
-        } else {
-            anyhow::bail!(
-                "{} denormalized copies are missing or different (see above)",
-                self.mismatches
-            )
-        }
-    }
-}
-
-/// `--compare`: latencies of single reads, of fan-outs and of sequential rounds.
-pub struct Comparison {
-    employees: usize,
-    single: Histogram<u64>,
-    concurrent: Histogram<u64>,
-    sequential: Histogram<u64>,
-}
-
-impl Comparison {
-    /// An empty comparison of fan-outs over `employees` employees.
-    pub fn new(employees: usize) -> Comparison {
-        Comparison {
-            employees,
-            single: new_histogram(),
-            concurrent: new_histogram(),
-            sequential: new_histogram(),
-        }
-    }
-
-    /// Records one round: its whole time, and each read's time.
-    pub fn record(
-        &mut self,
-        sequential: bool,
-        elapsed: Duration,
-        reads: impl Iterator<Item = Duration>,
-    ) {
-        let nanos = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX).max(1);
-        let round = if sequential {
-            &mut self.sequential
-        } else {
-            &mut self.concurrent
-        };
-        round.saturating_record(nanos(elapsed));
-        if sequential {
-            // Reads in a sequential round run alone: their times are those of a single read.
-            for read in reads {
-                self.single.saturating_record(nanos(read));
-            }
-        }
-    }
-}
-
-/// Prints the comparison and the ratios the lesson is about.
-pub fn comparison(c: &Comparison) {
-    let (single, concurrent, sequential) = (
-        Percentiles::of(&c.single),
-        Percentiles::of(&c.concurrent),
-        Percentiles::of(&c.sequential),
-    );
-    let n = c.employees;
-    println!(
-        "{:<34} {:>10} {:>10} {:>10} {:>8}",
-        "latency (ms)", "p50", "p90", "p99", "count"
-    );
-    for (label, p) in [
-        ("one read alone".to_owned(), single),
-        (format!("{n} reads all at once"), concurrent),
-        (format!("{n} reads one after another"), sequential),
-    ] {
-        println!(
-            "{label:<34} {:>10.3} {:>10.3} {:>10.3} {:>8}",
-            p.p50 / 1e3,
-            p.p90 / 1e3,
-            p.p99 / 1e3,
-            p.count
-        );
-    }
-    let ratio = |p: Percentiles| {
-        if single.p50 > 0.0 {
-            p.p50 / single.p50
-        } else {
-            0.0
-        }
-    };
-    println!(
-        "at the median, {n} reads all at once cost {:.2}x one read; one after another, {:.2}x",
-        ratio(concurrent),
-        ratio(sequential)
-    );
 }

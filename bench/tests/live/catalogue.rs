@@ -296,7 +296,7 @@ const CASES: &[Case] = &[
         &["--compare", "--rate", "10"],
         &[],
         2,
-        "--compare measures one-off fan-outs",
+        "'--compare' cannot be used with '--rate",
     ),
     Case(
         "shop",
