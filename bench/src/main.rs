@@ -36,44 +36,17 @@ enum Command {
     /// Run the standard suite and write a report folder (what `bench` alone does).
     Run(SuiteArgs),
     /// Compare two reports (files or folders) scenario by scenario, with Welch's t-test.
-    Compare {
-        /// The baseline report.
-        a: PathBuf,
-        /// The report compared with it.
-        b: PathBuf,
-        /// Exit with code 1 when a scenario is significantly slower (p < 0.05) by more than this:
-        /// less throughput, or a higher mean response time.
-        #[arg(long, value_name = "PERCENT", value_parser = parse_percent)]
-        fail_if_slower: Option<f64>,
-        /// Compare only these scenarios.
-        #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
-        scenario: Vec<String>,
-    },
+    Compare(CompareArgs),
     /// Run each pattern the original apps preached as a small experiment on this ring (prepared
     /// statements, the in-flight window, fan-out reads, token-aware routing, the bound), with a
     /// table, a plot and an explanation each, in a report folder.
     Lessons(LessonsArgs),
     /// Merge reports of processes that ran the same scenarios at once into one report folder.
-    Merge {
-        /// The folder to write; it must not exist yet.
-        out: PathBuf,
-        /// The reports (files or folders), two or more.
-        #[arg(required = true, num_args = 2..)]
-        inputs: Vec<PathBuf>,
-    },
+    Merge(MergeArgs),
     /// Write the HTML page (with its plots) of a report.
-    Plot {
-        /// The report (a file or a folder).
-        report: PathBuf,
-        /// Where to write index.html. [default: the report's folder]
-        #[arg(long, value_name = "FOLDER")]
-        out: Option<PathBuf>,
-    },
+    Plot(PlotArgs),
     /// Print a run report's summary, and its memory over time.
-    Show {
-        /// The JSON report (`--report` of factory or shop).
-        report: PathBuf,
-    },
+    Show(ShowArgs),
     /// Start, inspect and stop a real Cassandra 5.0 ring on this machine (no Docker needed).
     #[command(subcommand)]
     Ring(RingCommand),
@@ -91,6 +64,45 @@ enum Command {
         #[command(flatten)]
         overhead: OverheadArgs,
     },
+}
+
+#[derive(Debug, clap::Args)]
+struct CompareArgs {
+    /// The baseline report.
+    a: PathBuf,
+    /// The report compared with it.
+    b: PathBuf,
+    /// Exit with code 1 when a scenario is significantly slower (p < 0.05) by more than this:
+    /// less throughput, or a higher mean response time.
+    #[arg(long, value_name = "PERCENT", value_parser = parse_percent)]
+    fail_if_slower: Option<f64>,
+    /// Compare only these scenarios.
+    #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
+    scenario: Vec<String>,
+}
+
+#[derive(Debug, clap::Args)]
+struct MergeArgs {
+    /// The folder to write; it must not exist yet.
+    out: PathBuf,
+    /// The reports (files or folders), two or more.
+    #[arg(required = true, num_args = 2..)]
+    inputs: Vec<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+struct PlotArgs {
+    /// The report (a file or a folder).
+    report: PathBuf,
+    /// Where to write index.html. [default: the report's folder]
+    #[arg(long, value_name = "FOLDER")]
+    out: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+struct ShowArgs {
+    /// The JSON report (`--report` of factory or shop).
+    report: PathBuf,
 }
 
 #[tokio::main]
@@ -118,130 +130,14 @@ fn suite_by_default(mut argv: Vec<String>) -> Vec<String> {
 
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
-        Command::Run(args) => {
-            if args.list {
-                for spec in suite::SCENARIOS {
-                    println!("{:<22} {}", spec.name, spec.description);
-                }
-                return Ok(());
-            }
-            suite::select(&args.scenario)?;
-            let folder = suite::prepare_folder(args.out.as_deref())?;
-            let report = suite::run_suite(&args, &folder).await?;
-            print!("{}", report.text_table());
-            println!("report: {}", folder.join(bench::html::PAGE).display());
-            Ok(())
-        }
-        Command::Lessons(args) => {
-            let (_, folder) = bench::lessons::run(&args).await?;
-            println!("\nlessons: {}", folder.join(bench::html::PAGE).display());
-            Ok(())
-        }
-        Command::Compare {
-            a,
-            b,
-            fail_if_slower,
-            scenario,
-        } => {
-            let (a, b) = (suite_report::load(&a)?, suite_report::load(&b)?);
-            let changes = compare::compare(&a.suite, &b.suite, &scenario)?;
-            print!("{}", compare::text(&changes));
-            if let Some(threshold) = fail_if_slower {
-                let regressions: Vec<String> = changes
-                    .iter()
-                    .flat_map(|s| {
-                        s.changes
-                            .iter()
-                            .filter(|c| c.is_regression(threshold))
-                            .map(move |c| format!("{} {}", s.name, c.metric))
-                    })
-                    .collect();
-                if !regressions.is_empty() {
-                    anyhow::bail!(
-                        "significantly slower by more than {threshold}%: {}",
-                        regressions.join(", ")
-                    );
-                }
-            }
-            Ok(())
-        }
-        Command::Merge { out, inputs } => {
-            let loaded = inputs
-                .iter()
-                .map(|p| suite_report::load(p))
-                .collect::<Result<Vec<_>, _>>()?;
-            let folder = suite::prepare_folder(Some(&out))?;
-            let merged = bench::merge::merge_into(&folder, &loaded)?;
-            bench::html::write_page(&folder, &merged)?;
-            print!("{}", merged.text_table());
-            println!("merged report: {}", folder.display());
-            Ok(())
-        }
-        Command::Plot { report, out } => {
-            let loaded = suite_report::load(&report)?;
-            let folder = out.unwrap_or(loaded.folder.clone());
-            if !folder.is_dir() {
-                return Err(UsageError(format!("--out {}: not a folder", folder.display())).into());
-            }
-            bench::html::write_page(&folder, &loaded.suite)?;
-            println!("{}", folder.join(bench::html::PAGE).display());
-            Ok(())
-        }
-        Command::Show { report } => {
-            let report = RunReport::read(&report)?;
-            print!("{}", report.summary());
-            let minutes: Vec<String> = report
-                .intervals
-                .iter()
-                .filter(|i| {
-                    i.rss_bytes > 0 && i.at >= 30.0 && (i.at.round() as u64).is_multiple_of(60)
-                })
-                .map(|i| {
-                    format!(
-                        "{:.0} min {:.1} MiB",
-                        i.at / 60.0,
-                        i.rss_bytes as f64 / (1 << 20) as f64
-                    )
-                })
-                .collect();
-            if !minutes.is_empty() {
-                println!("  memory (RSS) each minute: {}", minutes.join(", "));
-            }
-            Ok(())
-        }
+        Command::Run(args) => run_suite(args).await,
+        Command::Lessons(args) => lessons(args).await,
+        Command::Compare(args) => compare(args),
+        Command::Merge(args) => merge(args),
+        Command::Plot(args) => plot(args),
+        Command::Show(args) => show(args),
         Command::Ring(ring) => ring.run().await,
-        Command::Floor { connection, floor } => {
-            let cassandra = connection.connect().await?;
-            let tables = ["timesheets", "trees", "production"];
-            schema::ensure_ready(
-                &cassandra.session,
-                &schema::project_schema()?,
-                &connection.keyspace,
-                &tables,
-            )
-            .await?;
-            let result = write_visits_raw(
-                &cassandra.session,
-                &connection.keyspace,
-                connection.consistency.0,
-                &floor,
-            )
-            .await?;
-            if floor.json {
-                println!("{}", serde_json::to_string(&result)?);
-                return Ok(());
-            }
-            println!(
-                "raw driver loop: {} visits, {} writes in {:.1} s ({:.0} writes/s), {} failed; {:.2} CPU µs per write",
-                result.visits,
-                result.writes,
-                result.seconds,
-                result.writes_per_second,
-                result.failed,
-                result.cpu_us_per_write
-            );
-            Ok(())
-        }
+        Command::Floor { connection, floor } => floor_loop(connection, floor).await,
         Command::Overhead {
             connection,
             overhead,
@@ -252,6 +148,135 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 .map(|_| ())
         }
     }
+}
+
+/// `bench run`: the suite's scenarios, then their table and the page's path.
+async fn run_suite(args: SuiteArgs) -> anyhow::Result<()> {
+    if args.list {
+        for spec in suite::SCENARIOS {
+            println!("{:<22} {}", spec.name, spec.description);
+        }
+        return Ok(());
+    }
+    suite::select(&args.scenario)?;
+    let folder = suite::prepare_folder(args.out.as_deref())?;
+    let report = suite::run_suite(&args, &folder).await?;
+    print!("{}", report.text_table());
+    println!("report: {}", folder.join(bench::html::PAGE).display());
+    Ok(())
+}
+
+/// `bench lessons`: each pattern as an experiment, in a report folder.
+async fn lessons(args: LessonsArgs) -> anyhow::Result<()> {
+    let (_, folder) = bench::lessons::run(&args).await?;
+    println!("\nlessons: {}", folder.join(bench::html::PAGE).display());
+    Ok(())
+}
+
+/// `bench compare A B`: the changes, scenario by scenario; an error when one is slower by more
+/// than `--fail-if-slower`.
+fn compare(args: CompareArgs) -> anyhow::Result<()> {
+    let (a, b) = (suite_report::load(&args.a)?, suite_report::load(&args.b)?);
+    let changes = compare::compare(&a.suite, &b.suite, &args.scenario)?;
+    print!("{}", compare::text(&changes));
+    let Some(threshold) = args.fail_if_slower else {
+        return Ok(());
+    };
+    let regressions: Vec<String> = changes
+        .iter()
+        .flat_map(|s| {
+            s.changes
+                .iter()
+                .filter(|c| c.is_regression(threshold))
+                .map(move |c| format!("{} {}", s.name, c.metric))
+        })
+        .collect();
+    if !regressions.is_empty() {
+        anyhow::bail!(
+            "significantly slower by more than {threshold}%: {}",
+            regressions.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// `bench merge OUT IN...`: reports of processes that ran at once, added up into a new folder.
+fn merge(args: MergeArgs) -> anyhow::Result<()> {
+    let loaded = args
+        .inputs
+        .iter()
+        .map(|p| suite_report::load(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let folder = suite::prepare_folder(Some(&args.out))?;
+    let merged = bench::merge::merge_into(&folder, &loaded)?;
+    bench::html::write_page(&folder, &merged)?;
+    print!("{}", merged.text_table());
+    println!("merged report: {}", folder.display());
+    Ok(())
+}
+
+/// `bench plot REPORT`: the report's page and plots.
+fn plot(args: PlotArgs) -> anyhow::Result<()> {
+    let loaded = suite_report::load(&args.report)?;
+    let folder = args.out.unwrap_or(loaded.folder.clone());
+    if !folder.is_dir() {
+        return Err(UsageError(format!("--out {}: not a folder", folder.display())).into());
+    }
+    bench::html::write_page(&folder, &loaded.suite)?;
+    println!("{}", folder.join(bench::html::PAGE).display());
+    Ok(())
+}
+
+/// `bench show REPORT`: a run report's summary, and its memory each minute.
+fn show(args: ShowArgs) -> anyhow::Result<()> {
+    let report = RunReport::read(&args.report)?;
+    print!("{}", report.summary());
+    let minutes: Vec<String> = report
+        .intervals
+        .iter()
+        .filter(|i| i.rss_bytes > 0 && i.at >= 30.0 && (i.at.round() as u64).is_multiple_of(60))
+        .map(|i| {
+            format!(
+                "{:.0} min {:.1} MiB",
+                i.at / 60.0,
+                i.rss_bytes as f64 / (1 << 20) as f64
+            )
+        })
+        .collect();
+    if !minutes.is_empty() {
+        println!("  memory (RSS) each minute: {}", minutes.join(", "));
+    }
+    Ok(())
+}
+
+/// `bench floor`: visits written by the bare driver, and its CPU per write.
+async fn floor_loop(connection: ConnectionArgs, floor: FloorArgs) -> anyhow::Result<()> {
+    let cassandra = connection.connect().await?;
+    let tables = ["timesheets", "trees", "production"];
+    let schema = schema::project_schema()?;
+    schema::ensure_ready(&cassandra.session, &schema, &connection.keyspace, &tables).await?;
+    let consistency = connection.consistency.0;
+    let result = write_visits_raw(
+        &cassandra.session,
+        &connection.keyspace,
+        consistency,
+        &floor,
+    )
+    .await?;
+    if floor.json {
+        println!("{}", serde_json::to_string(&result)?);
+        return Ok(());
+    }
+    println!(
+        "raw driver loop: {} visits, {} writes in {:.1} s ({:.0} writes/s), {} failed; {:.2} CPU µs per write",
+        result.visits,
+        result.writes,
+        result.seconds,
+        result.writes_per_second,
+        result.failed,
+        result.cpu_us_per_write
+    );
+    Ok(())
 }
 
 #[cfg(test)]
