@@ -267,6 +267,11 @@ impl Verification {
 
     /// One line, then one line per kept mismatch.
     pub fn summary(&self) -> String {
+        if self.checked == 0 {
+            return "verify: 0 visits checked: none was older than --verify-grace, so nothing \
+                    was verified"
+                .to_owned();
+        }
         if self.mismatches == 0 {
             return format!(
                 "verify: {} visits checked in trees and production: every copy agrees",
@@ -283,9 +288,15 @@ impl Verification {
         text
     }
 
-    /// An error (exit code 1) when any copy disagreed.
+    /// An error (exit code 1) when any copy disagreed, or when nothing was checked: a check that
+    /// checked nothing must not pass as a gate.
     pub fn result(&self) -> anyhow::Result<()> {
-        if self.mismatches == 0 {
+        if self.checked == 0 {
+            anyhow::bail!(
+                "--verify checked no visit: every visit found was younger than --verify-grace; \
+                 run it once the visits are older, or lower --verify-grace"
+            )
+        } else if self.mismatches == 0 {
             Ok(())
         } else {
             anyhow::bail!(
@@ -320,6 +331,11 @@ mod tests {
             table: "trees",
             problem: "missing".into(),
         };
+        assert!(
+            verification.result().is_err(),
+            "a check that checked nothing is no pass"
+        );
+        assert!(verification.summary().contains("nothing was verified"));
         verification.add(Vec::new());
         assert!(verification.result().is_ok());
         for _ in 0..Verification::KEPT + 5 {

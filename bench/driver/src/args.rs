@@ -198,10 +198,18 @@ fn check_output(flag: &str, path: &Path, overwrite: bool) -> Result<(), UsageErr
         })
 }
 
-/// A rate: a positive, finite number of operations per second.
+/// The slowest rate: one operation a day. Slower rates are typos (`1e-20` once made the due time
+/// of the second operation overflow the clock and panic).
+pub const SLOWEST_RATE: f64 = 1.0 / 86_400.0;
+
+/// A rate: a finite number of operations per second, at least one a day.
 pub fn parse_rate(text: &str) -> Result<f64, String> {
     match text.trim().parse::<f64>() {
-        Ok(rate) if rate.is_finite() && rate > 0.0 => Ok(rate),
+        Ok(rate) if rate.is_finite() && rate >= SLOWEST_RATE => Ok(rate),
+        Ok(rate) if rate.is_finite() && rate > 0.0 => Err(format!(
+            "--rate {text} is less than one operation a day ({SLOWEST_RATE:.6}/s); give a rate of \
+             at least that"
+        )),
         _ => Err(format!(
             "'{text}' is not a rate; expected a positive number of operations per second, such as 5000"
         )),
@@ -261,9 +269,15 @@ mod tests {
     fn rates_and_durations_are_checked() {
         assert_eq!(parse_rate("5000").unwrap(), 5000.0);
         assert_eq!(parse_rate("0.5").unwrap(), 0.5);
-        for bad in ["0", "-5", "fast", "inf", "NaN"] {
+        for bad in ["0", "-5", "fast", "inf", "NaN", "1e-20"] {
             assert!(parse_rate(bad).is_err(), "{bad}");
         }
+        assert!(
+            parse_rate("1e-20")
+                .unwrap_err()
+                .contains("one operation a day")
+        );
+        assert!(parse_rate("0.0001").is_ok());
         assert!(parse_positive_duration("0s").is_err());
         assert!(parse_positive_duration("1m").is_ok());
         assert!(parse_positive_duration("7days").is_ok());

@@ -190,16 +190,30 @@ mod tests {
 
     #[test]
     fn this_process_uses_some_cpu_and_memory() {
+        // Work until the process's CPU clock shows 20 ms, for at most 10 s of wall time: a reader
+        // that always said zero (which the old `end >= start` let pass) runs into the 10 s.
         let start = Usage::now();
+        let began = std::time::Instant::now();
         let mut x = 0u64;
-        for i in 0..5_000_000u64 {
-            x = x.wrapping_mul(31).wrapping_add(i);
+        let mut end = start;
+        while end.cpu.saturating_sub(start.cpu) < Duration::from_millis(20)
+            && began.elapsed() < Duration::from_secs(10)
+        {
+            for i in 0..100_000u64 {
+                x = x.wrapping_mul(31).wrapping_add(i);
+            }
+            end = Usage::now();
         }
         std::hint::black_box(x);
-        let end = Usage::now();
-        assert!(end.cpu >= start.cpu);
+        let used = end.cpu.saturating_sub(start.cpu);
+        assert!(
+            used >= Duration::from_millis(20),
+            "{:?} of work showed {used:?} of CPU",
+            began.elapsed()
+        );
         assert!(end.rss_bytes > 0 && end.peak_rss_bytes >= end.rss_bytes / 2);
         let cost = ClientCost::between(start, end, Duration::from_secs(1), 10, 20);
+        assert!(cost.cpu_seconds >= 0.020, "{cost:?}");
         assert!((cost.cpu_us_per_op - 2.0 * cost.cpu_us_per_request).abs() < 1e-6);
         assert!(end.machine.cores >= 1 && end.machine.total_ticks >= end.machine.busy_ticks);
         assert!((0.0..=1.0).contains(&cost.machine_busy));

@@ -156,6 +156,13 @@ const CASES: &[Case] = &[
     Case("factory", &["--rate", "-5"], &[], 2, "'-5' is not a rate"),
     Case(
         "factory",
+        &["--rate", "1e-20"],
+        &[],
+        2,
+        "less than one operation a day",
+    ),
+    Case(
+        "factory",
         &["--rate", "fast"],
         &[],
         2,
@@ -363,6 +370,13 @@ const CASES: &[Case] = &[
         &[],
         2,
         "not a heap size",
+    ),
+    Case(
+        "bench",
+        &["ring", "up", "--heap", "1K"],
+        &[],
+        2,
+        "too small for a Cassandra node",
     ),
     Case(
         "bench",

@@ -69,6 +69,11 @@ pub enum LocalError {
     /// The heap size does not parse.
     #[error("'{0}' is not a heap size: expected a JVM size such as 2G or 1536M")]
     BadHeap(String),
+    /// The heap size is too small for a node.
+    #[error(
+        "a heap of {0} is too small for a Cassandra node: give at least 256M (1G is usual here)"
+    )]
+    HeapTooSmall(String),
     /// The ring exists with another shape.
     #[error(
         "ring '{name}' already exists as {existing}, not {requested}: reuse it as it is, \
@@ -261,17 +266,29 @@ pub fn check_ring_name(name: &str) -> Result<(), LocalError> {
     }
 }
 
-/// Accepts what `-Xmx` accepts: digits followed by K, M or G.
+/// The smallest heap a node is started with: below it Cassandra 5.0 fails at start-up or soon
+/// after, with the JVM's error instead of ours.
+const SMALLEST_HEAP_MIB: u64 = 256;
+
+/// Accepts what `-Xmx` accepts (digits followed by K, M or G), from 256M up.
 pub fn check_heap(heap: &str) -> Result<(), LocalError> {
     let (digits, unit) = heap.split_at(heap.len().saturating_sub(1));
-    let valid = !digits.is_empty()
-        && digits.chars().all(|c| c.is_ascii_digit())
-        && matches!(unit, "K" | "k" | "M" | "m" | "G" | "g");
-    if valid {
-        Ok(())
-    } else {
-        Err(LocalError::BadHeap(heap.to_owned()))
+    let kib_per_unit: u64 = match unit {
+        "K" | "k" => 1,
+        "M" | "m" => 1 << 10,
+        "G" | "g" => 1 << 20,
+        _ => return Err(LocalError::BadHeap(heap.to_owned())),
+    };
+    if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit()) {
+        return Err(LocalError::BadHeap(heap.to_owned()));
     }
+    let kib = digits
+        .parse::<u64>()
+        .map_or(u64::MAX, |n| n.saturating_mul(kib_per_unit));
+    if kib < SMALLEST_HEAP_MIB << 10 {
+        return Err(LocalError::HeapTooSmall(heap.to_owned()));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -285,6 +302,13 @@ mod tests {
         assert!(check_heap("2").is_err());
         assert!(check_heap("G").is_err());
         assert!(check_heap("2GB").is_err());
+        for small in ["1K", "255M", "0G"] {
+            assert!(
+                matches!(check_heap(small), Err(LocalError::HeapTooSmall(_))),
+                "{small}"
+            );
+        }
+        assert!(check_heap("256M").is_ok());
     }
 
     #[test]
