@@ -23,7 +23,7 @@ use cluster::{Connection, ConnectionArgs};
 use driver::{Completed, Intended, Run, RunArgs, Workload, measure_write};
 use futures::{StreamExt, TryStreamExt};
 use schema::model::Visit;
-use schema::statements::{FactoryStatements, TableLevel};
+use schema::statements::{FactoryStatements, TableLevel, VisitTable};
 use schema::workforce::Workforce;
 use scylla::client::session::Session;
 use serde::Serialize;
@@ -80,13 +80,6 @@ struct FactoryArgs {
     production_by_day: bool,
 }
 
-/// The service-time tags of the report: one per table a visit is written to.
-const TABLES: [&str; 4] = ["timesheets", "trees", "production", "production_by_day"];
-const TIMESHEETS: usize = 0;
-const TREES: usize = 1;
-const PRODUCTION: usize = 2;
-const PRODUCTION_BY_DAY: usize = 3;
-
 #[tokio::main]
 async fn main() -> ExitCode {
     let args: Args = cli::parse_args();
@@ -101,7 +94,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let consistency = schema::statements::table_consistency(
         args.connection.consistency.0,
         &args.factory.table_consistency,
-        &TABLES,
+        &VisitTable::NAMES,
     )
     .map_err(UsageError)?;
     let writes_per_visit = if args.factory.production_by_day { 4 } else { 3 };
@@ -110,7 +103,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         op: "visit",
         request: "write",
         requests_per_op: writes_per_visit,
-        service_tags: TABLES[..writes_per_visit].to_vec(),
+        service_tags: VisitTable::NAMES[..writes_per_visit].to_vec(),
         operations: args.factory.visits,
     };
     // From here on, Ctrl-C and SIGTERM stop the run, in whatever phase, and still report.
@@ -122,7 +115,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
     // 2. The tables must exist and match schema.cql.
     let schema = schema::project_schema()?;
-    schema::ensure_ready(session, &schema, keyspace, &TABLES[..writes_per_visit]).await?;
+    schema::ensure_ready(
+        session,
+        &schema,
+        keyspace,
+        &VisitTable::NAMES[..writes_per_visit],
+    )
+    .await?;
     schema::ensure_ready(session, &schema, keyspace, &["employees"]).await?;
 
     // 3. Prepare once: the server parses each INSERT once, requests carry only values, and the
@@ -203,17 +202,17 @@ async fn write_visit(
     let sent = tokio::time::Instant::now();
     let timesheet = measure_write(
         cassandra,
-        TIMESHEETS,
+        VisitTable::Timesheets.tag(),
         session.execute_unpaged(&writes.insert_timesheet, visit.timesheet_row()),
     );
     let tree = measure_write(
         cassandra,
-        TREES,
+        VisitTable::Trees.tag(),
         session.execute_unpaged(&writes.insert_tree, visit.tree_row()),
     );
     let production = measure_write(
         cassandra,
-        PRODUCTION,
+        VisitTable::Production.tag(),
         session.execute_unpaged(&writes.insert_production, visit.production_row()),
     );
     let production_by_day = async {
@@ -222,7 +221,7 @@ async fn write_visit(
             Some(
                 measure_write(
                     cassandra,
-                    PRODUCTION_BY_DAY,
+                    VisitTable::ProductionByDay.tag(),
                     session.execute_unpaged(&writes.insert_production_by_day, row),
                 )
                 .await,

@@ -86,6 +86,29 @@ pub fn table_consistency(
     Ok(consistency)
 }
 
+/// The tables a visit is written to, in the order of the factory's service-time tags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VisitTable {
+    /// "What did employee X do?"
+    Timesheets,
+    /// "What happened to tree T?"
+    Trees,
+    /// "Which trees gave N pickles?"
+    Production,
+    /// The same question, bucketed by day (`--production-by-day`).
+    ProductionByDay,
+}
+
+impl VisitTable {
+    /// Every table's name, in this enum's order.
+    pub const NAMES: [&'static str; 4] = ["timesheets", "trees", "production", "production_by_day"];
+
+    /// Its place among the factory's service-time tags, which is its place in [`Self::NAMES`].
+    pub fn tag(self) -> usize {
+        self as usize
+    }
+}
+
 /// The factory's writes: one per table a visit goes to, plus the employee registry.
 pub struct FactoryStatements {
     /// `INSERT INTO employees`.
