@@ -1,22 +1,36 @@
-//! `bench compare A B`: two reports, scenario by scenario, with the changes in throughput and
-//! latency and whether they are more than noise.
+//! `bench compare A B`: two reports, scenario by scenario, with the changes in throughput,
+//! latency, tails and errors, and whether they are more than noise.
 //!
-//! Every run records one sample per second (operations per second, mean response time); Welch's
-//! t-test on those samples (unequal variances, unequal counts) gives the probability of seeing
-//! such a difference if the two runs were alike. `--fail-if-slower 5%` turns a significant
-//! slow-down beyond 5% into exit code 1, for CI.
+//! - **Means** (operations per second, mean latency): Welch's t-test on one sample per second.
+//!   Per-second samples of a run are autocorrelated (a slow second is followed by slow seconds),
+//!   so each side counts as its *effective* sample size, `n (1 - r) / (1 + r)` with `r` its
+//!   lag-1 autocorrelation, as latte does; otherwise every drift would look significant. Seconds
+//!   in which nothing ended have no latency and are left out, never counted as 0 ms.
+//! - **Tails** (p99, p99.9): a 95% confidence interval of each quantile, from the order
+//!   statistics of its histogram with the count shrunk by the same autocorrelation factor; a
+//!   change is significant when the two intervals do not overlap.
+//! - **Errors**: the share of operations due that failed, were missed or abandoned, per second,
+//!   by the same test as the means.
+//!
+//! Latency here is the headline: every operation, from its due time to its outcome.
+//! `--fail-if-slower 5%` turns a significant change for the worse beyond 5%, in any of these
+//! (a p99 regression included), into exit code 1, for CI.
 
 use std::fmt::Write as _;
 
+use hdrhistogram::Histogram;
 use serde::Serialize;
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
 use crate::suite_report::SuiteReport;
-use driver::record::{IntervalSummary, RESPONSE};
+use driver::record::IntervalSummary;
 use driver::report::RunReport;
 
-/// Below this p-value a difference is called significant.
+/// Below this p-value a difference is called significant; confidence intervals are at 1 - ALPHA.
 pub const ALPHA: f64 = 0.05;
+
+/// The normal quantile of a two-sided 95% interval.
+const Z_95: f64 = 1.959_964;
 
 /// Why two reports cannot be compared.
 #[derive(Debug, thiserror::Error)]
@@ -34,9 +48,44 @@ pub enum CompareError {
     },
 }
 
-/// Welch's t-test of two samples: the t statistic and the two-sided p-value. `None` with fewer
-/// than two samples on a side.
+/// A sample's lag-1 autocorrelation (0 for fewer than three values or no variance).
+pub fn autocorrelation(x: &[f64]) -> f64 {
+    if x.len() < 3 {
+        return 0.0;
+    }
+    let mean = x.iter().sum::<f64>() / x.len() as f64;
+    let variance: f64 = x.iter().map(|v| (v - mean).powi(2)).sum();
+    if variance == 0.0 {
+        return 0.0;
+    }
+    let covariance: f64 = x.windows(2).map(|w| (w[0] - mean) * (w[1] - mean)).sum();
+    covariance / variance
+}
+
+/// The number of independent samples `x` is worth: `n (1 - r) / (1 + r)` for lag-1
+/// autocorrelation `r` > 0, between 2 and `n`. The sample's `r` runs low by about
+/// `(1 + 4r) / n` (Kendall), which would make a short drifting run look surer than it is; it is
+/// corrected by that much.
+pub fn effective_size(x: &[f64]) -> f64 {
+    let n = x.len() as f64;
+    let measured = autocorrelation(x);
+    let r = (measured + (1.0 + 4.0 * measured) / n).clamp(0.0, 0.99);
+    (n * (1.0 - r) / (1.0 + r)).clamp(2.0_f64.min(n), n)
+}
+
+/// Welch's t-test of two samples of independent values: the t statistic and the two-sided
+/// p-value. `None` with fewer than two samples on a side.
 pub fn welch(a: &[f64], b: &[f64]) -> Option<(f64, f64)> {
+    welch_with(a, a.len() as f64, b, b.len() as f64)
+}
+
+/// Welch's t-test of two autocorrelated samples, each counted as its effective size.
+pub fn welch_autocorrelated(a: &[f64], b: &[f64]) -> Option<(f64, f64)> {
+    welch_with(a, effective_size(a), b, effective_size(b))
+}
+
+/// Welch's test with the samples counted as `na` and `nb` independent values.
+fn welch_with(a: &[f64], na: f64, b: &[f64], nb: f64) -> Option<(f64, f64)> {
     if a.len() < 2 || b.len() < 2 {
         return None;
     }
@@ -44,10 +93,13 @@ pub fn welch(a: &[f64], b: &[f64]) -> Option<(f64, f64)> {
     let variance =
         |x: &[f64], m: f64| x.iter().map(|v| (v - m).powi(2)).sum::<f64>() / (x.len() - 1) as f64;
     let (ma, mb) = (mean(a), mean(b));
-    let (va, vb) = (
-        variance(a, ma) / a.len() as f64,
-        variance(b, mb) / b.len() as f64,
-    );
+    // The spread of correlated values about their own mean is narrower than about the process's:
+    // by (n - n / n_eff) / (n - 1), which is 1 for independent values.
+    let spread = |x: &[f64], m: f64, ne: f64| {
+        let n = x.len() as f64;
+        variance(x, m) * (n - 1.0) / (n - n / ne).max(1.0)
+    };
+    let (va, vb) = (spread(a, ma, na) / na, spread(b, mb, nb) / nb);
     if va + vb == 0.0 {
         return Some(if ma == mb {
             (0.0, 1.0)
@@ -57,11 +109,28 @@ pub fn welch(a: &[f64], b: &[f64]) -> Option<(f64, f64)> {
     }
     let t = (mb - ma) / (va + vb).sqrt();
     let df =
-        (va + vb).powi(2) / (va.powi(2) / (a.len() - 1) as f64 + vb.powi(2) / (b.len() - 1) as f64);
+        (va + vb).powi(2) / (va.powi(2) / (na - 1.0).max(1.0) + vb.powi(2) / (nb - 1.0).max(1.0));
     let p = StudentsT::new(0.0, 1.0, df)
         .map(|dist| 2.0 * (1.0 - dist.cdf(t.abs())))
         .unwrap_or(1.0);
     Some((t, p))
+}
+
+/// A 95% confidence interval of the `quantile` of `histogram` (nanoseconds), in milliseconds,
+/// from the ranks of its order statistics, with the count taken as `share` of the values (the
+/// effective share, for autocorrelated values). `None` for an empty histogram.
+pub fn quantile_interval(
+    histogram: &Histogram<u64>,
+    quantile: f64,
+    share: f64,
+) -> Option<(f64, f64)> {
+    if histogram.is_empty() {
+        return None;
+    }
+    let n = (histogram.len() as f64 * share.clamp(0.0, 1.0)).max(1.0);
+    let half = Z_95 * (quantile * (1.0 - quantile) / n).sqrt();
+    let at = |q: f64| histogram.value_at_quantile(q.clamp(0.0, 1.0)) as f64 / 1e6;
+    Some((at(quantile - half), at(quantile + half)))
 }
 
 /// One metric of one scenario, in A and in B.
@@ -77,6 +146,8 @@ pub struct Change {
     pub percent: f64,
     /// Welch's p-value, for metrics with per-second samples.
     pub p_value: Option<f64>,
+    /// 95% confidence intervals of A and B, for tail quantiles.
+    pub intervals: Option<[(f64, f64); 2]>,
     /// Whether a rise is bad (latency) rather than good (throughput).
     pub higher_is_worse: bool,
 }
@@ -90,18 +161,53 @@ impl Change {
             b,
             percent,
             p_value,
+            intervals: None,
             higher_is_worse,
         }
     }
 
-    /// A change for the worse beyond `threshold` percent that the test calls significant.
+    /// The same change with its percentage recomputed from `a` and `b`.
+    fn with_percent(self) -> Change {
+        Change::new(
+            &self.metric,
+            self.a,
+            self.b,
+            self.p_value,
+            self.higher_is_worse,
+        )
+    }
+
+    /// A tail quantile, significant when its confidence intervals in A and B do not overlap.
+    fn tail(metric: &str, a: f64, b: f64, intervals: Option<[(f64, f64); 2]>) -> Change {
+        Change {
+            intervals,
+            ..Change::new(metric, a, b, None, true)
+        }
+    }
+
+    /// Whether the difference is more than noise: Welch's p-value below [`ALPHA`], or confidence
+    /// intervals that do not overlap.
+    pub fn is_significant(&self) -> bool {
+        self.p_value.is_some_and(|p| p < ALPHA)
+            || self
+                .intervals
+                .is_some_and(|[(a_low, a_high), (b_low, b_high)]| a_high < b_low || b_high < a_low)
+    }
+
+    /// A change for the worse beyond `threshold` percent that is significant. A rise from zero
+    /// (errors where there were none) counts as beyond any threshold.
     pub fn is_regression(&self, threshold: f64) -> bool {
-        let worse = if self.higher_is_worse {
+        let rise = if self.a == 0.0 && self.b > 0.0 {
+            f64::INFINITY
+        } else {
             self.percent
+        };
+        let worse = if self.higher_is_worse {
+            rise
         } else {
             -self.percent
         };
-        worse > threshold && self.p_value.is_some_and(|p| p < ALPHA)
+        worse > threshold && self.is_significant()
     }
 }
 
@@ -164,60 +270,86 @@ pub fn compare(
         .collect()
 }
 
-/// Whole seconds only: the last, partial interval would skew the samples.
-fn samples(intervals: &[IntervalSummary], value: impl Fn(&IntervalSummary) -> f64) -> Vec<f64> {
+/// Whole seconds only (the last, partial interval would skew the samples), and only those for
+/// which `value` has something to say.
+fn samples(
+    intervals: &[IntervalSummary],
+    value: impl Fn(&IntervalSummary) -> Option<f64>,
+) -> Vec<f64> {
     intervals
         .iter()
         .filter(|i| i.seconds >= 0.9)
-        .map(value)
+        .filter_map(value)
         .collect()
 }
 
+fn mean(x: &[f64]) -> f64 {
+    if x.is_empty() {
+        0.0
+    } else {
+        x.iter().sum::<f64>() / x.len() as f64
+    }
+}
+
+/// A metric with one sample per second, tested for a change in its mean.
+fn per_second(
+    metric: &str,
+    (a, b): (&RunReport, &RunReport),
+    value: impl Fn(&IntervalSummary) -> Option<f64>,
+    higher_is_worse: bool,
+) -> Change {
+    let (sa, sb) = (samples(&a.intervals, &value), samples(&b.intervals, &value));
+    let p = welch_autocorrelated(&sa, &sb).map(|(_, p)| p);
+    Change::new(metric, mean(&sa), mean(&sb), p, higher_is_worse)
+}
+
+/// The share of a run's values worth an independent one: its per-second mean latencies' effective
+/// size over their count.
+fn effective_share(report: &RunReport) -> f64 {
+    let means = samples(&report.intervals, |i| i.headline().map(|p| p.mean));
+    if means.len() < 3 {
+        return 1.0;
+    }
+    effective_size(&means) / means.len() as f64
+}
+
 fn changes(a: &RunReport, b: &RunReport) -> Vec<Change> {
-    let rate = |i: &IntervalSummary| (i.counts.ops + i.counts.ops_failed) as f64 / i.seconds;
-    let mean_ms = |i: &IntervalSummary| i.response_us.mean / 1e3;
-    let (rates_a, rates_b) = (samples(&a.intervals, rate), samples(&b.intervals, rate));
-    let (lat_a, lat_b) = (
-        samples(&a.intervals, mean_ms),
-        samples(&b.intervals, mean_ms),
-    );
-    let mean = |x: &[f64]| {
-        if x.is_empty() {
-            0.0
-        } else {
-            x.iter().sum::<f64>() / x.len() as f64
-        }
-    };
-    let (ra, rb) = (
-        a.latency_us.get(RESPONSE).copied().unwrap_or_default(),
-        b.latency_us.get(RESPONSE).copied().unwrap_or_default(),
-    );
     let op = &a.names.op;
+    let rate = |i: &IntervalSummary| {
+        Some((i.counts.ops + i.counts.ops_failed + i.counts.missed) as f64 / i.seconds)
+    };
+    let mean_ms = |i: &IntervalSummary| i.headline().map(|p| p.mean / 1e3);
+    let errors = |i: &IntervalSummary| {
+        let c = &i.counts;
+        let due = c.ops + c.ops_failed + c.missed + c.abandoned;
+        (due > 0).then(|| (due - c.ops) as f64 * 100.0 / due as f64)
+    };
+    let (ra, rb) = (a.headline(), b.headline());
+    let (ha, hb) = (a.headline_histogram(), b.headline_histogram());
+    let (share_a, share_b) = (effective_share(a), effective_share(b));
+    let tail = |name: &str, quantile: f64, va: f64, vb: f64| {
+        let intervals = match (&ha, &hb) {
+            (Some(ha), Some(hb)) => quantile_interval(ha, quantile, share_a)
+                .zip(quantile_interval(hb, quantile, share_b))
+                .map(|(ia, ib)| [ia, ib]),
+            _ => None,
+        };
+        Change::tail(name, va / 1e3, vb / 1e3, intervals)
+    };
     vec![
-        Change::new(
-            &format!("{op}s/s"),
-            a.achieved_rate,
-            b.achieved_rate,
-            welch(&rates_a, &rates_b).map(|(_, p)| p),
-            false,
-        ),
-        Change::new(
-            "mean response ms (per second)",
-            mean(&lat_a),
-            mean(&lat_b),
-            welch(&lat_a, &lat_b).map(|(_, p)| p),
-            true,
-        ),
-        Change::new("p50 response ms", ra.p50 / 1e3, rb.p50 / 1e3, None, true),
-        Change::new("p99 response ms", ra.p99 / 1e3, rb.p99 / 1e3, None, true),
-        Change::new(
-            "p99.9 response ms",
-            ra.p999 / 1e3,
-            rb.p999 / 1e3,
-            None,
-            true,
-        ),
-        Change::new("max response ms", ra.max / 1e3, rb.max / 1e3, None, true),
+        per_second(&format!("{op}s/s"), (a, b), rate, false),
+        per_second("mean latency ms (per second)", (a, b), mean_ms, true),
+        Change::new("p50 latency ms", ra.p50 / 1e3, rb.p50 / 1e3, None, true),
+        tail("p99 latency ms", 0.99, ra.p99, rb.p99),
+        tail("p99.9 latency ms", 0.999, ra.p999, rb.p999),
+        Change::new("max latency ms", ra.max / 1e3, rb.max / 1e3, None, true),
+        // The whole run's share beside it; the per-second shares decide the significance.
+        Change {
+            a: a.error_rate() * 100.0,
+            b: b.error_rate() * 100.0,
+            ..per_second("errors %", (a, b), errors, true)
+        }
+        .with_percent(),
         Change::new(
             "CPU µs per request",
             a.client.cpu_us_per_request,
@@ -231,23 +363,32 @@ fn changes(a: &RunReport, b: &RunReport) -> Vec<Change> {
 /// The comparison as a text table; significant changes carry a `*`.
 pub fn text(scenarios: &[ScenarioChanges]) -> String {
     let mut out = format!(
-        "{:<22} {:<30} {:>12} {:>12} {:>9} {:>9}\n",
-        "scenario", "metric", "A", "B", "change", "p-value"
+        "{:<22} {:<30} {:>12} {:>12} {:>9}  {}\n",
+        "scenario", "metric", "A", "B", "change", "evidence"
     );
     for scenario in scenarios {
         for (i, change) in scenario.changes.iter().enumerate() {
             let name = if i == 0 { scenario.name.as_str() } else { "" };
-            let p = change.p_value.map_or_else(String::new, |p| {
-                format!("{p:.4}{}", if p < ALPHA { " *" } else { "" })
-            });
+            let mark = if change.is_significant() { " *" } else { "" };
+            let evidence = match (change.p_value, change.intervals) {
+                (Some(p), _) => format!("p {p:.4}{mark}"),
+                (None, Some([(a_low, a_high), (b_low, b_high)])) => {
+                    format!("95% CI A {a_low:.3}-{a_high:.3}, B {b_low:.3}-{b_high:.3}{mark}")
+                }
+                (None, None) => String::new(),
+            };
             let _ = writeln!(
                 out,
-                "{name:<22} {:<30} {:>12.3} {:>12.3} {:>+8.1}% {:>9}",
-                change.metric, change.a, change.b, change.percent, p
+                "{name:<22} {:<30} {:>12.3} {:>12.3} {:>+8.1}%  {evidence}",
+                change.metric, change.a, change.b, change.percent
             );
         }
     }
-    out.push_str("* significant: Welch's t-test on per-second samples, p < 0.05\n");
+    out.push_str(
+        "* significant: Welch's t-test on per-second samples counted at their effective size \
+         (autocorrelation), p < 0.05; for p99 and p99.9, 95% confidence intervals that do not \
+         overlap. Latency counts every operation due, failed and missed ones too.\n",
+    );
     out
 }
 
@@ -279,6 +420,78 @@ mod tests {
         let (t, p) = welch(&a, &b).unwrap();
         assert!((t - 2.455356).abs() < 1e-5, "t = {t}");
         assert!((p - 0.021378).abs() < 1e-5, "p = {p}");
+    }
+
+    /// A seeded stream of standard normal values (xorshift and Box-Muller): the tests need no
+    /// randomness of the machine's.
+    fn normals(seed: u64) -> impl FnMut() -> f64 {
+        let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        let mut uniform = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        move || {
+            let (u, v) = (uniform().max(1e-300), uniform());
+            (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
+        }
+    }
+
+    /// A minute of per-second means that drift: each second is 0.9 like the one before it, as
+    /// when a ring compacts or a cache warms over tens of seconds.
+    fn drifting_minute(normal: &mut impl FnMut() -> f64) -> Vec<f64> {
+        let mut x = 0.0;
+        (0..60)
+            .map(|_| {
+                x = 0.9 * x + normal();
+                10.0 + x
+            })
+            .collect()
+    }
+
+    #[test]
+    fn two_runs_of_one_drifting_process_are_not_called_different() {
+        let mut normal = normals(7);
+        let trials = 1000;
+        let (mut naive, mut corrected) = (0, 0);
+        for _ in 0..trials {
+            let (a, b) = (drifting_minute(&mut normal), drifting_minute(&mut normal));
+            naive += usize::from(welch(&a, &b).is_some_and(|(_, p)| p < ALPHA));
+            corrected += usize::from(welch_autocorrelated(&a, &b).is_some_and(|(_, p)| p < ALPHA));
+        }
+        let (naive, corrected) = (
+            naive as f64 / trials as f64,
+            corrected as f64 / trials as f64,
+        );
+        eprintln!("false alarms: naive {naive}, corrected {corrected}");
+        // Treating the seconds as independent calls most such pairs different; counted at their
+        // effective size, about as often as the level says.
+        assert!(naive > 0.3, "naive {naive}");
+        assert!(corrected <= 1.5 * ALPHA, "corrected {corrected}");
+    }
+
+    #[test]
+    fn a_worse_tail_with_the_same_mean_is_a_significant_regression() {
+        let (mut a, mut b) = (
+            driver::record::new_histogram(),
+            driver::record::new_histogram(),
+        );
+        // A: every visit 2 ms. B: 98% at 1 ms and 2% at 51 ms, the same 2 ms mean.
+        a.record_n(2_000_000, 10_000).unwrap();
+        b.record_n(1_000_000, 9_800).unwrap();
+        b.record_n(51_000_000, 200).unwrap();
+        assert!((a.mean() - b.mean()).abs() / a.mean() < 0.01);
+        let interval = |h: &Histogram<u64>| quantile_interval(h, 0.99, 0.1).expect("not empty");
+        let p99 = |h: &Histogram<u64>| h.value_at_quantile(0.99) as f64 / 1e6;
+        let change = Change::tail("p99", p99(&a), p99(&b), Some([interval(&a), interval(&b)]));
+        assert!(
+            change.is_significant() && change.is_regression(5.0),
+            "{change:?}"
+        );
+        // The same tail in both is no change.
+        let same = Change::tail("p99", p99(&b), p99(&b), Some([interval(&b), interval(&b)]));
+        assert!(!same.is_significant());
     }
 
     #[test]

@@ -11,7 +11,6 @@ use std::path::Path;
 
 use crate::plots::{self, PlotError};
 use crate::suite_report::SuiteReport;
-use driver::record::RESPONSE;
 
 /// The page's file name in a report folder.
 pub const PAGE: &str = "index.html";
@@ -94,10 +93,12 @@ Response time counts from each operation's <em>intended</em> start, so a late sc
             .scenarios
             .iter()
             .filter(|s| s.report.tool == tool)
-            .filter_map(|s| Some((s.name.clone(), s.report.histogram(RESPONSE)?)))
+            .filter_map(|s| Some((s.name.clone(), s.report.headline_histogram()?)))
             .collect();
-        let svg =
-            plots::percentile_curves(&format!("{tool}: response time by percentile"), &series)?;
+        let svg = plots::percentile_curves(
+            &format!("{tool}: latency of every operation by percentile"),
+            &series,
+        )?;
         figure(
             &mut html,
             &format!("{tool}-percentiles"),
@@ -126,12 +127,18 @@ Response time counts from each operation's <em>intended</em> start, so a late sc
     html.push_str("<h2>Over time</h2>\n");
     for scenario in &suite.scenarios {
         let svg = plots::over_time(
-            &format!("{}: throughput and p99", scenario.name),
+            &format!(
+                "{}: throughput and p99 ({})",
+                scenario.name,
+                scenario.report.measures()
+            ),
             &scenario.report.names.op,
             &scenario.report.intervals,
         )?;
         let caption = format!(
-            "{}. {}",
+            "{}. {} Latency counts every operation that ended in each second, failed ones too; \
+             a gap in the p99 line is a second in which none ended, and the grey line is the age \
+             of the oldest one still out.",
             scenario.description, scenario.report.limiter.explanation
         );
         figure(
@@ -149,23 +156,28 @@ Response time counts from each operation's <em>intended</em> start, so a late sc
 fn summary_table(suite: &SuiteReport) -> String {
     let mut html = String::from(
         "<table><tr><th>scenario</th><th>target/s</th><th>achieved/s</th><th>p50 ms</th><th>p99 ms</th>\
-         <th>p99.9 ms</th><th>max ms</th><th>errors</th><th>CPU µs/request</th><th>limited by</th></tr>\n",
+         <th>p99.9 ms</th><th>max ms</th><th>errors %</th><th>CPU µs/request</th><th>limited by</th></tr>\n",
     );
     for row in suite.summary_rows() {
         let [p50, p99, p999, max] = row.response_ms;
         let _ = writeln!(
             html,
             "<tr><td>{}</td><td>{}</td><td>{:.1}</td><td>{p50:.3}</td><td>{p99:.3}</td><td>{p999:.3}</td><td>{max:.3}</td>\
-             <td>{}</td><td>{:.1}</td><td class=\"text\">{}</td></tr>",
+             <td>{:.2}</td><td>{:.1}</td><td class=\"text\">{}</td></tr>",
             escape(&row.name),
             escape(&row.target),
             row.achieved,
-            row.errors,
+            row.errors_percent,
             row.cpu_us_per_request,
             escape(&row.limited_by)
         );
     }
     html.push_str("</table>\n");
+    let _ = writeln!(
+        html,
+        "<p class=\"note\">{}</p>",
+        escape(&suite.table_note())
+    );
     html
 }
 

@@ -72,8 +72,10 @@ struct CompareArgs {
     a: PathBuf,
     /// The report compared with it.
     b: PathBuf,
-    /// Exit with code 1 when a scenario is significantly slower (p < 0.05) by more than this:
-    /// less throughput, or a higher mean response time.
+    /// Exit with code 1 when a scenario is significantly worse by more than this: less
+    /// throughput, a higher mean, p99 or p99.9 latency, or more errors (Welch's test on
+    /// per-second samples at their effective size, or 95% intervals of the tails that do not
+    /// overlap).
     #[arg(long, value_name = "PERCENT", value_parser = parse_percent)]
     fail_if_slower: Option<f64>,
     /// Compare only these scenarios.

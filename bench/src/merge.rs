@@ -5,6 +5,11 @@
 //! percentiles are read from the sum, exactly as if one process had recorded everything. Counts,
 //! rates and CPU are added; the per-second series is aligned on the wall clock, and its
 //! percentiles come from the inputs' HDR logs, merged the same way, when every input has one.
+//!
+//! What is not a sum is not summed: requests in flight are added per second (peaks reached at
+//! different times do not add), a second's length is the longest any input gives it (a warm-up
+//! sliver does not turn a bucket of whole seconds into a rate spike), the verdict is that of the
+//! input furthest short of its target, and inputs that did not run at the same time are refused.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -15,7 +20,7 @@ use hdrhistogram::Histogram;
 use crate::suite_report::{Loaded, Scenario, SuiteReport};
 use driver::hdr_log::{self, HdrLog, LoggedInterval};
 use driver::limiter::Limiter;
-use driver::record::{Counts, IntervalSummary, Pacing, Percentiles, RESPONSE, new_histogram};
+use driver::record::{ALL, Counts, IntervalSummary, Pacing, Percentiles, RESPONSE, new_histogram};
 use driver::report::{ReportError, RunReport};
 use driver::usage::ClientCost;
 
@@ -28,6 +33,12 @@ pub enum MergeError {
     /// The inputs hold different scenarios, or different tools under one name.
     #[error("the reports cannot be merged: {0}")]
     Mismatch(String),
+    /// Two inputs did not run at the same time: adding their rates would describe a run that
+    /// never happened.
+    #[error(
+        "the reports cannot be merged: {0}; merge only processes that ran at once (compare runs made one after another with `bench compare`)"
+    )]
+    Apart(String),
     /// A report or log could not be read or written.
     #[error(transparent)]
     Report(#[from] ReportError),
@@ -138,6 +149,7 @@ pub fn merge_reports(reports: &[&RunReport]) -> Result<RunReport, MergeError> {
             first.tool, other.tool
         )));
     }
+    check_overlap(reports)?;
     let mut histograms: BTreeMap<String, Histogram<u64>> = BTreeMap::new();
     for report in reports {
         for tag in report.histograms.keys() {
@@ -158,7 +170,8 @@ pub fn merge_reports(reports: &[&RunReport]) -> Result<RunReport, MergeError> {
         }
         pacing.waiting_for_permits_s += report.pacing.waiting_for_permits_s;
         pacing.late_with_free_permits_s += report.pacing.late_with_free_permits_s;
-        pacing.peak_in_flight += report.pacing.peak_in_flight;
+        // Peaks reached at different times do not add; see the per-second sums below.
+        pacing.peak_in_flight = pacing.peak_in_flight.max(report.pacing.peak_in_flight);
         client.cpu_seconds += report.client.cpu_seconds;
         client.cores_busy += report.client.cores_busy;
         client.rss_start_bytes += report.client.rss_start_bytes;
@@ -185,6 +198,12 @@ pub fn merge_reports(reports: &[&RunReport]) -> Result<RunReport, MergeError> {
         .collect();
     let endings: Vec<&str> = reports.iter().map(|r| r.ending.as_str()).collect();
     let targets: Option<Vec<f64>> = reports.iter().map(|r| r.target_rate).collect();
+    let intervals = merge_intervals(reports);
+    // Requests in flight at once, across the processes: the largest per-second sum.
+    pacing.peak_in_flight = intervals
+        .iter()
+        .map(|i| i.in_flight)
+        .fold(pacing.peak_in_flight, usize::max);
     Ok(RunReport {
         format: first.format,
         tool: first.tool.clone(),
@@ -201,6 +220,7 @@ pub fn merge_reports(reports: &[&RunReport]) -> Result<RunReport, MergeError> {
         } else {
             endings.join("; ")
         },
+        latency_from: RunReport::latency_from(targets.as_ref().map(|_| 0.0)).to_owned(),
         target_rate: targets.map(|t| t.iter().sum()),
         achieved_rate: reports.iter().map(|r| r.achieved_rate).sum(),
         achieved_request_rate: reports.iter().map(|r| r.achieved_request_rate).sum(),
@@ -220,11 +240,11 @@ pub fn merge_reports(reports: &[&RunReport]) -> Result<RunReport, MergeError> {
             .iter()
             .map(|(tag, h)| (tag.clone(), RunReport::encode(h)))
             .collect(),
-        intervals: merge_intervals(reports),
+        intervals,
         pacing,
         client,
         limiter: Limiter {
-            verdict: first.limiter.verdict,
+            verdict: merged_verdict(reports),
             explanation: format!(
                 "merged from {} processes: {}",
                 reports.len(),
@@ -234,6 +254,48 @@ pub fn merge_reports(reports: &[&RunReport]) -> Result<RunReport, MergeError> {
         },
         app: serde_json::Value::Null,
     })
+}
+
+/// The verdict of processes that ran as one: theirs if they agree, else that of the one that fell
+/// furthest short of its target (the merged run is as short as its slowest process).
+fn merged_verdict(reports: &[&RunReport]) -> driver::limiter::Verdict {
+    let share = |r: &RunReport| r.target_rate.map_or(1.0, |t| r.achieved_rate / t.max(1e-9));
+    reports
+        .iter()
+        .min_by(|a, b| share(a).total_cmp(&share(b)))
+        .map(|r| r.limiter.verdict)
+        .filter(|_| {
+            reports
+                .windows(2)
+                .any(|w| w[0].limiter.verdict != w[1].limiter.verdict)
+        })
+        .unwrap_or(reports[0].limiter.verdict)
+}
+
+/// Refuses inputs whose measured times do not overlap: from `started_at`, for `wall_seconds`.
+fn check_overlap(reports: &[&RunReport]) -> Result<(), MergeError> {
+    let span = |r: &RunReport| {
+        let start = started(r);
+        let seconds = r.wall_seconds.max(r.measured_seconds);
+        (start, start + Duration::from_secs_f64(seconds.max(0.0)))
+    };
+    for (i, a) in reports.iter().enumerate() {
+        for (j, b) in reports.iter().enumerate().skip(i + 1) {
+            let ((a_start, a_end), (b_start, b_end)) = (span(a), span(b));
+            if a_end <= b_start || b_end <= a_start {
+                return Err(MergeError::Apart(format!(
+                    "input {} ran {} to {} and input {} {} to {}, apart",
+                    i + 1,
+                    a.started_at,
+                    humantime::format_rfc3339_millis(a_end),
+                    j + 1,
+                    b.started_at,
+                    humantime::format_rfc3339_millis(b_end)
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The per-second series of all reports on one wall clock: counts added per second. Percentiles
@@ -250,6 +312,15 @@ fn merge_intervals(reports: &[&RunReport]) -> Vec<IntervalSummary> {
             .duration_since(base)
             .unwrap_or_default()
             .as_secs_f64();
+        // In flight and memory are snapshots: one per process and second (the larger, when a
+        // sliver and a whole second of one process fall into one), then added across processes.
+        let mut snapshots: BTreeMap<u64, (usize, u64)> = BTreeMap::new();
+        for interval in &report.intervals {
+            let bucket = (interval.at + offset).round().max(1.0) as u64;
+            let snapshot = snapshots.entry(bucket).or_default();
+            snapshot.0 = snapshot.0.max(interval.in_flight);
+            snapshot.1 = snapshot.1.max(interval.rss_bytes);
+        }
         for interval in &report.intervals {
             let at = interval.at + offset;
             let bucket = at.round().max(1.0) as u64;
@@ -258,15 +329,29 @@ fn merge_intervals(reports: &[&RunReport]) -> Vec<IntervalSummary> {
                 seconds: interval.seconds,
                 counts: Counts::default(),
                 response_us: Percentiles::default(),
+                all_us: Percentiles::default(),
+                oldest_outstanding_us: 0.0,
                 in_flight: 0,
                 rss_bytes: 0,
                 errors: BTreeMap::new(),
             });
+            // A sliver (the first interval can end a millisecond after the warm-up) must not
+            // stand for a bucket to which others bring whole seconds: that would be a
+            // thousandfold rate spike.
+            merged.seconds = merged.seconds.max(interval.seconds);
             merged.counts.add(&interval.counts);
-            merged.in_flight += interval.in_flight;
-            merged.rss_bytes += interval.rss_bytes;
+            // The oldest operation out anywhere is the oldest of the merged run.
+            merged.oldest_outstanding_us = merged
+                .oldest_outstanding_us
+                .max(interval.oldest_outstanding_us);
             for (kind, count) in &interval.errors {
                 *merged.errors.entry(*kind).or_insert(0) += count;
+            }
+        }
+        for (bucket, (in_flight, rss_bytes)) in snapshots {
+            if let Some(merged) = seconds.get_mut(&bucket) {
+                merged.in_flight += in_flight;
+                merged.rss_bytes += rss_bytes;
             }
         }
     }
@@ -293,7 +378,8 @@ fn merge_logs(
     merged
 }
 
-/// Fills each merged second's response percentiles from the merged logs.
+/// Fills each merged second's percentiles (the headline, `all`, and the successful-only
+/// `response`) from the merged logs.
 fn fill_interval_percentiles(
     intervals: &mut [IntervalSummary],
     logs: &BTreeMap<(String, u64), Histogram<u64>>,
@@ -303,6 +389,9 @@ fn fill_interval_percentiles(
         let start = (interval.at.round() as u64).saturating_sub(1);
         if let Some(histogram) = logs.get(&(RESPONSE.to_owned(), start)) {
             interval.response_us = Percentiles::of(histogram);
+        }
+        if let Some(histogram) = logs.get(&(ALL.to_owned(), start)) {
+            interval.all_us = Percentiles::of(histogram);
         }
     }
 }
@@ -362,6 +451,7 @@ mod tests {
             config: serde_json::Value::Null,
             ending: "finished".into(),
             target_rate: Some(500.0),
+            latency_from: String::new(),
             achieved_rate: count as f64 / 10.0,
             achieved_request_rate: 3.0 * count as f64 / 10.0,
             measured_seconds: 10.0,
@@ -373,6 +463,7 @@ mod tests {
                 requests_failed: 0,
                 requests_remote: 0,
                 missed: 0,
+                abandoned: 0,
             },
             abandoned: 0,
             errors: BTreeMap::new(),
@@ -424,6 +515,68 @@ mod tests {
         assert_ne!(averaged, expected.p99);
         let expected_cpu = whole.client.cpu_seconds * 1e6 / whole.counts.requests as f64;
         assert!((merged.client.cpu_us_per_request - expected_cpu).abs() < 1e-9);
+    }
+
+    /// A second of `ops` visits ending at `at`, `seconds` long, with `in_flight` out at its end.
+    fn second(at: f64, seconds: f64, ops: u64, in_flight: usize) -> IntervalSummary {
+        IntervalSummary {
+            at,
+            seconds,
+            counts: Counts {
+                ops,
+                ..Counts::default()
+            },
+            response_us: Percentiles::default(),
+            all_us: Percentiles::default(),
+            oldest_outstanding_us: 0.0,
+            in_flight,
+            rss_bytes: 0,
+            errors: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn the_edges_of_a_merge_are_what_ran() {
+        // A's first interval is a 1 ms sliver after its warm-up; B's seconds are whole.
+        let mut a = report_of(&[1_000_000; 2001]);
+        a.intervals = vec![
+            second(0.001, 0.001, 1, 10),
+            second(1.001, 1.0, 1000, 50),
+            second(2.001, 1.0, 1000, 10),
+        ];
+        a.pacing.peak_in_flight = 50;
+        let mut b = report_of(&[1_000_000; 2000]);
+        b.intervals = vec![second(1.0, 1.0, 1000, 10), second(2.0, 1.0, 1000, 50)];
+        b.pacing.peak_in_flight = 50;
+        a.limiter.verdict = Verdict::KeptUp;
+        b.limiter.verdict = Verdict::ServerLatency;
+        b.achieved_rate = 100.0;
+        let merged = merge_reports(&[&a, &b]).unwrap();
+        let top_rate = merged
+            .intervals
+            .iter()
+            .map(|i| i.counts.ops as f64 / i.seconds)
+            .fold(0.0, f64::max);
+        assert!(
+            top_rate <= 2001.0,
+            "a sliver made a spike: {:?}",
+            merged.intervals
+        );
+        // Both peaked at 50, a second apart: never 100 at once.
+        assert_eq!(merged.pacing.peak_in_flight, 60);
+        assert_eq!(
+            merged.limiter.verdict,
+            Verdict::ServerLatency,
+            "the slower one's"
+        );
+
+        // Runs an hour apart are refused, naming both.
+        b.started_at = "2026-11-22T07:00:00.000Z".into();
+        let error = merge_reports(&[&a, &b]).unwrap_err().to_string();
+        assert!(
+            error.contains("input 1 ran 2026-11-22T06:00:00.000Z") && error.contains("apart"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -141,7 +141,10 @@ fn percentile_label(x: f64) -> String {
     format!("p{text}")
 }
 
-/// Operations per second (left axis) and p99 response time (right axis), second by second.
+/// Operations per second (left axis) and, on the right axis, the p99 latency of the operations
+/// that ended in each second (every one, failed and missed too) and the age of the oldest one still
+/// out. A second in which nothing ended has no p99 (the line breaks) while the age climbs: a stall
+/// reads as a stall, not as zero latency.
 pub fn over_time(
     title: &str,
     op: &str,
@@ -152,9 +155,11 @@ pub fn over_time(
         |i: &IntervalSummary| (i.counts.ops + i.counts.ops_failed) as f64 / i.seconds.max(1e-9);
     let end = intervals.last().map_or(1.0, |i| i.at).max(1.0);
     let top_rate = intervals.iter().map(rate).fold(1.0, f64::max) * 1.15;
+    let p99_ms = |i: &IntervalSummary| i.headline().map(|p| p.p99 / 1e3);
+    let oldest_ms = |i: &IntervalSummary| i.oldest_outstanding_us / 1e3;
     let top_p99 = intervals
         .iter()
-        .map(|i| i.response_us.p99 / 1e3)
+        .flat_map(|i| [p99_ms(i).unwrap_or(0.0), oldest_ms(i)])
         .fold(0.1, f64::max)
         * 1.15;
     svg(title, |root| {
@@ -175,7 +180,7 @@ pub fn over_time(
             .map_err(&fail)?;
         chart
             .configure_secondary_axes()
-            .y_desc("p99 response (ms)")
+            .y_desc("p99 latency, oldest out (ms)")
             .draw()
             .map_err(&fail)?;
         let blue = BLUE.mix(0.9);
@@ -190,14 +195,37 @@ pub fn over_time(
             .legend(move |(x, y)| {
                 PathElement::new(vec![(x, y), (x + 18, y)], blue.stroke_width(2))
             });
+        // One line per run of seconds in which something ended: no line through a stall.
+        let mut runs: Vec<Vec<(f64, f64)>> = vec![Vec::new()];
+        for interval in intervals {
+            match p99_ms(interval) {
+                Some(p99) => runs
+                    .last_mut()
+                    .map_or((), |run| run.push((interval.at, p99))),
+                None => runs.push(Vec::new()),
+            }
+        }
+        for (i, run) in runs.into_iter().filter(|run| !run.is_empty()).enumerate() {
+            let series = chart
+                .draw_secondary_series(LineSeries::new(run, red.stroke_width(2)))
+                .map_err(&fail)?;
+            if i == 0 {
+                series.label("p99 latency (ms)").legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], red.stroke_width(2))
+                });
+            }
+        }
+        let grey = BLACK.mix(0.45);
         chart
             .draw_secondary_series(LineSeries::new(
-                intervals.iter().map(|i| (i.at, i.response_us.p99 / 1e3)),
-                red.stroke_width(2),
+                intervals.iter().map(|i| (i.at, oldest_ms(i))),
+                grey.stroke_width(1),
             ))
             .map_err(&fail)?
-            .label("p99 response (ms)")
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], red.stroke_width(2)));
+            .label("oldest out (ms)")
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 18, y)], grey.stroke_width(1))
+            });
         legend(&mut chart, SeriesLabelPosition::LowerRight, &fail)
     })
 }
@@ -356,6 +384,12 @@ mod tests {
                 p99: 2_000.0,
                 ..Percentiles::default()
             },
+            all_us: Percentiles {
+                count: 1000,
+                p99: 2_000.0,
+                ..Percentiles::default()
+            },
+            oldest_outstanding_us: 1_500.0,
             in_flight: 3,
             rss_bytes: 0,
             errors: Default::default(),
@@ -367,12 +401,14 @@ mod tests {
         )
         .unwrap();
         assert!(
-            time.contains("visits/s") && time.contains("p99 response (ms)"),
-            "both series are labelled"
+            time.contains("visits/s")
+                && time.contains("p99 latency (ms)")
+                && time.contains("oldest out (ms)"),
+            "every series is labelled"
         );
         assert!(
-            time.matches("<polyline").count() >= 4,
-            "two lines and two legend marks, besides the grid"
+            time.matches("<polyline").count() >= 6,
+            "three lines and three legend marks, besides the grid"
         );
 
         let bars = rates(

@@ -130,19 +130,30 @@ pub fn load(path: &Path) -> Result<Loaded, ReportError> {
     Ok(Loaded { suite, folder })
 }
 
+/// The target of an unthrottled scenario, in the summary table.
+pub const CLOSED_LOOP: &str = "closed loop";
+
+/// Why closed-loop rows cannot be set beside the others.
+const CLOSED_LOOP_NOTE: &str = " Closed-loop rows (unthrottled) send each operation when a permit \
+     frees, so they have no schedule to fall behind: their latency is service time, which leaves out \
+     the queueing a user on a schedule would wait through, and is not comparable with the \
+     open-loop rows' response time from each due time.";
+
 /// One line of the summary table, on the terminal and on the page.
 #[derive(Debug, Clone)]
 pub struct SummaryRow {
     /// Scenario name.
     pub name: String,
-    /// Target rate, or `max` when unthrottled.
+    /// Target rate, or `closed loop` when unthrottled.
     pub target: String,
     /// Achieved operations per second.
     pub achieved: f64,
-    /// Response time percentiles, milliseconds: p50, p99, p99.9, max.
+    /// Headline latency percentiles, milliseconds: p50, p99, p99.9, max, of every operation due
+    /// (failed, missed and abandoned too): response time from the due time in an open loop,
+    /// service time from the send in a closed one.
     pub response_ms: [f64; 4],
-    /// Failed requests.
-    pub errors: u64,
+    /// The share of operations due that failed, were missed or abandoned, percent.
+    pub errors_percent: f64,
     /// CPU microseconds per request.
     pub cpu_us_per_request: f64,
     /// What limited the rate (the verdict's name).
@@ -156,20 +167,16 @@ impl SuiteReport {
             .iter()
             .map(|scenario| {
                 let report = &scenario.report;
-                let response = report
-                    .latency_us
-                    .get(driver::record::RESPONSE)
-                    .copied()
-                    .unwrap_or_default();
+                let response = report.headline();
                 SummaryRow {
                     name: scenario.name.clone(),
                     target: report
                         .target_rate
-                        .map_or_else(|| "max".to_owned(), |rate| format!("{rate:.0}")),
+                        .map_or_else(|| CLOSED_LOOP.to_owned(), |rate| format!("{rate:.0}")),
                     achieved: report.achieved_rate,
                     response_ms: [response.p50, response.p99, response.p999, response.max]
                         .map(|us| us / 1e3),
-                    errors: report.counts.requests_failed,
+                    errors_percent: report.error_rate() * 100.0,
                     cpu_us_per_request: report.client.cpu_us_per_request,
                     limited_by: report.limiter.verdict.describe().to_owned(),
                 }
@@ -177,10 +184,23 @@ impl SuiteReport {
             .collect()
     }
 
+    /// What the table's numbers count, in a sentence under it; the closed-loop part only when a
+    /// scenario ran closed loop.
+    pub fn table_note(&self) -> String {
+        let mut note = String::from(
+            "Latency counts every operation due, failed, missed and abandoned ones too; errors % is \
+             the share of them that did not succeed.",
+        );
+        if self.scenarios.iter().any(|s| !s.report.is_open_loop()) {
+            note.push_str(CLOSED_LOOP_NOTE);
+        }
+        note
+    }
+
     /// The summary as a text table.
     pub fn text_table(&self) -> String {
         let mut text = format!(
-            "{:<22} {:>8} {:>11} {:>9} {:>9} {:>9} {:>9} {:>7} {:>8}  {}\n",
+            "{:<22} {:>11} {:>11} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8}  {}\n",
             "scenario",
             "target/s",
             "achieved/s",
@@ -188,14 +208,14 @@ impl SuiteReport {
             "p99 ms",
             "p99.9 ms",
             "max ms",
-            "errors",
+            "errors %",
             "CPU µs",
             "limited by"
         );
         for row in self.summary_rows() {
             let [p50, p99, p999, max] = row.response_ms;
             text.push_str(&format!(
-                "{:<22} {:>8} {:>11.1} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>7} {:>8.1}  {}\n",
+                "{:<22} {:>11} {:>11.1} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>8.2} {:>8.1}  {}\n",
                 row.name,
                 row.target,
                 row.achieved,
@@ -203,11 +223,13 @@ impl SuiteReport {
                 p99,
                 p999,
                 max,
-                row.errors,
+                row.errors_percent,
                 row.cpu_us_per_request,
                 row.limited_by
             ));
         }
+        text.push_str(&self.table_note());
+        text.push('\n');
         text
     }
 }

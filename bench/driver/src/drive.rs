@@ -25,6 +25,7 @@ use tokio::sync::Semaphore;
 use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::errors::Failure;
+use crate::outstanding::Outstanding;
 use crate::pace::{Due, Schedule};
 use crate::record::{Completed, IntervalSummary, Recorder};
 use crate::timer::Timer;
@@ -170,7 +171,9 @@ where
         let stuck_or_stopping = wants_permits || run.stopping.is_some();
         tokio::select! {
             biased;
-            Some((intended, completed)) = in_flight.next() => run.completed(intended, &completed),
+            Some((n, intended, completed)) = in_flight.next() => {
+                run.completed(n, intended, &completed);
+            }
             _ = ticker.tick() => {
                 let in_flight_requests = plan.max_in_flight - window.available_permits();
                 run.tick(in_flight_requests, &mut progress);
@@ -193,7 +196,7 @@ where
                 in_flight.push(async move {
                     let completed = started.await;
                     drop(permits);
-                    (intended, completed)
+                    (n, intended, completed)
                 });
             }
         }
@@ -217,6 +220,8 @@ struct Loop<'a> {
     stopped: Instant,
     missed: u64,
     abandoned: usize,
+    /// Operations sent and not yet answered, with their due times.
+    outstanding: Outstanding,
 }
 
 impl<'a> Loop<'a> {
@@ -234,6 +239,7 @@ impl<'a> Loop<'a> {
             stopped: start,
             missed: 0,
             abandoned: 0,
+            outstanding: Outstanding::default(),
         }
     }
 
@@ -271,10 +277,16 @@ impl<'a> Loop<'a> {
         matches!(self.next, Next::Permits { .. })
     }
 
-    /// Stops sending: counts what was due and never sent, and starts the drain.
+    /// Stops sending: counts what was due and never sent, and starts the drain. A loop stopped
+    /// while waiting for permits counts that wait too: it never got them.
     fn stop(&mut self, ending: Ending) {
         let ran_out = ending == Ending::Finished;
         (self.stopped, self.missed) = stop_sending(self.plan, self.recorder, self.n, ran_out);
+        if let Next::Permits { due, turned_to } = self.next {
+            let until = self.stopped.max(turned_to);
+            self.recorder
+                .record_pacing(due, self.previous_start, turned_to, until);
+        }
         self.stopping = Some(Stopping {
             ending,
             drain_until: Instant::now() + self.plan.drain_timeout,
@@ -290,8 +302,9 @@ impl<'a> Loop<'a> {
         }
     }
 
-    fn completed(&mut self, intended: Intended, completed: &Completed) {
+    fn completed(&mut self, n: u64, intended: Intended, completed: &Completed) {
         let finished = Instant::now();
+        self.outstanding.answered(n);
         self.recorder.record(intended.at, completed, finished);
         self.check_failures(finished);
     }
@@ -300,10 +313,30 @@ impl<'a> Loop<'a> {
     fn tick(&mut self, in_flight_requests: usize, progress: &mut impl FnMut(&IntervalSummary)) {
         let now = Instant::now();
         let rss = crate::usage::resident_bytes();
-        if let Some(interval) = self.recorder.close_interval(now, in_flight_requests, rss) {
+        let oldest = self.oldest_outstanding(now);
+        if let Some(interval) = self
+            .recorder
+            .close_interval(now, in_flight_requests, rss, oldest)
+        {
             progress(&interval);
         }
         self.check_failures(now);
+    }
+
+    /// How long ago the oldest operation due and unanswered was due: the oldest in flight, or the
+    /// next one to send if the loop is behind schedule (it is older than any sent after it).
+    fn oldest_outstanding(&self, now: Instant) -> Duration {
+        let unsent = match self.next {
+            Next::Due(at) | Next::Permits { due: Some(at), .. } if self.stopping.is_none() => {
+                Some(at)
+            }
+            _ => None,
+        };
+        let oldest = match (self.outstanding.oldest(), unsent) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        oldest.map_or(Duration::ZERO, |due| now.saturating_duration_since(due))
     }
 
     /// A Ctrl-C: the first stops sending; one during the drain abandons what is in flight, and
@@ -359,11 +392,19 @@ impl<'a> Loop<'a> {
         };
         let n = self.n;
         self.n += 1;
+        self.outstanding.sent(n, at);
         self.next = Next::Ask;
         (n, intended)
     }
 
+    /// How the run went; operations still in flight are recorded as abandoned, late by now.
     fn outcome(self) -> Outcome {
+        if self.abandoned > 0 {
+            let now = Instant::now();
+            for due in self.outstanding.due_times() {
+                self.recorder.record_abandoned(due, now);
+            }
+        }
         Outcome {
             ending: self.stopping.map_or(Ending::Finished, |stop| stop.ending),
             abandoned: self.abandoned,

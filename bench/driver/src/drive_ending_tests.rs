@@ -71,10 +71,14 @@ async fn a_run_stuck_on_a_full_window_still_ends_on_time() {
     plan.drain_timeout = Duration::from_secs(2);
     // The server never answers: the window fills at once and stays full.
     let hung = |sent: Instant| sent + Duration::from_secs(86_400);
-    let (_, outcome, calls) = run(&plan, hung, never()).await;
+    let (recording, outcome, calls) = run(&plan, hung, never()).await;
     assert_eq!(calls.len(), 2);
     assert_eq!(outcome.missed, 98);
     assert_eq!(outcome.abandoned, 2);
+    // The loop waited for permits from the third visit's due time (10 ms) to the end: that wait
+    // is in the pacing, though the permits never came.
+    let waited = recording.pacing.waiting_for_permits_s;
+    assert!((0.98..=1.0).contains(&waited), "{waited}");
     assert_eq!(
         Instant::now() - start,
         Duration::from_secs(3),

@@ -130,18 +130,23 @@ async fn operations_start_exactly_on_schedule() {
     assert!((response.max - 1_000.0).abs() < 2.0, "{response:?}");
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_stall_is_caught_up_without_dropping_and_shows_in_response_time() {
-    let start = Instant::now();
-    let (stall_from, stall_to) = (start + 500 * MS, start + 1000 * MS);
-    // The server answers in 1 ms, except that everything sent during the stall waits for its end.
-    let service = move |sent: Instant| {
-        if sent >= stall_from && sent < stall_to {
-            stall_to
+/// A server that answers in 1 ms, except that everything sent during the stall from `from` to
+/// `to` waits for its end.
+fn stalled(from: Instant, to: Instant) -> impl Fn(Instant) -> Instant {
+    move |sent| {
+        if sent >= from && sent < to {
+            to
         } else {
             sent + MS
         }
-    };
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stall_is_caught_up_without_dropping_and_shows_in_response_time() {
+    let start = Instant::now();
+    let stall_to = start + 1000 * MS;
+    let service = stalled(start + 500 * MS, stall_to);
     let plan = plan(
         start,
         Some(1000.0),
@@ -226,7 +231,7 @@ async fn the_drain_gives_up_after_its_timeout() {
     plan.drain_timeout = Duration::from_secs(2);
     let never = |sent: Instant| sent + Duration::from_secs(86_400);
     let began = Instant::now();
-    let (_, outcome, calls) = run(
+    let (recording, outcome, calls) = run(
         &plan,
         never,
         once(tokio::time::sleep(Duration::from_millis(105))),
@@ -235,6 +240,55 @@ async fn the_drain_gives_up_after_its_timeout() {
     assert_eq!(outcome.ending, Ending::Interrupted);
     assert_eq!(outcome.abandoned, calls.len());
     assert!(Instant::now() - began < Duration::from_secs(4));
+    // Each abandoned visit is in the numbers, late by at least the drain it outlasted.
+    let abandoned = Percentiles::of(&recording.histograms.abandoned);
+    assert_eq!(abandoned.count, calls.len() as u64);
+    assert!(abandoned.p50 >= 2_000_000.0, "{abandoned:?}");
+    assert_eq!(
+        Percentiles::of(&recording.histograms.all()).count,
+        abandoned.count
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_full_stall_shows_as_the_age_of_the_oldest_visit_out_not_as_zero() {
+    let start = Instant::now();
+    // Nothing ends during the stall.
+    let service = stalled(start + 1000 * MS, start + 4000 * MS);
+    let plan = plan(
+        start,
+        Some(100.0),
+        End {
+            after: Some(Duration::from_secs(6)),
+            operations: None,
+        },
+        10,
+    );
+    let (recording, _, _) = run(&plan, service, never()).await;
+    let second = |at: f64| {
+        recording
+            .intervals
+            .iter()
+            .find(|i| (i.at - at).abs() < 0.01)
+            .unwrap_or_else(|| panic!("no interval ends at {at} s: {:?}", recording.intervals))
+    };
+    assert!(second(1.0).all_us.count > 0 && second(1.0).oldest_outstanding_us < 10_000.0);
+    for (at, stalled_for) in [(2.0, 1.0), (3.0, 2.0)] {
+        let interval = second(at);
+        assert_eq!(interval.all_us.count, 0, "nothing ended in second {at}");
+        let oldest = interval.oldest_outstanding_us / 1e6;
+        assert!(
+            (stalled_for - 0.02..stalled_for + 0.02).contains(&oldest),
+            "second {at}: oldest out {oldest} s, stalled for {stalled_for} s"
+        );
+    }
+    // When the stall ends, its visits end with their whole wait in the headline.
+    let worst = recording
+        .intervals
+        .iter()
+        .map(|i| i.all_us.max)
+        .fold(0.0, f64::max);
+    assert!(worst >= 2_990_000.0, "{worst} µs");
 }
 
 /// Operations that fail with `kind`.

@@ -2,8 +2,11 @@
 //! in the standard text format that HdrHistogram's own tools read (HistogramLogProcessor,
 //! HdrHistogramVisualizer) as well as `bench merge` and `bench plot`.
 //!
-//! Values are nanoseconds; the `MaxValueDivisor` header makes the max column read in
-//! milliseconds, as the Java tools expect. The log streams to `<path>.partial` during the run and
+//! Values are nanoseconds; the `MaxValueDivisor` header says the max column of every line is in
+//! milliseconds, and every line is written so. The headline histogram (`all`: every operation,
+//! failed and missed included) is the one line of each interval without a tag, so that the Java
+//! tools, which read untagged lines unless given `-tag`, show the same percentiles as our report;
+//! every other histogram carries its tag. The log streams to `<path>.partial` during the run and
 //! is renamed to `<path>` at the end, so a file at `<path>` is always complete.
 
 use std::fs::File;
@@ -13,9 +16,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hdrhistogram::Histogram;
 use hdrhistogram::serialization::interval_log::{
-    IntervalLogIterator, IntervalLogWriterBuilder, LogEntry, Tag,
+    IntervalLogIterator, IntervalLogWriterBuilder, LogEntry,
 };
-use hdrhistogram::serialization::{Deserializer, V2DeflateSerializer};
+use hdrhistogram::serialization::{Deserializer, Serializer as _, V2DeflateSerializer};
+
+use crate::tally::ALL;
+
+/// Values are nanoseconds; the max column is written in milliseconds.
+const MAX_VALUE_DIVISOR: f64 = 1_000_000.0;
 
 /// An interval log being written.
 pub struct HdrLog {
@@ -42,7 +50,7 @@ impl HdrLog {
             .add_comment("[Values are nanoseconds]")
             .with_start_time(base)
             .with_base_time(base)
-            .with_max_value_divisor(1_000_000.0)
+            .with_max_value_divisor(MAX_VALUE_DIVISOR)
             .begin_log_with(&mut file, &mut serializer)?;
         writeln!(
             file,
@@ -58,8 +66,8 @@ impl HdrLog {
         })
     }
 
-    /// Writes one interval histogram. A write error is kept and reported by [`HdrLog::finish`], so
-    /// that a full disk does not interrupt the measurement itself.
+    /// Writes one interval histogram, untagged if `tag` is [`ALL`]. A write error is kept and
+    /// reported by [`HdrLog::finish`], so that a full disk does not interrupt the measurement.
     pub fn write(
         &mut self,
         tag: &str,
@@ -70,17 +78,39 @@ impl HdrLog {
         if self.error.is_some() {
             return;
         }
-        let result = IntervalLogWriterBuilder::new()
-            .begin_log_with(&mut self.file, &mut self.serializer)
-            .map_err(io::Error::other)
-            .and_then(|mut writer| {
-                writer
-                    .write_histogram(histogram, start, length, Tag::new(tag))
-                    .map_err(io::Error::other)
-            });
+        // The header is written once, by `create`; each line is written here as the format has
+        // it (`[Tag=t,]start,length,max,histogram`), its max in the header's unit.
+        let result = self.line(tag, histogram, start, length);
         if let Err(error) = result {
             self.error = Some(error);
         }
+    }
+
+    fn line(
+        &mut self,
+        tag: &str,
+        histogram: &Histogram<u64>,
+        start: Duration,
+        length: Duration,
+    ) -> io::Result<()> {
+        use base64::Engine as _;
+        let mut bytes = Vec::new();
+        self.serializer
+            .serialize(histogram, &mut bytes)
+            .map_err(|e| io::Error::other(format!("{e:?}")))?;
+        let tag = if tag == ALL {
+            String::new()
+        } else {
+            format!("Tag={tag},")
+        };
+        writeln!(
+            self.file,
+            "{tag}{:.3},{:.3},{:.3},{}",
+            start.as_secs_f64(),
+            length.as_secs_f64(),
+            histogram.max() as f64 / MAX_VALUE_DIVISOR,
+            base64::engine::general_purpose::STANDARD.encode(bytes)
+        )
     }
 
     /// Flushes the log and moves it to its final name.
@@ -104,7 +134,7 @@ pub fn partial_path(path: &Path) -> PathBuf {
 /// One histogram read back from an interval log.
 #[derive(Debug, Clone)]
 pub struct LoggedInterval {
-    /// Its tag (`response`, `service-timesheets`...).
+    /// Its tag (`all` for the untagged line, `response`, `service-timesheets`...).
     pub tag: String,
     /// Start, relative to the log's base time.
     pub start: Duration,
@@ -157,8 +187,7 @@ pub fn read(path: &Path) -> Result<Vec<LoggedInterval>, ReadLogError> {
             intervals.push(LoggedInterval {
                 tag: interval
                     .tag()
-                    .map(|t| t.as_str().to_owned())
-                    .unwrap_or_default(),
+                    .map_or_else(|| ALL.to_owned(), |t| t.as_str().to_owned()),
                 start: interval.start_timestamp(),
                 length: interval.duration(),
                 histogram,
@@ -189,12 +218,7 @@ mod tests {
         for micros in 1..=1000u64 {
             histogram.record(micros * 1_000).unwrap();
         }
-        log.write(
-            "response",
-            &histogram,
-            Duration::ZERO,
-            Duration::from_secs(1),
-        );
+        log.write(ALL, &histogram, Duration::ZERO, Duration::from_secs(1));
         log.write(
             "service-trees",
             &histogram,
@@ -210,9 +234,23 @@ mod tests {
         assert!(
             text.contains("#[MaxValueDivisor: 1000000.000]") && text.contains("\"StartTimestamp\"")
         );
+        // The header says milliseconds, and so does every line's max (1 ms, not 1,000,000 ns);
+        // the headline is untagged, the rest tagged; the header is written once.
+        let lines: Vec<&str> = text
+            .lines()
+            .filter(|l| !l.starts_with(['#', '"']))
+            .collect();
+        assert!(lines[0].starts_with("0.000,1.000,1.000,"), "{}", lines[0]);
+        assert!(
+            lines[1].starts_with("Tag=service-trees,1.000,1.000,1.000,"),
+            "{}",
+            lines[1]
+        );
+        assert_eq!(text.matches("MaxValueDivisor").count(), 1);
 
         let intervals = read(&path).unwrap();
         assert_eq!(intervals.len(), 2);
+        assert_eq!(intervals[0].tag, ALL);
         assert_eq!(intervals[1].tag, "service-trees");
         assert_eq!(intervals[1].start, Duration::from_secs(1));
         assert_eq!(intervals[0].histogram.len(), 1000);

@@ -3,7 +3,8 @@
 //!
 //! - [`pace`]: when each operation is due (one global, open-loop schedule);
 //! - [`timer`]: the one timer that waits for due times, precise to tens of microseconds;
-//! - [`drive`]: the loop that starts operations on schedule behind the in-flight semaphore;
+//! - [`drive`]: the loop that starts operations on schedule behind the in-flight semaphore, and
+//!   [`outstanding`]: which of them are still out, and since when;
 //! - [`record`]: HDR histograms of response, wait and service times, per second and in total,
 //!   made of the counts and histograms of [`tally`];
 //! - [`hdr_log`]: the standard HDR interval log;
@@ -22,6 +23,7 @@ pub mod errors;
 pub mod hdr_log;
 pub mod limiter;
 pub mod measure;
+pub mod outstanding;
 pub mod pace;
 pub mod prometheus;
 pub mod record;

@@ -3,16 +3,24 @@
 //! When a fixed-rate run falls short of its target, the driving loop is behind schedule, and the
 //! driver knows what held it there (time, each instant counted once):
 //! - **waiting for permits**: an operation was due but the in-flight window was full. By
-//!   Little's law the window needed is rate x requests per operation x service time; when that
-//!   exceeds `--max-in-flight` at the typical service time, **the bound** is what limits; when it
-//!   would suffice at the typical service time but service times rose, **the server** is;
+//!   Little's law the window needed is rate x requests per operation x service time. Which
+//!   service time matters: one measured under the very overload would blame the bound for a
+//!   saturated server, whose service time grows with whatever is in flight (raising the bound
+//!   then only adds latency). So the verdict is **the server** when the evidence says its service
+//!   time grew with load: the machine's cores were taken by other processes while the window was
+//!   full (a node on this machine, saturated), or the median service time is more than twice that
+//!   of the fastest tenth of requests (what an unloaded server gives) although the fastest
+//!   tenth's need fits the window. It is **the bound** when even the fastest tenth's service time
+//!   needs more than the window, or when service time stayed flat and the median's need exceeds
+//!   it; otherwise the server's latency spikes filled the window;
 //! - **late with permits free**: the loop got to an operation late although permits were free:
 //!   the client is busy or starved of CPU. Which one, the machine's CPU (`/proc/stat`) tells:
 //!   when the machine's cores were nearly all busy and most of that work was other processes'
 //!   (a node on the same machine, say), **the machine** is short of CPU, and more CPU for the
 //!   client alone would not help; otherwise **the client** is.
 //!
-//! A run that measured nothing (stopped during its warm-up) gets no verdict, and says so.
+//! A run that reached its rate with operations that failed did not keep up: **failures** is its
+//! verdict. A run that measured nothing (stopped during its warm-up) gets no verdict, and says so.
 
 use serde::{Deserialize, Serialize};
 
@@ -22,8 +30,10 @@ use crate::record::Pacing;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
-    /// The target rate was achieved (within 1%).
+    /// The target rate was achieved (within 1%) by operations that succeeded.
     KeptUp,
+    /// The target rate was reached, but more than 1% of it by operations that failed.
+    Failures,
     /// The in-flight bound was too small for the rate at the service times measured.
     InFlightBound,
     /// The server's latency rose until the window filled.
@@ -44,6 +54,7 @@ impl Verdict {
     pub fn describe(self) -> &'static str {
         match self {
             Verdict::KeptUp => "kept up",
+            Verdict::Failures => "failed operations",
             Verdict::InFlightBound => "the in-flight bound",
             Verdict::ServerLatency => "the server's latency",
             Verdict::ClientCpu => "the client's CPU",
@@ -70,8 +81,10 @@ pub struct Limiter {
 pub struct Evidence {
     /// Target operations per second, `None` when unthrottled.
     pub target_rate: Option<f64>,
-    /// Achieved operations per second.
+    /// Achieved operations per second, successful and failed.
     pub achieved_rate: f64,
+    /// Operations per second that succeeded.
+    pub succeeded_rate: f64,
     /// Measured seconds.
     pub measured_seconds: f64,
     /// Where the loop's time behind schedule went.
@@ -82,6 +95,9 @@ pub struct Evidence {
     pub max_in_flight: usize,
     /// Requests per operation.
     pub requests_per_op: usize,
+    /// Service time of the fastest tenth of requests (p10), seconds: the nearest to an unloaded
+    /// server's.
+    pub service_p10_s: f64,
     /// Median service time of a request, seconds.
     pub service_p50_s: f64,
     /// Mean service time of a request, seconds.
@@ -161,6 +177,22 @@ pub fn diagnose(e: &Evidence) -> Limiter {
         };
     };
     let share = e.achieved_rate / target;
+    let succeeded = e.succeeded_rate / target;
+    if share >= 0.99 && succeeded < 0.99 {
+        return Limiter {
+            verdict: Verdict::Failures,
+            explanation: format!(
+                "failed operations: the rate was reached ({:.1}% of the target), but only {:.1}% of \
+                 the target succeeded; the errors by kind say what failed",
+                share * 100.0,
+                succeeded * 100.0
+            ),
+            warning: Some(format!(
+                "{:.1}% of the target rate failed",
+                (share - succeeded) * 100.0
+            )),
+        };
+    }
     if share >= 0.99 {
         return Limiter {
             verdict: Verdict::KeptUp,
@@ -177,9 +209,27 @@ pub fn diagnose(e: &Evidence) -> Limiter {
         e.achieved_rate,
         share * 100.0
     ));
-    let needed_typical = target * e.requests_per_op as f64 * e.service_p50_s;
-    let needed_mean = target * e.requests_per_op as f64 * e.service_mean_s;
+    let need = |service_s: f64| target * e.requests_per_op as f64 * service_s;
+    let (needed_unloaded, needed_typical, needed_mean) = (
+        need(e.service_p10_s),
+        need(e.service_p50_s),
+        need(e.service_mean_s),
+    );
+    let window = e.max_in_flight as f64 * 0.9;
+    // Service time that grew with load: requests queued in the server.
+    let queued_in_server = e.service_p50_s > 2.0 * e.service_p10_s;
     let machine = e.machine().map_or_else(String::new, |m| format!("; {m}"));
+    let service = if e.service_p50_s > 0.0 {
+        format!(
+            "service time p10 {:.3} ms, median {:.3} ms, mean {:.3} ms, p99 {:.3} ms",
+            e.service_p10_s * 1e3,
+            e.service_p50_s * 1e3,
+            e.service_mean_s * 1e3,
+            e.service_p99_s * 1e3
+        )
+    } else {
+        "no request was answered in the measured time".to_owned()
+    };
     let (verdict, explanation) = if late > waiting && e.machine_taken_by_others() {
         (
             Verdict::MachineCpu,
@@ -198,7 +248,30 @@ pub fn diagnose(e: &Evidence) -> Limiter {
                 e.cores_busy
             ),
         )
-    } else if needed_typical > e.max_in_flight as f64 * 0.9 {
+    } else if e.machine_taken_by_others() {
+        (
+            Verdict::ServerLatency,
+            format!(
+                "the server: the window of {} filled while the machine's cores were busy with other \
+                 processes (a node on this machine, it seems), and service time grew with load \
+                 ({service}): the server is saturated (its service times are its queue, so Little's \
+                 law on them would ask for a window that only queues longer); {lateness}{machine}",
+                e.max_in_flight
+            ),
+        )
+    } else if queued_in_server && needed_unloaded <= window {
+        (
+            Verdict::ServerLatency,
+            format!(
+                "the server: the window of {} filled because service time grew with load ({service}): \
+                 the median is more than twice the fastest tenth's, so requests queued in the server. \
+                 An unloaded server would need about {needed_unloaded:.0} requests in flight for \
+                 {target:.0}/s. If raising --max-in-flight does not raise the rate, the server is \
+                 saturated and more in flight only queues longer; {lateness}{machine}",
+                e.max_in_flight
+            ),
+        )
+    } else if needed_unloaded > window || needed_typical > window {
         (
             Verdict::InFlightBound,
             format!(
@@ -239,6 +312,7 @@ mod tests {
         Evidence {
             target_rate: Some(5000.0),
             achieved_rate: 5000.0,
+            succeeded_rate: 5000.0,
             measured_seconds: 60.0,
             pacing: Pacing {
                 waiting_for_permits_s: 0.0,
@@ -248,6 +322,7 @@ mod tests {
             wait_p50_s: 0.0001,
             max_in_flight: 256,
             requests_per_op: 3,
+            service_p10_s: 0.0007,
             service_p50_s: 0.001,
             service_mean_s: 0.0012,
             service_p99_s: 0.004,
@@ -311,6 +386,73 @@ mod tests {
             ..evidence()
         };
         assert_eq!(diagnose(&e).verdict, Verdict::ServerLatency);
+    }
+
+    #[test]
+    fn a_saturated_server_is_the_server_not_the_bound() {
+        // Seen on a two-node containerized ring: 74% of 1,000 visits/s, median service time 96 ms
+        // with 256 in flight. At that median the rate "needs" 288 in flight, but the fastest tenth
+        // answered in 2 ms: the service time is the queue, and a bigger window would lengthen it.
+        let e = Evidence {
+            target_rate: Some(1000.0),
+            achieved_rate: 740.0,
+            succeeded_rate: 740.0,
+            pacing: Pacing {
+                waiting_for_permits_s: 50.0,
+                late_with_free_permits_s: 0.5,
+                peak_in_flight: 256,
+            },
+            service_p10_s: 0.002,
+            service_p50_s: 0.096,
+            service_mean_s: 0.1,
+            service_p99_s: 0.3,
+            machine_busy: 0.6,
+            ..evidence()
+        };
+        let limiter = diagnose(&e);
+        assert_eq!(
+            limiter.verdict,
+            Verdict::ServerLatency,
+            "{}",
+            limiter.explanation
+        );
+        assert!(
+            limiter.explanation.contains("queued in the server")
+                && !limiter.explanation.contains("Raise --max-in-flight"),
+            "{}",
+            limiter.explanation
+        );
+        // The same on a machine whose cores a local node took: the machine says so.
+        let local = Evidence {
+            service_p10_s: 0.05,
+            machine_busy: 0.98,
+            cores_busy: 0.3,
+            ..e
+        };
+        let limiter = diagnose(&local);
+        assert_eq!(
+            limiter.verdict,
+            Verdict::ServerLatency,
+            "{}",
+            limiter.explanation
+        );
+        assert!(limiter.explanation.contains("busy with other processes"));
+    }
+
+    #[test]
+    fn a_rate_reached_by_failing_operations_did_not_keep_up() {
+        let e = Evidence {
+            succeeded_rate: 3000.0,
+            ..evidence()
+        };
+        let limiter = diagnose(&e);
+        assert_eq!(limiter.verdict, Verdict::Failures);
+        assert!(
+            limiter
+                .warning
+                .unwrap()
+                .contains("40.0% of the target rate failed")
+        );
     }
 
     #[test]

@@ -15,9 +15,13 @@
 //! | `pickle_target_rate` | gauge | `tool` (0 when unthrottled) |
 //! | `pickle_achieved_rate` | gauge | `tool` |
 //! | `pickle_response_p50_seconds`, `pickle_response_p99_seconds` | gauge | `tool` |
+//! | `pickle_oldest_outstanding_seconds` | gauge | `tool` |
 //! | `pickle_response_seconds` | histogram | `tool` |
 //!
-//! Response time counts from each operation's intended start, like every other number here.
+//! Response time counts from each operation's intended start, like every other number here, and
+//! counts every operation that ended: succeeded, failed, missed or abandoned. In a second where
+//! none ended (a stall) the percentile gauges are NaN, not their last value, and the age of the
+//! oldest unanswered operation shows how long the stall has lasted.
 
 use std::net::SocketAddr;
 
@@ -77,12 +81,13 @@ impl Exporter {
         gauge!("pickle_target_rate", "tool" => tool).set(target_rate.unwrap_or(0.0));
         gauge!("pickle_in_flight", "tool" => tool).set(0.0);
         gauge!("pickle_achieved_rate", "tool" => tool).set(0.0);
+        gauge!("pickle_oldest_outstanding_seconds", "tool" => tool).set(0.0);
         Ok(Exporter { tool })
     }
 
     /// Adds one closed interval: its counts, errors, in-flight requests, rate and response times
-    /// (`response`: the interval's response-time histogram, nanoseconds).
-    pub fn publish(&self, interval: &IntervalSummary, response: &Histogram<u64>) {
+    /// (`all`: the response times of every operation that ended in it, nanoseconds).
+    pub fn publish(&self, interval: &IntervalSummary, all: &Histogram<u64>) {
         let tool = self.tool;
         let c = &interval.counts;
         counter!("pickle_operations_total", "tool" => tool, "outcome" => "ok").increment(c.ops);
@@ -98,14 +103,16 @@ impl Exporter {
         gauge!("pickle_in_flight", "tool" => tool).set(interval.in_flight as f64);
         gauge!("pickle_achieved_rate", "tool" => tool)
             .set((c.ops + c.ops_failed) as f64 / interval.seconds.max(1e-9));
-        if c.ops > 0 {
-            gauge!("pickle_response_p50_seconds", "tool" => tool)
-                .set(interval.response_us.p50 / 1e6);
-            gauge!("pickle_response_p99_seconds", "tool" => tool)
-                .set(interval.response_us.p99 / 1e6);
-        }
+        let ended = interval.all_us.count > 0;
+        let seconds_or_nan = |micros: f64| if ended { micros / 1e6 } else { f64::NAN };
+        gauge!("pickle_response_p50_seconds", "tool" => tool)
+            .set(seconds_or_nan(interval.all_us.p50));
+        gauge!("pickle_response_p99_seconds", "tool" => tool)
+            .set(seconds_or_nan(interval.all_us.p99));
+        gauge!("pickle_oldest_outstanding_seconds", "tool" => tool)
+            .set(interval.oldest_outstanding_us / 1e6);
         let seconds = histogram!("pickle_response_seconds", "tool" => tool);
-        for value in response.iter_recorded() {
+        for value in all.iter_recorded() {
             let count = usize::try_from(value.count_at_value()).unwrap_or(usize::MAX);
             seconds.record_many(value.value_iterated_to() as f64 / 1e9, count);
         }
@@ -133,14 +140,21 @@ fn describe() {
     );
     describe_gauge!(
         "pickle_response_p50_seconds",
-        "Median response time in the last second, from each operation's intended start."
+        "Median response time of the operations that ended in the last second (failed and missed \
+         too), from each one's intended start; NaN when none ended."
     );
     describe_gauge!(
         "pickle_response_p99_seconds",
-        "99th percentile response time in the last second, from each operation's intended start."
+        "99th percentile response time of the operations that ended in the last second (failed and \
+         missed too), from each one's intended start; NaN when none ended."
+    );
+    describe_gauge!(
+        "pickle_oldest_outstanding_seconds",
+        "Age of the oldest operation due and not yet answered (in flight, or not yet sent)."
     );
     describe_histogram!(
         "pickle_response_seconds",
-        "Response time of successful operations, from each operation's intended start."
+        "Response time of every operation (succeeded, failed, missed, abandoned), from its intended \
+         start."
     );
 }

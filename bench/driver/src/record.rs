@@ -12,7 +12,8 @@
 //! if there is one, and reset. Only accumulators stay in memory.
 //!
 //! Operations that were due but never sent, because the run ended first, are recorded as missed
-//! when it ends, each late by the time left until then. The recorder also notices when no
+//! when it ends, each late by the time left until then; those still in flight when the drain gives
+//! up, as abandoned, late by the time until then. The sum of all of them is the headline, `all`. The recorder also notices when no
 //! operation reaches a node any more (an outage), and since when.
 
 use std::collections::BTreeMap;
@@ -26,8 +27,8 @@ use crate::pace::Schedule;
 use crate::prometheus::Exporter;
 use crate::tally::nanos;
 pub use crate::tally::{
-    ALL, Counts, FAILED, Histograms, IntervalSummary, MISSED, Pacing, Percentiles, RESPONSE, WAIT,
-    new_histogram,
+    ABANDONED, ALL, Counts, FAILED, Histograms, IntervalSummary, MISSED, Pacing, Percentiles,
+    RESPONSE, WAIT, new_histogram,
 };
 
 /// At most this many distinct latencies stand for the missed operations of a run: they are due at
@@ -233,6 +234,17 @@ impl Recorder {
         }
     }
 
+    /// Records an operation due at `intended` that was still in flight when the drain gave up at
+    /// `end`, as late by the time until then (if it was due in the measured time).
+    pub fn record_abandoned(&mut self, intended: Instant, end: Instant) {
+        if intended >= self.measure_from {
+            self.interval_counts.abandoned += 1;
+            self.interval
+                .abandoned
+                .saturating_record(nanos(end.saturating_duration_since(intended)));
+        }
+    }
+
     /// Notes how the loop got to an operation due at `due` (`None` when unthrottled): it turned to
     /// it at `turned_to`, could have as early as `could_start` (the previous operation's start),
     /// and got its permits at `acquired`.
@@ -244,13 +256,16 @@ impl Recorder {
         acquired: Instant,
     ) {
         let Some(due) = due else { return };
-        if due < self.measure_from {
-            return;
-        }
-        let behind = turned_to.saturating_duration_since(due.max(could_start));
+        // Only the measured time counts: a visit due in the warm-up whose wait runs into the
+        // measured time counts from its start (a loop stuck since the warm-up is still stuck).
+        let from = self.measure_from;
+        let behind = turned_to
+            .max(from)
+            .saturating_duration_since(due.max(could_start).max(from));
         self.pacing.late_with_free_permits_s += behind.as_secs_f64();
         self.pacing.waiting_for_permits_s += acquired
-            .saturating_duration_since(turned_to.max(due))
+            .max(from)
+            .saturating_duration_since(turned_to.max(due).max(from))
             .as_secs_f64();
     }
 
@@ -275,31 +290,36 @@ impl Recorder {
     }
 
     /// Closes the current interval at `now` (during the warm-up, nothing is closed) and returns
-    /// its summary.
+    /// its summary; `oldest_outstanding` is the age of the oldest operation due and unanswered.
     pub fn close_interval(
         &mut self,
         now: Instant,
         in_flight: usize,
         rss_bytes: u64,
+        oldest_outstanding: Duration,
     ) -> Option<IntervalSummary> {
         if now <= self.measure_from || now <= self.interval_started {
             return None;
         }
+        let all = self.interval.all();
         let summary = IntervalSummary {
             at: (now - self.measure_from).as_secs_f64(),
             seconds: (now - self.interval_started).as_secs_f64(),
             counts: self.interval_counts,
             response_us: Percentiles::of(&self.interval.response),
+            all_us: Percentiles::of(&all),
+            oldest_outstanding_us: oldest_outstanding.as_secs_f64() * 1e6,
             in_flight,
             rss_bytes,
             errors: self.interval_errors.clone(),
         };
         if let Some(exporter) = &self.exporter {
-            exporter.publish(&summary, &self.interval.response);
+            exporter.publish(&summary, &all);
         }
         if let Some(log) = self.log.as_mut() {
             let start = self.interval_started - self.measure_from;
             let length = now - self.interval_started;
+            log.write(ALL, &all, start, length);
             for (tag, histogram) in self.interval.tagged(&self.tags) {
                 log.write(&tag, histogram, start, length);
             }
@@ -328,7 +348,7 @@ impl Recorder {
         let end = end.max(self.interval_started);
         if self.interval_counts != Counts::default()
             && self
-                .close_interval(end, 0, crate::usage::Usage::now().rss_bytes)
+                .close_interval(end, 0, crate::usage::Usage::now().rss_bytes, Duration::ZERO)
                 .is_none()
         {
             // An interval that cannot close (no time has passed) still belongs in the totals.

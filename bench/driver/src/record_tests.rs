@@ -40,12 +40,13 @@ async fn response_time_runs_from_the_intended_start() {
             requests_failed: 0,
             requests_remote: 0,
             missed: 0,
+            abandoned: 0,
         }
     );
 }
 
 #[tokio::test(start_paused = true)]
-async fn failures_are_counted_by_kind_and_kept_out_of_the_latency() {
+async fn failures_are_counted_by_kind_and_in_the_headline_latency_not_the_successful_one() {
     let start = Instant::now();
     let mut recorder = Recorder::new(&["a"], start, None);
     let timeout = Failure {
@@ -68,9 +69,13 @@ async fn failures_are_counted_by_kind_and_kept_out_of_the_latency() {
     assert_eq!(recorder.error_count(), 1);
     assert!(recorder.fatal().is_none());
     let interval = recorder
-        .close_interval(start + Duration::from_secs(1), 0, 0)
+        .close_interval(start + Duration::from_secs(1), 0, 0, Duration::ZERO)
         .unwrap();
     assert_eq!(interval.errors[&ErrorKind::WriteTimeout], 1, "by second");
+    // The second's headline counts the failed visit, with its 2 s; the successful view has none.
+    assert_eq!(interval.all_us.count, 1);
+    assert!(interval.all_us.p99 >= 1_999_000.0, "{:?}", interval.all_us);
+    assert_eq!(interval.response_us.count, 0);
     assert_eq!(recorder.error_count(), 1, "still counted once closed");
     let recording = recorder
         .finish(
@@ -80,6 +85,7 @@ async fn failures_are_counted_by_kind_and_kept_out_of_the_latency() {
         .unwrap();
     assert!(recording.histograms.response.is_empty());
     assert_eq!(recording.histograms.failed.len(), 1);
+    assert!(Percentiles::of(&recording.histograms.all()).max >= 1_999_000.0);
     assert_eq!(recording.errors[&ErrorKind::WriteTimeout], 1);
     assert_eq!(recording.counts.ops_failed, 1);
 }
@@ -123,12 +129,19 @@ async fn intervals_summarise_and_reset() {
         );
     }
     let first = recorder
-        .close_interval(start + Duration::from_secs(1), 3, 1 << 20)
+        .close_interval(
+            start + Duration::from_secs(1),
+            3,
+            1 << 20,
+            Duration::from_millis(2),
+        )
         .unwrap();
     assert_eq!(first.counts.ops, 10);
     assert_eq!(first.in_flight, 3);
+    assert_eq!(first.all_us.count, 10);
+    assert_eq!(first.oldest_outstanding_us, 2_000.0);
     let second = recorder
-        .close_interval(start + Duration::from_secs(2), 0, 1 << 20)
+        .close_interval(start + Duration::from_secs(2), 0, 1 << 20, Duration::ZERO)
         .unwrap();
     assert_eq!(second.counts.ops, 0);
     let recording = recorder

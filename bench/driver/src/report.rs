@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::drive::Ending;
 use crate::limiter::Limiter;
-use crate::record::{Counts, IntervalSummary, Pacing, Percentiles};
+use crate::record::{ALL, Counts, IntervalSummary, Pacing, Percentiles, RESPONSE};
 use crate::usage::ClientCost;
 
 /// The report format's version; readers refuse other versions with a clear message.
@@ -41,6 +41,11 @@ pub struct RunReport {
     pub ending: String,
     /// Target operations per second; `None` when unthrottled.
     pub target_rate: Option<f64>,
+    /// What the latencies count from: each operation's due time (open loop, with a target rate),
+    /// or its send (closed loop, unthrottled: close to service time, not comparable with an
+    /// open-loop response time). Empty in reports written before it was recorded.
+    #[serde(default)]
+    pub latency_from: String,
     /// Operations per second achieved over the measured time (successful and failed alike).
     pub achieved_rate: f64,
     /// Requests per second achieved.
@@ -144,6 +149,67 @@ impl RunReport {
         })
     }
 
+    /// Every operation due in the measured time: succeeded, failed, missed or abandoned.
+    pub fn operations_due(&self) -> u64 {
+        let c = &self.counts;
+        c.ops + c.ops_failed + c.missed + c.abandoned
+    }
+
+    /// The share of the operations due that did not succeed (failed, missed, abandoned), 0 to 1.
+    pub fn error_rate(&self) -> f64 {
+        let due = self.operations_due();
+        if due == 0 {
+            return 0.0;
+        }
+        (due - self.counts.ops) as f64 / due as f64
+    }
+
+    /// The headline's tag: [`ALL`], every operation; reports written before it existed have only
+    /// [`RESPONSE`].
+    pub fn headline_tag(&self) -> &'static str {
+        if self.histograms.contains_key(ALL) {
+            ALL
+        } else {
+            RESPONSE
+        }
+    }
+
+    /// The headline latency: every operation, from its intended start to its outcome.
+    pub fn headline(&self) -> Percentiles {
+        self.latency_us
+            .get(self.headline_tag())
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// The headline's histogram, nanoseconds.
+    pub fn headline_histogram(&self) -> Option<Histogram<u64>> {
+        self.histogram(self.headline_tag())
+    }
+
+    /// Whether the run was open-loop (a target rate: latency counts from each operation's due
+    /// time, waiting included) or closed-loop (unthrottled: an operation is due when a permit frees,
+    /// so latency is the service time of a loop that waits for the ring, and cannot be set beside
+    /// an open-loop response time).
+    pub fn is_open_loop(&self) -> bool {
+        self.target_rate.is_some()
+    }
+
+    /// What the latencies of a run with (or without) a target rate measure, in a few words: the
+    /// report's `latency_from`.
+    pub fn latency_from(target_rate: Option<f64>) -> &'static str {
+        if target_rate.is_some() {
+            "open loop: from each due time"
+        } else {
+            "closed loop: from each send, no schedule"
+        }
+    }
+
+    /// What the latencies of this run measure, in a few words.
+    pub fn measures(&self) -> &'static str {
+        RunReport::latency_from(self.target_rate)
+    }
+
     /// The summary printed at the end of a run.
     pub fn summary(&self) -> String {
         let mut out = String::new();
@@ -206,9 +272,18 @@ impl RunReport {
         }
         let _ = writeln!(
             out,
-            "  latency (ms)            p50      p90      p99    p99.9      max    count"
+            "  latency (ms)            p50      p90      p99    p99.9      max    count   {}",
+            self.measures()
         );
-        for (tag, p) in &self.latency_us {
+        // The headline first, then the successful-only view beside it, then the rest.
+        let order = |tag: &str| match tag {
+            ALL => 0,
+            RESPONSE => 1,
+            _ => 2,
+        };
+        let mut rows: Vec<(&String, &Percentiles)> = self.latency_us.iter().collect();
+        rows.sort_by_key(|(tag, _)| order(tag));
+        for (tag, p) in rows {
             if p.count == 0 {
                 continue;
             }
@@ -223,6 +298,14 @@ impl RunReport {
                 p.count
             );
         }
+        let _ = writeln!(
+            out,
+            "  `all` counts every {op} due in the measured time ({total}), {errors:.2}% of them failed, missed or \
+             abandoned; `response`, the {ok} that succeeded",
+            total = self.operations_due(),
+            errors = self.error_rate() * 100.0,
+            ok = c.ops,
+        );
         let cost = &self.client;
         let _ = writeln!(
             out,
@@ -327,17 +410,29 @@ pub fn describe_ending(ending: &Ending) -> String {
     }
 }
 
-/// The line printed every second.
+/// The line printed every second: the response times of every operation that ended in it (failed
+/// ones too); in a second where none ended, the age of the oldest one still out instead, so a stall
+/// never reads as 0 ms.
 pub fn live_line(interval: &IntervalSummary, (op, request): (&str, &str)) -> String {
     let c = &interval.counts;
     let per_second = |n: u64| n as f64 / interval.seconds.max(1e-9);
+    let latency = if interval.all_us.count > 0 {
+        format!(
+            "response p50 {:>7.3} ms  p99 {:>8.3} ms",
+            interval.all_us.p50 / 1e3,
+            interval.all_us.p99 / 1e3
+        )
+    } else {
+        format!(
+            "nothing ended; oldest out {:>9.3} ms",
+            interval.oldest_outstanding_us / 1e3
+        )
+    };
     format!(
-        "[{:>6.0} s] {:>8.0} {op}s/s {:>8.0} {request}s/s   response p50 {:>7.3} ms  p99 {:>8.3} ms   errors {:<5} in flight {}",
+        "[{:>6.0} s] {:>8.0} {op}s/s {:>8.0} {request}s/s   {latency}   errors {:<5} in flight {}",
         interval.at,
         per_second(c.ops + c.ops_failed),
         per_second(c.requests + c.requests_failed),
-        interval.response_us.p50 / 1e3,
-        interval.response_us.p99 / 1e3,
         c.requests_failed,
         interval.in_flight
     )

@@ -21,8 +21,12 @@ pub const WAIT: &str = "wait";
 pub const FAILED: &str = "failed";
 /// The tag of missed operations: due, never sent, late by the time left until the run ended.
 pub const MISSED: &str = "missed";
-/// The tag of every operation due in the measured time: succeeded, failed and missed together.
-/// Its percentiles cannot look better by leaving the operations that fared worst out.
+/// The tag of operations still in flight when the drain gave up: late by the time until then.
+pub const ABANDONED: &str = "abandoned";
+/// The tag of every operation due in the measured time: succeeded, failed, missed and abandoned
+/// together. This is the headline: its percentiles cannot look better by leaving the operations
+/// that fared worst out. In the HDR interval log it is the untagged histogram, the one
+/// HdrHistogram's own tools read by default.
 pub const ALL: &str = "all";
 
 /// Operation and request counts.
@@ -43,6 +47,9 @@ pub struct Counts {
     /// errors) while the loop was behind schedule.
     #[serde(default)]
     pub missed: u64,
+    /// Operations due in the measured time and still in flight when the drain gave up.
+    #[serde(default)]
+    pub abandoned: u64,
 }
 
 impl Counts {
@@ -54,6 +61,7 @@ impl Counts {
         self.requests_failed += other.requests_failed;
         self.requests_remote += other.requests_remote;
         self.missed += other.missed;
+        self.abandoned += other.abandoned;
     }
 }
 
@@ -66,8 +74,17 @@ pub struct IntervalSummary {
     pub seconds: f64,
     /// Counts in the interval.
     pub counts: Counts,
-    /// Response time of successful operations in the interval, microseconds.
+    /// Response time of successful operations completed in the interval, microseconds.
     pub response_us: Percentiles,
+    /// Response time of every operation that ended in the interval (succeeded, failed, missed,
+    /// abandoned), microseconds: the headline. Its count is 0 in a second where nothing ended.
+    #[serde(default)]
+    pub all_us: Percentiles,
+    /// Age of the oldest operation due and not yet answered when the interval closed (in flight,
+    /// or due and not yet sent), microseconds. During a stall nothing completes, so percentiles of
+    /// completions say nothing; this grows with the stall.
+    #[serde(default)]
+    pub oldest_outstanding_us: f64,
     /// Requests in flight when the interval closed.
     pub in_flight: usize,
     /// Resident memory of the process when the interval closed, bytes (0 when unknown).
@@ -76,6 +93,18 @@ pub struct IntervalSummary {
     /// Failed requests in the interval, by kind.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub errors: BTreeMap<ErrorKind, u64>,
+}
+
+impl IntervalSummary {
+    /// The headline percentiles of the operations that ended in this second (every one, failed and
+    /// missed too); a report written before the headline existed gives its successful ones. `None`
+    /// when nothing ended: a stalled second has no latency to show, only the age of the oldest
+    /// operation out.
+    pub fn headline(&self) -> Option<Percentiles> {
+        [self.all_us, self.response_us]
+            .into_iter()
+            .find(|p| p.count > 0)
+    }
 }
 
 /// The usual percentiles of a histogram, in microseconds.
@@ -154,6 +183,8 @@ pub struct Histograms {
     pub failed: Histogram<u64>,
     /// Lateness of missed operations at the end of the run.
     pub missed: Histogram<u64>,
+    /// Lateness of operations abandoned in flight at the drain timeout.
+    pub abandoned: Histogram<u64>,
     /// Service times of successful requests, one histogram per tag.
     pub service: Vec<Histogram<u64>>,
 }
@@ -165,6 +196,7 @@ impl Histograms {
             wait: new_histogram(),
             failed: new_histogram(),
             missed: new_histogram(),
+            abandoned: new_histogram(),
             service: (0..tags).map(|_| new_histogram()).collect(),
         }
     }
@@ -175,6 +207,7 @@ impl Histograms {
         add_into(&mut self.wait, &other.wait);
         add_into(&mut self.failed, &other.failed);
         add_into(&mut self.missed, &other.missed);
+        add_into(&mut self.abandoned, &other.abandoned);
         for (total, interval) in self.service.iter_mut().zip(&other.service) {
             add_into(total, interval);
         }
@@ -185,19 +218,22 @@ impl Histograms {
         self.wait.reset();
         self.failed.reset();
         self.missed.reset();
+        self.abandoned.reset();
         self.service.iter_mut().for_each(Histogram::reset);
     }
 
-    /// Every operation's response time, missed ones included (the [`ALL`] tag).
+    /// Every operation's response time, failed, missed and abandoned ones included (the [`ALL`]
+    /// tag).
     pub fn all(&self) -> Histogram<u64> {
         let mut all = self.response.clone();
         add_into(&mut all, &self.failed);
         add_into(&mut all, &self.missed);
+        add_into(&mut all, &self.abandoned);
         all
     }
 
-    /// Every histogram with its tag: `response`, `wait`, `failed`, `missed`, then
-    /// `service-<tag>`.
+    /// Every histogram with its tag but the sum [`ALL`]: `response`, `wait`, `failed`, `missed`,
+    /// `abandoned`, then `service-<tag>`.
     pub fn tagged<'a>(
         &'a self,
         tags: &'a [String],
@@ -207,6 +243,7 @@ impl Histograms {
             (WAIT.to_owned(), &self.wait),
             (FAILED.to_owned(), &self.failed),
             (MISSED.to_owned(), &self.missed),
+            (ABANDONED.to_owned(), &self.abandoned),
         ]
         .into_iter()
         .chain(

@@ -11,7 +11,11 @@
 //!
 //! Both bounded ways allow the same 3003 writes in flight, so only the discipline differs. Every
 //! variant is paced by the same clock and measured from each visit's due time, so a visit that
-//! had to wait for the loop shows that wait in its response time.
+//! had to wait for the loop shows that wait in its response time, and a visit the loop never got
+//! to before the end counts as missed, late by the time left until then: a way that falls behind
+//! cannot look faster by leaving its worst visits out. The variants run for half the time each in
+//! mirrored order (A B C, then C B A), each pair's histograms added, so that none has the ring's
+//! warm-up or its compactions to itself.
 
 use std::time::Duration;
 
@@ -22,10 +26,11 @@ use schema::model::Visit;
 use tokio::time::Instant;
 
 use driver::measure::measure;
+use driver::pace::{End, Pace, Schedule};
 use driver::record::{Completed, Percentiles, Recorder};
 use driver::timer::{PreciseTimer, Timer};
 
-use super::{Lab, Lesson, VISIT_TABLES, ms, response_histogram, visits};
+use super::{Lab, Lesson, VISIT_TABLES, mirrored, ms, response_histogram, visits};
 
 /// The original's threshold: it drained every pending write once more than 3000 were pending.
 const ORIGINAL_BUFFER: usize = 3000;
@@ -45,22 +50,58 @@ struct Measured {
     /// Share of the measured time spent in batches' tails: under a tenth of the batch pending,
     /// nothing new started (stop-and-wait).
     stalled: f64,
+    /// Visits due in the measured time that the loop never started.
+    missed: u64,
+}
+
+impl Measured {
+    /// Two runs of one variant as one: rates averaged, histograms and misses added.
+    fn and(mut self, other: Measured) -> Measured {
+        self.achieved = (self.achieved + other.achieved) / 2.0;
+        self.stalled = (self.stalled + other.stalled) / 2.0;
+        self.peak_in_flight = self.peak_in_flight.max(other.peak_in_flight);
+        self.missed += other.missed;
+        // Histograms from the recorder always add.
+        let _ = self.response.add(&other.response);
+        let _ = self.wait.add(&other.wait);
+        self
+    }
+}
+
+/// The three ways, by index.
+const WAYS: usize = 3;
+
+/// Runs way `way` of the lesson at `pace`.
+async fn run_way(lab: &Lab, way: usize, pace: Option<f64>) -> anyhow::Result<Measured> {
+    match way {
+        0 => sliding_window(lab, pace).await,
+        1 => stop_and_wait(lab, pace).await,
+        _ => synchronous(lab, pace).await,
+    }
+}
+
+/// Each way twice at `pace`, in mirrored order, each pair taken together; in the ways' order.
+async fn mirrored_runs(lab: &Lab, pace: Option<f64>) -> anyhow::Result<Vec<Measured>> {
+    let mut runs: Vec<Option<Measured>> = (0..WAYS).map(|_| None).collect();
+    for way in mirrored(WAYS) {
+        let measured = run_way(lab, way, pace).await?;
+        runs[way] = Some(match runs[way].take() {
+            Some(first) => first.and(measured),
+            None => measured,
+        });
+    }
+    Ok(runs.into_iter().flatten().collect())
 }
 
 pub(super) async fn run(lab: &Lab) -> anyhow::Result<Lesson> {
     let rate = lab.args.rate;
-    // Each way twice: at the target (the schedule), then as fast as it can go (throughput); the
-    // paced runs go first, before the unthrottled ones flood the ring.
-    let mut variants = Vec::new();
-    for pace in [Some(rate), None] {
-        variants.push(sliding_window(lab, pace).await?);
-        variants.push(stop_and_wait(lab, pace).await?);
-        variants.push(synchronous(lab, pace).await?);
-    }
-    let (paced, flat_out) = variants.split_at(3);
+    // At the target (the schedule), then as fast as each can go (throughput); the paced runs go
+    // first, before the unthrottled ones flood the ring; within each, mirrored.
+    let paced = mirrored_runs(lab, Some(rate)).await?;
+    let flat_out = mirrored_runs(lab, None).await?;
     let rows = flat_out
         .iter()
-        .zip(paced)
+        .zip(&paced)
         .map(|(fast, v)| {
             let (response, wait) = (Percentiles::of(&v.response), Percentiles::of(&v.wait));
             vec![
@@ -71,6 +112,7 @@ pub(super) async fn run(lab: &Lab) -> anyhow::Result<Lesson> {
                 ms(response.p99),
                 ms(response.max),
                 ms(wait.p99),
+                v.missed.to_string(),
                 fast.peak_in_flight.to_string(),
             ]
         })
@@ -112,8 +154,9 @@ pub(super) async fn run(lab: &Lab) -> anyhow::Result<Lesson> {
          window held {:.1}% of the rate with a p99 of {} ms, stop-and-wait {:.1}% (p99 {} ms) and \
          synchronous writes {:.1}% (p99 {} ms): with one write at a time, the rate can be no more \
          than one over the latency of three writes in a row, and once the schedule gets ahead, \
-         every later visit is later still (visits that never started are missing from the \
-         percentiles, not from the rate). Little's law: writes in flight = rate x latency.",
+         every later visit is later still; the {} visits it never started count in its \
+         percentiles as late by the time left until the end. Little's law: writes in flight = \
+         rate x latency. Each way ran twice at each pace, in mirrored order.",
         flat_out[2].achieved,
         BATCH_VISITS,
         WINDOW,
@@ -124,6 +167,7 @@ pub(super) async fn run(lab: &Lab) -> anyhow::Result<Lesson> {
         p99(1),
         share(2),
         p99(2),
+        paced[2].missed,
     );
     Ok(Lesson::measured(
         "window",
@@ -136,6 +180,7 @@ pub(super) async fn run(lab: &Lab) -> anyhow::Result<Lesson> {
             "p99 ms",
             "max ms",
             "start lag p99 ms",
+            "never started",
             "peak writes in flight",
         ],
         rows,
@@ -148,7 +193,7 @@ pub(super) async fn run(lab: &Lab) -> anyhow::Result<Lesson> {
 async fn sliding_window(lab: &Lab, rate: Option<f64>) -> anyhow::Result<Measured> {
     let report = lab
         .drive(
-            lab.load(rate, WINDOW),
+            lab.half_load(rate, WINDOW),
             visits("lesson-window"),
             |n, intended| lab.write_visit(lab.workforce.visit(n, intended.wall)),
         )
@@ -162,6 +207,7 @@ async fn sliding_window(lab: &Lab, rate: Option<f64>) -> anyhow::Result<Measured
             .unwrap_or_else(driver::record::new_histogram),
         peak_in_flight: report.pacing.peak_in_flight,
         stalled: 0.0,
+        missed: report.counts.missed,
     })
 }
 
@@ -205,7 +251,8 @@ impl Clock {
         Clock {
             start,
             measure_from,
-            end: measure_from + lab.args.duration,
+            // Each way runs twice (mirrored), for half the time each.
+            end: measure_from + lab.args.duration / 2,
             rate,
         }
     }
@@ -219,13 +266,27 @@ impl Clock {
         }
     }
 
+    /// Ends a run that started visits `0..started`: on a schedule, the visits due before its
+    /// end that the loop never got to are recorded as missed.
     fn measured(
         &self,
         name: &'static str,
-        recorder: Recorder,
-        peak: usize,
-        stalled: Duration,
+        mut recorder: Recorder,
+        started: u64,
+        (peak, stalled): (usize, Duration),
     ) -> anyhow::Result<Measured> {
+        if let Some(per_second) = self.rate {
+            let schedule = Schedule::new(
+                self.start,
+                Pace::Fixed { per_second },
+                End {
+                    after: Some(self.end - self.start),
+                    operations: None,
+                },
+            );
+            let due = schedule.due_before(self.end);
+            recorder.record_missed(&schedule, started..due.max(started), self.end);
+        }
         // The run ends at its schedule's end, or later when the loop fell behind.
         let end = Instant::now().max(self.end);
         let recording = recorder.finish(end, end)?;
@@ -234,10 +295,11 @@ impl Clock {
         Ok(Measured {
             name,
             achieved: (c.ops + c.ops_failed) as f64 / seconds,
-            response: recording.histograms.response,
+            response: recording.histograms.all(),
             wait: recording.histograms.wait,
             peak_in_flight: peak,
             stalled: stalled.as_secs_f64() / seconds,
+            missed: c.missed,
         })
     }
 }
@@ -299,7 +361,7 @@ async fn stop_and_wait(lab: &Lab, rate: Option<f64>) -> anyhow::Result<Measured>
     while let Some((intended, completed)) = pending.next().await {
         recorder.record(intended, &completed, Instant::now());
     }
-    clock.measured("stop-and-wait (3000)", recorder, peak, stalled)
+    clock.measured("stop-and-wait (3000)", recorder, n, (peak, stalled))
 }
 
 /// One write at a time: each visit waits for its due time (if still ahead) and then writes its
@@ -329,5 +391,5 @@ async fn synchronous(lab: &Lab, rate: Option<f64>) -> anyhow::Result<Measured> {
         recorder.record(due, &completed, Instant::now());
         n += 1;
     }
-    clock.measured("synchronous", recorder, 1, Duration::ZERO)
+    clock.measured("synchronous", recorder, n, (1, Duration::ZERO))
 }

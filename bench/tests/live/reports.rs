@@ -134,15 +134,15 @@ async fn compare_finds_a_planted_slowdown_and_refuses_what_it_cannot_compare() -
     // samples are steadied first: this test is about the verdict, not the shared machine's noise
     // (the statistics themselves are checked against scipy in the unit tests).
     let mut steady: RunReport = RunReport::read(&base)?;
-    let typical = steady.latency_us[RESPONSE].mean;
+    let typical = steady.headline().mean;
     for interval in &mut steady.intervals {
-        interval.response_us.mean = typical * (1.0 + 0.02 * interval.at.sin());
+        interval.all_us.mean = typical * (1.0 + 0.02 * interval.at.sin());
     }
     let mut slower = steady.clone();
     slower
         .intervals
         .iter_mut()
-        .for_each(|i| i.response_us.mean *= 1.3);
+        .for_each(|i| i.all_us.mean *= 1.3);
     let (steady_path, slower_path) = (
         folder.path().join("steady.json"),
         folder.path().join("slower.json"),
@@ -158,7 +158,7 @@ async fn compare_finds_a_planted_slowdown_and_refuses_what_it_cannot_compare() -
         1,
     );
     assert!(
-        line.contains("significantly slower by more than 5%") && line.contains("mean response"),
+        line.contains("significantly slower by more than 5%") && line.contains("mean latency"),
         "{line}"
     );
     let lenient = bench()
@@ -232,4 +232,100 @@ fn write(folder: &Path, name: &str, text: &str) -> PathBuf {
     let path = folder.join(name);
     std::fs::write(&path, text).unwrap_or_else(|e| panic!("{e}"));
     path
+}
+
+/// The HDR log of a real factory, read by HdrHistogram's own `HistogramLogProcessor` (the Java
+/// original, from the jars the local ring runs on) with no options: it reads the untagged lines,
+/// which must be the report's headline, and its percentiles and maximum must be the report's.
+#[tokio::test]
+async fn hdr_histograms_own_log_processor_reads_our_log_as_our_report() -> anyhow::Result<()> {
+    let _turn = cluster::testing::shared().await;
+    let (keyspace, hosts) = schema::testing::fresh_keyspace("bench_hlog").await?;
+    let folder = tempfile::tempdir()?;
+    assert!(
+        factory_run(&hosts, &keyspace, folder.path(), "run", "400", "3s")
+            .output()?
+            .status
+            .success()
+    );
+    let report = RunReport::read(&folder.path().join("run.json"))?;
+    let jars = cluster::local::Home::from_env()
+        .jars(cluster::local::DEFAULT_CASSANDRA_VERSION)?
+        .classpath()?;
+    let hdr_jar = jars
+        .iter()
+        .find(|jar| jar.to_string_lossy().contains("HdrHistogram-"))
+        .expect("Cassandra's jars include HdrHistogram");
+    let out = folder.path().join("processed");
+    let processed = Command::new("java")
+        .arg("-cp")
+        .arg(hdr_jar)
+        .arg("org.HdrHistogram.HistogramLogProcessor")
+        .arg("-i")
+        .arg(folder.path().join("run.hlog"))
+        .arg("-o")
+        .arg(&out)
+        .output()?;
+    assert!(
+        processed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&processed.stderr)
+    );
+    // The percentile distribution, in milliseconds (the processor's default unit ratio, 1e6, is
+    // right for nanosecond values), ends with `#[Max = m, Total count = n]`.
+    let distribution = std::fs::read_to_string(folder.path().join("processed.hgrm"))?;
+    let (max_ms, total) = java_max_and_count(&distribution)
+        .unwrap_or_else(|| panic!("no #[Max..., Total count...] line in:\n{distribution}"));
+    let headline = report.headline();
+    assert_eq!(report.headline_tag(), driver::record::ALL);
+    assert_eq!(total, headline.count, "{distribution}");
+    assert!(
+        (max_ms - headline.max / 1e3).abs() <= headline.max / 1e3 * 0.002,
+        "Java's max {max_ms} ms, ours {} ms",
+        headline.max / 1e3
+    );
+    // Row by row of its distribution (percentiles in halving steps, not exactly 0.99), the value
+    // is the one our histogram gives at the same percentile.
+    let ours = report.headline_histogram().expect("the headline histogram");
+    for quantile in [0.5, 0.9, 0.99, 0.999] {
+        let (value, percentile) = java_row_at(&distribution, quantile).expect("a row");
+        let our_value = ours.value_at_quantile(percentile) as f64 / 1e6;
+        assert!(
+            (value - our_value).abs() <= our_value * 0.002,
+            "at {percentile}: Java {value} ms, ours {our_value} ms"
+        );
+    }
+    // Its interval output has a row per second, whose max column is the same unit.
+    let intervals = std::fs::read_to_string(&out)?;
+    let rows = intervals
+        .lines()
+        .filter(|l| l.trim_start().starts_with(|c: char| c.is_ascii_digit()))
+        .count();
+    assert!((2..=5).contains(&rows), "{intervals}");
+    Ok(())
+}
+
+/// `#[Max = 1.234, Total count = 1200]` from a `.hgrm` file.
+fn java_max_and_count(distribution: &str) -> Option<(f64, u64)> {
+    let line = distribution.lines().find(|l| l.starts_with("#[Max"))?;
+    let numbers: Vec<&str> = line
+        .trim_matches(|c| c == '#' || c == '[' || c == ']')
+        .split(',')
+        .filter_map(|part| part.split('=').nth(1))
+        .map(str::trim)
+        .collect();
+    Some((
+        numbers.first()?.parse().ok()?,
+        numbers.get(1)?.parse().ok()?,
+    ))
+}
+
+/// The value and percentile of the first row at or above `quantile` of a `.hgrm` distribution.
+fn java_row_at(distribution: &str, quantile: f64) -> Option<(f64, f64)> {
+    distribution.lines().find_map(|line| {
+        let mut columns = line.split_whitespace();
+        let value: f64 = columns.next()?.parse().ok()?;
+        let percentile: f64 = columns.next()?.parse().ok()?;
+        (percentile >= quantile).then_some((value, percentile))
+    })
 }

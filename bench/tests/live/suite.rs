@@ -119,6 +119,26 @@ async fn a_short_suite_writes_a_report_folder_that_renders() -> anyhow::Result<(
         );
         assert!(out.join(format!("{}.txt", scenario.name)).exists());
     }
+    // Closed-loop rows say so, with the reason, and the JSON records what each latency counts.
+    let max_row = stdout
+        .lines()
+        .find(|l| l.starts_with("factory-max"))
+        .expect("a factory-max row");
+    assert!(
+        max_row.contains("closed loop") && stdout.contains("not comparable with the open-loop"),
+        "{stdout}"
+    );
+    let report_of = |name: &str| &loaded.suite.scenario(name).expect("ran").report;
+    assert!(
+        report_of("factory-max")
+            .latency_from
+            .starts_with("closed loop")
+    );
+    assert!(
+        report_of("factory-1000")
+            .latency_from
+            .starts_with("open loop")
+    );
     // A run ends with its duration: every visit due in the 2 s was sent or counted as missed.
     let factory = &loaded.suite.scenario("factory-1000").expect("ran").report;
     let c = factory.counts;

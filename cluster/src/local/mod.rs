@@ -21,7 +21,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use jars::DEFAULT_CASSANDRA_VERSION;
+pub use jars::{DEFAULT_CASSANDRA_VERSION, Jars};
 pub use process::ProcessState;
 pub use ring::{LocalRing, NodeSignal};
 pub use security::{SUPERUSER, Security, SecurityFiles};
@@ -199,6 +199,12 @@ impl Home {
 
     fn jar_cache(&self) -> PathBuf {
         self.root.join("cassandra")
+    }
+
+    /// The jars of Cassandra `version`, downloaded into this home once (tests find other tools
+    /// among them: HdrHistogram's own log processor, say).
+    pub fn jars(&self, version: &str) -> Result<Jars, LocalError> {
+        Jars::resolve(&self.jar_cache(), version)
     }
 
     /// Takes the ring's lock, so that two `up`s (say, two test binaries) never start the same

@@ -3,6 +3,7 @@
 
 mod errors;
 mod reads;
+mod saturation;
 
 use std::process::{Command, Output};
 
