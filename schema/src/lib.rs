@@ -26,7 +26,7 @@ use scylla::errors::ExecutionError;
 
 pub use cql::SchemaFile;
 pub use live::{CheckReport, LiveKeyspace};
-pub use replication::Replication;
+pub use replication::{Problem, Replication};
 
 /// The text of `schema/schema.cql`, compiled into every binary so that they all agree on it.
 pub const SCHEMA_CQL: &str = include_str!("../schema.cql");
@@ -173,7 +173,8 @@ pub async fn apply(
     let unknown: Vec<String> = replication
         .problems_on(&nodes_per_dc)
         .into_iter()
-        .filter(|p| p.contains("does not have"))
+        .filter(|p| matches!(p, Problem::UnknownDatacenter(_)))
+        .map(|p| p.to_string())
         .collect();
     if !unknown.is_empty() {
         let known: Vec<&String> = nodes_per_dc.keys().collect();

@@ -181,7 +181,14 @@ pub fn compare(
         };
     };
     let (replication, replication_problems) = match Replication::from_live(&live.replication) {
-        Some(replication) => (replication.to_string(), replication.problems_on(nodes_per_dc)),
+        Some(replication) => (
+            replication.to_string(),
+            replication
+                .problems_on(nodes_per_dc)
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+        ),
         None => (
             live.replication.get("class").cloned().unwrap_or_default(),
             vec!["the keyspace does not use NetworkTopologyStrategy, so it ignores datacenters: run `schema apply` to fix it".to_owned()],

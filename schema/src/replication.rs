@@ -64,26 +64,51 @@ impl Replication {
 
     /// Problems this replication has on a ring with `nodes_per_dc`: a datacenter without
     /// replicas, a datacenter that does not exist, more replicas than nodes.
-    pub fn problems_on(&self, nodes_per_dc: &BTreeMap<String, usize>) -> Vec<String> {
+    pub fn problems_on(&self, nodes_per_dc: &BTreeMap<String, usize>) -> Vec<Problem> {
         let mut problems = Vec::new();
         for (dc, nodes) in nodes_per_dc {
             match self.0.get(dc) {
-                None | Some(0) => problems.push(format!(
-                    "datacenter {dc} has no replicas: clients there cannot read or write at LOCAL_* consistency"
-                )),
-                Some(factor) if usize::try_from(*factor).unwrap_or(usize::MAX) > *nodes => problems.push(format!(
-                    "datacenter {dc} has replication factor {factor} but only {nodes} node(s): LOCAL_QUORUM cannot be met there"
-                )),
+                None | Some(0) => problems.push(Problem::NoReplicas(dc.clone())),
+                Some(factor) if usize::try_from(*factor).unwrap_or(usize::MAX) > *nodes => {
+                    problems.push(Problem::MoreReplicasThanNodes {
+                        dc: dc.clone(),
+                        factor: *factor,
+                        nodes: *nodes,
+                    });
+                }
                 Some(_) => {}
             }
         }
         for dc in self.0.keys().filter(|dc| !nodes_per_dc.contains_key(*dc)) {
-            problems.push(format!(
-                "replication names datacenter {dc}, which the ring does not have"
-            ));
+            problems.push(Problem::UnknownDatacenter(dc.clone()));
         }
         problems
     }
+}
+
+/// What is wrong with a replication map on a given ring.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Problem {
+    /// A datacenter of the ring holds no replica.
+    #[error(
+        "datacenter {0} has no replicas: clients there cannot read or write at LOCAL_* consistency"
+    )]
+    NoReplicas(String),
+    /// A datacenter is asked for more replicas than it has nodes.
+    #[error(
+        "datacenter {dc} has replication factor {factor} but only {nodes} node(s): LOCAL_QUORUM cannot be met there"
+    )]
+    MoreReplicasThanNodes {
+        /// The datacenter.
+        dc: String,
+        /// Its replication factor.
+        factor: u32,
+        /// Its nodes.
+        nodes: usize,
+    },
+    /// The map names a datacenter the ring does not have.
+    #[error("replication names datacenter {0}, which the ring does not have")]
+    UnknownDatacenter(String),
 }
 
 impl fmt::Display for Replication {
@@ -182,9 +207,13 @@ mod tests {
         let replication = Replication::from_live(&live).unwrap();
         let problems = replication.problems_on(&ring(&[("dc1", 1), ("dc2", 1)]));
         assert_eq!(problems.len(), 3, "{problems:?}");
-        assert!(problems.iter().any(|p| p.contains("dc2 has no replicas")));
-        assert!(problems.iter().any(|p| p.contains("factor 3 but only 1")));
-        assert!(problems.iter().any(|p| p.contains("dc9")));
+        assert!(problems.contains(&Problem::NoReplicas("dc2".into())));
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.to_string().contains("factor 3 but only 1"))
+        );
+        assert!(problems.contains(&Problem::UnknownDatacenter("dc9".into())));
 
         let simple: BTreeMap<String, String> = [(
             "class".to_owned(),
