@@ -22,6 +22,7 @@ use driver::hdr_log::{self, HdrLog, LoggedInterval};
 use driver::limiter::Limiter;
 use driver::record::{ALL, Counts, IntervalSummary, Pacing, Percentiles, RESPONSE, new_histogram};
 use driver::report::{ReportError, RunReport};
+use driver::tally::add_into;
 use driver::usage::ClientCost;
 
 /// Why reports cannot be merged.
@@ -155,7 +156,7 @@ pub fn merge_reports(reports: &[&RunReport]) -> Result<RunReport, MergeError> {
         for tag in report.histograms.keys() {
             if let Some(histogram) = report.histogram(tag) {
                 let total = histograms.entry(tag.clone()).or_insert_with(new_histogram);
-                let _ = total.add(&histogram);
+                add_into(total, &histogram);
             }
         }
     }
@@ -372,7 +373,7 @@ fn merge_logs(
             let total = merged
                 .entry((interval.tag.clone(), second))
                 .or_insert_with(new_histogram);
-            let _ = total.add(&interval.histogram);
+            add_into(total, &interval.histogram);
         }
     }
     merged

@@ -28,6 +28,7 @@ use tokio::time::Instant;
 use driver::measure::measure;
 use driver::pace::{End, Pace, Schedule};
 use driver::record::{Completed, Percentiles, Recorder};
+use driver::tally::add_into;
 use driver::timer::{PreciseTimer, Timer};
 
 use super::{Lab, Lesson, VISIT_TABLES, mirrored, ms, response_histogram, visits};
@@ -61,9 +62,8 @@ impl Measured {
         self.stalled = (self.stalled + other.stalled) / 2.0;
         self.peak_in_flight = self.peak_in_flight.max(other.peak_in_flight);
         self.missed += other.missed;
-        // Histograms from the recorder always add.
-        let _ = self.response.add(&other.response);
-        let _ = self.wait.add(&other.wait);
+        add_into(&mut self.response, &other.response);
+        add_into(&mut self.wait, &other.wait);
         self
     }
 }
