@@ -103,9 +103,11 @@ pub struct UpArgs {
     #[arg(long, value_name = "127.0.X", default_value = "127.0.0")]
     ip_prefix: IpPrefix,
 
-    /// JVM heap per node. 2G keeps three nodes plus the load generator well inside 24 GiB.
-    #[arg(long, env = "PICKLE_RING_HEAP", value_name = "SIZE", default_value = "2G", value_parser = parse_heap)]
-    heap: String,
+    /// JVM heap per node [default: 2G for a new ring, which keeps three nodes plus the load
+    /// generator well inside 24 GiB]. A running ring keeps its own: asking it for another is
+    /// refused, with how to restart it.
+    #[arg(long, env = "PICKLE_RING_HEAP", value_name = "SIZE", value_parser = parse_heap)]
+    heap: Option<String>,
 
     /// Cassandra release (5.0.x) fetched from Maven Central.
     #[arg(long, value_name = "VERSION", default_value = DEFAULT_CASSANDRA_VERSION)]

@@ -329,7 +329,7 @@ pub async fn reach_ring(
             let spec = RingSpec {
                 name: "local".to_owned(),
                 shape,
-                heap: "2G".to_owned(),
+                heap: None,
                 cassandra_version: cluster::local::DEFAULT_CASSANDRA_VERSION.to_owned(),
                 timeout: Duration::from_secs(300),
                 security: cluster::local::Security::default(),

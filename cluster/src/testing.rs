@@ -148,7 +148,7 @@ pub async fn start_ring_with(
     let spec = RingSpec {
         name: name.to_owned(),
         shape,
-        heap: std::env::var("PICKLE_TEST_HEAP").unwrap_or_else(|_| "1G".to_owned()),
+        heap: Some(std::env::var("PICKLE_TEST_HEAP").unwrap_or_else(|_| "1G".to_owned())),
         cassandra_version: DEFAULT_CASSANDRA_VERSION.to_owned(),
         timeout: START_TIMEOUT,
         security,

@@ -1,5 +1,5 @@
 //! `bench ring up | status | down` on a one-node ring of its own (127.0.3.x), and the refusals:
-//! a ring of another shape, a port already taken. (Bad flags are in the catalogue.)
+//! a ring of another shape or heap, a port already taken. (Bad flags are in the catalogue.)
 
 use std::net::TcpListener;
 
@@ -91,6 +91,22 @@ fn up_status_and_down_on_one_node() {
             "already exists as 1 node in 1 DC on 127.0.3.x, not 2 nodes",
         ))
         .stderr(contains("--wipe"));
+    // The same ring asked for another heap is refused, not reused as if it had it; the same
+    // heap spelled otherwise is the same heap.
+    bench()
+        .args(["ring", "up", "--name", name, "--ip-prefix", "127.0.3"])
+        .args(["--heap", "3G"])
+        .assert()
+        .code(1)
+        .stderr(contains(
+            "ring 'test-updown' runs with a heap of 1G per node, not 3G",
+        ));
+    bench()
+        .args(["ring", "up", "--name", name, "--ip-prefix", "127.0.3"])
+        .args(["--heap", "1024M"])
+        .assert()
+        .success()
+        .stdout(contains("was already up"));
 
     bench()
         .args(["ring", "status", "--name", name])

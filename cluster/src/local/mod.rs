@@ -84,6 +84,17 @@ pub enum LocalError {
         existing: String,
         requested: String,
     },
+    /// The ring runs with another heap than the one asked for.
+    #[error(
+        "ring '{name}' runs with a heap of {running} per node, not {requested}: use it as it is \
+         (leave out --heap), or stop it with `bench ring down --name {name}` and start it again \
+         with --heap {requested}"
+    )]
+    HeapMismatch {
+        name: String,
+        running: String,
+        requested: String,
+    },
     /// Ports the ring needs are taken; nothing was started.
     #[error(
         "nothing was started because {0}; stop what holds them, or give this ring its own --ip-prefix"
@@ -229,6 +240,10 @@ impl Home {
     }
 }
 
+/// The heap per node of a new ring when none is asked for: three nodes and the load generator
+/// stay well inside 24 GiB.
+pub const DEFAULT_HEAP: &str = "2G";
+
 /// What a user asks `bench ring up` for.
 #[derive(Debug, Clone)]
 pub struct RingSpec {
@@ -236,8 +251,10 @@ pub struct RingSpec {
     pub name: String,
     /// Nodes, datacenters, addresses.
     pub shape: Shape,
-    /// Heap per node, as the JVM spells it.
-    pub heap: String,
+    /// Heap per node, as the JVM spells it; `None`: the heap a running ring has, or
+    /// [`DEFAULT_HEAP`] for a new one. A running ring of another heap is refused, never reused
+    /// as if it had the one asked for.
+    pub heap: Option<String>,
     /// Which Cassandra 5.0.x to run.
     pub cassandra_version: String,
     /// How long to wait for the whole ring to be up.
@@ -278,6 +295,11 @@ const SMALLEST_HEAP_MIB: u64 = 256;
 
 /// Accepts what `-Xmx` accepts (digits followed by K, M or G), from 256M up.
 pub fn check_heap(heap: &str) -> Result<(), LocalError> {
+    heap_kib(heap).map(|_| ())
+}
+
+/// The size of a heap the JVM accepts, in KiB; refused as [`check_heap`] says.
+pub fn heap_kib(heap: &str) -> Result<u64, LocalError> {
     let (digits, unit) = heap.split_at(heap.len().saturating_sub(1));
     let kib_per_unit: u64 = match unit {
         "K" | "k" => 1,
@@ -294,7 +316,7 @@ pub fn check_heap(heap: &str) -> Result<(), LocalError> {
     if kib < SMALLEST_HEAP_MIB << 10 {
         return Err(LocalError::HeapTooSmall(heap.to_owned()));
     }
-    Ok(())
+    Ok(kib)
 }
 
 #[cfg(test)]

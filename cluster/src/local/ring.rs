@@ -19,7 +19,9 @@ use super::security::{SUPERUSER, Security, SecurityFiles};
 use super::shape::{NodePlan, Shape};
 use super::state::{NodeState, RingState};
 use super::toolchain::Java;
-use super::{Home, LocalError, RingSpec, UpOutcome, check_heap, check_ring_name};
+use super::{
+    DEFAULT_HEAP, Home, LocalError, RingSpec, UpOutcome, check_heap, check_ring_name, heap_kib,
+};
 
 /// A signal for one node, for fault tests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,7 +73,9 @@ impl LocalRing {
     /// Starts the nodes of the ring that are not running and waits until all are up. A ring of
     /// another shape or security is refused.
     pub async fn up(&self, spec: &RingSpec) -> Result<(RingState, UpOutcome), LocalError> {
-        check_heap(&spec.heap)?;
+        if let Some(heap) = &spec.heap {
+            check_heap(heap)?;
+        }
         let _lock = self.home.lock(&self.name).await?;
         let dir = self.dir();
         let mut state = match self.state()? {
@@ -89,7 +93,7 @@ impl LocalRing {
                 name: self.name.clone(),
                 cassandra_version: spec.cassandra_version.clone(),
                 shape: spec.shape,
-                heap: spec.heap.clone(),
+                heap: spec.heap.clone().unwrap_or_else(|| DEFAULT_HEAP.to_owned()),
                 security: spec.security,
                 nodes: spec
                     .shape
@@ -106,6 +110,16 @@ impl LocalRing {
         let stopped: Vec<usize> = (0..state.nodes.len())
             .filter(|i| !is_running(&dir, &state.nodes[*i]))
             .collect();
+        if let Some(requested) = &spec.heap
+            && stopped.len() < state.nodes.len()
+            && heap_kib(requested).ok() != heap_kib(&state.heap).ok()
+        {
+            return Err(LocalError::HeapMismatch {
+                name: self.name.clone(),
+                running: state.heap.clone(),
+                requested: requested.clone(),
+            });
+        }
         let deadline = Instant::now() + spec.timeout;
         let everyone = vec![true; state.nodes.len()];
         if stopped.is_empty() {
@@ -118,8 +132,10 @@ impl LocalRing {
             readiness::wait_until_up(&dir, &state, &wait, &self.access(&state), deadline).await?;
             return Ok((state, UpOutcome::Reused));
         }
-        // The heap of a restarted node follows this call's --heap.
-        state.heap = spec.heap.clone();
+        // The heap of a restarted ring follows this call's --heap, if it gave one.
+        if let Some(heap) = &spec.heap {
+            state.heap = heap.clone();
+        }
         self.start_nodes(&mut state, &stopped, &everyone, deadline)
             .await?;
         self.retire_default_password(&state).await?;
