@@ -130,6 +130,29 @@ pub fn load(path: &Path) -> Result<Loaded, ReportError> {
     Ok(Loaded { suite, folder })
 }
 
+/// `text` in lines of at most `width` characters (a longer word gets a line of its own), each
+/// ending in a newline.
+fn wrap(text: &str, width: usize) -> String {
+    let mut out = String::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > width {
+            out.push_str(&line);
+            out.push('\n');
+            line.clear();
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
+}
+
 /// The target of an unthrottled scenario, in the summary table.
 pub const CLOSED_LOOP: &str = "closed loop";
 
@@ -228,8 +251,19 @@ impl SuiteReport {
                 row.limited_by
             ));
         }
-        text.push_str(&self.table_note());
-        text.push('\n');
+        text.push_str(&wrap(&self.table_note(), 100));
         text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notes_wrap_at_word_boundaries() {
+        let wrapped = wrap("one two three four five", 9);
+        assert_eq!(wrapped, "one two\nthree\nfour five\n");
+        assert_eq!(wrap("", 9), "");
     }
 }

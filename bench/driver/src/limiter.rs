@@ -24,7 +24,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::record::Pacing;
+use crate::tally::Pacing;
 
 /// The verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::drive::Ending;
 use crate::limiter::Limiter;
-use crate::record::{ALL, Counts, IntervalSummary, Pacing, Percentiles, RESPONSE};
+use crate::tally::{ALL, Counts, IntervalSummary, Pacing, Percentiles, RESPONSE};
 use crate::usage::ClientCost;
 
 /// The report format's version; readers refuse other versions with a clear message.
