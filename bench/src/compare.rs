@@ -18,19 +18,17 @@
 
 use std::fmt::Write as _;
 
-use hdrhistogram::Histogram;
 use serde::Serialize;
-use statrs::distribution::{ContinuousCDF, StudentsT};
 
+pub use crate::stats::{
+    autocorrelation, effective_size, quantile_interval, welch, welch_autocorrelated,
+};
 use crate::suite_report::SuiteReport;
 use driver::record::IntervalSummary;
 use driver::report::RunReport;
 
 /// Below this p-value a difference is called significant; confidence intervals are at 1 - ALPHA.
 pub const ALPHA: f64 = 0.05;
-
-/// The normal quantile of a two-sided 95% interval.
-const Z_95: f64 = 1.959_964;
 
 /// Why two reports cannot be compared.
 #[derive(Debug, thiserror::Error)]
@@ -46,91 +44,6 @@ pub enum CompareError {
         /// Which report lacks it (`A` or `B`).
         which: &'static str,
     },
-}
-
-/// A sample's lag-1 autocorrelation (0 for fewer than three values or no variance).
-pub fn autocorrelation(x: &[f64]) -> f64 {
-    if x.len() < 3 {
-        return 0.0;
-    }
-    let mean = x.iter().sum::<f64>() / x.len() as f64;
-    let variance: f64 = x.iter().map(|v| (v - mean).powi(2)).sum();
-    if variance == 0.0 {
-        return 0.0;
-    }
-    let covariance: f64 = x.windows(2).map(|w| (w[0] - mean) * (w[1] - mean)).sum();
-    covariance / variance
-}
-
-/// The number of independent samples `x` is worth: `n (1 - r) / (1 + r)` for lag-1
-/// autocorrelation `r` > 0, between 2 and `n`. The sample's `r` runs low by about
-/// `(1 + 4r) / n` (Kendall), which would make a short drifting run look surer than it is; it is
-/// corrected by that much.
-pub fn effective_size(x: &[f64]) -> f64 {
-    let n = x.len() as f64;
-    let measured = autocorrelation(x);
-    let r = (measured + (1.0 + 4.0 * measured) / n).clamp(0.0, 0.99);
-    (n * (1.0 - r) / (1.0 + r)).clamp(2.0_f64.min(n), n)
-}
-
-/// Welch's t-test of two samples of independent values: the t statistic and the two-sided
-/// p-value. `None` with fewer than two samples on a side.
-pub fn welch(a: &[f64], b: &[f64]) -> Option<(f64, f64)> {
-    welch_with(a, a.len() as f64, b, b.len() as f64)
-}
-
-/// Welch's t-test of two autocorrelated samples, each counted as its effective size.
-pub fn welch_autocorrelated(a: &[f64], b: &[f64]) -> Option<(f64, f64)> {
-    welch_with(a, effective_size(a), b, effective_size(b))
-}
-
-/// Welch's test with the samples counted as `na` and `nb` independent values.
-fn welch_with(a: &[f64], na: f64, b: &[f64], nb: f64) -> Option<(f64, f64)> {
-    if a.len() < 2 || b.len() < 2 {
-        return None;
-    }
-    let mean = |x: &[f64]| x.iter().sum::<f64>() / x.len() as f64;
-    let variance =
-        |x: &[f64], m: f64| x.iter().map(|v| (v - m).powi(2)).sum::<f64>() / (x.len() - 1) as f64;
-    let (ma, mb) = (mean(a), mean(b));
-    // The spread of correlated values about their own mean is narrower than about the process's:
-    // by (n - n / n_eff) / (n - 1), which is 1 for independent values.
-    let spread = |x: &[f64], m: f64, ne: f64| {
-        let n = x.len() as f64;
-        variance(x, m) * (n - 1.0) / (n - n / ne).max(1.0)
-    };
-    let (va, vb) = (spread(a, ma, na) / na, spread(b, mb, nb) / nb);
-    if va + vb == 0.0 {
-        return Some(if ma == mb {
-            (0.0, 1.0)
-        } else {
-            (f64::INFINITY.copysign(mb - ma), 0.0)
-        });
-    }
-    let t = (mb - ma) / (va + vb).sqrt();
-    let df =
-        (va + vb).powi(2) / (va.powi(2) / (na - 1.0).max(1.0) + vb.powi(2) / (nb - 1.0).max(1.0));
-    let p = StudentsT::new(0.0, 1.0, df)
-        .map(|dist| 2.0 * (1.0 - dist.cdf(t.abs())))
-        .unwrap_or(1.0);
-    Some((t, p))
-}
-
-/// A 95% confidence interval of the `quantile` of `histogram` (nanoseconds), in milliseconds,
-/// from the ranks of its order statistics, with the count taken as `share` of the values (the
-/// effective share, for autocorrelated values). `None` for an empty histogram.
-pub fn quantile_interval(
-    histogram: &Histogram<u64>,
-    quantile: f64,
-    share: f64,
-) -> Option<(f64, f64)> {
-    if histogram.is_empty() {
-        return None;
-    }
-    let n = (histogram.len() as f64 * share.clamp(0.0, 1.0)).max(1.0);
-    let half = Z_95 * (quantile * (1.0 - quantile) / n).sqrt();
-    let at = |q: f64| histogram.value_at_quantile(q.clamp(0.0, 1.0)) as f64 / 1e6;
-    Some((at(quantile - half), at(quantile + half)))
 }
 
 /// One metric of one scenario, in A and in B.
@@ -402,120 +315,5 @@ pub fn parse_percent(text: &str) -> Result<f64, String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn welch_matches_a_textbook_case() {
-        // Two samples with unequal variances; scipy.stats.ttest_ind(b, a, equal_var=False) gives
-        // t = 2.455356, p = 0.021378 for these numbers.
-        let a = [
-            27.5, 21.0, 19.0, 23.6, 17.0, 17.9, 16.9, 20.1, 21.9, 22.6, 23.1, 19.6, 19.0, 21.7,
-            21.4,
-        ];
-        let b = [
-            27.1, 22.0, 20.8, 23.4, 23.4, 23.5, 25.8, 22.0, 24.8, 20.2, 21.9, 22.1, 22.9, 20.5,
-            24.4,
-        ];
-        let (t, p) = welch(&a, &b).unwrap();
-        assert!((t - 2.455356).abs() < 1e-5, "t = {t}");
-        assert!((p - 0.021378).abs() < 1e-5, "p = {p}");
-    }
-
-    /// A seeded stream of standard normal values (xorshift and Box-Muller): the tests need no
-    /// randomness of the machine's.
-    fn normals(seed: u64) -> impl FnMut() -> f64 {
-        let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        let mut uniform = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 11) as f64 / (1u64 << 53) as f64
-        };
-        move || {
-            let (u, v) = (uniform().max(1e-300), uniform());
-            (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
-        }
-    }
-
-    /// A minute of per-second means that drift: each second is 0.9 like the one before it, as
-    /// when a ring compacts or a cache warms over tens of seconds.
-    fn drifting_minute(normal: &mut impl FnMut() -> f64) -> Vec<f64> {
-        let mut x = 0.0;
-        (0..60)
-            .map(|_| {
-                x = 0.9 * x + normal();
-                10.0 + x
-            })
-            .collect()
-    }
-
-    #[test]
-    fn two_runs_of_one_drifting_process_are_not_called_different() {
-        let mut normal = normals(7);
-        let trials = 1000;
-        let (mut naive, mut corrected) = (0, 0);
-        for _ in 0..trials {
-            let (a, b) = (drifting_minute(&mut normal), drifting_minute(&mut normal));
-            naive += usize::from(welch(&a, &b).is_some_and(|(_, p)| p < ALPHA));
-            corrected += usize::from(welch_autocorrelated(&a, &b).is_some_and(|(_, p)| p < ALPHA));
-        }
-        let (naive, corrected) = (
-            naive as f64 / trials as f64,
-            corrected as f64 / trials as f64,
-        );
-        eprintln!("false alarms: naive {naive}, corrected {corrected}");
-        // Treating the seconds as independent calls most such pairs different; counted at their
-        // effective size, about as often as the level says.
-        assert!(naive > 0.3, "naive {naive}");
-        assert!(corrected <= 1.5 * ALPHA, "corrected {corrected}");
-    }
-
-    #[test]
-    fn a_worse_tail_with_the_same_mean_is_a_significant_regression() {
-        let (mut a, mut b) = (
-            driver::record::new_histogram(),
-            driver::record::new_histogram(),
-        );
-        // A: every visit 2 ms. B: 98% at 1 ms and 2% at 51 ms, the same 2 ms mean.
-        a.record_n(2_000_000, 10_000).unwrap();
-        b.record_n(1_000_000, 9_800).unwrap();
-        b.record_n(51_000_000, 200).unwrap();
-        assert!((a.mean() - b.mean()).abs() / a.mean() < 0.01);
-        let interval = |h: &Histogram<u64>| quantile_interval(h, 0.99, 0.1).expect("not empty");
-        let p99 = |h: &Histogram<u64>| h.value_at_quantile(0.99) as f64 / 1e6;
-        let change = Change::tail("p99", p99(&a), p99(&b), Some([interval(&a), interval(&b)]));
-        assert!(
-            change.is_significant() && change.is_regression(5.0),
-            "{change:?}"
-        );
-        // The same tail in both is no change.
-        let same = Change::tail("p99", p99(&b), p99(&b), Some([interval(&b), interval(&b)]));
-        assert!(!same.is_significant());
-    }
-
-    #[test]
-    fn identical_samples_are_not_different() {
-        let (t, p) = welch(&[1.0, 2.0, 3.0], &[1.0, 2.0, 3.0]).unwrap();
-        assert_eq!((t, p), (0.0, 1.0));
-        assert!(welch(&[1.0], &[1.0, 2.0]).is_none());
-    }
-
-    #[test]
-    fn only_significant_slowdowns_beyond_the_threshold_are_regressions() {
-        let slower = Change::new("p", 10.0, 11.0, Some(0.001), true);
-        assert!(slower.is_regression(5.0));
-        assert!(!slower.is_regression(20.0));
-        assert!(
-            !Change::new("p", 10.0, 11.0, Some(0.3), true).is_regression(5.0),
-            "noise is not a regression"
-        );
-        assert!(
-            Change::new("ops", 100.0, 90.0, Some(0.01), false).is_regression(5.0),
-            "less throughput is worse"
-        );
-        assert!(!Change::new("ops", 100.0, 110.0, Some(0.01), false).is_regression(5.0));
-        assert_eq!(parse_percent("5%").unwrap(), 5.0);
-        assert!(parse_percent("fast").is_err());
-    }
-}
+#[path = "compare_tests.rs"]
+mod tests;

@@ -4,7 +4,8 @@
 //!
 //! - [`suite`], [`suite_report`], [`html`], [`plots`]: the standard suite and its report folder;
 //! - [`lessons`]: each pattern of the apps as a controlled experiment (`bench lessons`);
-//! - [`compare`] and [`merge`]: reports side by side (Welch's t-test), and reports added up;
+//! - [`compare`] and [`merge`]: reports side by side, and reports added up; [`stats`]: the tests
+//!   and intervals `compare` rests on;
 //! - [`floor`] and [`overhead`]: the raw driver loop the factory's own cost is measured against;
 //! - [`ring`]: `bench ring up | status | down | list ...`, the command-line face of the local ring
 //!   (`cluster::local`).
@@ -17,5 +18,6 @@ pub mod merge;
 pub mod overhead;
 pub mod plots;
 pub mod ring;
+pub mod stats;
 pub mod suite;
 pub mod suite_report;

@@ -11,7 +11,8 @@
 //! - [`errors`]: failures sorted into kinds, transient or fatal;
 //! - [`usage`]: what the client itself costs in CPU and memory;
 //! - [`prometheus`]: the same numbers, live, on a Prometheus endpoint (`--metrics-addr`);
-//! - [`limiter`] and [`report`]: what limited the rate, and the report of a run;
+//! - [`limiter`], [`report`] and [`summary`]: what limited the rate, the report of a run, and
+//!   what it prints;
 //! - [`args`], [`run`], [`measure`], [`shutdown`]: what an app needs to run a measured workload.
 //!
 //! Nothing here draws, compares or runs suites: that is `bench`'s, so the apps link no plotting
@@ -30,6 +31,7 @@ pub mod record;
 pub mod report;
 pub mod run;
 pub mod shutdown;
+pub mod summary;
 pub mod tally;
 pub mod timer;
 pub mod usage;

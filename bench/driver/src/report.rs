@@ -6,7 +6,6 @@
 //! produced it.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::path::Path;
 
 use base64::Engine as _;
@@ -18,6 +17,8 @@ use crate::drive::Ending;
 use crate::limiter::Limiter;
 use crate::tally::{ALL, Counts, IntervalSummary, Pacing, Percentiles, RESPONSE};
 use crate::usage::ClientCost;
+
+pub use crate::summary::live_line;
 
 /// The report format's version; readers refuse other versions with a clear message.
 pub const FORMAT: u32 = 1;
@@ -209,129 +210,6 @@ impl RunReport {
     pub fn measures(&self) -> &'static str {
         RunReport::latency_from(self.target_rate)
     }
-
-    /// The summary printed at the end of a run.
-    pub fn summary(&self) -> String {
-        let mut out = String::new();
-        let (op, request) = (&self.names.op, &self.names.request);
-        let target = self.target_rate.map_or_else(
-            || "unthrottled".to_owned(),
-            |rate| format!("target {rate:.0} {op}s/s"),
-        );
-        let missed = match self.counts.missed {
-            0 => String::new(),
-            n => format!(", {n} {op}s missed"),
-        };
-        let _ = writeln!(
-            out,
-            "{tool}: {seconds:.1} s measured ({wall:.1} s of wall time with the drain), {target}, achieved {achieved:.1} {op}s/s ({requests:.0} {request}s/s){missed}; ended: {ending}",
-            tool = self.tool,
-            seconds = self.measured_seconds,
-            wall = self.wall_seconds,
-            achieved = self.achieved_rate,
-            requests = self.achieved_request_rate,
-            ending = self.ending,
-        );
-        if self.counts.missed > 0 {
-            let _ = writeln!(
-                out,
-                "  {} {op}s were due but never sent: the run ended while behind schedule; each counts in `all` \
-                 (and `missed`) as late by the time left until the end",
-                self.counts.missed
-            );
-        }
-        let c = &self.counts;
-        let _ = writeln!(
-            out,
-            "  {ops} {op}s ok, {failed} failed; {reqs} {request}s ok, {reqs_failed} failed{abandoned}",
-            ops = c.ops,
-            failed = c.ops_failed,
-            reqs = c.requests,
-            reqs_failed = c.requests_failed,
-            abandoned = if self.abandoned > 0 {
-                format!("; {} abandoned at the drain timeout", self.abandoned)
-            } else {
-                String::new()
-            },
-        );
-        if c.requests_remote > 0 {
-            let _ = writeln!(
-                out,
-                "  {} {request}s ({:.1}%) were coordinated outside the local datacenter: --dc-failover let them leave it",
-                c.requests_remote,
-                c.requests_remote as f64 * 100.0 / c.requests.max(1) as f64
-            );
-        }
-        if !self.errors.is_empty() {
-            let kinds: Vec<String> = self
-                .errors
-                .iter()
-                .map(|(kind, n)| format!("{kind} {n}"))
-                .collect();
-            let _ = writeln!(out, "  errors: {}", kinds.join(", "));
-        }
-        let _ = writeln!(
-            out,
-            "  latency (ms)            p50      p90      p99    p99.9      max    count   {}",
-            self.measures()
-        );
-        // The headline first, then the successful-only view beside it, then the rest.
-        let order = |tag: &str| match tag {
-            ALL => 0,
-            RESPONSE => 1,
-            _ => 2,
-        };
-        let mut rows: Vec<(&String, &Percentiles)> = self.latency_us.iter().collect();
-        rows.sort_by_key(|(tag, _)| order(tag));
-        for (tag, p) in rows {
-            if p.count == 0 {
-                continue;
-            }
-            let _ = writeln!(
-                out,
-                "    {tag:<20} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>8}",
-                p.p50 / 1e3,
-                p.p90 / 1e3,
-                p.p99 / 1e3,
-                p.p999 / 1e3,
-                p.max / 1e3,
-                p.count
-            );
-        }
-        let _ = writeln!(
-            out,
-            "  `all` counts every {op} due in the measured time ({total}), {errors:.2}% of them failed, missed or \
-             abandoned; `response`, the {ok} that succeeded",
-            total = self.operations_due(),
-            errors = self.error_rate() * 100.0,
-            ok = c.ops,
-        );
-        let cost = &self.client;
-        let _ = writeln!(
-            out,
-            "  client: {:.2} CPU s ({:.2} cores busy), {:.1} CPU µs per {request}, {:.1} per {op}; RSS {} MiB at start, {} MiB at end, {} MiB peak",
-            cost.cpu_seconds,
-            cost.cores_busy,
-            cost.cpu_us_per_request,
-            cost.cpu_us_per_op,
-            cost.rss_start_bytes >> 20,
-            cost.rss_end_bytes >> 20,
-            cost.peak_rss_bytes >> 20,
-        );
-        if cost.machine_cores > 0 {
-            let _ = writeln!(
-                out,
-                "  machine: {} cores, {:.0}% busy over the measured time (this process and every other)",
-                cost.machine_cores,
-                cost.machine_busy * 100.0
-            );
-        }
-        let _ = writeln!(out, "  rate: {}", self.limiter.explanation);
-        if let Some(warning) = &self.limiter.warning {
-            let _ = writeln!(out, "  WARNING: {warning}");
-        }
-        out
-    }
 }
 
 /// Writes `contents` to `path` through a temporary file and a rename: a reader sees the old file
@@ -408,32 +286,4 @@ pub fn describe_ending(ending: &Ending) -> String {
                 .unwrap_or("no node could be reached")
         ),
     }
-}
-
-/// The line printed every second: the response times of every operation that ended in it (failed
-/// ones too); in a second where none ended, the age of the oldest one still out instead, so a stall
-/// never reads as 0 ms.
-pub fn live_line(interval: &IntervalSummary, (op, request): (&str, &str)) -> String {
-    let c = &interval.counts;
-    let per_second = |n: u64| n as f64 / interval.seconds.max(1e-9);
-    let latency = if interval.all_us.count > 0 {
-        format!(
-            "response p50 {:>7.3} ms  p99 {:>8.3} ms",
-            interval.all_us.p50 / 1e3,
-            interval.all_us.p99 / 1e3
-        )
-    } else {
-        format!(
-            "nothing ended; oldest out {:>9.3} ms",
-            interval.oldest_outstanding_us / 1e3
-        )
-    };
-    format!(
-        "[{:>6.0} s] {:>8.0} {op}s/s {:>8.0} {request}s/s   {latency}   errors {:<5} in flight {}",
-        interval.at,
-        per_second(c.ops + c.ops_failed),
-        per_second(c.requests + c.requests_failed),
-        c.requests_failed,
-        interval.in_flight
-    )
 }

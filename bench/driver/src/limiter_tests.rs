@@ -1,0 +1,230 @@
+//! The tests of `limiter`.
+
+use super::*;
+
+fn evidence() -> Evidence {
+    Evidence {
+        target_rate: Some(5000.0),
+        achieved_rate: 5000.0,
+        succeeded_rate: 5000.0,
+        measured_seconds: 60.0,
+        pacing: Pacing {
+            waiting_for_permits_s: 0.0,
+            late_with_free_permits_s: 3.0,
+            peak_in_flight: 40,
+        },
+        wait_p50_s: 0.0001,
+        max_in_flight: 256,
+        requests_per_op: 3,
+        service_p10_s: 0.0007,
+        service_p50_s: 0.001,
+        service_mean_s: 0.0012,
+        service_p99_s: 0.004,
+        response_mean_s: 0.0012,
+        cores_busy: 0.4,
+        machine_cores: 2,
+        machine_busy: 0.5,
+        operations: 300_000,
+    }
+}
+
+#[test]
+fn a_run_on_target_kept_up_and_says_how_late_it_sent() {
+    let limiter = diagnose(&evidence());
+    assert_eq!(limiter.verdict, Verdict::KeptUp);
+    assert!(
+        limiter
+            .explanation
+            .contains("a median 0.100 ms after their due time"),
+        "{}",
+        limiter.explanation
+    );
+    assert!(limiter.warning.is_none());
+}
+
+#[test]
+fn a_small_window_is_named_with_littles_law() {
+    let pacing = Pacing {
+        waiting_for_permits_s: 40.0,
+        ..evidence().pacing
+    };
+    let e = Evidence {
+        achieved_rate: 2600.0,
+        max_in_flight: 8,
+        pacing,
+        ..evidence()
+    };
+    let limiter = diagnose(&e);
+    assert_eq!(limiter.verdict, Verdict::InFlightBound);
+    assert!(
+        limiter
+            .explanation
+            .contains("needs about 15 requests in flight"),
+        "{}",
+        limiter.explanation
+    );
+    assert!(limiter.warning.unwrap().contains("52.0% of the target"));
+}
+
+#[test]
+fn a_slow_server_fills_an_ample_window() {
+    let pacing = Pacing {
+        waiting_for_permits_s: 40.0,
+        ..evidence().pacing
+    };
+    let e = Evidence {
+        achieved_rate: 3000.0,
+        pacing,
+        service_mean_s: 0.05,
+        service_p99_s: 0.4,
+        ..evidence()
+    };
+    assert_eq!(diagnose(&e).verdict, Verdict::ServerLatency);
+}
+
+#[test]
+fn a_saturated_server_is_the_server_not_the_bound() {
+    // Seen on a two-node containerized ring: 74% of 1,000 visits/s, median service time 96 ms
+    // with 256 in flight. At that median the rate "needs" 288 in flight, but the fastest tenth
+    // answered in 2 ms: the service time is the queue, and a bigger window would lengthen it.
+    let e = Evidence {
+        target_rate: Some(1000.0),
+        achieved_rate: 740.0,
+        succeeded_rate: 740.0,
+        pacing: Pacing {
+            waiting_for_permits_s: 50.0,
+            late_with_free_permits_s: 0.5,
+            peak_in_flight: 256,
+        },
+        service_p10_s: 0.002,
+        service_p50_s: 0.096,
+        service_mean_s: 0.1,
+        service_p99_s: 0.3,
+        machine_busy: 0.6,
+        ..evidence()
+    };
+    let limiter = diagnose(&e);
+    assert_eq!(
+        limiter.verdict,
+        Verdict::ServerLatency,
+        "{}",
+        limiter.explanation
+    );
+    assert!(
+        limiter.explanation.contains("queued in the server")
+            && !limiter.explanation.contains("Raise --max-in-flight"),
+        "{}",
+        limiter.explanation
+    );
+    // The same on a machine whose cores a local node took: the machine says so.
+    let local = Evidence {
+        service_p10_s: 0.05,
+        machine_busy: 0.98,
+        cores_busy: 0.3,
+        ..e
+    };
+    let limiter = diagnose(&local);
+    assert_eq!(
+        limiter.verdict,
+        Verdict::ServerLatency,
+        "{}",
+        limiter.explanation
+    );
+    assert!(limiter.explanation.contains("busy with other processes"));
+}
+
+#[test]
+fn a_rate_reached_by_failing_operations_did_not_keep_up() {
+    let e = Evidence {
+        succeeded_rate: 3000.0,
+        ..evidence()
+    };
+    let limiter = diagnose(&e);
+    assert_eq!(limiter.verdict, Verdict::Failures);
+    assert!(
+        limiter
+            .warning
+            .unwrap()
+            .contains("40.0% of the target rate failed")
+    );
+}
+
+#[test]
+fn a_late_loop_with_free_permits_is_the_client() {
+    let pacing = Pacing {
+        late_with_free_permits_s: 40.0,
+        ..evidence().pacing
+    };
+    let e = Evidence {
+        achieved_rate: 4000.0,
+        pacing,
+        cores_busy: 1.9,
+        ..evidence()
+    };
+    let limiter = diagnose(&e);
+    assert_eq!(limiter.verdict, Verdict::ClientCpu);
+    assert!(limiter.explanation.contains("1.90 cores"));
+}
+
+#[test]
+fn a_late_loop_on_a_machine_busy_with_others_is_the_machine() {
+    let pacing = Pacing {
+        late_with_free_permits_s: 40.0,
+        ..evidence().pacing
+    };
+    let e = Evidence {
+        achieved_rate: 1645.0,
+        pacing,
+        cores_busy: 0.33,
+        machine_busy: 0.97,
+        ..evidence()
+    };
+    let limiter = diagnose(&e);
+    assert_eq!(limiter.verdict, Verdict::MachineCpu);
+    assert!(
+        limiter
+            .explanation
+            .contains("the machine's 2 cores were 97% busy, 0.33 of them in this process"),
+        "{}",
+        limiter.explanation
+    );
+    assert!(!limiter.explanation.contains("Give the client more CPU"));
+    // The same loop on a machine with CPU to spare: the client's own share is what it had.
+    let idle_machine = Evidence {
+        machine_busy: 0.4,
+        ..e
+    };
+    assert_eq!(diagnose(&idle_machine).verdict, Verdict::ClientCpu);
+}
+
+#[test]
+fn a_run_that_measured_nothing_gets_no_verdict() {
+    let e = Evidence {
+        operations: 0,
+        measured_seconds: 0.0,
+        achieved_rate: 0.0,
+        wait_p50_s: 0.0,
+        service_p50_s: 0.0,
+        ..evidence()
+    };
+    let limiter = diagnose(&e);
+    assert_eq!(limiter.verdict, Verdict::NothingMeasured);
+    assert!(limiter.explanation.contains("nothing was measured"));
+    assert!(limiter.warning.is_none());
+}
+
+#[test]
+fn unthrottled_runs_explain_their_pace() {
+    let e = Evidence {
+        target_rate: None,
+        achieved_rate: 60_000.0,
+        ..evidence()
+    };
+    let limiter = diagnose(&e);
+    assert_eq!(limiter.verdict, Verdict::Unthrottled);
+    assert!(
+        limiter.explanation.contains("allow about 71111/s"),
+        "{}",
+        limiter.explanation
+    );
+}

@@ -1,0 +1,165 @@
+//! The tests of `merge`.
+
+use rand::{RngExt, SeedableRng};
+
+use super::*;
+use driver::limiter::Verdict;
+use driver::record::{IntervalSummary, RESPONSE};
+use driver::report::Names;
+
+/// A report holding `latencies` (nanoseconds) as its response histogram.
+fn report_of(latencies: &[u64]) -> RunReport {
+    let mut histogram = new_histogram();
+    latencies
+        .iter()
+        .for_each(|l| histogram.saturating_record(*l));
+    let count = latencies.len() as u64;
+    RunReport {
+        format: driver::report::FORMAT,
+        tool: "factory".into(),
+        version: "test".into(),
+        started_at: "2026-11-22T06:00:00.000Z".into(),
+        names: Names {
+            op: "visit".into(),
+            request: "write".into(),
+        },
+        config: serde_json::Value::Null,
+        ending: "finished".into(),
+        target_rate: Some(500.0),
+        latency_from: String::new(),
+        achieved_rate: count as f64 / 10.0,
+        achieved_request_rate: 3.0 * count as f64 / 10.0,
+        measured_seconds: 10.0,
+        wall_seconds: 10.0,
+        counts: Counts {
+            ops: count,
+            ops_failed: 0,
+            requests: 3 * count,
+            requests_failed: 0,
+            requests_remote: 0,
+            missed: 0,
+            abandoned: 0,
+        },
+        abandoned: 0,
+        errors: BTreeMap::new(),
+        latency_us: BTreeMap::from([(RESPONSE.to_owned(), Percentiles::of(&histogram))]),
+        histograms: BTreeMap::from([(RESPONSE.to_owned(), RunReport::encode(&histogram))]),
+        intervals: Vec::new(),
+        pacing: Pacing::default(),
+        client: ClientCost {
+            cpu_seconds: count as f64 / 1e4,
+            ..ClientCost::default()
+        },
+        limiter: Limiter {
+            verdict: Verdict::KeptUp,
+            explanation: "kept up".into(),
+            warning: None,
+        },
+        app: serde_json::Value::Null,
+    }
+}
+
+#[test]
+fn two_halves_merge_into_the_percentiles_of_the_whole() {
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(7);
+    // A long-tailed latency distribution: mostly ~1 ms, some up to a second.
+    let latencies: Vec<u64> = (0..20_000)
+        .map(|_| {
+            if rng.random_bool(0.01) {
+                rng.random_range(10_000_000..1_000_000_000)
+            } else {
+                rng.random_range(200_000..2_000_000)
+            }
+        })
+        .collect();
+    let whole = report_of(&latencies);
+    let (first, second) = latencies.split_at(latencies.len() / 3);
+    let merged = merge_reports(&[&report_of(first), &report_of(second)]).unwrap();
+
+    let (expected, got) = (whole.latency_us[RESPONSE], merged.latency_us[RESPONSE]);
+    assert_eq!(
+        got, expected,
+        "percentiles of the sum equal those of the whole"
+    );
+    assert_eq!(merged.counts, whole.counts);
+    assert_eq!(merged.target_rate, Some(1000.0));
+    // Averaging the halves' p99s would not: the halves differ.
+    let averaged = (report_of(first).latency_us[RESPONSE].p99
+        + report_of(second).latency_us[RESPONSE].p99)
+        / 2.0;
+    assert_ne!(averaged, expected.p99);
+    let expected_cpu = whole.client.cpu_seconds * 1e6 / whole.counts.requests as f64;
+    assert!((merged.client.cpu_us_per_request - expected_cpu).abs() < 1e-9);
+}
+
+/// A second of `ops` visits ending at `at`, `seconds` long, with `in_flight` out at its end.
+fn second(at: f64, seconds: f64, ops: u64, in_flight: usize) -> IntervalSummary {
+    IntervalSummary {
+        at,
+        seconds,
+        counts: Counts {
+            ops,
+            ..Counts::default()
+        },
+        response_us: Percentiles::default(),
+        all_us: Percentiles::default(),
+        oldest_outstanding_us: 0.0,
+        in_flight,
+        rss_bytes: 0,
+        errors: BTreeMap::new(),
+    }
+}
+
+#[test]
+fn the_edges_of_a_merge_are_what_ran() {
+    // A's first interval is a 1 ms sliver after its warm-up; B's seconds are whole.
+    let mut a = report_of(&[1_000_000; 2001]);
+    a.intervals = vec![
+        second(0.001, 0.001, 1, 10),
+        second(1.001, 1.0, 1000, 50),
+        second(2.001, 1.0, 1000, 10),
+    ];
+    a.pacing.peak_in_flight = 50;
+    let mut b = report_of(&[1_000_000; 2000]);
+    b.intervals = vec![second(1.0, 1.0, 1000, 10), second(2.0, 1.0, 1000, 50)];
+    b.pacing.peak_in_flight = 50;
+    a.limiter.verdict = Verdict::KeptUp;
+    b.limiter.verdict = Verdict::ServerLatency;
+    b.achieved_rate = 100.0;
+    let merged = merge_reports(&[&a, &b]).unwrap();
+    let top_rate = merged
+        .intervals
+        .iter()
+        .map(|i| i.counts.ops as f64 / i.seconds)
+        .fold(0.0, f64::max);
+    assert!(
+        top_rate <= 2001.0,
+        "a sliver made a spike: {:?}",
+        merged.intervals
+    );
+    // Both peaked at 50, a second apart: never 100 at once.
+    assert_eq!(merged.pacing.peak_in_flight, 60);
+    assert_eq!(
+        merged.limiter.verdict,
+        Verdict::ServerLatency,
+        "the slower one's"
+    );
+
+    // Runs an hour apart are refused, naming both.
+    b.started_at = "2026-11-22T07:00:00.000Z".into();
+    let error = merge_reports(&[&a, &b]).unwrap_err().to_string();
+    assert!(
+        error.contains("input 1 ran 2026-11-22T06:00:00.000Z") && error.contains("apart"),
+        "{error}"
+    );
+}
+
+#[test]
+fn different_tools_do_not_merge() {
+    let mut shop = report_of(&[1, 2, 3]);
+    shop.tool = "shop".into();
+    assert!(matches!(
+        merge_reports(&[&report_of(&[1]), &shop]),
+        Err(MergeError::Mismatch(_))
+    ));
+}
