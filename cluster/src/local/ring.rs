@@ -34,6 +34,9 @@ pub enum NodeSignal {
     Resume,
 }
 
+/// How long a SIGKILLed node may take to stop running (a JVM tears down its threads first).
+const KILL_TAKES_EFFECT: Duration = Duration::from_secs(10);
+
 /// A local ring, reached through its [`Home`] and name.
 pub struct LocalRing {
     home: Home,
@@ -244,7 +247,10 @@ impl LocalRing {
     }
 
     /// Kills, pauses or resumes node `index`. A killed node stays down until `start_node` or
-    /// `up`; a paused one until `resume` (or `down`, which resumes before stopping).
+    /// `up`; a paused one until `resume` (or `down`, which resumes before stopping). A kill
+    /// returns once the process no longer runs (within a few seconds; SIGKILL is delivered
+    /// asynchronously), so that a `start_node` right after it starts the node again rather than
+    /// finding the dying one still running.
     pub fn signal_node(&self, index: u8, signal: NodeSignal) -> Result<(), LocalError> {
         let state = self.existing()?;
         let i = self.position(&state, index)?;
@@ -260,12 +266,20 @@ impl LocalRing {
                 log_tail: String::new(),
                 log_dir: node_dir.join("logs"),
             })?;
+        let kill = signal == NodeSignal::Kill;
         let signal = match signal {
             NodeSignal::Kill => Signal::SIGKILL,
             NodeSignal::Pause => Signal::SIGSTOP,
             NodeSignal::Resume => Signal::SIGCONT,
         };
-        process::signal(pid, &node_dir, signal).map(|_| ())
+        process::signal(pid, &node_dir, signal)?;
+        if kill {
+            let deadline = Instant::now() + KILL_TAKES_EFFECT;
+            while is_running(&self.dir(), node) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        Ok(())
     }
 
     /// Stops every node (SIGTERM, then SIGKILL after `grace`); with `wipe`, deletes the ring's
