@@ -229,9 +229,13 @@ async fn a_node_killed_stalled_and_restarted_under_load() -> anyhow::Result<()> 
         "errors returned to zero for the last {} s (node up after {up_after:?})",
         clean.len()
     );
+    // Every whole second wrote (the stop leaves a partial one, which may hold no write).
     assert!(
-        clean.iter().all(|i| i.counts.requests > 0),
-        "and writes went on"
+        clean
+            .iter()
+            .filter(|i| i.seconds >= 0.9)
+            .all(|i| i.counts.requests > 0),
+        "and writes went on: {clean:?}"
     );
 
     drop(session);
