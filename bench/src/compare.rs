@@ -20,9 +20,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-pub use crate::stats::{
-    autocorrelation, effective_size, quantile_interval, welch, welch_autocorrelated,
-};
+use crate::stats::{effective_size, quantile_interval, welch_autocorrelated};
 use crate::suite_report::SuiteReport;
 use driver::record::IntervalSummary;
 use driver::report::RunReport;

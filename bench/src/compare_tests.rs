@@ -3,6 +3,7 @@
 use hdrhistogram::Histogram;
 
 use super::*;
+use crate::stats::welch;
 
 #[test]
 fn welch_matches_a_textbook_case() {

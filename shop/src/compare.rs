@@ -29,8 +29,9 @@ pub async fn measure(
     for _ in 0..WARM_UP_ROUNDS {
         read_timesheets(cassandra, reads, staff, false).await;
     }
-    for round in 0..rounds {
-        for sequential in order_of(round) {
+    for round in 0..rounds as usize {
+        // The fan-out first in even rounds, the sequential reads first in odd ones.
+        for sequential in driver::fair::alternating(round) {
             let began = tokio::time::Instant::now();
             let results = read_timesheets(cassandra, reads, staff, sequential).await;
             let elapsed = began.elapsed();
@@ -47,13 +48,6 @@ pub async fn measure(
     }
     comparison.print();
     Ok(())
-}
-
-/// Whether each way of round `round` reads sequentially: the fan-out first in even rounds, the
-/// sequential reads first in odd ones.
-fn order_of(round: u32) -> [bool; 2] {
-    let sequential_first = round % 2 == 1;
-    [sequential_first, !sequential_first]
 }
 
 /// Latencies of single reads, of fan-outs and of sequential rounds.
@@ -134,17 +128,5 @@ impl Comparison {
             ratio(concurrent),
             ratio(sequential)
         );
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn each_way_goes_first_in_every_other_round() {
-        let firsts: Vec<bool> = (0..4).map(|round| order_of(round)[0]).collect();
-        assert_eq!(firsts, [false, true, false, true]);
-        assert!((0..4).all(|round| order_of(round)[0] != order_of(round)[1]));
     }
 }

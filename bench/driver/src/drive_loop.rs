@@ -8,7 +8,7 @@ use tokio::time::Instant;
 
 use super::{Ending, Intended, Next, Outcome, Plan, Stopping};
 use crate::outstanding::Outstanding;
-use crate::pace::Due;
+use crate::pace::{Due, wall_clock_of};
 use crate::record::{Completed, IntervalSummary, Recorder};
 
 /// The driver loop's state between two turns.
@@ -279,14 +279,4 @@ fn stop_reason(plan: &Plan, recorder: &Recorder, now: Instant) -> Option<Ending>
     plan.max_errors
         .filter(|limit| errors > *limit)
         .map(|limit| Ending::TooManyErrors { errors, limit })
-}
-
-/// The wall-clock time of a monotonic instant (which may lie in the near future).
-fn wall_clock_of(instant: Instant) -> SystemTime {
-    let now = Instant::now();
-    if instant >= now {
-        SystemTime::now() + (instant - now)
-    } else {
-        SystemTime::now() - (now - instant)
-    }
 }

@@ -8,7 +8,8 @@
 //! - [`record`]: HDR histograms of response, wait and service times, per second and in total,
 //!   made of the counts and histograms of [`tally`];
 //! - [`hdr_log`]: the standard HDR interval log;
-//! - [`errors`]: failures sorted into kinds, transient or fatal;
+//! - [`errors`]: failures sorted into kinds, transient or fatal; [`fair`]: fair orders for
+//!   comparisons;
 //! - [`usage`]: what the client itself costs in CPU and memory;
 //! - [`prometheus`]: the same numbers, live, on a Prometheus endpoint (`--metrics-addr`);
 //! - [`limiter`], [`report`] and [`summary`]: what limited the rate, the report of a run, and
@@ -21,6 +22,7 @@
 pub mod args;
 pub mod drive;
 pub mod errors;
+pub mod fair;
 pub mod hdr_log;
 pub mod limiter;
 pub mod measure;

@@ -7,7 +7,7 @@
 //! run has caught up. Nothing is skipped, and each operation's latency is measured from its due
 //! time, so the stall shows in the numbers (no coordinated omission).
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
@@ -130,6 +130,16 @@ impl Schedule {
             Pace::Unthrottled if past_end(now) => Due::Finished,
             Pace::Unthrottled => Due::Now,
         }
+    }
+}
+
+/// The wall-clock time of a monotonic instant (which may lie in the near future).
+pub fn wall_clock_of(instant: Instant) -> SystemTime {
+    let now = Instant::now();
+    if instant >= now {
+        SystemTime::now() + (instant - now)
+    } else {
+        SystemTime::now() - (now - instant)
     }
 }
 

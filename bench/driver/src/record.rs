@@ -23,7 +23,7 @@ use tokio::time::Instant;
 
 use crate::errors::{ErrorKind, Failure};
 use crate::hdr_log::HdrLog;
-use crate::pace::Schedule;
+use crate::pace::{Schedule, wall_clock_of};
 use crate::prometheus::Exporter;
 use crate::tally::nanos;
 pub use crate::tally::{
@@ -111,12 +111,7 @@ impl Recorder {
     /// operations due at or after `measure_from` (the end of the warm-up), optionally writing an
     /// HDR interval log.
     pub fn new(tags: &[&str], measure_from: Instant, log: Option<HdrLog>) -> Recorder {
-        let now = Instant::now();
-        let measure_from_wall = if measure_from >= now {
-            SystemTime::now() + (measure_from - now)
-        } else {
-            SystemTime::now() - (now - measure_from)
-        };
+        let measure_from_wall = wall_clock_of(measure_from);
         Recorder {
             tags: tags.iter().map(|t| (*t).to_owned()).collect(),
             measure_from,

@@ -52,7 +52,7 @@ pub(super) async fn run(lab: &Lab) -> anyhow::Result<Lesson> {
             // A different group of employees each round, the same group for both ways.
             let first = (round * 7 + round_size) % employees.len();
             let group: Vec<_> = employees.iter().cycle().skip(first).take(size).collect();
-            for in_turn in crate::lessons::alternating(round) {
+            for in_turn in driver::fair::alternating(round) {
                 let started = Instant::now();
                 if in_turn {
                     for id in &group {

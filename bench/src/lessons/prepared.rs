@@ -25,7 +25,9 @@ use driver::measure::measure;
 use driver::record::Completed;
 use driver::report::RunReport;
 
-use super::{Combined, Lab, Lesson, mirrored, ms, one_write};
+use driver::fair::mirrored;
+
+use super::{Combined, Lab, Lesson, ms, one_write};
 
 /// Writes in flight for every variant.
 const IN_FLIGHT: u32 = 32;

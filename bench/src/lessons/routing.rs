@@ -20,7 +20,9 @@ use driver::record::Completed;
 
 use driver::report::RunReport;
 
-use super::{Combined, Lab, Lesson, mirrored, ms, one_write};
+use driver::fair::mirrored;
+
+use super::{Combined, Lab, Lesson, ms, one_write};
 
 const TITLE: &str = "Route each request to a replica (token-aware)";
 

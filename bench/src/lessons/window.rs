@@ -31,7 +31,9 @@ use driver::record::{Completed, Percentiles, Recorder};
 use driver::tally::add_into;
 use driver::timer::{PreciseTimer, Timer};
 
-use super::{Lab, Lesson, VISIT_TABLES, mirrored, ms, response_histogram, visits};
+use driver::fair::mirrored;
+
+use super::{Lab, Lesson, VISIT_TABLES, ms, response_histogram, visits};
 
 /// The original's threshold: it drained every pending write once more than 3000 were pending.
 const ORIGINAL_BUFFER: usize = 3000;
