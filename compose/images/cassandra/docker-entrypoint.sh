@@ -106,6 +106,8 @@ write_config
 heap=${MAX_HEAP_SIZE:-$(default_heap)}
 mapfile -t jvm_options < <(grep -vE '^\s*(#|$)' "$CASSANDRA_CONFIG/jvm17-server.options")
 jamm=$(echo /opt/cassandra/lib/jamm-*.jar)
+# cassandra-foreground: without it the daemon closes its standard output once set up, and
+# `docker logs` would go silent before "Startup complete".
 # shellcheck disable=SC2046 # the JMX and extra options are lists of words, as in cassandra-env.sh
 exec env MALLOC_ARENA_MAX=4 java \
     "-Xms$heap" "-Xmx$heap" \
@@ -116,6 +118,7 @@ exec env MALLOC_ARENA_MAX=4 java \
     "-Dlogback.configurationFile=$CASSANDRA_CONFIG/logback.xml" \
     -Dcassandra.logdir=/var/log/cassandra \
     -Dcassandra.storagedir=/var/lib/cassandra \
+    -Dcassandra-foreground=yes \
     $(jmx_options) \
     ${JVM_EXTRA_OPTS:-} \
     -cp "$CASSANDRA_CONFIG:/opt/cassandra/lib/*" \
