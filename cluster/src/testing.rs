@@ -57,10 +57,13 @@ async fn find_or_start_shared_ring() -> Vec<String> {
     let default = SocketAddr::from(([127, 0, 0, 1], 9042));
     if TcpStream::connect_timeout(&default, Duration::from_secs(1)).is_err() {
         let shape = Shape::new(1, 1, IpPrefix::DEFAULT).unwrap_or_else(|e| panic!("{e}"));
-        if let Err(error) = start_ring("local", shape).await {
-            panic!(
+        match start_ring("local", shape).await {
+            // Shared by every test, and by the test binaries that run after this one: kept
+            // running (CI stops it at the end, `bench ring down` does by hand).
+            Ok(ring) => ring.keep_running(),
+            Err(error) => panic!(
                 "the live tests need Cassandra and none answers at 127.0.0.1:9042; starting one failed: {error}"
-            );
+            ),
         }
     }
     vec!["127.0.0.1".to_owned()]
@@ -107,6 +110,11 @@ impl OwnRing {
             .map(|n| n.plan.address.to_string())
             .collect::<Vec<_>>()
             .join(",")
+    }
+
+    /// Leaves the ring running when this guard goes: for a ring that outlives the test.
+    pub fn keep_running(mut self) {
+        self.started_here = false;
     }
 
     /// Stops and wipes the ring if this test started it.
