@@ -9,6 +9,7 @@
 //! - [`model`], [`workforce`], [`statements`], [`reads`]: what the apps write and read, the seeded
 //!   fake data, and the statements, prepared once.
 
+mod changes;
 pub mod cql;
 pub mod live;
 pub mod model;
@@ -24,6 +25,7 @@ use std::collections::BTreeMap;
 use scylla::client::session::Session;
 use scylla::errors::ExecutionError;
 
+pub use changes::{Applied, apply, drop_keyspace};
 pub use cql::SchemaFile;
 pub use live::{CheckReport, LiveKeyspace};
 pub use replication::{Problem, Replication};
@@ -146,135 +148,6 @@ pub fn nodes_per_datacenter(session: &Session) -> BTreeMap<String, usize> {
     counts
 }
 
-/// What [`apply`] changed.
-#[derive(Debug, Clone, Default)]
-pub struct Applied {
-    /// The keyspace was created.
-    pub created_keyspace: bool,
-    /// The replication was changed: (before, after).
-    pub changed_replication: Option<(String, String)>,
-    /// Tables created.
-    pub created_tables: Vec<String>,
-    /// Columns added to existing tables, as `table.column`.
-    pub added_columns: Vec<String>,
-}
-
-/// Makes `keyspace` on the ring match the file: creates what is missing, sets the replication,
-/// adds missing regular columns, waits for schema agreement, then checks the result. Safe to run
-/// again: an up-to-date keyspace is left as it is. It never drops anything.
-pub async fn apply(
-    session: &Session,
-    file: &SchemaFile,
-    keyspace: &str,
-    replication: &Replication,
-) -> Result<Applied, SchemaError> {
-    validate_keyspace_name(keyspace)?;
-    let nodes_per_dc = nodes_per_datacenter(session);
-    let unknown: Vec<String> = replication
-        .problems_on(&nodes_per_dc)
-        .into_iter()
-        .filter(|p| matches!(p, Problem::UnknownDatacenter(_)))
-        .map(|p| p.to_string())
-        .collect();
-    if !unknown.is_empty() {
-        let known: Vec<&String> = nodes_per_dc.keys().collect();
-        return Err(SchemaError::BadReplication {
-            given: replication.to_string(),
-            problems: format!("{} (the ring's datacenters: {known:?})", unknown.join("; ")),
-        });
-    }
-    let mut applied = Applied::default();
-    let live = LiveKeyspace::read(session, keyspace).await?;
-    match live
-        .as_ref()
-        .map(|ks| Replication::from_live(&ks.replication))
-    {
-        None => {
-            let create = format!(
-                "CREATE KEYSPACE IF NOT EXISTS {keyspace} WITH replication = {}",
-                replication.to_cql()
-            );
-            run(session, &create, format!("creating keyspace {keyspace}")).await?;
-            applied.created_keyspace = true;
-        }
-        Some(current) if current.as_ref() != Some(replication) => {
-            let alter = format!(
-                "ALTER KEYSPACE {keyspace} WITH replication = {}",
-                replication.to_cql()
-            );
-            run(
-                session,
-                &alter,
-                format!("changing the replication of {keyspace}"),
-            )
-            .await?;
-            let before = current.map_or_else(
-                || "a strategy without datacenters".to_owned(),
-                |r| r.to_string(),
-            );
-            applied.changed_replication = Some((before, replication.to_string()));
-        }
-        Some(_) => {}
-    }
-    let live_tables = live.map(|ks| ks.tables).unwrap_or_default();
-    for table in &file.tables {
-        match live_tables.get(&table.name) {
-            None => {
-                run(
-                    session,
-                    &table.create_statement(keyspace),
-                    format!("creating table {keyspace}.{}", table.name),
-                )
-                .await?;
-                applied.created_tables.push(table.name.clone());
-            }
-            Some(columns) => {
-                let is_key = |name: &str| {
-                    table.partition_key.iter().any(|k| k == name)
-                        || table.clustering.iter().any(|(c, _)| c == name)
-                };
-                for column in table
-                    .columns
-                    .iter()
-                    .filter(|c| !columns.contains_key(&c.name) && !is_key(&c.name))
-                {
-                    let alter = format!(
-                        "ALTER TABLE {keyspace}.{} ADD {} {}",
-                        table.name, column.name, column.cql_type
-                    );
-                    run(
-                        session,
-                        &alter,
-                        format!("adding column {}.{}", table.name, column.name),
-                    )
-                    .await?;
-                    applied
-                        .added_columns
-                        .push(format!("{}.{}", table.name, column.name));
-                }
-            }
-        }
-    }
-    session
-        .await_schema_agreement()
-        .await
-        .map_err(|e| SchemaError::Agreement(e.to_string()))?;
-    let report = live::compare(
-        file,
-        keyspace,
-        LiveKeyspace::read(session, keyspace).await?.as_ref(),
-        &nodes_per_dc,
-    );
-    let tables_ok = report.tables.iter().all(|t| t.problems.is_empty());
-    if !tables_ok {
-        return Err(SchemaError::Drift {
-            keyspace: keyspace.to_owned(),
-            report: Box::new(report),
-        });
-    }
-    Ok(applied)
-}
-
 /// Checks that `keyspace` exists and that each of `tables` matches the file, so that a run that
 /// forgot `schema apply` stops with one clear message instead of failing every request.
 pub async fn ensure_ready(
@@ -311,33 +184,6 @@ pub async fn ensure_ready(
             problems: problems.join("; "),
         })
     }
-}
-
-/// Drops `keyspace` and everything in it. Returns whether it existed.
-pub async fn drop_keyspace(session: &Session, keyspace: &str) -> Result<bool, SchemaError> {
-    validate_keyspace_name(keyspace)?;
-    let existed = LiveKeyspace::read(session, keyspace).await?.is_some();
-    run(
-        session,
-        &format!("DROP KEYSPACE IF EXISTS {keyspace}"),
-        format!("dropping keyspace {keyspace}"),
-    )
-    .await?;
-    session
-        .await_schema_agreement()
-        .await
-        .map_err(|e| SchemaError::Agreement(e.to_string()))?;
-    Ok(existed)
-}
-
-/// Runs one DDL statement. DDL is not prepared: it runs once.
-async fn run(session: &Session, statement: &str, what: String) -> Result<(), SchemaError> {
-    tracing::debug!(statement, "schema change");
-    session
-        .query_unpaged(statement, &[])
-        .await
-        .map_err(|e| SchemaError::request(what, e))?;
-    Ok(())
 }
 
 #[cfg(test)]
