@@ -78,11 +78,9 @@ pub async fn write_visits_raw(
             // Boxed, as the factory's are: the driver's request futures are large, and moving them
             // whole through try_join! and the FuturesUnordered costs more than the allocation.
             futures::try_join!(
-                Box::pin(session.execute_unpaged(&writes.insert_timesheet, visit.timesheet_row())),
-                Box::pin(session.execute_unpaged(&writes.insert_tree, visit.tree_row())),
-                Box::pin(
-                    session.execute_unpaged(&writes.insert_production, visit.production_row())
-                ),
+                Box::pin(session.execute_unpaged(&writes.insert_timesheet, &visit)),
+                Box::pin(session.execute_unpaged(&writes.insert_tree, &visit)),
+                Box::pin(session.execute_unpaged(&writes.insert_production, visit.production())),
             )
             .is_ok()
         }

@@ -138,7 +138,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
     run.before_start(register_employees(session, &writes, &workforce))
         .await?;
 
-    // 5. Visits at the target rate, behind the in-flight window.
+    // 5. Visits at the target rate, behind the in-flight window: visit n is due at start + n/rate;
+    //    it waits for one permit per write (--max-in-flight permits in all), its writes go out at
+    //    once, and its permits return when the last one answers; its latency counts from its due
+    //    time. `drive` is the loop of examples/window.rs, with the measuring and stopping added.
     eprintln!("{}", run.describe());
     let by_day = args.factory.production_by_day;
     let finished = run
@@ -172,7 +175,7 @@ async fn register_employees(
     futures::stream::iter(workforce.employees())
         .map(|employee| async move {
             session
-                .execute_unpaged(&writes.insert_employee, employee.row())
+                .execute_unpaged(&writes.insert_employee, &employee)
                 .await
         })
         .buffer_unordered(64)
@@ -203,21 +206,21 @@ async fn write_visit(
     let timesheet = measure_write(
         cassandra,
         VisitTable::Timesheets.tag(),
-        session.execute_unpaged(&writes.insert_timesheet, visit.timesheet_row()),
+        session.execute_unpaged(&writes.insert_timesheet, &visit),
     );
     let tree = measure_write(
         cassandra,
         VisitTable::Trees.tag(),
-        session.execute_unpaged(&writes.insert_tree, visit.tree_row()),
+        session.execute_unpaged(&writes.insert_tree, &visit),
     );
     let production = measure_write(
         cassandra,
         VisitTable::Production.tag(),
-        session.execute_unpaged(&writes.insert_production, visit.production_row()),
+        session.execute_unpaged(&writes.insert_production, visit.production()),
     );
     let production_by_day = async {
         if by_day {
-            let row = visit.production_by_day_row();
+            let row = visit.production_by_day();
             Some(
                 measure_write(
                     cassandra,

@@ -1,16 +1,19 @@
 //! The things the apps write and read: employees, pickle trees, and visits of one to the other.
 //!
-//! A [`Visit`] is one event; the factory writes it, denormalized, to the three tables that each
-//! answer one question about it, and the row values for each table come from methods here so
-//! that the column order of every INSERT sits next to the data it binds.
+//! A [`Visit`] is one event; the factory writes it, denormalized, to the tables that each answer
+//! one question about it. Rows are types that derive the driver's `SerializeRow`: their fields
+//! are bound to an INSERT's markers by column name, so a column order can never go wrong. A
+//! `Visit` is itself the row of `timesheets` and of `trees` (the same six columns, in another
+//! order); `production` keeps three of them, so it has a row type of its own.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use scylla::SerializeRow;
 use scylla::value::{CqlDate, CqlTimeuuid};
 use uuid::Uuid;
 
-/// An employee of the pickle factory (`employees` table).
-#[derive(Debug, Clone, PartialEq)]
+/// An employee of the pickle factory: the row of the `employees` table.
+#[derive(Debug, Clone, PartialEq, SerializeRow)]
 pub struct Employee {
     /// Partition key.
     pub employee_id: Uuid,
@@ -22,15 +25,9 @@ pub struct Employee {
     pub hire_date: CqlDate,
 }
 
-impl Employee {
-    /// Values for `INSERT INTO employees (employee_id, name, email, hire_date)`.
-    pub fn row(&self) -> (Uuid, &str, &str, CqlDate) {
-        (self.employee_id, &self.name, &self.email, self.hire_date)
-    }
-}
-
-/// One visit of an employee to a pickle tree: the event the factory records.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// One visit of an employee to a pickle tree: the event the factory records, and the row of
+/// `timesheets` and of `trees`.
+#[derive(Debug, Clone, Copy, PartialEq, SerializeRow)]
 pub struct Visit {
     /// Who visited.
     pub employee_id: Uuid,
@@ -46,46 +43,49 @@ pub struct Visit {
     pub watered: bool,
 }
 
+/// A visit as `production` holds it ("which trees gave N pickles?"); with a day, as
+/// `production_by_day` holds it.
+#[derive(Debug, Clone, Copy, PartialEq, SerializeRow)]
+pub struct Production {
+    /// Partition key.
+    pub pickle_count: i32,
+    /// The tree.
+    pub pickle_tree_id: Uuid,
+    /// When.
+    pub timestamp: CqlTimeuuid,
+}
+
+/// A visit as `production_by_day` holds it: production bucketed by the visit's day.
+#[derive(Debug, Clone, Copy, PartialEq, SerializeRow)]
+pub struct ProductionByDay {
+    /// Partition key, with the day.
+    pub pickle_count: i32,
+    /// The visit's day (UTC).
+    pub day: CqlDate,
+    /// The tree.
+    pub pickle_tree_id: Uuid,
+    /// When.
+    pub timestamp: CqlTimeuuid,
+}
+
 impl Visit {
-    /// Values for `INSERT INTO timesheets (employee_id, pickle_tree_id, timestamp, pickle_count,
-    /// pickle_avg_size, watered)`.
-    pub fn timesheet_row(&self) -> (Uuid, Uuid, CqlTimeuuid, i32, f32, bool) {
-        (
-            self.employee_id,
-            self.pickle_tree_id,
-            self.timestamp,
-            self.pickle_count,
-            self.pickle_avg_size,
-            self.watered,
-        )
+    /// The row of `production`.
+    pub fn production(&self) -> Production {
+        Production {
+            pickle_count: self.pickle_count,
+            pickle_tree_id: self.pickle_tree_id,
+            timestamp: self.timestamp,
+        }
     }
 
-    /// Values for `INSERT INTO trees (pickle_tree_id, timestamp, employee_id, pickle_count,
-    /// pickle_avg_size, watered)`.
-    pub fn tree_row(&self) -> (Uuid, CqlTimeuuid, Uuid, i32, f32, bool) {
-        (
-            self.pickle_tree_id,
-            self.timestamp,
-            self.employee_id,
-            self.pickle_count,
-            self.pickle_avg_size,
-            self.watered,
-        )
-    }
-
-    /// Values for `INSERT INTO production (pickle_count, pickle_tree_id, timestamp)`.
-    pub fn production_row(&self) -> (i32, Uuid, CqlTimeuuid) {
-        (self.pickle_count, self.pickle_tree_id, self.timestamp)
-    }
-
-    /// Values for `INSERT INTO production_by_day (pickle_count, day, pickle_tree_id, timestamp)`.
-    pub fn production_by_day_row(&self) -> (i32, CqlDate, Uuid, CqlTimeuuid) {
-        (
-            self.pickle_count,
-            self.day(),
-            self.pickle_tree_id,
-            self.timestamp,
-        )
+    /// The row of `production_by_day`.
+    pub fn production_by_day(&self) -> ProductionByDay {
+        ProductionByDay {
+            pickle_count: self.pickle_count,
+            day: self.day(),
+            pickle_tree_id: self.pickle_tree_id,
+            timestamp: self.timestamp,
+        }
     }
 
     /// The day of the visit (UTC), the time bucket of `production_by_day`.

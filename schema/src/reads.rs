@@ -45,7 +45,7 @@ fn rows_error(error: impl std::fmt::Display) -> ReadError {
 }
 
 /// One employee as the shop shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, scylla::DeserializeRow)]
 pub struct Staff {
     /// Partition key.
     pub employee_id: Uuid,
@@ -74,8 +74,17 @@ impl Timesheet {
     }
 }
 
+/// One tree of a timesheet, as the server sums it up (`GROUP BY pickle_tree_id`).
+#[derive(Debug, Clone, Copy, PartialEq, scylla::DeserializeRow)]
+struct TreeSummary {
+    pickle_tree_id: Uuid,
+    visits: i64,
+    pickles: i32,
+    last_visit: CqlTimeuuid,
+}
+
 /// A visit as `timesheets` has it.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, scylla::DeserializeRow)]
 pub struct RecordedVisit {
     /// The tree.
     pub pickle_tree_id: Uuid,
@@ -143,7 +152,8 @@ impl ShopStatements {
             timesheet: prepare(
                 "timesheets",
                 format!(
-                    "SELECT pickle_tree_id, COUNT(*), SUM(pickle_count), MAX(timestamp) FROM {keyspace}.timesheets \
+                    "SELECT pickle_tree_id, COUNT(*) AS visits, SUM(pickle_count) AS pickles, \
+                     MAX(timestamp) AS last_visit FROM {keyspace}.timesheets \
                      WHERE employee_id = ? GROUP BY pickle_tree_id"
                 ),
             )
@@ -203,10 +213,10 @@ impl ShopStatements {
                 .await?
                 .into_rows_result()
                 .map_err(rows_error)?;
-            for row in rows.rows::<(Uuid, Option<String>)>().map_err(rows_error)? {
-                let (employee_id, name) = row.map_err(rows_error)?;
-                if seen.insert(employee_id) {
-                    staff.push(Staff { employee_id, name });
+            for row in rows.rows::<Staff>().map_err(rows_error)? {
+                let employee = row.map_err(rows_error)?;
+                if seen.insert(employee.employee_id) {
+                    staff.push(employee);
                 }
             }
         }
@@ -224,10 +234,10 @@ impl ShopStatements {
             session,
             &self.timesheet,
             (employee_id,),
-            |(tree, visits, pickles, last): (Uuid, i64, i32, CqlTimeuuid)| {
-                timesheet.visits += visits;
-                timesheet.pickles += i64::from(pickles);
-                timesheet.trees.push((tree, last));
+            |tree: TreeSummary| {
+                timesheet.visits += tree.visits;
+                timesheet.pickles += i64::from(tree.pickles);
+                timesheet.trees.push((tree.pickle_tree_id, tree.last_visit));
             },
         )
         .await?;
@@ -252,10 +262,7 @@ impl ShopStatements {
             .await?
             .into_rows_result()
             .map_err(rows_error)?;
-        let visit = rows
-            .maybe_first_row::<(Uuid, CqlTimeuuid, i32, f32, bool)>()
-            .map_err(rows_error)?;
-        Ok(visit.map(recorded))
+        rows.maybe_first_row::<RecordedVisit>().map_err(rows_error)
     }
 
     /// Every visit of `employee_id`, paged.
@@ -265,8 +272,8 @@ impl ShopStatements {
         employee_id: Uuid,
     ) -> Result<Vec<RecordedVisit>, ReadError> {
         let mut visits = Vec::new();
-        for_each_row(session, &self.all_visits, (employee_id,), |row| {
-            visits.push(recorded(row))
+        for_each_row(session, &self.all_visits, (employee_id,), |visit| {
+            visits.push(visit)
         })
         .await?;
         Ok(visits)
@@ -350,24 +357,6 @@ where
             std::ops::ControlFlow::Break(()) => return Ok(()),
             std::ops::ControlFlow::Continue(state) => paging = state,
         }
-    }
-}
-
-fn recorded(
-    (pickle_tree_id, timestamp, pickle_count, pickle_avg_size, watered): (
-        Uuid,
-        CqlTimeuuid,
-        i32,
-        f32,
-        bool,
-    ),
-) -> RecordedVisit {
-    RecordedVisit {
-        pickle_tree_id,
-        timestamp,
-        pickle_count,
-        pickle_avg_size,
-        watered,
     }
 }
 

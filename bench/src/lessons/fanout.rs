@@ -152,7 +152,7 @@ async fn write_timesheets(lab: &Lab, workforce: &Workforce, visits: u64) -> anyh
             let visit = workforce.visit(n, now);
             async move {
                 session
-                    .execute_unpaged(&lab.writes.insert_timesheet, visit.timesheet_row())
+                    .execute_unpaged(&lab.writes.insert_timesheet, &visit)
                     .await
             }
         })

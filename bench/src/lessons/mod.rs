@@ -257,17 +257,11 @@ impl Lab {
         let (session, writes) = (&self.cassandra.session, &self.writes);
         let sent = Instant::now();
         let (a, b, c) = futures::join!(
-            measure(
-                0,
-                session.execute_unpaged(&writes.insert_timesheet, visit.timesheet_row())
-            ),
-            measure(
-                1,
-                session.execute_unpaged(&writes.insert_tree, visit.tree_row())
-            ),
+            measure(0, session.execute_unpaged(&writes.insert_timesheet, &visit)),
+            measure(1, session.execute_unpaged(&writes.insert_tree, &visit)),
             measure(
                 2,
-                session.execute_unpaged(&writes.insert_production, visit.production_row())
+                session.execute_unpaged(&writes.insert_production, visit.production())
             ),
         );
         Completed {

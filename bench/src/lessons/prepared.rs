@@ -103,11 +103,11 @@ pub(super) async fn run(lab: &Lab) -> anyhow::Result<Lesson> {
                         let sent = tokio::time::Instant::now();
                         let request = match way {
                             Way::Prepared => {
-                                measure(0, session.execute_unpaged(prepared, visit.timesheet_row()))
+                                measure(0, session.execute_unpaged(prepared, &visit))
                                     .await
                             }
                             Way::ValuesBound => {
-                                measure(0, session.query_unpaged(with_markers, visit.timesheet_row()))
+                                measure(0, session.query_unpaged(with_markers, &visit))
                                     .await
                             }
                             Way::ValuesInText => {

@@ -70,12 +70,12 @@ pub(super) async fn run(lab: &Lab, nodes: &BTreeMap<String, usize>) -> anyhow::R
                 lab.half_load(Some(rate), 256),
                 one_write("lesson-routing"),
                 |n, intended| {
-                    let row = lab.workforce.visit(n, intended.wall).timesheet_row();
+                    let row = lab.workforce.visit(n, intended.wall);
                     let (direct, forwarded) = (&direct, &forwarded);
                     async move {
                         let sent = tokio::time::Instant::now();
                         let (request, result) =
-                            measure_value(0, session.execute_unpaged(statement, row)).await;
+                            measure_value(0, session.execute_unpaged(statement, &row)).await;
                         if let Some(result) = result {
                             let replicas = statement
                                 .calculate_token(&row)

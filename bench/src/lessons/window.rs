@@ -217,19 +217,11 @@ async fn sliding_window(lab: &Lab, rate: Option<f64>) -> anyhow::Result<Measured
 async fn write_visit_in_turn(lab: &Lab, visit: Visit) -> Completed {
     let (session, writes) = (&lab.cassandra.session, &lab.writes);
     let sent = Instant::now();
-    let a = measure(
-        0,
-        session.execute_unpaged(&writes.insert_timesheet, visit.timesheet_row()),
-    )
-    .await;
-    let b = measure(
-        1,
-        session.execute_unpaged(&writes.insert_tree, visit.tree_row()),
-    )
-    .await;
+    let a = measure(0, session.execute_unpaged(&writes.insert_timesheet, &visit)).await;
+    let b = measure(1, session.execute_unpaged(&writes.insert_tree, &visit)).await;
     let c = measure(
         2,
-        session.execute_unpaged(&writes.insert_production, visit.production_row()),
+        session.execute_unpaged(&writes.insert_production, visit.production()),
     )
     .await;
     Completed {

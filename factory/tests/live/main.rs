@@ -2,6 +2,7 @@
 
 mod ending;
 mod faults;
+mod window_example;
 mod writes;
 
 pub use schema::testing::fresh_keyspace;
