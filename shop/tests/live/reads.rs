@@ -207,11 +207,12 @@ async fn loop_mode_measures_fan_outs_and_verifies_as_it_goes() -> anyhow::Result
         String::from_utf8_lossy(&output.stderr)
     );
     let report = RunReport::read(&report_path)?;
-    assert!(
-        (70..=90).contains(&report.counts.ops),
-        "about 80 fan-outs: {:?}",
-        report.counts
-    );
+    // 40/s for 2 s: 80 fan-outs due, each counted once, done, failed, missed or abandoned
+    // (how many got done depends on how busy the machine is, so that is not the claim).
+    let counts = &report.counts;
+    let due = counts.ops + counts.ops_failed + counts.missed + counts.abandoned;
+    assert!((79..=81).contains(&due), "80 fan-outs due: {counts:?}");
+    assert!(counts.ops > 0, "some fan-outs done: {counts:?}");
     assert_eq!(
         report.counts.requests,
         report.counts.ops * 40,
