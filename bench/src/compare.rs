@@ -16,8 +16,6 @@
 //! `--fail-if-slower 5%` turns a significant change for the worse beyond 5%, in any of these
 //! (a p99 regression included), into exit code 1, for CI.
 
-use std::fmt::Write as _;
-
 use serde::Serialize;
 
 use crate::stats::{effective_size, quantile_interval, welch_autocorrelated};
@@ -273,10 +271,8 @@ fn changes(a: &RunReport, b: &RunReport) -> Vec<Change> {
 
 /// The comparison as a text table; significant changes carry a `*`.
 pub fn text(scenarios: &[ScenarioChanges]) -> String {
-    let mut out = format!(
-        "{:<22} {:<30} {:>12} {:>12} {:>9}  {}\n",
-        "scenario", "metric", "A", "B", "change", "evidence"
-    );
+    let header = ["scenario", "metric", "A", "B", "change", "evidence"];
+    let mut table = driver::table::new(&header, &[0, 1, 5]);
     for scenario in scenarios {
         for (i, change) in scenario.changes.iter().enumerate() {
             let name = if i == 0 { scenario.name.as_str() } else { "" };
@@ -288,13 +284,17 @@ pub fn text(scenarios: &[ScenarioChanges]) -> String {
                 }
                 (None, None) => String::new(),
             };
-            let _ = writeln!(
-                out,
-                "{name:<22} {:<30} {:>12.3} {:>12.3} {:>+8.1}%  {evidence}",
-                change.metric, change.a, change.b, change.percent
-            );
+            table.add_row([
+                name.to_owned(),
+                change.metric.to_string(),
+                format!("{:.3}", change.a),
+                format!("{:.3}", change.b),
+                format!("{:+.1}%", change.percent),
+                evidence,
+            ]);
         }
     }
+    let mut out = driver::table::render(&table, 0);
     out.push_str(
         "* significant: Welch's t-test on per-second samples counted at their effective size \
          (autocorrelation), p < 0.05; for p99 and p99.9, 95% confidence intervals that do not \

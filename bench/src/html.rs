@@ -6,8 +6,9 @@
 //! `data-drawn="yes"`; the body then carries `data-plots="drawn/total"`. The live test reads
 //! that back from headless Chromium, so "the plots render" is checked in a real browser.
 
-use std::fmt::Write as _;
 use std::path::Path;
+
+use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use crate::plots::{self, PlotError};
 use crate::suite_report::SuiteReport;
@@ -43,162 +44,176 @@ pub fn write_page(folder: &Path, suite: &SuiteReport) -> Result<(), PageError> {
 
 /// The page's HTML.
 pub fn page(suite: &SuiteReport) -> Result<String, PageError> {
-    let mut html = String::new();
     let ring = &suite.ring;
-    let _ = write!(
-        html,
-        r#"<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>pickle bench report {started}</title>
-<style>
-body {{ font-family: sans-serif; margin: 2em; color: #222; }}
-table {{ border-collapse: collapse; font-size: 14px; }}
-th, td {{ padding: 4px 10px; border-bottom: 1px solid #ddd; text-align: right; }}
-th:first-child, td:first-child, td.text {{ text-align: left; }}
-figure {{ display: inline-block; margin: 1em 1em 1em 0; }}
-figcaption {{ font-size: 13px; color: #555; max-width: 760px; }}
-.note {{ color: #555; font-size: 14px; max-width: 60em; }}
-</style></head>
-<body data-plots="not checked">
-<h1>pickle bench report</h1>
-<p class="note">Started {started}. Ring: {nodes} node(s) in {dcs} ({hosts}){version}{local}. Keyspace <code>{keyspace}</code>.
-Response time counts from each operation's <em>intended</em> start, so a late schedule or a full in-flight window shows in it.</p>
-"#,
-        started = escape(&suite.started_at),
-        nodes = ring.nodes,
-        dcs = escape(&ring.datacenters.join(", ")),
-        hosts = escape(&ring.hosts.join(", ")),
-        version = ring
-            .cassandra_version
-            .as_ref()
-            .map(|v| format!(", Cassandra {}", escape(v)))
-            .unwrap_or_default(),
-        local = if ring.started_locally {
-            ", started locally by bench"
-        } else {
-            ""
-        },
-        keyspace = escape(&suite.keyspace),
-    );
-    html.push_str(&summary_table(suite));
+    let title = format!("pickle bench report {}", suite.started_at);
+    let content = html! {
+        h1 { "pickle bench report" }
+        p.note {
+            "Started " (suite.started_at) ". Ring: " (ring.nodes) " node(s) in "
+            (ring.datacenters.join(", ")) " (" (ring.hosts.join(", ")) ")"
+            @if let Some(version) = &ring.cassandra_version { ", Cassandra " (version) }
+            @if ring.started_locally { ", started locally by bench" }
+            ". Keyspace " code { (suite.keyspace) } ". "
+            "Response time counts from each operation's " em { "intended" } " start, so a \
+             late schedule or a full in-flight window shows in it."
+        }
+        (summary_table(suite))
+        h2 { "Latency by percentile" }
+        @for figure in percentile_figures(suite)? { (figure) }
+        @if let Some(figure) = rates_figure(suite)? {
+            h2 { "Achieved against target" }
+            (figure)
+        }
+        h2 { "Over time" }
+        @for figure in over_time_figures(suite)? { (figure) }
+    };
+    let markup = document(&title, STYLE, content);
+    Ok(markup.into_string())
+}
 
-    html.push_str("<h2>Latency by percentile</h2>\n");
+const STYLE: &str = "
+body { font-family: sans-serif; margin: 2em; color: #222; }
+table { border-collapse: collapse; font-size: 14px; }
+th, td { padding: 4px 10px; border-bottom: 1px solid #ddd; text-align: right; }
+th:first-child, td:first-child, td.text { text-align: left; }
+figure { display: inline-block; margin: 1em 1em 1em 0; }
+figcaption { font-size: 13px; color: #555; max-width: 760px; }
+.note { color: #555; font-size: 14px; max-width: 60em; }
+";
+
+/// One percentile plot per tool, its scenarios side by side.
+fn percentile_figures(suite: &SuiteReport) -> Result<Vec<Markup>, PlotError> {
     let mut tools: Vec<&str> = suite
         .scenarios
         .iter()
         .map(|s| s.report.tool.as_str())
         .collect();
     tools.dedup();
-    for tool in tools {
-        let series: Vec<(String, hdrhistogram::Histogram<u64>)> = suite
-            .scenarios
-            .iter()
-            .filter(|s| s.report.tool == tool)
-            .filter_map(|s| Some((s.name.clone(), s.report.headline_histogram()?)))
-            .collect();
-        let svg = plots::percentile_curves(
-            &format!("{tool}: latency of every operation by percentile"),
-            &series,
-        )?;
-        figure(
-            &mut html,
-            &format!("{tool}-percentiles"),
-            &svg,
-            "Both axes are logarithmic: each step right adds a nine.",
-        );
-    }
+    tools
+        .into_iter()
+        .map(|tool| {
+            let series: Vec<(String, hdrhistogram::Histogram<u64>)> = suite
+                .scenarios
+                .iter()
+                .filter(|s| s.report.tool == tool)
+                .filter_map(|s| Some((s.name.clone(), s.report.headline_histogram()?)))
+                .collect();
+            let svg = plots::percentile_curves(
+                &format!("{tool}: latency of every operation by percentile"),
+                &series,
+            )?;
+            Ok(figure(
+                &format!("{tool}-percentiles"),
+                &svg,
+                "Both axes are logarithmic: each step right adds a nine.",
+            ))
+        })
+        .collect()
+}
 
+/// The factory's achieved rates against their targets, if the suite ran the factory.
+fn rates_figure(suite: &SuiteReport) -> Result<Option<Markup>, PlotError> {
     let ladder: Vec<(String, Option<f64>, f64)> = suite
         .scenarios
         .iter()
         .filter(|s| s.report.tool == "factory")
         .map(|s| (s.name.clone(), s.report.target_rate, s.report.achieved_rate))
         .collect();
-    if !ladder.is_empty() {
-        html.push_str("<h2>Achieved against target</h2>\n");
-        let svg = plots::rates("factory: achieved and target rate", "visit", &ladder)?;
-        figure(
-            &mut html,
-            "factory-rates",
-            &svg,
-            "Outline: the target; filled: what was achieved. Unthrottled runs have no target.",
-        );
+    if ladder.is_empty() {
+        return Ok(None);
     }
-
-    html.push_str("<h2>Over time</h2>\n");
-    for scenario in &suite.scenarios {
-        let svg = plots::over_time(
-            &format!(
-                "{}: throughput and p99 ({})",
-                scenario.name,
-                scenario.report.measures()
-            ),
-            &scenario.report.names.op,
-            &scenario.report.intervals,
-        )?;
-        let caption = format!(
-            "{}. {} Latency counts every operation that ended in each second, failed ones too; \
-             a gap in the p99 line is a second in which none ended, and the grey line is the age \
-             of the oldest one still out.",
-            scenario.description, scenario.report.limiter.explanation
-        );
-        figure(
-            &mut html,
-            &format!("{}-time", scenario.name),
-            &svg,
-            &caption,
-        );
-    }
-    html.push_str(CHECK_SCRIPT);
-    html.push_str("</body></html>\n");
-    Ok(html)
+    let svg = plots::rates("factory: achieved and target rate", "visit", &ladder)?;
+    Ok(Some(figure(
+        "factory-rates",
+        &svg,
+        "Outline: the target; filled: what was achieved. Unthrottled runs have no target.",
+    )))
 }
 
-fn summary_table(suite: &SuiteReport) -> String {
-    let mut html = String::from(
-        "<table><tr><th>scenario</th><th>target/s</th><th>achieved/s</th><th>p50 ms</th><th>p99 ms</th>\
-         <th>p99.9 ms</th><th>max ms</th><th>errors %</th><th>CPU µs/request</th><th>limited by</th></tr>\n",
-    );
-    for row in suite.summary_rows() {
-        let [p50, p99, p999, max] = row.response_ms;
-        let _ = writeln!(
-            html,
-            "<tr><td>{}</td><td>{}</td><td>{:.1}</td><td>{p50:.3}</td><td>{p99:.3}</td><td>{p999:.3}</td><td>{max:.3}</td>\
-             <td>{:.2}</td><td>{:.1}</td><td class=\"text\">{}</td></tr>",
-            escape(&row.name),
-            escape(&row.target),
-            row.achieved,
-            row.errors_percent,
-            row.cpu_us_per_request,
-            escape(&row.limited_by)
-        );
+/// Each scenario's throughput and p99, second by second.
+fn over_time_figures(suite: &SuiteReport) -> Result<Vec<Markup>, PlotError> {
+    suite
+        .scenarios
+        .iter()
+        .map(|scenario| {
+            let report = &scenario.report;
+            let svg = plots::over_time(
+                &format!(
+                    "{}: throughput and p99 ({})",
+                    scenario.name,
+                    report.measures()
+                ),
+                &report.names.op,
+                &report.intervals,
+            )?;
+            let caption = format!(
+                "{}. {} Latency counts every operation that ended in each second, failed ones \
+                 too; a gap in the p99 line is a second in which none ended, and the grey line is \
+                 the age of the oldest one still out.",
+                scenario.description, report.limiter.explanation
+            );
+            Ok(figure(&format!("{}-time", scenario.name), &svg, &caption))
+        })
+        .collect()
+}
+
+fn summary_table(suite: &SuiteReport) -> Markup {
+    html! {
+        table {
+            tr {
+                @for heading in ["scenario", "target/s", "achieved/s", "p50 ms", "p99 ms",
+                    "p99.9 ms", "max ms", "errors %", "CPU µs/request", "limited by"] {
+                    th { (heading) }
+                }
+            }
+            @for row in suite.summary_rows() {
+                @let [p50, p99, p999, max] = row.response_ms;
+                tr {
+                    td { (row.name) }
+                    td { (row.target) }
+                    td { (format!("{:.1}", row.achieved)) }
+                    @for ms in [p50, p99, p999, max] { td { (format!("{ms:.3}")) } }
+                    td { (format!("{:.2}", row.errors_percent)) }
+                    td { (format!("{:.1}", row.cpu_us_per_request)) }
+                    td.text { (row.limited_by) }
+                }
+            }
+        }
+        p.note { (suite.table_note()) }
     }
-    html.push_str("</table>\n");
-    let _ = writeln!(
-        html,
-        "<p class=\"note\">{}</p>",
-        escape(&suite.table_note())
-    );
-    html
 }
 
-pub(crate) fn figure(html: &mut String, name: &str, svg: &str, caption: &str) {
-    let _ = writeln!(
-        html,
-        "<figure class=\"plot\" data-plot=\"{}\">{svg}<figcaption>{}</figcaption></figure>",
-        escape(name),
-        escape(caption)
-    );
+/// A whole page: `content` under `title`, styled by `style`, with the script that checks the
+/// plots once the browser has drawn them.
+pub(crate) fn document(title: &str, style: &str, content: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                title { (title) }
+                style { (PreEscaped(style)) }
+            }
+            body data-plots="not checked" {
+                (content)
+                (PreEscaped(CHECK_SCRIPT))
+            }
+        }
+    }
 }
 
-pub(crate) fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+/// A plot with its caption; the SVG is our own drawing, inlined as it is.
+pub(crate) fn figure(name: &str, svg: &str, caption: &str) -> Markup {
+    html! {
+        figure.plot data-plot=(name) {
+            (PreEscaped(svg))
+            figcaption { (caption) }
+        }
+    }
 }
 
 /// Marks each plot drawn once the browser has laid it out.
-pub(crate) const CHECK_SCRIPT: &str = r#"<script>
+const CHECK_SCRIPT: &str = r#"<script>
 window.addEventListener('load', function () {
   var figures = document.querySelectorAll('figure.plot');
   var drawn = 0;
@@ -217,3 +232,22 @@ window.addEventListener('load', function () {
 });
 </script>
 "#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_a_report_says_is_escaped_and_the_page_is_whole() {
+        let report = crate::merge::tests::report_of(&[1_000_000, 2_000_000, 3_000_000]);
+        let mut suite = SuiteReport::of_run(report, None);
+        suite.keyspace = "ks<script>alert(1)</script>".into();
+        let page = page(&suite).unwrap();
+        assert!(page.starts_with("<!DOCTYPE html>"), "{page}");
+        assert!(page.contains("ks&lt;script&gt;alert(1)&lt;/script&gt;"));
+        assert!(!page.contains("<script>alert"));
+        assert!(page.contains("data-plot=\"factory-percentiles\""));
+        assert!(page.contains("<th>limited by</th>"));
+        assert!(page.trim_end().ends_with("</html>"));
+    }
+}

@@ -305,4 +305,4 @@ use series::{fill_interval_percentiles, merge_intervals, merge_logs, write_log};
 
 #[cfg(test)]
 #[path = "merge_tests.rs"]
-mod tests;
+pub(crate) mod tests;

@@ -8,7 +8,7 @@ use driver::record::{IntervalSummary, RESPONSE};
 use driver::report::Names;
 
 /// A report holding `latencies` (nanoseconds) as its response histogram.
-fn report_of(latencies: &[u64]) -> RunReport {
+pub(crate) fn report_of(latencies: &[u64]) -> RunReport {
     let mut histogram = new_histogram();
     latencies
         .iter()

@@ -61,23 +61,29 @@ pub async fn measure_overhead(
     schema::drop_keyspace(session, &keyspace).await?;
     let rounds = result?;
 
-    println!(
-        "round   floor µs/write   factory µs/write   ratio   floor writes/s   factory writes/s"
-    );
+    let header = [
+        "round",
+        "floor µs/write",
+        "factory µs/write",
+        "ratio",
+        "floor writes/s",
+        "factory writes/s",
+    ];
+    let mut table = driver::table::new(&header, &[]);
     let mut ratios = Vec::new();
     for (i, round) in rounds.iter().enumerate() {
         let ratio = round.factory_us / round.floor_us;
         ratios.push(ratio);
-        println!(
-            "{:>5} {:>16.2} {:>18.2} {:>7.3} {:>16.0} {:>18.0}",
-            i + 1,
-            round.floor_us,
-            round.factory_us,
-            ratio,
-            round.floor_rate,
-            round.factory_rate
-        );
+        table.add_row([
+            (i + 1).to_string(),
+            format!("{:.2}", round.floor_us),
+            format!("{:.2}", round.factory_us),
+            format!("{ratio:.3}"),
+            format!("{:.0}", round.floor_rate),
+            format!("{:.0}", round.factory_rate),
+        ]);
     }
+    print!("{}", driver::table::render(&table, 0));
     ratios.sort_by(f64::total_cmp);
     let median = ratios[ratios.len() / 2];
     println!("median ratio of CPU per write, factory / raw driver loop: {median:.3}");

@@ -351,28 +351,24 @@ fn status_table(ring: &LocalRing) -> anyhow::Result<String> {
         state.heap,
         ring.dir().display()
     )?;
-    writeln!(
-        out,
-        "{:<5} {:<12} {:<6} {:<6} {:<8} {:<9} {:>21}",
-        "NODE", "ADDRESS", "DC", "RACK", "PID", "STATE", "TOKEN"
-    )?;
+    let header = ["NODE", "ADDRESS", "DC", "RACK", "PID", "STATE", "TOKEN"];
+    let mut table = driver::table::new(&header, &[0, 1, 2, 3, 4, 5]);
     for (node, process) in ring.node_states()? {
         let pid = match (process, node.pid) {
             (ProcessState::Gone, _) | (_, None) => "-".to_owned(),
             (_, Some(pid)) => pid.to_string(),
         };
-        writeln!(
-            out,
-            "{:<5} {:<12} {:<6} {:<6} {:<8} {:<9} {:>21}",
-            node.plan.index,
-            node.plan.address,
-            node.plan.datacenter,
-            node.plan.rack,
+        table.add_row([
+            node.plan.index.to_string(),
+            node.plan.address.to_string(),
+            node.plan.datacenter.to_string(),
+            node.plan.rack.to_string(),
             pid,
-            node_state_label(process, node.plan.address),
-            node.plan.token
-        )?;
+            node_state_label(process, node.plan.address).to_string(),
+            node.plan.token.to_string(),
+        ]);
     }
+    out.push_str(&driver::table::render(&table, 0));
     Ok(out)
 }
 

@@ -222,8 +222,7 @@ impl SuiteReport {
 
     /// The summary as a text table.
     pub fn text_table(&self) -> String {
-        let mut text = format!(
-            "{:<22} {:>11} {:>11} {:>9} {:>9} {:>9} {:>9} {:>8} {:>8}  {}\n",
+        let header = [
             "scenario",
             "target/s",
             "achieved/s",
@@ -233,24 +232,21 @@ impl SuiteReport {
             "max ms",
             "errors %",
             "CPU µs",
-            "limited by"
-        );
+            "limited by",
+        ];
+        let mut table = driver::table::new(&header, &[0, 9]);
         for row in self.summary_rows() {
-            let [p50, p99, p999, max] = row.response_ms;
-            text.push_str(&format!(
-                "{:<22} {:>11} {:>11.1} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>8.2} {:>8.1}  {}\n",
-                row.name,
-                row.target,
-                row.achieved,
-                p50,
-                p99,
-                p999,
-                max,
-                row.errors_percent,
-                row.cpu_us_per_request,
-                row.limited_by
-            ));
+            let ms = row.response_ms.map(|ms| format!("{ms:.3}"));
+            let mut cells = vec![row.name, row.target, format!("{:.1}", row.achieved)];
+            cells.extend(ms);
+            cells.extend([
+                format!("{:.2}", row.errors_percent),
+                format!("{:.1}", row.cpu_us_per_request),
+                row.limited_by,
+            ]);
+            table.add_row(cells);
         }
+        let mut text = driver::table::render(&table, 0);
         text.push_str(&wrap(&self.table_note(), 100));
         text
     }

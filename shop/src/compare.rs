@@ -99,23 +99,16 @@ impl Comparison {
             Percentiles::of(&self.sequential),
         );
         let n = self.employees;
-        println!(
-            "{:<34} {:>10} {:>10} {:>10} {:>8}",
-            "latency (ms)", "p50", "p90", "p99", "count"
-        );
+        let mut table = driver::table::new(&["latency (ms)", "p50", "p90", "p99", "count"], &[0]);
         for (label, p) in [
             ("one read alone".to_owned(), single),
             (format!("{n} reads all at once"), concurrent),
             (format!("{n} reads one after another"), sequential),
         ] {
-            println!(
-                "{label:<34} {:>10.3} {:>10.3} {:>10.3} {:>8}",
-                p.p50 / 1e3,
-                p.p90 / 1e3,
-                p.p99 / 1e3,
-                p.count
-            );
+            let ms = |us: f64| format!("{:.3}", us / 1e3);
+            table.add_row([label, ms(p.p50), ms(p.p90), ms(p.p99), p.count.to_string()]);
         }
+        print!("{}", driver::table::render(&table, 0));
         let ratio = |p: Percentiles| {
             if single.p50 > 0.0 {
                 p.p50 / single.p50

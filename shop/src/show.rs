@@ -92,10 +92,15 @@ pub fn fanout(
 
 /// Prints the timesheets as a table, then the latency line.
 fn table(fanout: &Fanout) {
-    println!(
-        "{:<36}  {:<24} {:>8} {:>9} {:>6}  last visit",
-        "employee", "name", "visits", "pickles", "trees"
-    );
+    let header = [
+        "employee",
+        "name",
+        "visits",
+        "pickles",
+        "trees",
+        "last visit",
+    ];
+    let mut table = driver::table::new(&header, &[0, 1, 5]);
     for (person, timesheet, _) in &fanout.timesheets {
         let last = timesheet
             .last_visit()
@@ -107,14 +112,16 @@ fn table(fanout: &Fanout) {
             .chars()
             .take(24)
             .collect();
-        println!(
-            "{:<36}  {name:<24} {:>8} {:>9} {:>6}  {last}",
-            person.employee_id,
-            timesheet.visits,
-            timesheet.pickles,
-            timesheet.trees.len()
-        );
+        table.add_row([
+            person.employee_id.to_string(),
+            name,
+            timesheet.visits.to_string(),
+            timesheet.pickles.to_string(),
+            timesheet.trees.len().to_string(),
+            last,
+        ]);
     }
+    print!("{}", driver::table::render(&table, 0));
     let how = if fanout.sequential {
         "one after another"
     } else {

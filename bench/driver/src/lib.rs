@@ -13,7 +13,7 @@
 //! - [`usage`]: what the client itself costs in CPU and memory;
 //! - [`prometheus`]: the same numbers, live, on a Prometheus endpoint (`--metrics-addr`);
 //! - [`limiter`], [`report`] and [`summary`]: what limited the rate, the report of a run, and
-//!   what it prints;
+//!   what it prints, in the one style of [`table`];
 //! - [`args`], [`run`], [`measure`], [`shutdown`]: what an app needs to run a measured workload.
 //!
 //! Nothing here draws, compares or runs suites: that is `bench`'s, so the apps link no plotting
@@ -34,6 +34,7 @@ pub mod report;
 pub mod run;
 pub mod shutdown;
 pub mod summary;
+pub mod table;
 pub mod tally;
 pub mod timer;
 pub mod usage;

@@ -67,11 +67,7 @@ impl RunReport {
                 .collect();
             let _ = writeln!(out, "  errors: {}", kinds.join(", "));
         }
-        let _ = writeln!(
-            out,
-            "  latency (ms)            p50      p90      p99    p99.9      max    count   {}",
-            self.measures()
-        );
+        let _ = writeln!(out, "  latency, {}", self.measures());
         // The headline first, then the successful-only view beside it, then the rest.
         let order = |tag: &str| match tag {
             ALL => 0,
@@ -80,21 +76,16 @@ impl RunReport {
         };
         let mut rows: Vec<(&String, &Percentiles)> = self.latency_us.iter().collect();
         rows.sort_by_key(|(tag, _)| order(tag));
-        for (tag, p) in rows {
-            if p.count == 0 {
-                continue;
-            }
-            let _ = writeln!(
-                out,
-                "    {tag:<20} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>8}",
-                p.p50 / 1e3,
-                p.p90 / 1e3,
-                p.p99 / 1e3,
-                p.p999 / 1e3,
-                p.max / 1e3,
-                p.count
-            );
+        let header = ["ms", "p50", "p90", "p99", "p99.9", "max", "count"];
+        let mut latency = crate::table::new(&header, &[0]);
+        for (tag, p) in rows.into_iter().filter(|(_, p)| p.count > 0) {
+            let ms = [p.p50, p.p90, p.p99, p.p999, p.max].map(|us| format!("{:.3}", us / 1e3));
+            let mut row = vec![tag.clone()];
+            row.extend(ms);
+            row.push(p.count.to_string());
+            latency.add_row(row);
         }
+        out.push_str(&crate::table::render(&latency, 4));
         let _ = writeln!(
             out,
             "  `all` counts every {op} due in the measured time ({total}), {errors:.2}% of them failed, missed or \

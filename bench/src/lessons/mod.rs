@@ -146,23 +146,12 @@ impl Lesson {
             let _ = writeln!(text, "left out: {why}");
             return text;
         }
-        let widths: Vec<usize> = (0..self.columns.len())
-            .map(|c| {
-                std::iter::once(&self.columns[c])
-                    .chain(self.rows.iter().filter_map(|r| r.get(c)))
-                    .map(|cell| cell.chars().count())
-                    .max()
-                    .unwrap_or(0)
-            })
-            .collect();
-        for row in std::iter::once(&self.columns).chain(&self.rows) {
-            let cells: Vec<String> = row
-                .iter()
-                .zip(&widths)
-                .map(|(cell, width)| format!("{cell:>width$}"))
-                .collect();
-            let _ = writeln!(text, "  {}", cells.join("  "));
+        let header: Vec<&str> = self.columns.iter().map(String::as_str).collect();
+        let mut table = driver::table::new(&header, &[0]);
+        for row in &self.rows {
+            table.add_row(row);
         }
+        text.push_str(&driver::table::render(&table, 2));
         let _ = writeln!(text, "{}", self.finding);
         text
     }
@@ -498,8 +487,10 @@ mod tests {
         );
         let text = lesson.text();
         assert!(text.contains("== demo: A demo"), "{text}");
-        assert!(text.contains(" variant  rate\n"), "{text}");
-        assert!(text.contains("       a     1\n"), "{text}");
+        // Names on the left, numbers on the right, two spaces apart.
+        assert!(text.contains("\n  variant  rate\n"), "{text}");
+        assert!(text.contains("\n  a           1\n"), "{text}");
+        assert!(text.contains("\n  longer   1000\n"), "{text}");
         assert!(text.ends_with("Because.\n"), "{text}");
         let left_out = Lesson::left_out("gone", "Gone", "no reason to run".to_owned());
         assert!(left_out.text().contains("left out: no reason to run"));

@@ -181,11 +181,13 @@ async fn the_json_report_and_hdr_log_agree_with_the_printed_summary() -> anyhow:
         "a live line every second: {stderr}"
     );
     let response = &report.latency_us["response"];
-    let printed = format!("{:>8.3}", response.p99 / 1e3);
+    // The latency table's `response` row: tag, p50, p90, p99, ...
+    let printed = format!("{:.3}", response.p99 / 1e3);
     assert!(
-        stdout
-            .lines()
-            .any(|l| l.trim_start().starts_with("response") && l.contains(&printed)),
+        stdout.lines().any(|l| {
+            let cells: Vec<&str> = l.split_whitespace().collect();
+            cells.first() == Some(&"response") && cells.get(3) == Some(&printed.as_str())
+        }),
         "{stdout}"
     );
     // The configuration is embedded, the password is not.
