@@ -178,10 +178,27 @@ pub fn exit_code(result: anyhow::Result<()>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", one_line(&error));
             ExitCode::from(exit_code_of(&error))
         }
     }
+}
+
+/// The error and its causes on one line, each said once: a library error that already ends with
+/// its cause (`cannot read a: No such file or directory`) does not get the cause again.
+fn one_line(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if line.ends_with(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
 }
 
 /// The exit code of an error: that of the first [`UsageError`] or [`Interrupted`] anywhere in its
@@ -210,6 +227,21 @@ mod tests {
         /// A name.
         #[arg(long)]
         name: String,
+    }
+
+    #[test]
+    fn a_cause_already_said_is_not_said_twice() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("cannot read a: {0}")]
+        struct Unreadable(#[source] std::io::Error);
+        let io = || std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        let error = anyhow::Error::new(Unreadable(io())).context("loading the report");
+        assert_eq!(
+            one_line(&error),
+            "loading the report: cannot read a: no such file"
+        );
+        let plain = anyhow::Error::new(io()).context("reading");
+        assert_eq!(one_line(&plain), "reading: no such file");
     }
 
     #[test]
