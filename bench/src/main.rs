@@ -25,10 +25,22 @@ use driver::report::RunReport;
 /// Benchmark a Cassandra ring with the pickle factory and shop: `bench` alone runs the standard
 /// suite (starting a local ring if nothing answers) and writes a report folder.
 #[derive(Debug, Parser)]
-#[command(version, about, long_about = None, allow_negative_numbers = true)]
+#[command(
+    version,
+    about,
+    long_about = None,
+    allow_negative_numbers = true,
+    args_conflicts_with_subcommands = true,
+    subcommand_value_name = "COMMAND",
+    subcommand_help_heading = "Commands (none: run the suite with the options below)"
+)]
 struct Bench {
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
+
+    /// Without a command, the suite's options: `bench --duration 5s` is `bench run --duration 5s`.
+    #[command(flatten)]
+    suite: SuiteArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -109,25 +121,10 @@ struct ShowArgs {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let bench: Bench = cli::parse_args_from(suite_by_default(std::env::args().collect()));
+    let bench: Bench = cli::parse_args();
     cli::init_tracing();
-    cli::exit_code(run(bench.command).await)
-}
-
-/// `bench` alone, or with options only (`bench --duration 5s`), means `bench run ...`.
-fn suite_by_default(mut argv: Vec<String>) -> Vec<String> {
-    let first = argv.get(1).map(String::as_str);
-    let is_option = first.is_some_and(|a| {
-        a.starts_with('-')
-            && !matches!(
-                a,
-                "-h" | "--help" | "-V" | "--version" | cli::PRINT_ENV_VARS
-            )
-    });
-    if first.is_none() || is_option {
-        argv.insert(1, "run".to_owned());
-    }
-    argv
+    let command = bench.command.unwrap_or(Command::Run(bench.suite));
+    cli::exit_code(run(command).await)
 }
 
 async fn run(command: Command) -> anyhow::Result<()> {
@@ -155,12 +152,13 @@ async fn run(command: Command) -> anyhow::Result<()> {
 /// `bench run`: the suite's scenarios, then their table and the page's path.
 async fn run_suite(args: SuiteArgs) -> anyhow::Result<()> {
     if args.list {
+        let mut table = driver::table::new(&["scenario", "what it runs"], &[0, 1]);
         for spec in suite::SCENARIOS {
-            println!("{:<22} {}", spec.name, spec.description);
+            table.add_row([spec.name, spec.description]);
         }
+        print!("{}", driver::table::render(&table, 0));
         return Ok(());
     }
-    suite::select(&args.scenario)?;
     let folder = suite::prepare_folder(args.out.as_deref())?;
     let report = suite::run_suite(&args, &folder).await?;
     print!("{}", report.text_table());
@@ -285,24 +283,23 @@ async fn floor_loop(connection: ConnectionArgs, floor: FloorArgs) -> anyhow::Res
 mod tests {
     use super::*;
 
-    fn argv(words: &[&str]) -> Vec<String> {
-        words.iter().map(|w| (*w).to_owned()).collect()
+    fn parse(words: &[&str]) -> Result<Bench, clap::Error> {
+        Bench::try_parse_from(words)
     }
 
     #[test]
     fn options_alone_mean_the_suite() {
-        assert_eq!(suite_by_default(argv(&["bench"])), argv(&["bench", "run"]));
-        assert_eq!(
-            suite_by_default(argv(&["bench", "--duration", "5s"])),
-            argv(&["bench", "run", "--duration", "5s"])
-        );
-        assert_eq!(
-            suite_by_default(argv(&["bench", "ring", "up"])),
-            argv(&["bench", "ring", "up"])
-        );
-        assert_eq!(
-            suite_by_default(argv(&["bench", "--help"])),
-            argv(&["bench", "--help"])
-        );
+        let alone = parse(&["bench"]).unwrap();
+        assert!(alone.command.is_none());
+        let shortened = parse(&["bench", "--duration", "5s"]).unwrap();
+        assert!(shortened.command.is_none());
+        assert_eq!(shortened.suite.duration, std::time::Duration::from_secs(5));
+        assert!(matches!(
+            parse(&["bench", "ring", "up"]).unwrap().command,
+            Some(Command::Ring(_))
+        ));
+        // The suite's options and another command do not mix.
+        let mixed = parse(&["bench", "--duration", "5s", "show", "r.json"]).unwrap_err();
+        assert_eq!(mixed.kind(), clap::error::ErrorKind::ArgumentConflict);
     }
 }

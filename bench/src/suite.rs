@@ -10,6 +10,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use clap::Args;
+use clap::builder::PossibleValuesParser;
 use cluster::ConnectionArgs;
 use cluster::cli::{Interrupted, UsageError};
 use cluster::local::{Home, IpPrefix, LocalRing, RingSpec, Shape};
@@ -27,12 +28,13 @@ pub struct SuiteArgs {
     #[command(flatten)]
     pub connection: ConnectionArgs,
 
-    /// Scenarios to run, comma-separated (see --list). [default: all]
+    /// Scenarios to run, comma-separated (--list says what each does). [default: all]
     #[arg(
         long,
         env = "PICKLE_SCENARIOS",
         value_name = "NAME,...",
-        value_delimiter = ','
+        value_delimiter = ',',
+        value_parser = PossibleValuesParser::new(SCENARIOS.iter().map(|s| s.name)),
     )]
     pub scenario: Vec<String>,
 
@@ -147,31 +149,12 @@ pub const SCENARIOS: &[Spec] = &[
     },
 ];
 
-/// The scenarios asked for, in suite order, or a usage error naming the unknown ones.
-pub fn select(names: &[String]) -> Result<Vec<&'static Spec>, UsageError> {
-    if names.is_empty() {
-        return Ok(SCENARIOS.iter().collect());
-    }
-    let unknown: Vec<&String> = names
+/// The scenarios asked for (clap has checked their names), in suite order; all if none was named.
+pub fn select(names: &[String]) -> Vec<&'static Spec> {
+    SCENARIOS
         .iter()
-        .filter(|n| !SCENARIOS.iter().any(|s| s.name == n.as_str()))
-        .collect();
-    if !unknown.is_empty() {
-        let known: Vec<&str> = SCENARIOS.iter().map(|s| s.name).collect();
-        return Err(UsageError(format!(
-            "--scenario: unknown {}; the scenarios are {}",
-            unknown
-                .iter()
-                .map(|n| n.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
-            known.join(", ")
-        )));
-    }
-    Ok(SCENARIOS
-        .iter()
-        .filter(|s| names.iter().any(|n| n == s.name))
-        .collect())
+        .filter(|s| names.is_empty() || names.iter().any(|n| n == s.name))
+        .collect()
 }
 
 /// The report folder: given, or `reports/<start time>`; it must not exist and must be creatable.
@@ -210,7 +193,7 @@ fn may_start_local_ring(connection: &ConnectionArgs, allowed: bool) -> bool {
 
 /// Runs the suite and returns its report (also written, with the page, into the folder).
 pub async fn run_suite(args: &SuiteArgs, folder: &Path) -> anyhow::Result<SuiteReport> {
-    let specs = select(&args.scenario)?;
+    let specs = select(&args.scenario);
     let started_at = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
     let (cassandra, started_locally) =
         reach_ring(&args.connection, !args.no_local_ring, args.nodes, args.dcs).await?;

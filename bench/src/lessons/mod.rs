@@ -25,8 +25,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use clap::Args;
-use cluster::cli::UsageError;
+use clap::{Args, ValueEnum};
 use cluster::{Connection, ConnectionArgs};
 use hdrhistogram::Histogram;
 use schema::model::Visit;
@@ -51,10 +50,9 @@ pub struct LessonsArgs {
     #[command(flatten)]
     pub connection: ConnectionArgs,
 
-    /// Lessons to run, comma-separated: prepared, window, fanout, routing, bound, distance.
-    /// [default: all]
+    /// Lessons to run, comma-separated. [default: all]
     #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
-    pub only: Vec<String>,
+    pub only: Vec<LessonName>,
 
     /// Measured time of each variant; the whole run scales with it (about 14 variants).
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = driver::args::parse_positive_duration, allow_hyphen_values = true)]
@@ -83,10 +81,33 @@ pub struct LessonsArgs {
     pub no_local_ring: bool,
 }
 
-/// Every lesson, in the order they run.
-pub const NAMES: [&str; 6] = [
-    "prepared", "window", "fanout", "routing", "bound", "distance",
-];
+/// The lessons, in the order they run; `--only` takes their names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LessonName {
+    /// Prepared statements against unprepared ones.
+    Prepared,
+    /// The in-flight window against stop-and-wait and synchronous writes.
+    Window,
+    /// Fan-out reads all at once against one after another.
+    Fanout,
+    /// Token-aware routing against round robin.
+    Routing,
+    /// What too small an in-flight bound costs.
+    Bound,
+    /// LOCAL_QUORUM against QUORUM across datacenters.
+    Distance,
+}
+
+impl std::fmt::Display for LessonName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Every variant has a name: none is marked `#[value(skip)]`.
+        match self.to_possible_value() {
+            Some(value) => f.write_str(value.get_name()),
+            None => write!(f, "{self:?}"),
+        }
+    }
+}
 
 /// One lesson's result: what it claims, its table, its plot and its explanation.
 #[derive(Debug, Clone, Serialize)]
@@ -342,7 +363,7 @@ fn response_histogram(report: &RunReport) -> Histogram<u64> {
 /// Runs the lessons asked for and writes the report folder (`lessons.json`, `index.html` and one
 /// SVG per plot).
 pub async fn run(args: &LessonsArgs) -> anyhow::Result<(LessonsReport, PathBuf)> {
-    let selected = select(&args.only)?;
+    let selected = select(&args.only);
     let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now())
         .to_string()
         .replace(':', "-");
@@ -393,12 +414,12 @@ pub async fn run(args: &LessonsArgs) -> anyhow::Result<(LessonsReport, PathBuf)>
     for name in selected {
         eprintln!("bench lessons: {name}...");
         let lesson = match name {
-            "prepared" => prepared::run(&lab).await,
-            "window" => window::run(&lab).await,
-            "fanout" => fanout::run(&lab).await,
-            "routing" => routing::run(&lab, &nodes).await,
-            "bound" => bound::run(&lab).await,
-            _ => Ok(distance::run(&nodes)),
+            LessonName::Prepared => prepared::run(&lab).await,
+            LessonName::Window => window::run(&lab).await,
+            LessonName::Fanout => fanout::run(&lab).await,
+            LessonName::Routing => routing::run(&lab, &nodes).await,
+            LessonName::Bound => bound::run(&lab).await,
+            LessonName::Distance => Ok(distance::run(&nodes)),
         };
         match lesson {
             Ok(lesson) => {
@@ -435,23 +456,16 @@ pub async fn run(args: &LessonsArgs) -> anyhow::Result<(LessonsReport, PathBuf)>
     }
 }
 
-fn select(only: &[String]) -> Result<Vec<&'static str>, UsageError> {
-    if only.is_empty() {
-        return Ok(NAMES.to_vec());
-    }
-    for name in only {
-        if !NAMES.contains(&name.as_str()) {
-            return Err(UsageError(format!(
-                "--only {name}: no such lesson; the lessons are {}",
-                NAMES.join(", ")
-            )));
-        }
-    }
-    Ok(NAMES
-        .iter()
-        .copied()
-        .filter(|n| only.iter().any(|o| o == n))
-        .collect())
+/// The lessons asked for, each once, in their own order (all of them if none was named).
+fn select(only: &[LessonName]) -> Vec<LessonName> {
+    let mut selected = if only.is_empty() {
+        LessonName::value_variants().to_vec()
+    } else {
+        only.to_vec()
+    };
+    selected.sort();
+    selected.dedup();
+    selected
 }
 
 #[cfg(test)]
@@ -460,16 +474,15 @@ mod tests {
 
     #[test]
     fn lessons_are_chosen_by_name_in_their_own_order() {
-        assert_eq!(select(&[]).unwrap(), NAMES.to_vec());
+        use LessonName::*;
         assert_eq!(
-            select(&["bound".to_owned(), "prepared".to_owned()]).unwrap(),
-            ["prepared", "bound"]
+            select(&[]),
+            [Prepared, Window, Fanout, Routing, Bound, Distance]
         );
-        let error = select(&["speed".to_owned()]).unwrap_err().to_string();
-        assert!(
-            error.contains("no such lesson") && error.contains("fanout"),
-            "{error}"
-        );
+        assert_eq!(select(&[Bound, Prepared, Bound]), [Prepared, Bound]);
+        let parsed = LessonName::from_str("fanout", false);
+        assert_eq!(parsed, Ok(Fanout));
+        assert_eq!(Fanout.to_string(), "fanout");
     }
 
     #[test]

@@ -333,7 +333,7 @@ const CASES: &[Case] = &[
         &["lessons", "--only", "speed"],
         &[],
         2,
-        "no such lesson",
+        "invalid value 'speed' for '--only",
     ),
     Case("bench", &["lessons", "--rate", "0"], &[], 2, "--rate"),
     Case(
@@ -341,7 +341,7 @@ const CASES: &[Case] = &[
         &["--scenario", "factory-9000"],
         &[],
         2,
-        "unknown factory-9000",
+        "invalid value 'factory-9000' for '--scenario",
     ),
     Case(
         "bench",

@@ -181,7 +181,7 @@ fn the_report_folder_must_be_new_and_writable() {
     assert!(line.contains("cannot create the report folder"), "{line}");
     let line = testing::one_line_failure(bench().args(["--scenario", "factory-9000"]), 2);
     assert!(
-        line.contains("unknown factory-9000") && line.contains("factory-5000"),
+        line.contains("invalid value 'factory-9000'") && line.contains("factory-5000"),
         "{line}"
     );
 }
