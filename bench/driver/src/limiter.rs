@@ -133,175 +133,261 @@ impl Evidence {
         })
     }
 
+    /// [`Evidence::machine`] as the tail of a sentence ("; the machine's..."), or nothing.
+    fn machine_clause(&self) -> String {
+        self.machine()
+            .map_or_else(String::new, |m| format!("; {m}"))
+    }
+
     /// Whether the machine's cores were nearly all busy, mostly with other processes' work.
     fn machine_taken_by_others(&self) -> bool {
         let others = self.machine_busy * self.machine_cores as f64 - self.cores_busy;
         self.machine_busy >= MACHINE_SATURATED && others > self.cores_busy
+    }
+
+    /// Where the loop's time behind schedule went, as shares of the measured time.
+    fn lateness(&self) -> String {
+        let seconds = self.measured_seconds.max(f64::EPSILON);
+        format!(
+            "the loop was behind schedule {:.1}% of the time waiting for permits and {:.1}% with permits free",
+            self.pacing.waiting_for_permits_s / seconds * 100.0,
+            self.pacing.late_with_free_permits_s / seconds * 100.0
+        )
+    }
+
+    /// Whether the loop was behind schedule more with permits free than waiting for them.
+    fn mostly_late_with_permits_free(&self) -> bool {
+        self.pacing.late_with_free_permits_s > self.pacing.waiting_for_permits_s
+    }
+
+    /// The service times, p10 to p99, or that none was measured.
+    fn service_times(&self) -> String {
+        if self.service_p50_s > 0.0 {
+            format!(
+                "service time p10 {:.3} ms, median {:.3} ms, mean {:.3} ms, p99 {:.3} ms",
+                self.service_p10_s * 1e3,
+                self.service_p50_s * 1e3,
+                self.service_mean_s * 1e3,
+                self.service_p99_s * 1e3
+            )
+        } else {
+            "no request was answered in the measured time".to_owned()
+        }
+    }
+
+    /// Service time that grew with load: requests queued in the server.
+    fn queued_in_server(&self) -> bool {
+        self.service_p50_s > 2.0 * self.service_p10_s
+    }
+
+    /// Requests in flight that `target` operations per second need at `service_s` per request
+    /// (Little's law).
+    fn needed_in_flight(&self, target: f64, service_s: f64) -> f64 {
+        target * self.requests_per_op as f64 * service_s
+    }
+
+    /// The share of the window a need must fit in.
+    fn window(&self) -> f64 {
+        self.max_in_flight as f64 * 0.9
     }
 }
 
 /// Decides what limited the rate.
 pub fn diagnose(e: &Evidence) -> Limiter {
     if e.operations == 0 || e.measured_seconds <= 0.0 {
-        return Limiter {
-            verdict: Verdict::NothingMeasured,
-            explanation: "nothing was measured: the run stopped before any operation of its \
-                          measured time was due, so there is no verdict"
-                .to_owned(),
-            warning: None,
-        };
+        return nothing_measured();
     }
-    let seconds = e.measured_seconds.max(f64::EPSILON);
-    let (waiting, late) = (
-        e.pacing.waiting_for_permits_s,
-        e.pacing.late_with_free_permits_s,
-    );
-    let lateness = format!(
-        "the loop was behind schedule {:.1}% of the time waiting for permits and {:.1}% with permits free",
-        waiting / seconds * 100.0,
-        late / seconds * 100.0
-    );
-    let window_ops = e.max_in_flight as f64 / e.requests_per_op.max(1) as f64;
     let Some(target) = e.target_rate else {
-        let possible = window_ops / e.response_mean_s.max(1e-9);
-        return Limiter {
-            verdict: Verdict::Unthrottled,
-            explanation: format!(
-                "unthrottled: {window_ops:.0} operation(s) in flight at a mean response time of {:.3} ms allow about \
-                 {possible:.0}/s (Little's law); achieved {:.1}/s with {:.2} client cores busy",
-                e.response_mean_s * 1e3,
-                e.achieved_rate,
-                e.cores_busy
-            ),
-            warning: None,
-        };
+        return unthrottled(e);
     };
     let share = e.achieved_rate / target;
     let succeeded = e.succeeded_rate / target;
     if share >= 0.99 && succeeded < 0.99 {
-        return Limiter {
-            verdict: Verdict::Failures,
-            explanation: format!(
-                "failed operations: the rate was reached ({:.1}% of the target), but only {:.1}% of \
-                 the target succeeded; the errors by kind say what failed",
-                share * 100.0,
-                succeeded * 100.0
-            ),
-            warning: Some(format!(
-                "{:.1}% of the target rate failed",
-                (share - succeeded) * 100.0
-            )),
-        };
+        return failures(share, succeeded);
     }
     if share >= 0.99 {
-        return Limiter {
-            verdict: Verdict::KeptUp,
-            explanation: format!(
-                "kept up with the target ({:.1}% of it); operations were sent a median {:.3} ms after their due time",
-                share * 100.0,
-                e.wait_p50_s * 1e3
-            ),
-            warning: None,
-        };
+        return kept_up(e, share);
     }
     let warning = Some(format!(
         "achieved {:.1}/s is {:.1}% of the target {target:.0}/s",
         e.achieved_rate,
         share * 100.0
     ));
-    let need = |service_s: f64| target * e.requests_per_op as f64 * service_s;
-    let (needed_unloaded, needed_typical, needed_mean) = (
-        need(e.service_p10_s),
-        need(e.service_p50_s),
-        need(e.service_mean_s),
-    );
-    let window = e.max_in_flight as f64 * 0.9;
-    // Service time that grew with load: requests queued in the server.
-    let queued_in_server = e.service_p50_s > 2.0 * e.service_p10_s;
-    let machine = e.machine().map_or_else(String::new, |m| format!("; {m}"));
-    let service = if e.service_p50_s > 0.0 {
-        format!(
-            "service time p10 {:.3} ms, median {:.3} ms, mean {:.3} ms, p99 {:.3} ms",
-            e.service_p10_s * 1e3,
-            e.service_p50_s * 1e3,
-            e.service_mean_s * 1e3,
-            e.service_p99_s * 1e3
-        )
-    } else {
-        "no request was answered in the measured time".to_owned()
-    };
-    let (verdict, explanation) = if late > waiting && e.machine_taken_by_others() {
-        (
-            Verdict::MachineCpu,
-            format!(
-                "the machine: {lateness}, so the loop fell behind for lack of CPU{machine}: the rest \
-                 was other processes' (a node on this machine, say). The client did not use up a \
-                 share of its own: run it on another machine, or give the machine more cores"
-            ),
-        )
-    } else if late > waiting {
-        (
-            Verdict::ClientCpu,
-            format!(
-                "the client: {lateness}, so the loop itself fell behind; the process kept {:.2} cores busy{machine}. \
-                 Give the client more CPU, or run several clients and merge their reports",
-                e.cores_busy
-            ),
-        )
+    let needed_unloaded = e.needed_in_flight(target, e.service_p10_s);
+    let needed_typical = e.needed_in_flight(target, e.service_p50_s);
+    let (verdict, explanation) = if e.mostly_late_with_permits_free() && e.machine_taken_by_others()
+    {
+        the_machine_cpu(e)
+    } else if e.mostly_late_with_permits_free() {
+        the_client_cpu(e)
     } else if e.machine_taken_by_others() {
-        (
-            Verdict::ServerLatency,
-            format!(
-                "the server: the window of {} filled while the machine's cores were busy with other \
-                 processes (a node on this machine, it seems), and service time grew with load \
-                 ({service}): the server is saturated (its service times are its queue, so Little's \
-                 law on them would ask for a window that only queues longer); {lateness}{machine}",
-                e.max_in_flight
-            ),
-        )
-    } else if queued_in_server && needed_unloaded <= window {
-        (
-            Verdict::ServerLatency,
-            format!(
-                "the server: the window of {} filled because service time grew with load ({service}): \
-                 the median is more than twice the fastest tenth's, so requests queued in the server. \
-                 An unloaded server would need about {needed_unloaded:.0} requests in flight for \
-                 {target:.0}/s. If raising --max-in-flight does not raise the rate, the server is \
-                 saturated and more in flight only queues longer; {lateness}{machine}",
-                e.max_in_flight
-            ),
-        )
-    } else if needed_unloaded > window || needed_typical > window {
-        (
-            Verdict::InFlightBound,
-            format!(
-                "the in-flight bound: at a median service time of {:.3} ms, {target:.0}/s needs about \
-                 {needed_typical:.0} requests in flight (Little's law: rate x {} requests x latency), and \
-                 --max-in-flight is {}; {lateness}{machine}. Raise --max-in-flight or lower --rate",
-                e.service_p50_s * 1e3,
-                e.requests_per_op,
-                e.max_in_flight
-            ),
-        )
+        a_saturated_server_on_this_machine(e)
+    } else if e.queued_in_server() && needed_unloaded <= e.window() {
+        a_server_queueing_under_load(e, target)
+    } else if needed_unloaded > e.window() || needed_typical > e.window() {
+        the_in_flight_bound(e, target)
     } else {
-        (
-            Verdict::ServerLatency,
-            format!(
-                "the server: at the median service time ({:.3} ms) {needed_typical:.0} requests in flight would do, \
-                 but service times rose (mean {:.3} ms, p99 {:.3} ms, needing {needed_mean:.0}) until the window \
-                 of {} filled; {lateness}{machine}",
-                e.service_p50_s * 1e3,
-                e.service_mean_s * 1e3,
-                e.service_p99_s * 1e3,
-                e.max_in_flight
-            ),
-        )
+        the_server_latency_spikes(e, target)
     };
     Limiter {
         verdict,
         explanation,
         warning,
     }
+}
+
+/// No verdict: the run measured nothing.
+fn nothing_measured() -> Limiter {
+    Limiter {
+        verdict: Verdict::NothingMeasured,
+        explanation: "nothing was measured: the run stopped before any operation of its \
+                      measured time was due, so there is no verdict"
+            .to_owned(),
+        warning: None,
+    }
+}
+
+/// No target: what the window allows at the measured response time, and what was achieved.
+fn unthrottled(e: &Evidence) -> Limiter {
+    let window_ops = e.max_in_flight as f64 / e.requests_per_op.max(1) as f64;
+    let possible = window_ops / e.response_mean_s.max(1e-9);
+    Limiter {
+        verdict: Verdict::Unthrottled,
+        explanation: format!(
+            "unthrottled: {window_ops:.0} operation(s) in flight at a mean response time of {:.3} ms allow about \
+             {possible:.0}/s (Little's law); achieved {:.1}/s with {:.2} client cores busy",
+            e.response_mean_s * 1e3,
+            e.achieved_rate,
+            e.cores_busy
+        ),
+        warning: None,
+    }
+}
+
+/// The rate was reached, but not by operations that succeeded.
+fn failures(share: f64, succeeded: f64) -> Limiter {
+    Limiter {
+        verdict: Verdict::Failures,
+        explanation: format!(
+            "failed operations: the rate was reached ({:.1}% of the target), but only {:.1}% of \
+             the target succeeded; the errors by kind say what failed",
+            share * 100.0,
+            succeeded * 100.0
+        ),
+        warning: Some(format!(
+            "{:.1}% of the target rate failed",
+            (share - succeeded) * 100.0
+        )),
+    }
+}
+
+/// The rate was reached by operations that succeeded.
+fn kept_up(e: &Evidence, share: f64) -> Limiter {
+    Limiter {
+        verdict: Verdict::KeptUp,
+        explanation: format!(
+            "kept up with the target ({:.1}% of it); operations were sent a median {:.3} ms after their due time",
+            share * 100.0,
+            e.wait_p50_s * 1e3
+        ),
+        warning: None,
+    }
+}
+
+/// Late with permits free, on a machine whose cores other processes took.
+fn the_machine_cpu(e: &Evidence) -> (Verdict, String) {
+    let (lateness, machine) = (e.lateness(), e.machine_clause());
+    (
+        Verdict::MachineCpu,
+        format!(
+            "the machine: {lateness}, so the loop fell behind for lack of CPU{machine}: the rest \
+             was other processes' (a node on this machine, say). The client did not use up a \
+             share of its own: run it on another machine, or give the machine more cores"
+        ),
+    )
+}
+
+/// Late with permits free, with the machine's CPU to spare: the client's loop is too slow.
+fn the_client_cpu(e: &Evidence) -> (Verdict, String) {
+    let (lateness, machine) = (e.lateness(), e.machine_clause());
+    (
+        Verdict::ClientCpu,
+        format!(
+            "the client: {lateness}, so the loop itself fell behind; the process kept {:.2} cores busy{machine}. \
+             Give the client more CPU, or run several clients and merge their reports",
+            e.cores_busy
+        ),
+    )
+}
+
+/// Waiting for permits while other processes (a node) took the machine's cores.
+fn a_saturated_server_on_this_machine(e: &Evidence) -> (Verdict, String) {
+    let (lateness, machine, service) = (e.lateness(), e.machine_clause(), e.service_times());
+    (
+        Verdict::ServerLatency,
+        format!(
+            "the server: the window of {} filled while the machine's cores were busy with other \
+             processes (a node on this machine, it seems), and service time grew with load \
+             ({service}): the server is saturated (its service times are its queue, so Little's \
+             law on them would ask for a window that only queues longer); {lateness}{machine}",
+            e.max_in_flight
+        ),
+    )
+}
+
+/// Waiting for permits while the median service time grew past twice the fastest tenth's,
+/// although the fastest tenth's need fits the window.
+fn a_server_queueing_under_load(e: &Evidence, target: f64) -> (Verdict, String) {
+    let (lateness, machine, service) = (e.lateness(), e.machine_clause(), e.service_times());
+    let needed_unloaded = e.needed_in_flight(target, e.service_p10_s);
+    (
+        Verdict::ServerLatency,
+        format!(
+            "the server: the window of {} filled because service time grew with load ({service}): \
+             the median is more than twice the fastest tenth's, so requests queued in the server. \
+             An unloaded server would need about {needed_unloaded:.0} requests in flight for \
+             {target:.0}/s. If raising --max-in-flight does not raise the rate, the server is \
+             saturated and more in flight only queues longer; {lateness}{machine}",
+            e.max_in_flight
+        ),
+    )
+}
+
+/// Waiting for permits, and the fastest tenth's or the median's need exceeds the window.
+fn the_in_flight_bound(e: &Evidence, target: f64) -> (Verdict, String) {
+    let (lateness, machine) = (e.lateness(), e.machine_clause());
+    let needed_typical = e.needed_in_flight(target, e.service_p50_s);
+    (
+        Verdict::InFlightBound,
+        format!(
+            "the in-flight bound: at a median service time of {:.3} ms, {target:.0}/s needs about \
+             {needed_typical:.0} requests in flight (Little's law: rate x {} requests x latency), and \
+             --max-in-flight is {}; {lateness}{machine}. Raise --max-in-flight or lower --rate",
+            e.service_p50_s * 1e3,
+            e.requests_per_op,
+            e.max_in_flight
+        ),
+    )
+}
+
+/// Waiting for permits although the median's need fits: the server's latency spikes filled the
+/// window.
+fn the_server_latency_spikes(e: &Evidence, target: f64) -> (Verdict, String) {
+    let (lateness, machine) = (e.lateness(), e.machine_clause());
+    let needed_typical = e.needed_in_flight(target, e.service_p50_s);
+    let needed_mean = e.needed_in_flight(target, e.service_mean_s);
+    (
+        Verdict::ServerLatency,
+        format!(
+            "the server: at the median service time ({:.3} ms) {needed_typical:.0} requests in flight would do, \
+             but service times rose (mean {:.3} ms, p99 {:.3} ms, needing {needed_mean:.0}) until the window \
+             of {} filled; {lateness}{machine}",
+            e.service_p50_s * 1e3,
+            e.service_mean_s * 1e3,
+            e.service_p99_s * 1e3,
+            e.max_in_flight
+        ),
+    )
 }
 
 #[cfg(test)]

@@ -17,15 +17,13 @@ use tokio::time::Instant;
 use crate::args::{RunArgs, TimerChoice};
 use crate::drive::{Ending, Intended, Outcome, Plan, drive};
 use crate::hdr_log::HdrLog;
-use crate::limiter::{Evidence, diagnose};
 use crate::pace::{End, Pace, Schedule};
 use crate::prometheus::Exporter;
-use crate::record::{ALL, IntervalSummary, Percentiles, Recorder, Recording, new_histogram};
-use crate::report::{FORMAT, Names, ReportError, RunReport, describe_ending, live_line};
+use crate::record::{IntervalSummary, Recorder};
+use crate::report::{ReportError, RunReport, describe_ending, live_line};
 use crate::shutdown::Signals;
-use crate::tally::add_into;
 use crate::timer::{PreciseTimer, TokioTimer};
-use crate::usage::{ClientCost, Usage};
+use crate::usage::Usage;
 
 /// What an app's operations look like.
 #[derive(Debug, Clone)]
@@ -300,101 +298,10 @@ impl Run {
             .map(|p| p.display().to_string())
             .unwrap_or_default()
     }
-
-    fn report(
-        &self,
-        recording: &Recording,
-        outcome: &Outcome,
-        start: Usage,
-        end: Usage,
-    ) -> RunReport {
-        let w = &self.workload;
-        let seconds = recording.measured.as_secs_f64();
-        let counts = recording.counts;
-        let per_second = |count: u64| {
-            if seconds > 0.0 {
-                count as f64 / seconds
-            } else {
-                0.0
-            }
-        };
-        let client = ClientCost::between(
-            start,
-            end,
-            recording.measured,
-            counts.ops + counts.ops_failed,
-            counts.requests + counts.requests_failed,
-        );
-        let mut all_service = new_histogram();
-        for histogram in &recording.histograms.service {
-            add_into(&mut all_service, histogram);
-        }
-        let service = Percentiles::of(&all_service);
-        let achieved_rate = per_second(counts.ops + counts.ops_failed);
-        let limiter = diagnose(&Evidence {
-            target_rate: self.args.rate,
-            achieved_rate,
-            succeeded_rate: per_second(counts.ops),
-            measured_seconds: seconds,
-            pacing: recording.pacing,
-            wait_p50_s: Percentiles::of(&recording.histograms.wait).p50 / 1e6,
-            max_in_flight: self.args.max_in_flight as usize,
-            requests_per_op: w.requests_per_op,
-            service_p10_s: all_service.value_at_quantile(0.1) as f64 / 1e9,
-            service_p50_s: service.p50 / 1e6,
-            service_mean_s: service.mean / 1e6,
-            service_p99_s: service.p99 / 1e6,
-            response_mean_s: Percentiles::of(&recording.histograms.response).mean / 1e6,
-            cores_busy: client.cores_busy,
-            machine_cores: client.machine_cores,
-            machine_busy: client.machine_busy,
-            operations: counts.ops + counts.ops_failed + counts.missed,
-        });
-        let all = recording.histograms.all();
-        let tagged: Vec<(String, &hdrhistogram::Histogram<u64>)> =
-            std::iter::once((ALL.to_owned(), &all))
-                .chain(recording.histograms.tagged(&recording.tags))
-                .collect();
-        RunReport {
-            format: FORMAT,
-            tool: w.tool.to_owned(),
-            version: env!("CARGO_PKG_VERSION").to_owned(),
-            started_at: humantime::format_rfc3339_millis(recording.measured_from).to_string(),
-            names: Names {
-                op: w.op.to_owned(),
-                request: w.request.to_owned(),
-            },
-            config: self.config.clone(),
-            ending: describe_ending(&outcome.ending),
-            target_rate: self.args.rate,
-            latency_from: RunReport::latency_from(self.args.rate).to_owned(),
-            achieved_rate,
-            achieved_request_rate: per_second(counts.requests + counts.requests_failed),
-            measured_seconds: seconds,
-            wall_seconds: recording.wall.as_secs_f64(),
-            counts,
-            abandoned: outcome.abandoned as u64,
-            errors: recording
-                .errors
-                .iter()
-                .map(|(kind, n)| (kind.name().to_owned(), *n))
-                .collect(),
-            latency_us: tagged
-                .iter()
-                .map(|(tag, h)| (tag.clone(), Percentiles::of(h)))
-                .collect(),
-            histograms: tagged
-                .iter()
-                .map(|(tag, h)| (tag.clone(), RunReport::encode(h)))
-                .collect(),
-            intervals: recording.intervals.clone(),
-            pacing: recording.pacing,
-            client,
-            limiter,
-            app: serde_json::Value::Null,
-        }
-    }
 }
+
+#[path = "run_report.rs"]
+mod reporting;
 
 #[cfg(test)]
 mod tests {

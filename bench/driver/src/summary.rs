@@ -10,115 +10,167 @@ impl RunReport {
     /// The summary printed at the end of a run.
     pub fn summary(&self) -> String {
         let mut out = String::new();
-        let (op, request) = (&self.names.op, &self.names.request);
-        let target = self.target_rate.map_or_else(
-            || "unthrottled".to_owned(),
-            |rate| format!("target {rate:.0} {op}s/s"),
-        );
-        let missed = match self.counts.missed {
-            0 => String::new(),
-            n => format!(", {n} {op}s missed"),
-        };
-        let _ = writeln!(
-            out,
-            "{tool}: {seconds:.1} s measured ({wall:.1} s of wall time with the drain), {target}, achieved {achieved:.1} {op}s/s ({requests:.0} {request}s/s){missed}; ended: {ending}",
-            tool = self.tool,
-            seconds = self.measured_seconds,
-            wall = self.wall_seconds,
-            achieved = self.achieved_rate,
-            requests = self.achieved_request_rate,
-            ending = self.ending,
-        );
-        if self.counts.missed > 0 {
-            let _ = writeln!(
-                out,
-                "  {} {op}s were due but never sent: the run ended while behind schedule; each counts in `all` \
-                 (and `missed`) as late by the time left until the end",
-                self.counts.missed
-            );
-        }
-        let c = &self.counts;
-        let _ = writeln!(
-            out,
-            "  {ops} {op}s ok, {failed} failed; {reqs} {request}s ok, {reqs_failed} failed{abandoned}",
-            ops = c.ops,
-            failed = c.ops_failed,
-            reqs = c.requests,
-            reqs_failed = c.requests_failed,
-            abandoned = if self.abandoned > 0 {
-                format!("; {} abandoned at the drain timeout", self.abandoned)
-            } else {
-                String::new()
-            },
-        );
-        if c.requests_remote > 0 {
-            let _ = writeln!(
-                out,
-                "  {} {request}s ({:.1}%) were coordinated outside the local datacenter: --dc-failover let them leave it",
-                c.requests_remote,
-                c.requests_remote as f64 * 100.0 / c.requests.max(1) as f64
-            );
-        }
-        if !self.errors.is_empty() {
-            let kinds: Vec<String> = self
-                .errors
-                .iter()
-                .map(|(kind, n)| format!("{kind} {n}"))
-                .collect();
-            let _ = writeln!(out, "  errors: {}", kinds.join(", "));
-        }
-        let _ = writeln!(out, "  latency, {}", self.measures());
-        // The headline first, then the successful-only view beside it, then the rest.
-        let order = |tag: &str| match tag {
-            ALL => 0,
-            RESPONSE => 1,
-            _ => 2,
-        };
-        let mut rows: Vec<(&String, &Percentiles)> = self.latency_us.iter().collect();
-        rows.sort_by_key(|(tag, _)| order(tag));
-        let header = ["ms", "p50", "p90", "p99", "p99.9", "max", "count"];
-        let mut latency = crate::table::new(&header, &[0]);
-        for (tag, p) in rows.into_iter().filter(|(_, p)| p.count > 0) {
-            let ms = [p.p50, p.p90, p.p99, p.p999, p.max].map(|us| format!("{:.3}", us / 1e3));
-            let mut row = vec![tag.clone()];
-            row.extend(ms);
-            row.push(p.count.to_string());
-            latency.add_row(row);
-        }
-        out.push_str(&crate::table::render(&latency, 4));
-        let _ = writeln!(
-            out,
-            "  `all` counts every {op} due in the measured time ({total}), {errors:.2}% of them failed, missed or \
-             abandoned; `response`, the {ok} that succeeded",
-            total = self.operations_due(),
-            errors = self.error_rate() * 100.0,
-            ok = c.ops,
-        );
-        let cost = &self.client;
-        let _ = writeln!(
-            out,
-            "  client: {:.2} CPU s ({:.2} cores busy), {:.1} CPU µs per {request}, {:.1} per {op}; RSS {} MiB at start, {} MiB at end, {} MiB peak",
-            cost.cpu_seconds,
-            cost.cores_busy,
-            cost.cpu_us_per_request,
-            cost.cpu_us_per_op,
-            cost.rss_start_bytes >> 20,
-            cost.rss_end_bytes >> 20,
-            cost.peak_rss_bytes >> 20,
-        );
-        if cost.machine_cores > 0 {
-            let _ = writeln!(
-                out,
-                "  machine: {} cores, {:.0}% busy over the measured time (this process and every other)",
-                cost.machine_cores,
-                cost.machine_busy * 100.0
-            );
-        }
-        let _ = writeln!(out, "  rate: {}", self.limiter.explanation);
-        if let Some(warning) = &self.limiter.warning {
-            let _ = writeln!(out, "  WARNING: {warning}");
-        }
+        write_headline(&mut out, self);
+        write_missed_operations(&mut out, self);
+        write_counts(&mut out, self);
+        write_remote_requests(&mut out, self);
+        write_errors_by_kind(&mut out, self);
+        write_latency_table(&mut out, self);
+        write_client_cost(&mut out, self);
+        write_machine_cpu(&mut out, self);
+        write_rate_verdict(&mut out, self);
         out
+    }
+}
+
+/// What ran, for how long, at what rate against which target, and how it ended.
+fn write_headline(out: &mut String, r: &RunReport) {
+    let (op, request) = (&r.names.op, &r.names.request);
+    let target = r.target_rate.map_or_else(
+        || "unthrottled".to_owned(),
+        |rate| format!("target {rate:.0} {op}s/s"),
+    );
+    let missed = match r.counts.missed {
+        0 => String::new(),
+        n => format!(", {n} {op}s missed"),
+    };
+    let _ = writeln!(
+        out,
+        "{tool}: {seconds:.1} s measured ({wall:.1} s of wall time with the drain), {target}, achieved {achieved:.1} {op}s/s ({requests:.0} {request}s/s){missed}; ended: {ending}",
+        tool = r.tool,
+        seconds = r.measured_seconds,
+        wall = r.wall_seconds,
+        achieved = r.achieved_rate,
+        requests = r.achieved_request_rate,
+        ending = r.ending,
+    );
+}
+
+/// Operations due but never sent, and how they count, if there were any.
+fn write_missed_operations(out: &mut String, r: &RunReport) {
+    if r.counts.missed > 0 {
+        let _ = writeln!(
+            out,
+            "  {} {op}s were due but never sent: the run ended while behind schedule; each counts in `all` \
+             (and `missed`) as late by the time left until the end",
+            r.counts.missed,
+            op = r.names.op,
+        );
+    }
+}
+
+/// Operations and requests that succeeded and failed, and those abandoned at the drain.
+fn write_counts(out: &mut String, r: &RunReport) {
+    let (op, request) = (&r.names.op, &r.names.request);
+    let c = &r.counts;
+    let _ = writeln!(
+        out,
+        "  {ops} {op}s ok, {failed} failed; {reqs} {request}s ok, {reqs_failed} failed{abandoned}",
+        ops = c.ops,
+        failed = c.ops_failed,
+        reqs = c.requests,
+        reqs_failed = c.requests_failed,
+        abandoned = if r.abandoned > 0 {
+            format!("; {} abandoned at the drain timeout", r.abandoned)
+        } else {
+            String::new()
+        },
+    );
+}
+
+/// Requests coordinated outside the local datacenter (`--dc-failover`), if there were any.
+fn write_remote_requests(out: &mut String, r: &RunReport) {
+    let c = &r.counts;
+    if c.requests_remote > 0 {
+        let _ = writeln!(
+            out,
+            "  {} {request}s ({:.1}%) were coordinated outside the local datacenter: --dc-failover let them leave it",
+            c.requests_remote,
+            c.requests_remote as f64 * 100.0 / c.requests.max(1) as f64,
+            request = r.names.request,
+        );
+    }
+}
+
+/// Failed requests by kind, if any failed.
+fn write_errors_by_kind(out: &mut String, r: &RunReport) {
+    if !r.errors.is_empty() {
+        let kinds: Vec<String> = r
+            .errors
+            .iter()
+            .map(|(kind, n)| format!("{kind} {n}"))
+            .collect();
+        let _ = writeln!(out, "  errors: {}", kinds.join(", "));
+    }
+}
+
+/// What the latency measures, a table of it per tag, and what `all` and `response` count.
+fn write_latency_table(out: &mut String, r: &RunReport) {
+    let _ = writeln!(out, "  latency, {}", r.measures());
+    // The headline first, then the successful-only view beside it, then the rest.
+    let order = |tag: &str| match tag {
+        ALL => 0,
+        RESPONSE => 1,
+        _ => 2,
+    };
+    let mut rows: Vec<(&String, &Percentiles)> = r.latency_us.iter().collect();
+    rows.sort_by_key(|(tag, _)| order(tag));
+    let header = ["ms", "p50", "p90", "p99", "p99.9", "max", "count"];
+    let mut latency = crate::table::new(&header, &[0]);
+    for (tag, p) in rows.into_iter().filter(|(_, p)| p.count > 0) {
+        let ms = [p.p50, p.p90, p.p99, p.p999, p.max].map(|us| format!("{:.3}", us / 1e3));
+        let mut row = vec![tag.clone()];
+        row.extend(ms);
+        row.push(p.count.to_string());
+        latency.add_row(row);
+    }
+    out.push_str(&crate::table::render(&latency, 4));
+    let _ = writeln!(
+        out,
+        "  `all` counts every {op} due in the measured time ({total}), {errors:.2}% of them failed, missed or \
+         abandoned; `response`, the {ok} that succeeded",
+        op = r.names.op,
+        total = r.operations_due(),
+        errors = r.error_rate() * 100.0,
+        ok = r.counts.ops,
+    );
+}
+
+/// What the client itself cost in CPU and memory.
+fn write_client_cost(out: &mut String, r: &RunReport) {
+    let (op, request) = (&r.names.op, &r.names.request);
+    let cost = &r.client;
+    let _ = writeln!(
+        out,
+        "  client: {:.2} CPU s ({:.2} cores busy), {:.1} CPU µs per {request}, {:.1} per {op}; RSS {} MiB at start, {} MiB at end, {} MiB peak",
+        cost.cpu_seconds,
+        cost.cores_busy,
+        cost.cpu_us_per_request,
+        cost.cpu_us_per_op,
+        cost.rss_start_bytes >> 20,
+        cost.rss_end_bytes >> 20,
+        cost.peak_rss_bytes >> 20,
+    );
+}
+
+/// How busy the whole machine was, if its CPU is known.
+fn write_machine_cpu(out: &mut String, r: &RunReport) {
+    let cost = &r.client;
+    if cost.machine_cores > 0 {
+        let _ = writeln!(
+            out,
+            "  machine: {} cores, {:.0}% busy over the measured time (this process and every other)",
+            cost.machine_cores,
+            cost.machine_busy * 100.0
+        );
+    }
+}
+
+/// What limited the rate, and the warning when it fell short.
+fn write_rate_verdict(out: &mut String, r: &RunReport) {
+    let _ = writeln!(out, "  rate: {}", r.limiter.explanation);
+    if let Some(warning) = &r.limiter.warning {
+        let _ = writeln!(out, "  WARNING: {warning}");
     }
 }
 
