@@ -10,7 +10,10 @@
 
 use driver::report::RunReport;
 
-use super::{Lab, Lesson, ms, response, visits};
+use crate::plots::PlotError;
+
+use super::lab::{Lab, response, visits};
+use super::report::{Lesson, ms};
 
 async fn write_visits(lab: &Lab, rate: Option<f64>, bound: u32) -> anyhow::Result<RunReport> {
     lab.drive(
@@ -38,7 +41,49 @@ fn small_margin(capacity: &RunReport, one_at_a_time: &RunReport) -> String {
     )
 }
 
+/// The table's header: one row per bound.
+const COLUMNS: [&str; 6] = [
+    "max in flight",
+    "target/s",
+    "achieved/s",
+    "of target",
+    "p99 ms",
+    "limited by",
+];
+
 pub(super) async fn run(lab: &Lab) -> anyhow::Result<Lesson> {
+    let bounds = measure_three_bounds(lab).await?;
+    let plot = lab.save_plot("bound", &bounds.plot()?)?;
+    Ok(Lesson::measured(
+        "bound",
+        "Size the in-flight bound by Little's law",
+        &COLUMNS,
+        bounds.rows(),
+        plot,
+        bounds.finding(),
+    ))
+}
+
+/// What the lesson measured: the ring's capacity, one visit at a time's ceiling, and the target
+/// run with three bounds.
+struct Bounds {
+    /// Visits as fast as 256 writes in flight allow: the ring's capacity.
+    capacity: RunReport,
+    /// Visits as fast as one visit (3 writes) in flight allows: 1 / latency.
+    one_at_a_time: RunReport,
+    /// Visits per second asked of each bound.
+    target: f64,
+    /// The median write time at the target with the default bound, in seconds.
+    service_s: f64,
+    /// Writes in flight the target needs at that write time, by Little's law.
+    needed: f64,
+    /// One visit at a time, the bound Little's law asks for, and the default 256, with their runs.
+    variants: [(u32, RunReport); 3],
+}
+
+/// Measures the ring's capacity and one visit at a time's ceiling, picks a target between them,
+/// and runs it with each of the three bounds.
+async fn measure_three_bounds(lab: &Lab) -> anyhow::Result<Bounds> {
     // What the ring can do, and what one visit in flight can do: by Little's law, 1 / latency.
     let capacity = write_visits(lab, None, 256).await?;
     let one_at_a_time = write_visits(lab, None, 3).await?;
@@ -62,73 +107,88 @@ pub(super) async fn run(lab: &Lab) -> anyhow::Result<Lesson> {
         (little, write_visits(lab, Some(target), little).await?),
         (256, roomy),
     ];
+    Ok(Bounds {
+        capacity,
+        one_at_a_time,
+        target,
+        service_s,
+        needed,
+        variants,
+    })
+}
 
-    let rows = variants
-        .iter()
-        .map(|(bound, report)| {
-            let p = response(report);
-            vec![
-                bound.to_string(),
-                format!("{target:.0}"),
-                format!("{:.0}", report.achieved_rate),
-                format!("{:.1}%", report.achieved_rate / target * 100.0),
-                ms(p.p99),
-                report.limiter.verdict.describe().to_owned(),
-            ]
-        })
-        .collect();
-    let points: Vec<(String, Option<f64>, f64)> = variants
-        .iter()
-        .map(|(bound, report)| (format!("bound {bound}"), Some(target), report.achieved_rate))
-        .collect();
-    let plot = lab.save_plot(
-        "bound",
-        &crate::plots::rates(
+impl Bounds {
+    /// One row per bound: what it achieved of the target, and what limited it.
+    fn rows(&self) -> Vec<Vec<String>> {
+        let target = self.target;
+        self.variants
+            .iter()
+            .map(|(bound, report)| {
+                let p = response(report);
+                vec![
+                    bound.to_string(),
+                    format!("{target:.0}"),
+                    format!("{:.0}", report.achieved_rate),
+                    format!("{:.1}%", report.achieved_rate / target * 100.0),
+                    ms(p.p99),
+                    report.limiter.verdict.describe().to_owned(),
+                ]
+            })
+            .collect()
+    }
+
+    /// The achieved rate of each bound against the target, as SVG.
+    fn plot(&self) -> Result<String, PlotError> {
+        let target = self.target;
+        let points: Vec<(String, Option<f64>, f64)> = self
+            .variants
+            .iter()
+            .map(|(bound, report)| (format!("bound {bound}"), Some(target), report.achieved_rate))
+            .collect();
+        crate::plots::rates(
             &format!("{target:.0} visits/s with three in-flight bounds"),
             "visit",
             &points,
-        )?,
-    )?;
-    let (small, _) = &variants[0];
-    let small_report = &variants[0].1;
-    let mut finding = format!(
-        "The ring took {:.0} visits/s unthrottled with 256 writes in flight, and {:.0}/s with one \
-         visit (3 writes) at a time: by Little's law, requests in flight = rate x latency, so one \
-         visit in flight allows 1 / latency. The target was {target:.0}/s. At a median write \
-         time of {:.3} ms that rate needs about {needed:.1} writes in flight. With a bound of \
-         {small} (one visit at a time) the run \
-         achieved {:.0}/s ({:.1}%), and its report says why: \"{}\". With {little} (twice the need, \
-         in whole visits) it achieved {:.1}%, with 256 {:.1}%. A bound protects the client's memory \
-         and the ring from a flood; set it from the rate and the latency you expect, with room for \
-         spikes, and read the report's verdict when the rate falls short.",
-        capacity.achieved_rate,
-        one_at_a_time.achieved_rate,
-        service_s * 1e3,
-        small_report.achieved_rate,
-        small_report.achieved_rate / target * 100.0,
-        small_report.limiter.explanation,
-        variants[1].1.achieved_rate / target * 100.0,
-        variants[2].1.achieved_rate / target * 100.0,
-    );
-    if target < CLEAR_MARGIN * one_at_a_time.achieved_rate {
-        finding.push_str(&format!(
-            " {SMALL_MARGIN}: {}",
-            small_margin(&capacity, &one_at_a_time)
-        ));
+        )
     }
-    Ok(Lesson::measured(
-        "bound",
-        "Size the in-flight bound by Little's law",
-        &[
-            "max in flight",
-            "target/s",
-            "achieved/s",
-            "of target",
-            "p99 ms",
-            "limited by",
-        ],
-        rows,
-        plot,
-        finding,
-    ))
+
+    /// What the bounds cost, and why, in numbers; with a note when the ring leaves little room.
+    fn finding(&self) -> String {
+        let Bounds {
+            capacity,
+            one_at_a_time,
+            target,
+            service_s,
+            needed,
+            variants,
+        } = self;
+        let (small, small_report) = &variants[0];
+        let little = variants[1].0;
+        let mut finding = format!(
+            "The ring took {:.0} visits/s unthrottled with 256 writes in flight, and {:.0}/s with one \
+             visit (3 writes) at a time: by Little's law, requests in flight = rate x latency, so one \
+             visit in flight allows 1 / latency. The target was {target:.0}/s. At a median write \
+             time of {:.3} ms that rate needs about {needed:.1} writes in flight. With a bound of \
+             {small} (one visit at a time) the run \
+             achieved {:.0}/s ({:.1}%), and its report says why: \"{}\". With {little} (twice the need, \
+             in whole visits) it achieved {:.1}%, with 256 {:.1}%. A bound protects the client's memory \
+             and the ring from a flood; set it from the rate and the latency you expect, with room for \
+             spikes, and read the report's verdict when the rate falls short.",
+            capacity.achieved_rate,
+            one_at_a_time.achieved_rate,
+            service_s * 1e3,
+            small_report.achieved_rate,
+            small_report.achieved_rate / target * 100.0,
+            small_report.limiter.explanation,
+            variants[1].1.achieved_rate / target * 100.0,
+            variants[2].1.achieved_rate / target * 100.0,
+        );
+        if *target < CLEAR_MARGIN * one_at_a_time.achieved_rate {
+            finding.push_str(&format!(
+                " {SMALL_MARGIN}: {}",
+                small_margin(capacity, one_at_a_time)
+            ));
+        }
+        finding
+    }
 }

@@ -17,6 +17,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use schema::model::Visit;
 use scylla::client::session::Session;
 use scylla::policies::load_balancing::{NodeIdentifier, SingleTargetLoadBalancingPolicy};
 use scylla::statement::unprepared::Statement;
@@ -27,7 +28,10 @@ use driver::report::RunReport;
 
 use driver::fair::mirrored;
 
-use super::{Combined, Lab, Lesson, ms, one_write};
+use crate::plots::PlotError;
+
+use super::lab::{Combined, Lab, one_write};
+use super::report::{Lesson, ms};
 
 /// Writes in flight for every variant.
 const IN_FLIGHT: u32 = 32;
@@ -62,21 +66,43 @@ struct Tally {
     served: Option<u64>,
 }
 
+/// The columns every way writes: the timesheet row.
+const TIMESHEET_COLUMNS: &str =
+    "employee_id, pickle_tree_id, timestamp, pickle_count, pickle_avg_size, watered";
+
+/// The table's header: one row per way.
+const COLUMNS: [&str; 7] = [
+    "variant",
+    "writes/s",
+    "vs prepared",
+    "p50 ms",
+    "p99 ms",
+    "loopback bytes/write",
+    "requests/write (server)",
+];
+
 pub(super) async fn run(lab: &Lab) -> anyhow::Result<Lesson> {
+    let tallies = tally_each_way(lab).await?;
+    let variants = per_write(&tallies, on_loopback(lab));
+    let plot = lab.save_plot("prepared", &plot(&variants)?)?;
+    Ok(Lesson::measured(
+        "prepared",
+        "Prepare statements once",
+        &COLUMNS,
+        rows(&variants),
+        plot,
+        finding(&variants),
+    ))
+}
+
+/// Runs each way twice for half the time, in mirrored order, and adds up what each run wrote,
+/// sent over loopback and had the nodes serve.
+async fn tally_each_way(lab: &Lab) -> anyhow::Result<Vec<Tally>> {
     let session = &lab.cassandra.session;
-    let workforce = &lab.workforce;
-    let prepared = &lab.writes.insert_timesheet;
-    let columns = "employee_id, pickle_tree_id, timestamp, pickle_count, pickle_avg_size, watered";
     let with_markers = format!(
-        "INSERT INTO {}.timesheets ({columns}) VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO {}.timesheets ({TIMESHEET_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
         lab.keyspace
     );
-    let on_loopback = lab
-        .args
-        .connection
-        .contact_points()
-        .iter()
-        .all(|host| host.starts_with("127."));
     let mut tallies: Vec<Tally> = Way::ALL
         .iter()
         .map(|_| Tally {
@@ -96,38 +122,8 @@ pub(super) async fn run(lab: &Lab) -> anyhow::Result<Lesson> {
                 one_write("lesson-prepared"),
                 |n, intended| {
                     started.fetch_add(1, Ordering::Relaxed);
-                    let visit = workforce.visit(n, intended.wall);
-                    let with_markers = with_markers.as_str();
-                    let keyspace = lab.keyspace.as_str();
-                    async move {
-                        let sent = tokio::time::Instant::now();
-                        let request = match way {
-                            Way::Prepared => {
-                                measure(0, session.execute_unpaged(prepared, &visit))
-                                    .await
-                            }
-                            Way::ValuesBound => {
-                                measure(0, session.query_unpaged(with_markers, &visit))
-                                    .await
-                            }
-                            Way::ValuesInText => {
-                                let text = format!(
-                                    "INSERT INTO {keyspace}.timesheets ({columns}) VALUES ({}, {}, {}, {}, {:?}, {})",
-                                    visit.employee_id,
-                                    visit.pickle_tree_id,
-                                    visit.timestamp,
-                                    visit.pickle_count,
-                                    visit.pickle_avg_size,
-                                    visit.watered
-                                );
-                                measure(0, session.query_unpaged(text, ())).await
-                            }
-                        };
-                        Completed {
-                            sent,
-                            requests: vec![request],
-                        }
-                    }
+                    let visit = lab.workforce.visit(n, intended.wall);
+                    write_one(lab, way, &with_markers, visit)
                 },
             )
             .await?;
@@ -145,49 +141,122 @@ pub(super) async fn run(lab: &Lab) -> anyhow::Result<Lesson> {
         tally.writes += started.into_inner();
         tally.served = tally.served.zip(served).map(|(sum, more)| sum + more);
     }
-    let per_write = |count: u64, writes: u64| count as f64 / writes.max(1) as f64;
-    let variants: Vec<(Way, Combined, Option<f64>, Option<f64>)> = Way::ALL
-        .iter()
-        .zip(&tallies)
-        .map(|(way, tally)| {
-            let bytes =
-                (on_loopback && tally.bytes > 0).then(|| per_write(tally.bytes, tally.writes));
-            let requests = tally.served.map(|served| per_write(served, tally.writes));
-            (*way, Combined::of(&tally.reports), bytes, requests)
-        })
-        .collect();
+    Ok(tallies)
+}
 
-    let base = variants[0].1.achieved_rate.max(1e-9);
-    let rows = variants
+/// One timesheet write, sent `way`: by the prepared statement's id, as CQL with markers and the
+/// values bound, or as CQL with the values written into the text.
+async fn write_one(lab: &Lab, way: Way, with_markers: &str, visit: Visit) -> Completed {
+    let session = &lab.cassandra.session;
+    let sent = tokio::time::Instant::now();
+    let request = match way {
+        Way::Prepared => {
+            measure(
+                0,
+                session.execute_unpaged(&lab.writes.insert_timesheet, &visit),
+            )
+            .await
+        }
+        Way::ValuesBound => measure(0, session.query_unpaged(with_markers, &visit)).await,
+        Way::ValuesInText => {
+            let text = format!(
+                "INSERT INTO {}.timesheets ({TIMESHEET_COLUMNS}) VALUES ({}, {}, {}, {}, {:?}, {})",
+                lab.keyspace,
+                visit.employee_id,
+                visit.pickle_tree_id,
+                visit.timestamp,
+                visit.pickle_count,
+                visit.pickle_avg_size,
+                visit.watered
+            );
+            measure(0, session.query_unpaged(text, ())).await
+        }
+    };
+    Completed {
+        sent,
+        requests: vec![request],
+    }
+}
+
+/// Whether every contact point is on loopback: only then do loopback's byte counts mean the
+/// ring's traffic.
+fn on_loopback(lab: &Lab) -> bool {
+    lab.args
+        .connection
+        .contact_points()
         .iter()
-        .map(|(way, report, bytes, requests)| {
-            let p = report.percentiles();
+        .all(|host| host.starts_with("127."))
+}
+
+/// One way's result: its runs taken together, and what each write cost.
+struct Variant {
+    way: Way,
+    combined: Combined,
+    /// Bytes loopback carried per write; `None` off loopback or when nothing was counted.
+    bytes: Option<f64>,
+    /// Requests the nodes served per write; `None` when a count could not be read.
+    requests: Option<f64>,
+}
+
+/// Each way's runs combined, and its bytes and requests divided by its writes.
+fn per_write(tallies: &[Tally], on_loopback: bool) -> Vec<Variant> {
+    let per_write = |count: u64, writes: u64| count as f64 / writes.max(1) as f64;
+    Way::ALL
+        .iter()
+        .zip(tallies)
+        .map(|(way, tally)| Variant {
+            way: *way,
+            combined: Combined::of(&tally.reports),
+            bytes: (on_loopback && tally.bytes > 0).then(|| per_write(tally.bytes, tally.writes)),
+            requests: tally.served.map(|served| per_write(served, tally.writes)),
+        })
+        .collect()
+}
+
+/// One row per way: its rate against prepared, its latency, and its cost per write.
+fn rows(variants: &[Variant]) -> Vec<Vec<String>> {
+    let base = variants[0].combined.achieved_rate.max(1e-9);
+    variants
+        .iter()
+        .map(|variant| {
+            let (report, p) = (&variant.combined, variant.combined.percentiles());
             vec![
-                way.name().to_owned(),
+                variant.way.name().to_owned(),
                 format!("{:.0}", report.achieved_rate),
                 format!("{:.2}x", report.achieved_rate / base),
                 ms(p.p50),
                 ms(p.p99),
-                bytes.map_or("n/a".to_owned(), |bytes| format!("{bytes:.0}")),
-                requests.map_or("n/a".to_owned(), |requests| format!("{requests:.2}")),
+                variant
+                    .bytes
+                    .map_or("n/a".to_owned(), |bytes| format!("{bytes:.0}")),
+                variant
+                    .requests
+                    .map_or("n/a".to_owned(), |requests| format!("{requests:.2}")),
             ]
         })
-        .collect();
+        .collect()
+}
+
+/// Each way's response-time percentiles, as SVG.
+fn plot(variants: &[Variant]) -> Result<String, PlotError> {
     let curves: Vec<_> = variants
         .iter()
-        .map(|(way, report, _, _)| (way.name().to_owned(), report.response.clone()))
+        .map(|variant| {
+            let name = variant.way.name().to_owned();
+            (name, variant.combined.response.clone())
+        })
         .collect();
-    let plot = lab.save_plot(
-        "prepared",
-        &crate::plots::percentile_curves("Prepared vs unprepared: response time", &curves)?,
-    )?;
-    let rate = |i: usize| variants[i].1.achieved_rate;
+    crate::plots::percentile_curves("Prepared vs unprepared: response time", &curves)
+}
+
+fn finding(variants: &[Variant]) -> String {
+    let rate = |i: usize| variants[i].combined.achieved_rate;
     let served = |i: usize| {
         variants[i]
-            .3
+            .requests
             .map_or("an unknown number of".to_owned(), |r| format!("{r:.2}"))
     };
-    let finding = format!(
+    format!(
         "Prepared writes ran at {:.0}/s; unprepared ones with bound values at {:.0}/s ({:.2}x) and \
          with the values in the text at {:.0}/s ({:.2}x), {IN_FLIGHT} in flight each. A prepared \
          statement is parsed and planned once: each request then carries a 16-byte id and the \
@@ -205,23 +274,7 @@ pub(super) async fn run(lab: &Lab) -> anyhow::Result<Lesson> {
         rate(2) / rate(0).max(1e-9),
         served(1),
         served(0),
-    );
-    Ok(Lesson::measured(
-        "prepared",
-        "Prepare statements once",
-        &[
-            "variant",
-            "writes/s",
-            "vs prepared",
-            "p50 ms",
-            "p99 ms",
-            "loopback bytes/write",
-            "requests/write (server)",
-        ],
-        rows,
-        plot,
-        finding,
-    ))
+    )
 }
 
 /// Requests the ring's nodes have finished serving so far: the native-transport pool's completed

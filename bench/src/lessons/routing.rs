@@ -12,8 +12,10 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use schema::model::Visit;
 use scylla::client::execution_profile::ExecutionProfile;
 use scylla::policies::load_balancing::DefaultPolicy;
+use scylla::statement::prepared::PreparedStatement;
 
 use driver::measure::measure_value;
 use driver::record::Completed;
@@ -22,27 +24,60 @@ use driver::report::RunReport;
 
 use driver::fair::mirrored;
 
-use super::{Combined, Lab, Lesson, ms, one_write};
+use crate::plots::PlotError;
+
+use super::lab::{Combined, Lab, one_write};
+use super::report::{Lesson, ms};
 
 const TITLE: &str = "Route each request to a replica (token-aware)";
+
+/// The table's header: one row per policy.
+const COLUMNS: [&str; 6] = [
+    "policy",
+    "writes/s",
+    "p50 ms",
+    "p99 ms",
+    "forwarded",
+    "nodes per write",
+];
 
 pub(super) async fn run(lab: &Lab, nodes: &BTreeMap<String, usize>) -> anyhow::Result<Lesson> {
     let local_nodes = nodes.get(&lab.cassandra.local_dc).copied().unwrap_or(0);
     if local_nodes < 2 {
-        return Ok(Lesson::left_out(
-            "routing",
-            TITLE,
-            format!(
-                "the local datacenter {} has {local_nodes} node(s), so every request is coordinated \
-                 by a replica whatever the policy. Run it on a ring with at least two nodes per \
-                 datacenter: `bench ring up --name lessons --nodes 3 --ip-prefix 127.0.4`, then \
-                 `bench lessons --hosts 127.0.4.1 --only routing`",
-                lab.cassandra.local_dc
-            ),
-        ));
+        return Ok(too_few_nodes(lab, local_nodes));
     }
-    let session = &lab.cassandra.session;
-    let token_aware = lab.writes.insert_timesheet.clone();
+    // Half the lessons' rate: both policies must keep up, so that latency compares like with like.
+    let rate = lab.args.rate / 2.0;
+    let variants = measure_both_policies(lab, rate).await?;
+    let plot = lab.save_plot("routing", &plot(&variants, rate)?)?;
+    Ok(Lesson::measured(
+        "routing",
+        TITLE,
+        &COLUMNS,
+        rows(&variants),
+        plot,
+        finding(lab, local_nodes, &variants),
+    ))
+}
+
+/// The lesson left out: with one node in the local datacenter, every coordinator is a replica.
+fn too_few_nodes(lab: &Lab, local_nodes: usize) -> Lesson {
+    Lesson::left_out(
+        "routing",
+        TITLE,
+        format!(
+            "the local datacenter {} has {local_nodes} node(s), so every request is coordinated \
+             by a replica whatever the policy. Run it on a ring with at least two nodes per \
+             datacenter: `bench ring up --name lessons --nodes 3 --ip-prefix 127.0.4`, then \
+             `bench lessons --hosts 127.0.4.1 --only routing`",
+            lab.cassandra.local_dc
+        ),
+    )
+}
+
+/// The factory's prepared write with a round-robin policy of the local datacenter instead of
+/// the session's token-aware one.
+fn round_robin(lab: &Lab) -> PreparedStatement {
     let mut round_robin = lab.writes.insert_timesheet.clone();
     round_robin.set_execution_profile_handle(Some(
         ExecutionProfile::builder()
@@ -57,8 +92,22 @@ pub(super) async fn run(lab: &Lab, nodes: &BTreeMap<String, usize>) -> anyhow::R
             .build()
             .into_handle(),
     ));
-    // Half the lessons' rate: both policies must keep up, so that latency compares like with like.
-    let rate = lab.args.rate / 2.0;
+    round_robin
+}
+
+/// One policy's result: its runs taken together, and the share of writes its coordinators had
+/// to forward.
+struct Variant {
+    name: &'static str,
+    combined: Combined,
+    forwarded: f64,
+}
+
+/// Writes at `rate` with each policy, twice for half the time in mirrored order, counting the
+/// writes that went straight to a replica and those that were forwarded.
+async fn measure_both_policies(lab: &Lab, rate: f64) -> anyhow::Result<Vec<Variant>> {
+    let token_aware = lab.writes.insert_timesheet.clone();
+    let round_robin = round_robin(lab);
     let policies = [("token-aware", &token_aware), ("round-robin", &round_robin)];
     // Per policy: its runs, and the writes that went straight to a replica or were forwarded.
     let mut runs: Vec<(Vec<RunReport>, u64, u64)> = vec![(Vec::new(), 0, 0); policies.len()];
@@ -71,36 +120,7 @@ pub(super) async fn run(lab: &Lab, nodes: &BTreeMap<String, usize>) -> anyhow::R
                 one_write("lesson-routing"),
                 |n, intended| {
                     let row = lab.workforce.visit(n, intended.wall);
-                    let (direct, forwarded) = (&direct, &forwarded);
-                    async move {
-                        let sent = tokio::time::Instant::now();
-                        let (request, result) =
-                            measure_value(0, session.execute_unpaged(statement, &row)).await;
-                        if let Some(result) = result {
-                            let replicas = statement
-                                .calculate_token(&row)
-                                .ok()
-                                .flatten()
-                                .map(|token| {
-                                    session.get_cluster_state().get_token_endpoints(
-                                        &lab.keyspace,
-                                        "timesheets",
-                                        token,
-                                    )
-                                })
-                                .unwrap_or_default();
-                            let coordinator = result.request_coordinator().node().host_id;
-                            if replicas.iter().any(|(node, _)| node.host_id == coordinator) {
-                                direct.fetch_add(1, Ordering::Relaxed);
-                            } else {
-                                forwarded.fetch_add(1, Ordering::Relaxed);
-                            }
-                        }
-                        Completed {
-                            sent,
-                            requests: vec![request],
-                        }
-                    }
+                    write_and_count_route(lab, statement, row, (&direct, &forwarded))
                 },
             )
             .await?;
@@ -109,41 +129,86 @@ pub(super) async fn run(lab: &Lab, nodes: &BTreeMap<String, usize>) -> anyhow::R
         *straight += direct.into_inner();
         *hops += forwarded.into_inner();
     }
-    let variants: Vec<(&str, Combined, f64)> = policies
+    let variants = policies
         .iter()
         .zip(&runs)
-        .map(|((name, _), (reports, direct, forwarded))| {
-            let share = *forwarded as f64 / (direct + forwarded).max(1) as f64;
-            (*name, Combined::of(reports), share)
+        .map(|((name, _), (reports, direct, forwarded))| Variant {
+            name,
+            combined: Combined::of(reports),
+            forwarded: *forwarded as f64 / (direct + forwarded).max(1) as f64,
         })
         .collect();
-    let rows = variants
+    Ok(variants)
+}
+
+/// Writes `row` with `statement`, and counts it as `direct` when the driver's coordinator holds
+/// the row's partition (by the ring's token map), as `forwarded` when it does not.
+async fn write_and_count_route(
+    lab: &Lab,
+    statement: &PreparedStatement,
+    row: Visit,
+    (direct, forwarded): (&AtomicU64, &AtomicU64),
+) -> Completed {
+    let session = &lab.cassandra.session;
+    let sent = tokio::time::Instant::now();
+    let (request, result) = measure_value(0, session.execute_unpaged(statement, &row)).await;
+    if let Some(result) = result {
+        let replicas = statement
+            .calculate_token(&row)
+            .ok()
+            .flatten()
+            .map(|token| {
+                session
+                    .get_cluster_state()
+                    .get_token_endpoints(&lab.keyspace, "timesheets", token)
+            })
+            .unwrap_or_default();
+        let coordinator = result.request_coordinator().node().host_id;
+        if replicas.iter().any(|(node, _)| node.host_id == coordinator) {
+            direct.fetch_add(1, Ordering::Relaxed);
+        } else {
+            forwarded.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    Completed {
+        sent,
+        requests: vec![request],
+    }
+}
+
+/// One row per policy: its rate, its latency, and how many writes took an extra hop.
+fn rows(variants: &[Variant]) -> Vec<Vec<String>> {
+    variants
         .iter()
-        .map(|(name, report, forwarded)| {
-            let p = report.percentiles();
+        .map(|variant| {
+            let p = variant.combined.percentiles();
             vec![
-                (*name).to_owned(),
-                format!("{:.0}", report.achieved_rate),
+                variant.name.to_owned(),
+                format!("{:.0}", variant.combined.achieved_rate),
                 ms(p.p50),
                 ms(p.p99),
-                format!("{:.1}%", forwarded * 100.0),
-                format!("{:.2}", 1.0 + forwarded),
+                format!("{:.1}%", variant.forwarded * 100.0),
+                format!("{:.2}", 1.0 + variant.forwarded),
             ]
         })
-        .collect();
+        .collect()
+}
+
+/// Each policy's response-time percentiles at `rate`, as SVG.
+fn plot(variants: &[Variant], rate: f64) -> Result<String, PlotError> {
     let curves: Vec<_> = variants
         .iter()
-        .map(|(name, report, _)| ((*name).to_owned(), report.response.clone()))
+        .map(|variant| (variant.name.to_owned(), variant.combined.response.clone()))
         .collect();
-    let plot = lab.save_plot(
-        "routing",
-        &crate::plots::percentile_curves(
-            &format!("{rate:.0} writes/s: token-aware vs round-robin"),
-            &curves,
-        )?,
-    )?;
-    let p50 = |i: usize| variants[i].1.percentiles().p50;
-    let finding = format!(
+    crate::plots::percentile_curves(
+        &format!("{rate:.0} writes/s: token-aware vs round-robin"),
+        &curves,
+    )
+}
+
+fn finding(lab: &Lab, local_nodes: usize, variants: &[Variant]) -> String {
+    let p50 = |i: usize| variants[i].combined.percentiles().p50;
+    format!(
         "With {local_nodes} nodes in {} and one replica of each partition there, the token-aware \
          policy sent {:.1}% of the writes to a node that does not hold them, round-robin {:.1}%: \
          about (N-1)/N of them, each forwarded by its coordinator to the replica, one more \
@@ -151,24 +216,9 @@ pub(super) async fn run(lab: &Lab, nodes: &BTreeMap<String, usize>) -> anyhow::R
          round-robin. Token-awareness needs a prepared statement: only then does the driver know \
          which values form the partition key.",
         lab.cassandra.local_dc,
-        variants[0].2 * 100.0,
-        variants[1].2 * 100.0,
+        variants[0].forwarded * 100.0,
+        variants[1].forwarded * 100.0,
         ms(p50(0)),
         ms(p50(1)),
-    );
-    Ok(Lesson::measured(
-        "routing",
-        TITLE,
-        &[
-            "policy",
-            "writes/s",
-            "p50 ms",
-            "p99 ms",
-            "forwarded",
-            "nodes per write",
-        ],
-        rows,
-        plot,
-        finding,
-    ))
+    )
 }

@@ -16,24 +16,24 @@
 //! cannot look faster by leaving its worst visits out. The variants run for half the time each in
 //! mirrored order (A B C, then C B A), each pair's histograms added, so that none has the ring's
 //! warm-up or its compactions to itself.
+//!
+//! This file is the experiment; the two hand-written loops it compares with the factory's are in
+//! `window/loops.rs`.
 
-use std::time::Duration;
+mod loops;
 
-use futures::stream::FuturesUnordered;
-use futures::{FutureExt, StreamExt};
 use hdrhistogram::Histogram;
-use schema::model::Visit;
-use tokio::time::Instant;
 
-use driver::measure::measure;
-use driver::pace::{End, Pace, Schedule};
-use driver::record::{Completed, Percentiles, Recorder};
+use driver::record::Percentiles;
 use driver::tally::add_into;
-use driver::timer::{PreciseTimer, Timer};
 
 use driver::fair::mirrored;
 
-use super::{Lab, Lesson, VISIT_TABLES, ms, response_histogram, visits};
+use crate::plots::PlotError;
+
+use super::lab::{Lab, response_histogram, visits};
+use super::report::{Lesson, ms};
+use loops::{stop_and_wait, synchronous};
 
 /// The original's threshold: it drained every pending write once more than 3000 were pending.
 const ORIGINAL_BUFFER: usize = 3000;
@@ -95,15 +95,42 @@ async fn mirrored_runs(lab: &Lab, pace: Option<f64>) -> anyhow::Result<Vec<Measu
     Ok(runs.into_iter().flatten().collect())
 }
 
+/// The table's header: one row per way.
+const COLUMNS: [&str; 9] = [
+    "variant",
+    "max visits/s",
+    "of target",
+    "p50 ms",
+    "p99 ms",
+    "max ms",
+    "start lag p99 ms",
+    "never started",
+    "peak writes in flight",
+];
+
 pub(super) async fn run(lab: &Lab) -> anyhow::Result<Lesson> {
     let rate = lab.args.rate;
     // At the target (the schedule), then as fast as each can go (throughput); the paced runs go
     // first, before the unthrottled ones flood the ring; within each, mirrored.
     let paced = mirrored_runs(lab, Some(rate)).await?;
     let flat_out = mirrored_runs(lab, None).await?;
-    let rows = flat_out
+    let plot = lab.save_plot("window", &plot(&paced, rate)?)?;
+    Ok(Lesson::measured(
+        "window",
+        "Write asynchronously behind a sliding window",
+        &COLUMNS,
+        rows(&paced, &flat_out, rate),
+        plot,
+        finding(&paced, &flat_out, rate),
+    ))
+}
+
+/// One row per way: its top speed, and at the target, its share of the rate and its response
+/// times from the due time.
+fn rows(paced: &[Measured], flat_out: &[Measured], rate: f64) -> Vec<Vec<String>> {
+    flat_out
         .iter()
-        .zip(&paced)
+        .zip(paced)
         .map(|(fast, v)| {
             let (response, wait) = (Percentiles::of(&v.response), Percentiles::of(&v.wait));
             vec![
@@ -118,22 +145,26 @@ pub(super) async fn run(lab: &Lab) -> anyhow::Result<Lesson> {
                 fast.peak_in_flight.to_string(),
             ]
         })
-        .collect();
+        .collect()
+}
+
+/// Each way's response-time percentiles at the target, as SVG.
+fn plot(paced: &[Measured], rate: f64) -> Result<String, PlotError> {
     let curves: Vec<_> = paced
         .iter()
         .map(|v| (v.name.to_owned(), v.response.clone()))
         .collect();
-    let plot = lab.save_plot(
-        "window",
-        &crate::plots::percentile_curves(
-            &format!("{rate:.0} visits/s three ways: response time from the due time"),
-            &curves,
-        )?,
-    )?;
-    let p99 = |i: usize| ms(Percentiles::of(&paced[i].response).p99);
-    let share = |i: usize| paced[i].achieved / rate * 100.0;
+    crate::plots::percentile_curves(
+        &format!("{rate:.0} visits/s three ways: response time from the due time"),
+        &curves,
+    )
+}
+
+/// How stop-and-wait's top speed compares with the sliding window's, and, when they come out
+/// close, why the gap is small here.
+fn stopping_versus_sliding(flat_out: &[Measured]) -> String {
     let (sliding, stopping) = (flat_out[0].achieved, flat_out[1].achieved);
-    let versus = if stopping < 0.9 * sliding {
+    if stopping < 0.9 * sliding {
         format!(
             "stop-and-wait lost {:.0}% of the throughput",
             (1.0 - stopping / sliding) * 100.0
@@ -145,8 +176,15 @@ pub(super) async fn run(lab: &Lab) -> anyhow::Result<Lesson> {
              costs more where latency has spikes",
             ((stopping / sliding) - 1.0).abs() * 100.0
         )
-    };
-    let finding = format!(
+    }
+}
+
+fn finding(paced: &[Measured], flat_out: &[Measured], rate: f64) -> String {
+    let p99 = |i: usize| ms(Percentiles::of(&paced[i].response).p99);
+    let share = |i: usize| paced[i].achieved / rate * 100.0;
+    let (sliding, stopping) = (flat_out[0].achieved, flat_out[1].achieved);
+    let versus = stopping_versus_sliding(flat_out);
+    format!(
         "As fast as each can go, with the same {WINDOW} writes allowed in flight, the sliding window \
          wrote {sliding:.0} visits/s, stop-and-wait {stopping:.0} and synchronous writes {:.0}. \
          Stop-and-wait starts {} visits, {} writes in one burst, then starts nothing until the \
@@ -170,25 +208,7 @@ pub(super) async fn run(lab: &Lab) -> anyhow::Result<Lesson> {
         share(2),
         p99(2),
         paced[2].missed,
-    );
-    Ok(Lesson::measured(
-        "window",
-        "Write asynchronously behind a sliding window",
-        &[
-            "variant",
-            "max visits/s",
-            "of target",
-            "p50 ms",
-            "p99 ms",
-            "max ms",
-            "start lag p99 ms",
-            "never started",
-            "peak writes in flight",
-        ],
-        rows,
-        plot,
-        finding,
-    ))
+    )
 }
 
 /// The factory's loop, with its window.
@@ -211,179 +231,4 @@ async fn sliding_window(lab: &Lab, rate: Option<f64>) -> anyhow::Result<Measured
         stalled: 0.0,
         missed: report.counts.missed,
     })
-}
-
-/// A visit's three writes, one after another, each awaited (the synchronous way).
-async fn write_visit_in_turn(lab: &Lab, visit: Visit) -> Completed {
-    let (session, writes) = (&lab.cassandra.session, &lab.writes);
-    let sent = Instant::now();
-    let a = measure(0, session.execute_unpaged(&writes.insert_timesheet, &visit)).await;
-    let b = measure(1, session.execute_unpaged(&writes.insert_tree, &visit)).await;
-    let c = measure(
-        2,
-        session.execute_unpaged(&writes.insert_production, visit.production()),
-    )
-    .await;
-    Completed {
-        sent,
-        requests: vec![a, b, c],
-    }
-}
-
-/// The schedule both hand-written loops follow: visit n is due at `start + n / rate`.
-struct Clock {
-    start: Instant,
-    measure_from: Instant,
-    end: Instant,
-    rate: Option<f64>,
-}
-
-impl Clock {
-    fn new(lab: &Lab, rate: Option<f64>) -> Clock {
-        let start = Instant::now() + Duration::from_millis(5);
-        let measure_from = start + lab.args.warmup;
-        Clock {
-            start,
-            measure_from,
-            // Each way runs twice (mirrored), for half the time each.
-            end: measure_from + lab.args.duration / 2,
-            rate,
-        }
-    }
-
-    /// When visit `n` is due: on the schedule, or, unthrottled, whenever the loop gets to it
-    /// (measured from then).
-    fn due(&self, n: u64) -> Instant {
-        match self.rate {
-            Some(rate) => self.start + Duration::from_secs_f64(n as f64 / rate),
-            None => Instant::now().max(self.start),
-        }
-    }
-
-    /// Ends a run that started visits `0..started`: on a schedule, the visits due before its
-    /// end that the loop never got to are recorded as missed.
-    fn measured(
-        &self,
-        name: &'static str,
-        mut recorder: Recorder,
-        started: u64,
-        (peak, stalled): (usize, Duration),
-    ) -> anyhow::Result<Measured> {
-        if let Some(per_second) = self.rate {
-            let schedule = Schedule::new(
-                self.start,
-                Pace::Fixed { per_second },
-                End {
-                    after: Some(self.end - self.start),
-                    operations: None,
-                },
-            );
-            let due = schedule.due_before(self.end);
-            recorder.record_missed(&schedule, started..due.max(started), self.end);
-        }
-        // The run ends at its schedule's end, or later when the loop fell behind.
-        let end = Instant::now().max(self.end);
-        let recording = recorder.finish(end, end)?;
-        let seconds = recording.measured.as_secs_f64().max(1e-9);
-        let c = recording.counts;
-        Ok(Measured {
-            name,
-            achieved: (c.ops + c.ops_failed) as f64 / seconds,
-            response: recording.histograms.all(),
-            wait: recording.histograms.wait,
-            peak_in_flight: peak,
-            stalled: stalled.as_secs_f64() / seconds,
-            missed: c.missed,
-        })
-    }
-}
-
-/// The original's loop: start visits on schedule until more than 3000 writes have been started
-/// since the last drain, then wait for every one of them.
-async fn stop_and_wait(lab: &Lab, rate: Option<f64>) -> anyhow::Result<Measured> {
-    let clock = Clock::new(lab, rate);
-    let mut timer = PreciseTimer::start()?;
-    let mut recorder = Recorder::new(&VISIT_TABLES, clock.measure_from, None);
-    let mut pending = FuturesUnordered::new();
-    let (mut peak, mut since_drain, mut stalled) = (0, 0, Duration::ZERO);
-    let mut n = 0u64;
-    let interrupted = driver::shutdown::interrupted();
-    tokio::pin!(interrupted);
-    loop {
-        let due = clock.due(n);
-        if due >= clock.end {
-            break;
-        }
-        if since_drain == BATCH_VISITS {
-            // The batch's tail: from when fewer than a tenth of its visits are still pending to
-            // when the last answers, the ring has little to do and nothing new starts.
-            let batch = pending.len();
-            let mut tail_from = None;
-            while let Some((intended, completed)) = pending.next().await {
-                let now = Instant::now();
-                recorder.record(intended, &completed, now);
-                if tail_from.is_none() && pending.len() * 10 < batch {
-                    tail_from = Some(now);
-                }
-            }
-            if let Some(from) = tail_from.filter(|from| *from >= clock.measure_from) {
-                stalled += from.elapsed();
-            }
-            since_drain = 0;
-            continue;
-        }
-        if due > Instant::now() {
-            // Not due yet: take in answers meanwhile.
-            tokio::select! {
-                biased;
-                () = &mut interrupted => return Err(cluster::cli::Interrupted.into()),
-                () = timer.sleep_until(due) => {}
-                Some((intended, completed)) = pending.next(), if !pending.is_empty() => {
-                    recorder.record(intended, &completed, Instant::now());
-                    continue;
-                }
-            }
-        } else if (&mut interrupted).now_or_never().is_some() {
-            return Err(cluster::cli::Interrupted.into());
-        }
-        let visit = lab.workforce.visit(n, std::time::SystemTime::now());
-        pending.push(async move { (due, lab.write_visit(visit).await) });
-        peak = peak.max(pending.len() * 3);
-        n += 1;
-        since_drain += 1;
-    }
-    while let Some((intended, completed)) = pending.next().await {
-        recorder.record(intended, &completed, Instant::now());
-    }
-    clock.measured("stop-and-wait (3000)", recorder, n, (peak, stalled))
-}
-
-/// One write at a time: each visit waits for its due time (if still ahead) and then writes its
-/// three rows in turn.
-async fn synchronous(lab: &Lab, rate: Option<f64>) -> anyhow::Result<Measured> {
-    let clock = Clock::new(lab, rate);
-    let mut timer = PreciseTimer::start()?;
-    let mut recorder = Recorder::new(&VISIT_TABLES, clock.measure_from, None);
-    let mut n = 0u64;
-    let interrupted = driver::shutdown::interrupted();
-    tokio::pin!(interrupted);
-    loop {
-        let due = clock.due(n);
-        if due >= clock.end || Instant::now() >= clock.end {
-            break;
-        }
-        if due > Instant::now() {
-            tokio::select! {
-                () = timer.sleep_until(due) => {}
-                () = &mut interrupted => return Err(cluster::cli::Interrupted.into()),
-            }
-        } else if (&mut interrupted).now_or_never().is_some() {
-            return Err(cluster::cli::Interrupted.into());
-        }
-        let visit = lab.workforce.visit(n, std::time::SystemTime::now());
-        let completed = write_visit_in_turn(lab, visit).await;
-        recorder.record(due, &completed, Instant::now());
-        n += 1;
-    }
-    clock.measured("synchronous", recorder, n, (1, Duration::ZERO))
 }
