@@ -2,7 +2,9 @@
 //! The runtime the apps link (pacing, the in-flight window, recording, run reports) is the
 //! `driver` crate in `bench/driver/`; this crate only reads what it records.
 //!
-//! - [`suite`], [`suite_report`], [`html`], [`plots`]: the standard suite and its report folder;
+//! - [`suite`], [`scenario`], [`suite_report`], [`html`], [`plots`]: the standard suite, each of
+//!   its scenarios as a process of its own, and its report folder; [`setup`]: the ring, folder
+//!   and keyspace every measuring command starts from;
 //! - [`lessons`]: each pattern of the apps as a controlled experiment (`bench lessons`);
 //! - [`compare`] and [`merge`]: reports side by side, and reports added up; [`stats`]: the tests
 //!   and intervals `compare` rests on;
@@ -18,6 +20,8 @@ pub mod merge;
 pub mod overhead;
 pub mod plots;
 pub mod ring;
+pub mod scenario;
+pub mod setup;
 pub mod stats;
 pub mod suite;
 pub mod suite_report;

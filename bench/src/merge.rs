@@ -151,52 +151,13 @@ pub fn merge_reports(reports: &[&RunReport]) -> Result<RunReport, MergeError> {
         )));
     }
     check_overlap(reports)?;
-    let mut histograms: BTreeMap<String, Histogram<u64>> = BTreeMap::new();
-    for report in reports {
-        for tag in report.histograms.keys() {
-            if let Some(histogram) = report.histogram(tag) {
-                let total = histograms.entry(tag.clone()).or_insert_with(new_histogram);
-                add_into(total, &histogram);
-            }
-        }
-    }
-    let mut counts = Counts::default();
-    let mut errors = BTreeMap::new();
-    let mut pacing = Pacing::default();
-    let mut client = ClientCost::default();
-    for report in reports {
-        counts.add(&report.counts);
-        for (kind, n) in &report.errors {
-            *errors.entry(kind.clone()).or_insert(0) += n;
-        }
-        pacing.waiting_for_permits_s += report.pacing.waiting_for_permits_s;
-        pacing.late_with_free_permits_s += report.pacing.late_with_free_permits_s;
-        // Peaks reached at different times do not add; see the per-second sums below.
-        pacing.peak_in_flight = pacing.peak_in_flight.max(report.pacing.peak_in_flight);
-        client.cpu_seconds += report.client.cpu_seconds;
-        client.cores_busy += report.client.cores_busy;
-        client.rss_start_bytes += report.client.rss_start_bytes;
-        client.rss_end_bytes += report.client.rss_end_bytes;
-        client.peak_rss_bytes += report.client.peak_rss_bytes;
-    }
-    let (requests, ops) = (
-        counts.requests + counts.requests_failed,
-        counts.ops + counts.ops_failed,
-    );
-    client.cpu_us_per_request = if requests > 0 {
-        client.cpu_seconds * 1e6 / requests as f64
-    } else {
-        0.0
-    };
-    client.cpu_us_per_op = if ops > 0 {
-        client.cpu_seconds * 1e6 / ops as f64
-    } else {
-        0.0
-    };
-    let verdicts: Vec<String> = reports
-        .iter()
-        .map(|r| r.limiter.explanation.clone())
-        .collect();
+    let histograms = summed_histograms(reports);
+    let Totals {
+        counts,
+        errors,
+        mut pacing,
+        client,
+    } = Totals::of(reports);
     let endings: Vec<&str> = reports.iter().map(|r| r.ending.as_str()).collect();
     let targets: Option<Vec<f64>> = reports.iter().map(|r| r.target_rate).collect();
     let intervals = merge_intervals(reports);
@@ -244,17 +205,87 @@ pub fn merge_reports(reports: &[&RunReport]) -> Result<RunReport, MergeError> {
         intervals,
         pacing,
         client,
-        limiter: Limiter {
-            verdict: merged_verdict(reports),
-            explanation: format!(
-                "merged from {} processes: {}",
-                reports.len(),
-                verdicts.join(" | ")
-            ),
-            warning: reports.iter().find_map(|r| r.limiter.warning.clone()),
-        },
+        limiter: merged_limiter(reports),
         app: serde_json::Value::Null,
     })
+}
+
+/// Each tag's histograms, added up: percentiles of the whole, never averages of percentiles.
+fn summed_histograms(reports: &[&RunReport]) -> BTreeMap<String, Histogram<u64>> {
+    let mut histograms: BTreeMap<String, Histogram<u64>> = BTreeMap::new();
+    for report in reports {
+        for tag in report.histograms.keys() {
+            if let Some(histogram) = report.histogram(tag) {
+                let total = histograms.entry(tag.clone()).or_insert_with(new_histogram);
+                add_into(total, &histogram);
+            }
+        }
+    }
+    histograms
+}
+
+/// What adds up across processes: counts, errors by kind, time waited, the client's cost.
+struct Totals {
+    counts: Counts,
+    errors: BTreeMap<String, u64>,
+    pacing: Pacing,
+    client: ClientCost,
+}
+
+impl Totals {
+    fn of(reports: &[&RunReport]) -> Totals {
+        let mut counts = Counts::default();
+        let mut errors = BTreeMap::new();
+        let mut pacing = Pacing::default();
+        let mut client = ClientCost::default();
+        for report in reports {
+            counts.add(&report.counts);
+            for (kind, n) in &report.errors {
+                *errors.entry(kind.clone()).or_insert(0) += n;
+            }
+            pacing.waiting_for_permits_s += report.pacing.waiting_for_permits_s;
+            pacing.late_with_free_permits_s += report.pacing.late_with_free_permits_s;
+            // Peaks reached at different times do not add; see the per-second sums instead.
+            pacing.peak_in_flight = pacing.peak_in_flight.max(report.pacing.peak_in_flight);
+            client.cpu_seconds += report.client.cpu_seconds;
+            client.cores_busy += report.client.cores_busy;
+            client.rss_start_bytes += report.client.rss_start_bytes;
+            client.rss_end_bytes += report.client.rss_end_bytes;
+            client.peak_rss_bytes += report.client.peak_rss_bytes;
+        }
+        let per = |total: u64| {
+            if total > 0 {
+                client.cpu_seconds * 1e6 / total as f64
+            } else {
+                0.0
+            }
+        };
+        client.cpu_us_per_request = per(counts.requests + counts.requests_failed);
+        client.cpu_us_per_op = per(counts.ops + counts.ops_failed);
+        Totals {
+            counts,
+            errors,
+            pacing,
+            client,
+        }
+    }
+}
+
+/// The merged run's verdict, and every process's explanation beside it.
+fn merged_limiter(reports: &[&RunReport]) -> Limiter {
+    let verdicts: Vec<String> = reports
+        .iter()
+        .map(|r| r.limiter.explanation.clone())
+        .collect();
+    Limiter {
+        verdict: merged_verdict(reports),
+        explanation: format!(
+            "merged from {} processes: {}",
+            reports.len(),
+            verdicts.join(" | ")
+        ),
+        warning: reports.iter().find_map(|r| r.limiter.warning.clone()),
+    }
 }
 
 /// The verdict of processes that ran as one: theirs if they agree, else that of the one that fell

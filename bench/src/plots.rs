@@ -195,17 +195,7 @@ pub fn over_time(
             .legend(move |(x, y)| {
                 PathElement::new(vec![(x, y), (x + 18, y)], blue.stroke_width(2))
             });
-        // One line per run of seconds in which something ended: no line through a stall.
-        let mut runs: Vec<Vec<(f64, f64)>> = vec![Vec::new()];
-        for interval in intervals {
-            match p99_ms(interval) {
-                Some(p99) => runs
-                    .last_mut()
-                    .map_or((), |run| run.push((interval.at, p99))),
-                None => runs.push(Vec::new()),
-            }
-        }
-        for (i, run) in runs.into_iter().filter(|run| !run.is_empty()).enumerate() {
+        for (i, run) in p99_runs(intervals).into_iter().enumerate() {
             let series = chart
                 .draw_secondary_series(LineSeries::new(run, red.stroke_width(2)))
                 .map_err(&fail)?;
@@ -228,6 +218,22 @@ pub fn over_time(
             });
         legend(&mut chart, SeriesLabelPosition::LowerRight, &fail)
     })
+}
+
+/// The p99 line in pieces, one per run of seconds in which something ended (milliseconds): no
+/// line is drawn through a stall.
+fn p99_runs(intervals: &[IntervalSummary]) -> Vec<Vec<(f64, f64)>> {
+    let mut runs: Vec<Vec<(f64, f64)>> = vec![Vec::new()];
+    for interval in intervals {
+        match interval.headline() {
+            Some(p) => runs
+                .last_mut()
+                .map_or((), |run| run.push((interval.at, p.p99 / 1e3))),
+            None => runs.push(Vec::new()),
+        }
+    }
+    runs.retain(|run| !run.is_empty());
+    runs
 }
 
 /// One line per series of (x, y) points, with markers, on linear axes from zero: latency against

@@ -1,0 +1,170 @@
+//! One scenario of the suite, run the way a user runs it: its own `factory` or `shop` process
+//! (so it measures its own CPU and memory), its live line shown on the progress bar, its report,
+//! HDR log and printed summary collected into the suite's folder.
+
+use std::path::Path;
+use std::process::{ExitStatus, Output, Stdio};
+use std::time::Duration;
+
+use indicatif::ProgressBar;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use crate::overhead::sibling_binary;
+use crate::suite::{App, Spec, SuiteArgs};
+use crate::suite_report::Scenario;
+use driver::report::RunReport;
+
+/// Writes the shop's data, unmeasured: one run of the original factory's size.
+pub(crate) async fn populate(common: &[String]) -> anyhow::Result<()> {
+    let status = app_command("factory")?
+        .args(common)
+        .args([
+            "--visits",
+            "100000",
+            "--employees",
+            "100",
+            "--trees",
+            "100",
+            "--quiet",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .await?;
+    anyhow::ensure!(
+        status.success(),
+        "writing visits for the shop failed ({status})"
+    );
+    Ok(())
+}
+
+/// A process of `app` (next to this binary) for the suite. The scenario's flags define the
+/// workload, so the caller's PICKLE_*, FACTORY_* and SHOP_* variables (a compose env file's, say)
+/// do not leak into it; CASSANDRA_* ones (where the ring is, the password) do.
+fn app_command(app: &str) -> anyhow::Result<tokio::process::Command> {
+    let mut command = tokio::process::Command::new(sibling_binary(app)?);
+    for (name, _) in std::env::vars_os() {
+        let leaks = ["PICKLE_", "FACTORY_", "SHOP_"]
+            .iter()
+            .any(|prefix| name.to_string_lossy().starts_with(prefix));
+        if leaks {
+            command.env_remove(&name);
+        }
+    }
+    Ok(command)
+}
+
+/// How a scenario went.
+pub(crate) enum Ran {
+    /// It ended, and here is its report.
+    Done(Box<Scenario>),
+    /// Ctrl-C or SIGTERM stopped it; its report, if it wrote one.
+    Interrupted(Option<Box<Scenario>>),
+}
+
+/// Runs one scenario's process, showing its live line, and reads back its report.
+pub(crate) async fn run_scenario(
+    spec: &Spec,
+    common: &[String],
+    args: &SuiteArgs,
+    folder: &Path,
+    bar: &ProgressBar,
+) -> anyhow::Result<Ran> {
+    let log_name = format!("{}.hlog", spec.name);
+    let report_path = folder.join(format!("{}.json", spec.name));
+    let mut process = app_command(app_name(spec.app))?;
+    process
+        .args(common)
+        .args(spec.flags)
+        .arg("--duration")
+        .arg(humantime::format_duration(args.duration).to_string())
+        .arg("--warmup")
+        .arg(humantime::format_duration(args.warmup).to_string())
+        .arg("--report")
+        .arg(&report_path)
+        .arg("--hdr-log")
+        .arg(folder.join(&log_name));
+    // The scenario has a known length; a process far past it is stuck, and is killed.
+    let limit = args.warmup + args.duration + Duration::from_secs(120);
+    let (output, last_line) = follow(process, spec, bar, limit).await?;
+    std::fs::write(folder.join(format!("{}.txt", spec.name)), &output.stdout)?;
+    let scenario = RunReport::read(&report_path).ok().map(|report| {
+        Box::new(Scenario {
+            name: spec.name.to_owned(),
+            description: spec.description.to_owned(),
+            hdr_log: Some(log_name),
+            report,
+        })
+    });
+    outcome(spec, output.status, scenario, &last_line, bar)
+}
+
+fn app_name(app: App) -> &'static str {
+    match app {
+        App::Factory => "factory",
+        App::Shop => "shop",
+    }
+}
+
+/// Starts `process` and waits for it, at most `limit`, showing each line it prints on stderr
+/// (its live line) on the progress bar. Returns its output and the last such line.
+async fn follow(
+    mut process: tokio::process::Command,
+    spec: &Spec,
+    bar: &ProgressBar,
+    limit: Duration,
+) -> anyhow::Result<(Output, String)> {
+    let mut child = process
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    let mut stderr = child.stderr.take().map(|e| BufReader::new(e).lines());
+    let mut last_line = String::new();
+    let finished = tokio::time::timeout(limit, async {
+        if let Some(lines) = stderr.as_mut() {
+            while let Ok(Some(line)) = lines.next_line().await {
+                bar.set_message(format!("{}: {}", spec.name, line.trim()));
+                last_line = line;
+            }
+        }
+        child.wait_with_output().await
+    })
+    .await;
+    match finished {
+        Ok(output) => Ok((output?, last_line)),
+        Err(_) => anyhow::bail!(
+            "scenario {} did not end within {}",
+            spec.name,
+            humantime::format_duration(limit)
+        ),
+    }
+}
+
+/// What the scenario's exit and report add up to: interrupted (exit 130), done (a report), or
+/// failed, with the last line it printed.
+fn outcome(
+    spec: &Spec,
+    status: ExitStatus,
+    scenario: Option<Box<Scenario>>,
+    last_line: &str,
+    bar: &ProgressBar,
+) -> anyhow::Result<Ran> {
+    match (status.code(), scenario) {
+        (Some(130), scenario) => Ok(Ran::Interrupted(scenario)),
+        (_, Some(scenario)) => {
+            crate::suite::say(
+                bar,
+                &format!(
+                    "bench: {} done: {}",
+                    spec.name, scenario.report.limiter.explanation
+                ),
+            );
+            Ok(Ran::Done(scenario))
+        }
+        (code, None) => anyhow::bail!(
+            "scenario {} failed (exit code {code:?}): {last_line}",
+            spec.name
+        ),
+    }
+}
