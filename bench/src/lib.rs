@@ -13,6 +13,7 @@
 //!   (`cluster::local`).
 
 pub mod compare;
+pub mod error;
 pub mod floor;
 pub mod html;
 pub mod lessons;

@@ -135,16 +135,15 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Merge(args) => merge(args),
         Command::Plot(args) => plot(args),
         Command::Show(args) => show(args),
-        Command::Ring(ring) => ring.run().await,
+        Command::Ring(ring) => Ok(ring.run().await?),
         Command::Floor { connection, floor } => floor_loop(connection, floor).await,
         Command::Overhead {
             connection,
             overhead,
         } => {
             let cassandra = connection.connect().await?;
-            measure_overhead(&connection, &cassandra, &overhead)
-                .await
-                .map(|_| ())
+            measure_overhead(&connection, &cassandra, &overhead).await?;
+            Ok(())
         }
     }
 }

@@ -7,6 +7,7 @@
 //! the same compactions and the same neighbours; each measures its own CPU. On a shared machine,
 //! runs taken one after the other differ by tens of percent for reasons of the server's alone.
 
+use crate::error::{BenchError, Result};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -46,7 +47,7 @@ pub async fn measure_overhead(
     connection: &ConnectionArgs,
     cassandra: &Connection,
     args: &OverheadArgs,
-) -> anyhow::Result<f64> {
+) -> Result<f64> {
     let factory = sibling_binary("factory")?;
     let session = &cassandra.session;
     // A keyspace of this run's own (dropped at the end), so that runs never share rows.
@@ -55,7 +56,8 @@ pub async fn measure_overhead(
         schema::Replication::derived_from_ring(&schema::nodes_per_datacenter(session));
     schema::apply(session, &schema::project_schema()?, &keyspace, &replication).await?;
     let folder = std::env::temp_dir().join(&keyspace);
-    std::fs::create_dir_all(&folder)?;
+    std::fs::create_dir_all(&folder)
+        .map_err(BenchError::io(format!("creating {}", folder.display())))?;
     let result = run_rounds(connection, cassandra, args, &factory, &keyspace, &folder).await;
     let _ = std::fs::remove_dir_all(&folder);
     schema::drop_keyspace(session, &keyspace).await?;
@@ -97,8 +99,8 @@ async fn run_rounds(
     factory: &Path,
     keyspace: &str,
     folder: &Path,
-) -> anyhow::Result<Vec<Round>> {
-    let bench = std::env::current_exe()?;
+) -> Result<Vec<Round>> {
+    let bench = std::env::current_exe().map_err(BenchError::io("finding this program"))?;
     let common = common_flags(connection, cassandra, &args.floor, keyspace);
     let mut rounds = Vec::new();
     for round in 0..args.rounds {
@@ -115,24 +117,31 @@ async fn run_rounds(
             .arg(&report_path)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
-            .spawn()?;
+            .spawn()
+            .map_err(BenchError::io("starting factory"))?;
         let floor = Command::new(&bench)
             .arg("floor")
             .args(&common)
             .arg("--json")
             .stderr(Stdio::piped())
-            .output()?;
-        let factory_status = factory_child.wait()?;
-        anyhow::ensure!(
-            floor.status.success(),
-            "bench floor failed: {}",
-            String::from_utf8_lossy(&floor.stderr)
-        );
-        anyhow::ensure!(
-            factory_status.success(),
-            "factory exited with {factory_status}"
-        );
-        let floor: FloorResult = serde_json::from_slice(&floor.stdout)?;
+            .output()
+            .map_err(BenchError::io("running bench floor"))?;
+        let factory_status = factory_child
+            .wait()
+            .map_err(BenchError::io("waiting for factory"))?;
+        if !floor.status.success() {
+            return Err(BenchError::Failed(format!(
+                "bench floor failed: {}",
+                String::from_utf8_lossy(&floor.stderr)
+            )));
+        }
+        if !factory_status.success() {
+            return Err(BenchError::Failed(format!(
+                "factory exited with {factory_status}"
+            )));
+        }
+        let floor: FloorResult = serde_json::from_slice(&floor.stdout)
+            .map_err(|e| BenchError::Failed(format!("bench floor printed no result: {e}")))?;
         let report = RunReport::read(&report_path)?;
         rounds.push(Round {
             floor_us: floor.cpu_us_per_write,
@@ -176,13 +185,14 @@ fn common_flags(
 }
 
 /// A binary of this workspace, next to the running one (`cargo build` puts them together).
-pub fn sibling_binary(name: &str) -> anyhow::Result<PathBuf> {
-    let here = std::env::current_exe()?;
+pub fn sibling_binary(name: &str) -> Result<PathBuf> {
+    let here = std::env::current_exe().map_err(BenchError::io("finding this program"))?;
     let path = here.with_file_name(name);
-    anyhow::ensure!(
-        path.is_file(),
-        "the {name} binary is not next to {} : build the whole workspace (`cargo build --release`)",
-        here.display()
-    );
+    if !path.is_file() {
+        return Err(BenchError::Failed(format!(
+            "the {name} binary is not next to {}: build the whole workspace (`cargo build --release`)",
+            here.display()
+        )));
+    }
     Ok(path)
 }

@@ -3,6 +3,7 @@
 //! The `bench` binary flattens [`RingCommand`] as its `ring` subcommand; the logic lives here so
 //! that the ring's options sit next to the code they drive.
 
+use crate::error::{BenchError, Result};
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
@@ -164,7 +165,7 @@ pub struct DownArgs {
 
 impl RingCommand {
     /// Runs the command, printing what it did.
-    pub async fn run(self) -> anyhow::Result<()> {
+    pub async fn run(self) -> Result<()> {
         let home = Home::from_env();
         match self {
             RingCommand::Up(args) => up(home, args).await,
@@ -248,7 +249,7 @@ fn parse_heap(heap: &str) -> Result<String, String> {
 }
 
 /// Sends one node a signal and says so.
-fn signal(home: Home, node: &NodeArg, signal: NodeSignal, done: &str) -> anyhow::Result<()> {
+fn signal(home: Home, node: &NodeArg, signal: NodeSignal, done: &str) -> Result<()> {
     let ring = LocalRing::new(home, &node.name.name)?;
     ring.signal_node(node.node, signal)?;
     println!("ring '{}': node {} {done}", ring.name(), node.node);
@@ -264,7 +265,7 @@ fn selected(home: &Home, name: &str, all: bool) -> Vec<String> {
     }
 }
 
-async fn up(home: Home, args: UpArgs) -> anyhow::Result<()> {
+async fn up(home: Home, args: UpArgs) -> Result<()> {
     let shape = Shape::new(args.nodes, args.dcs, args.ip_prefix).map_err(UsageError)?;
     let ring = LocalRing::new(home, &args.name.name)?;
     let spec = RingSpec {
@@ -337,7 +338,7 @@ fn node_state_label(process: ProcessState, address: std::net::Ipv4Addr) -> &'sta
     }
 }
 
-fn status_table(ring: &LocalRing) -> anyhow::Result<String> {
+fn status_table(ring: &LocalRing) -> Result<String> {
     let state = ring
         .state()?
         .ok_or_else(|| cluster::local::LocalError::NoSuchRing(ring.name().to_owned()))?;
@@ -350,7 +351,8 @@ fn status_table(ring: &LocalRing) -> anyhow::Result<String> {
         state.shape,
         state.heap,
         ring.dir().display()
-    )?;
+    )
+    .map_err(|e| BenchError::Failed(e.to_string()))?;
     let header = ["NODE", "ADDRESS", "DC", "RACK", "PID", "STATE", "TOKEN"];
     let mut table = driver::table::new(&header, &[0, 1, 2, 3, 4, 5]);
     for (node, process) in ring.node_states()? {
@@ -372,7 +374,7 @@ fn status_table(ring: &LocalRing) -> anyhow::Result<String> {
     Ok(out)
 }
 
-fn status_json(ring: &LocalRing) -> anyhow::Result<String> {
+fn status_json(ring: &LocalRing) -> Result<String> {
     let nodes: Vec<serde_json::Value> = ring
         .node_states()?
         .into_iter()
@@ -388,7 +390,6 @@ fn status_json(ring: &LocalRing) -> anyhow::Result<String> {
             })
         })
         .collect();
-    Ok(serde_json::to_string_pretty(
-        &serde_json::json!({ "ring": ring.name(), "nodes": nodes }),
-    )?)
+    serde_json::to_string_pretty(&serde_json::json!({ "ring": ring.name(), "nodes": nodes }))
+        .map_err(|e| BenchError::Failed(format!("the ring's status as JSON: {e}")))
 }

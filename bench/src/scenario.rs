@@ -2,6 +2,7 @@
 //! (so it measures its own CPU and memory), its live line shown on the progress bar, its report,
 //! HDR log and printed summary collected into the suite's folder.
 
+use crate::error::{BenchError, Result};
 use std::path::Path;
 use std::process::{ExitStatus, Output, Stdio};
 use std::time::Duration;
@@ -15,7 +16,7 @@ use crate::suite_report::Scenario;
 use driver::report::RunReport;
 
 /// Writes the shop's data, unmeasured: one run of the original factory's size.
-pub(crate) async fn populate(common: &[String]) -> anyhow::Result<()> {
+pub(crate) async fn populate(common: &[String]) -> Result<()> {
     let status = app_command("factory")?
         .args(common)
         .args([
@@ -30,18 +31,20 @@ pub(crate) async fn populate(common: &[String]) -> anyhow::Result<()> {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
-        .await?;
-    anyhow::ensure!(
-        status.success(),
-        "writing visits for the shop failed ({status})"
-    );
+        .await
+        .map_err(BenchError::io("running factory to write the shop's visits"))?;
+    if !status.success() {
+        return Err(BenchError::Failed(format!(
+            "writing visits for the shop failed ({status})"
+        )));
+    }
     Ok(())
 }
 
 /// A process of `app` (next to this binary) for the suite. The scenario's flags define the
 /// workload, so the caller's PICKLE_*, FACTORY_* and SHOP_* variables (a compose env file's, say)
 /// do not leak into it; CASSANDRA_* ones (where the ring is, the password) do.
-fn app_command(app: &str) -> anyhow::Result<tokio::process::Command> {
+fn app_command(app: &str) -> Result<tokio::process::Command> {
     let mut command = tokio::process::Command::new(sibling_binary(app)?);
     for (name, _) in std::env::vars_os() {
         let leaks = ["PICKLE_", "FACTORY_", "SHOP_"]
@@ -69,7 +72,7 @@ pub(crate) async fn run_scenario(
     args: &SuiteArgs,
     folder: &Path,
     bar: &ProgressBar,
-) -> anyhow::Result<Ran> {
+) -> Result<Ran> {
     let log_name = format!("{}.hlog", spec.name);
     let report_path = folder.join(format!("{}.json", spec.name));
     let mut process = app_command(app_name(spec.app))?;
@@ -87,7 +90,9 @@ pub(crate) async fn run_scenario(
     // The scenario has a known length; a process far past it is stuck, and is killed.
     let limit = args.warmup + args.duration + Duration::from_secs(120);
     let (output, last_line) = follow(process, spec, bar, limit).await?;
-    std::fs::write(folder.join(format!("{}.txt", spec.name)), &output.stdout)?;
+    let printed = folder.join(format!("{}.txt", spec.name));
+    std::fs::write(&printed, &output.stdout)
+        .map_err(BenchError::io(format!("writing {}", printed.display())))?;
     let scenario = RunReport::read(&report_path).ok().map(|report| {
         Box::new(Scenario {
             name: spec.name.to_owned(),
@@ -113,12 +118,13 @@ async fn follow(
     spec: &Spec,
     bar: &ProgressBar,
     limit: Duration,
-) -> anyhow::Result<(Output, String)> {
+) -> Result<(Output, String)> {
     let mut child = process
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
-        .spawn()?;
+        .spawn()
+        .map_err(BenchError::io(format!("starting {}", spec.name)))?;
     let mut stderr = child.stderr.take().map(|e| BufReader::new(e).lines());
     let mut last_line = String::new();
     let finished = tokio::time::timeout(limit, async {
@@ -132,12 +138,15 @@ async fn follow(
     })
     .await;
     match finished {
-        Ok(output) => Ok((output?, last_line)),
-        Err(_) => anyhow::bail!(
+        Ok(output) => {
+            let output = output.map_err(BenchError::io(format!("waiting for {}", spec.name)))?;
+            Ok((output, last_line))
+        }
+        Err(_) => Err(BenchError::Failed(format!(
             "scenario {} did not end within {}",
             spec.name,
             humantime::format_duration(limit)
-        ),
+        ))),
     }
 }
 
@@ -149,7 +158,7 @@ fn outcome(
     scenario: Option<Box<Scenario>>,
     last_line: &str,
     bar: &ProgressBar,
-) -> anyhow::Result<Ran> {
+) -> Result<Ran> {
     match (status.code(), scenario) {
         (Some(130), scenario) => Ok(Ran::Interrupted(scenario)),
         (_, Some(scenario)) => {
@@ -162,9 +171,9 @@ fn outcome(
             );
             Ok(Ran::Done(scenario))
         }
-        (code, None) => anyhow::bail!(
+        (code, None) => Err(BenchError::Failed(format!(
             "scenario {} failed (exit code {code:?}): {last_line}",
             spec.name
-        ),
+        ))),
     }
 }

@@ -1,6 +1,7 @@
 //! What every measuring command of `bench` needs first: a ring (reached, or started on loopback
 //! when nothing answers), a new report folder, and a keyspace named after the run.
 
+use crate::error::Result;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -59,7 +60,7 @@ pub async fn reach_ring(
     may_start: bool,
     nodes: u8,
     dcs: u8,
-) -> anyhow::Result<(cluster::Connection, bool)> {
+) -> Result<(cluster::Connection, bool)> {
     match args.connect().await {
         Ok(connection) => Ok((connection, false)),
         Err(cluster::ConnectError::Unreachable { .. }) if may_start_local_ring(args, may_start) => {

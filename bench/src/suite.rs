@@ -5,6 +5,7 @@
 //! measures its own CPU and memory exactly as a user's run would, and collects their reports,
 //! HDR logs and printed summaries into one folder with `report.json` and `index.html`.
 
+use crate::error::Result;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -156,7 +157,7 @@ pub fn select(names: &[String]) -> Vec<&'static Spec> {
 }
 
 /// Runs the suite and returns its report (also written, with the page, into the folder).
-pub async fn run_suite(args: &SuiteArgs, folder: &Path) -> anyhow::Result<SuiteReport> {
+pub async fn run_suite(args: &SuiteArgs, folder: &Path) -> Result<SuiteReport> {
     let specs = select(&args.scenario);
     let started_at = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
     let (cassandra, started_locally) =
@@ -240,7 +241,7 @@ async fn run_scenarios(
     cassandra: &cluster::Connection,
     keyspaces: &Keyspaces,
     folder: &Path,
-) -> anyhow::Result<(Vec<Scenario>, bool)> {
+) -> Result<(Vec<Scenario>, bool)> {
     let factory_flags = common_flags(args, &cassandra.local_dc, &keyspaces.factory);
     let shop_flags = common_flags(args, &cassandra.local_dc, &keyspaces.shop);
     let bar = progress_bar(specs.len());

@@ -8,6 +8,7 @@
 //! the rate at bound / latency whatever the ring could do, and the run's report names the bound
 //! as the cause.
 
+use crate::error::Result;
 use driver::report::RunReport;
 
 use crate::plots::PlotError;
@@ -15,7 +16,7 @@ use crate::plots::PlotError;
 use super::lab::{Lab, response, visits};
 use super::report::{Lesson, ms};
 
-async fn write_visits(lab: &Lab, rate: Option<f64>, bound: u32) -> anyhow::Result<RunReport> {
+async fn write_visits(lab: &Lab, rate: Option<f64>, bound: u32) -> Result<RunReport> {
     lab.drive(
         lab.load(rate, bound),
         visits("lesson-bound"),
@@ -51,7 +52,7 @@ const COLUMNS: [&str; 6] = [
     "limited by",
 ];
 
-pub(super) async fn run(lab: &Lab) -> anyhow::Result<Lesson> {
+pub(super) async fn run(lab: &Lab) -> Result<Lesson> {
     let bounds = measure_three_bounds(lab).await?;
     let plot = lab.save_plot("bound", &bounds.plot()?)?;
     Ok(Lesson::measured(
@@ -83,7 +84,7 @@ struct Bounds {
 
 /// Measures the ring's capacity and one visit at a time's ceiling, picks a target between them,
 /// and runs it with each of the three bounds.
-async fn measure_three_bounds(lab: &Lab) -> anyhow::Result<Bounds> {
+async fn measure_three_bounds(lab: &Lab) -> Result<Bounds> {
     // What the ring can do, and what one visit in flight can do: by Little's law, 1 / latency.
     let capacity = write_visits(lab, None, 256).await?;
     let one_at_a_time = write_visits(lab, None, 3).await?;

@@ -5,6 +5,7 @@
 //! goes first alternates too, so that neither always finds the caches the other warmed. The
 //! title says what the numbers say: "about one read" only when ten at once cost at most 1.5x one.
 
+use crate::error::Result;
 use futures::StreamExt;
 use hdrhistogram::Histogram;
 use schema::reads::ShopStatements;
@@ -33,7 +34,7 @@ const COLUMNS: [&str; 6] = [
     "in turn / at once",
 ];
 
-pub(super) async fn run(lab: &Lab) -> anyhow::Result<Lesson> {
+pub(super) async fn run(lab: &Lab) -> Result<Lesson> {
     let sizes = time_each_size(lab).await?;
     let medians = Medians::of(&sizes);
     let plot = lab.save_plot("fanout", &medians.plot()?)?;
@@ -56,7 +57,7 @@ struct Timed {
 
 /// Writes the timesheets, warms up, then times N reads at once and N one after another for each
 /// N in [`SIZES`].
-async fn time_each_size(lab: &Lab) -> anyhow::Result<Vec<Timed>> {
+async fn time_each_size(lab: &Lab) -> Result<Vec<Timed>> {
     let session = &lab.cassandra.session;
     // Employees of their own (another seed), so that each timesheet holds exactly the visits
     // written here, whatever the other lessons wrote.
@@ -217,7 +218,7 @@ fn record(histogram: &mut Histogram<u64>, started: Instant) {
 
 /// Writes `visits` visits (timesheet rows only), 64 at a time, so that every employee has a
 /// timesheet to read.
-async fn write_timesheets(lab: &Lab, workforce: &Workforce, visits: u64) -> anyhow::Result<()> {
+async fn write_timesheets(lab: &Lab, workforce: &Workforce, visits: u64) -> Result<()> {
     let session = &lab.cassandra.session;
     let now = std::time::SystemTime::now();
     let mut writes = futures::stream::iter(0..visits)

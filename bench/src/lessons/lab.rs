@@ -5,6 +5,7 @@
 //! It lives apart from the lessons so that each lesson's file shows only its experiment; what the
 //! experiments share (setting up, driving, combining mirrored runs) is written once, here.
 
+use crate::error::{BenchError, Result};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -50,7 +51,7 @@ impl Lab {
         args: &LessonsArgs,
         started_at: &str,
         folder: &Path,
-    ) -> anyhow::Result<(Lab, BTreeMap<String, usize>)> {
+    ) -> Result<(Lab, BTreeMap<String, usize>)> {
         let (cassandra, _) =
             crate::suite::reach_ring(&args.connection, !args.no_local_ring, 1, 1).await?;
         let nodes = schema::nodes_per_datacenter(&cassandra.session);
@@ -118,7 +119,7 @@ impl Lab {
         load: RunArgs,
         workload: Workload,
         operation: Op,
-    ) -> anyhow::Result<RunReport>
+    ) -> Result<RunReport>
     where
         Op: FnMut(u64, Intended) -> Fut,
         Fut: Future<Output = Completed>,
@@ -149,9 +150,11 @@ impl Lab {
     }
 
     /// Writes a plot into the report folder and returns its file name.
-    pub(super) fn save_plot(&self, name: &str, svg: &str) -> anyhow::Result<String> {
+    pub(super) fn save_plot(&self, name: &str, svg: &str) -> Result<String> {
         let file = format!("{name}.svg");
-        driver::report::write_atomically(&self.folder.join(&file), svg.as_bytes())?;
+        let path = self.folder.join(&file);
+        driver::report::write_atomically(&path, svg.as_bytes())
+            .map_err(BenchError::io(format!("writing {}", path.display())))?;
         Ok(file)
     }
 }

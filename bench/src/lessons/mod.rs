@@ -23,6 +23,7 @@ mod report;
 mod routing;
 mod window;
 
+use crate::error::{BenchError, Result};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -104,7 +105,7 @@ impl std::fmt::Display for LessonName {
 
 /// Runs the lessons asked for and writes the report folder (`lessons.json`, `index.html` and one
 /// SVG per plot).
-pub async fn run(args: &LessonsArgs) -> anyhow::Result<(LessonsReport, PathBuf)> {
+pub async fn run(args: &LessonsArgs) -> Result<(LessonsReport, PathBuf)> {
     let selected = select(&args.only);
     let folder = crate::suite::prepare_folder(Some(&report_folder(args)))?;
     let started_at = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
@@ -131,7 +132,10 @@ pub async fn run(args: &LessonsArgs) -> anyhow::Result<(LessonsReport, PathBuf)>
         lessons,
     };
     driver::report::write_json(&folder.join("lessons.json"), &report)?;
-    page::write(&folder, &report)?;
+    page::write(&folder, &report).map_err(BenchError::io(format!(
+        "writing the page in {}",
+        folder.display()
+    )))?;
     match stopped {
         Some(error) => {
             eprintln!(
@@ -160,7 +164,7 @@ async fn run_in_turn(
     lab: &Lab,
     nodes: &BTreeMap<String, usize>,
     selected: &[LessonName],
-) -> (Vec<Lesson>, Option<anyhow::Error>) {
+) -> (Vec<Lesson>, Option<BenchError>) {
     let mut lessons = Vec::new();
     for &name in selected {
         eprintln!("bench lessons: {name}...");
@@ -176,11 +180,7 @@ async fn run_in_turn(
 }
 
 /// Runs the lesson named `name`.
-async fn run_one(
-    lab: &Lab,
-    nodes: &BTreeMap<String, usize>,
-    name: LessonName,
-) -> anyhow::Result<Lesson> {
+async fn run_one(lab: &Lab, nodes: &BTreeMap<String, usize>, name: LessonName) -> Result<Lesson> {
     match name {
         LessonName::Prepared => prepared::run(lab).await,
         LessonName::Window => window::run(lab).await,

@@ -15,6 +15,7 @@
 //! and the nodes and between nodes, at the session's compression. They are measured only when
 //! the ring is on loopback.
 
+use crate::error::Result;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use schema::model::Visit;
@@ -81,7 +82,7 @@ const COLUMNS: [&str; 7] = [
     "requests/write (server)",
 ];
 
-pub(super) async fn run(lab: &Lab) -> anyhow::Result<Lesson> {
+pub(super) async fn run(lab: &Lab) -> Result<Lesson> {
     let tallies = tally_each_way(lab).await?;
     let variants = per_write(&tallies, on_loopback(lab));
     let plot = lab.save_plot("prepared", &plot(&variants)?)?;
@@ -97,7 +98,7 @@ pub(super) async fn run(lab: &Lab) -> anyhow::Result<Lesson> {
 
 /// Runs each way twice for half the time, in mirrored order, and adds up what each run wrote,
 /// sent over loopback and had the nodes serve.
-async fn tally_each_way(lab: &Lab) -> anyhow::Result<Vec<Tally>> {
+async fn tally_each_way(lab: &Lab) -> Result<Vec<Tally>> {
     let session = &lab.cassandra.session;
     let with_markers = format!(
         "INSERT INTO {}.timesheets ({TIMESHEET_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",

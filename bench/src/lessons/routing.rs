@@ -9,6 +9,7 @@
 //! runs twice for half the time, in mirrored order (A B B A), so that a ring still warming up
 //! favours neither.
 
+use crate::error::Result;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -41,7 +42,7 @@ const COLUMNS: [&str; 6] = [
     "nodes per write",
 ];
 
-pub(super) async fn run(lab: &Lab, nodes: &BTreeMap<String, usize>) -> anyhow::Result<Lesson> {
+pub(super) async fn run(lab: &Lab, nodes: &BTreeMap<String, usize>) -> Result<Lesson> {
     let local_nodes = nodes.get(&lab.cassandra.local_dc).copied().unwrap_or(0);
     if local_nodes < 2 {
         return Ok(too_few_nodes(lab, local_nodes));
@@ -105,7 +106,7 @@ struct Variant {
 
 /// Writes at `rate` with each policy, twice for half the time in mirrored order, counting the
 /// writes that went straight to a replica and those that were forwarded.
-async fn measure_both_policies(lab: &Lab, rate: f64) -> anyhow::Result<Vec<Variant>> {
+async fn measure_both_policies(lab: &Lab, rate: f64) -> Result<Vec<Variant>> {
     let token_aware = lab.writes.insert_timesheet.clone();
     let round_robin = round_robin(lab);
     let policies = [("token-aware", &token_aware), ("round-robin", &round_robin)];

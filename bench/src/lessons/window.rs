@@ -22,6 +22,7 @@
 
 mod loops;
 
+use crate::error::Result;
 use hdrhistogram::Histogram;
 
 use driver::record::Percentiles;
@@ -74,7 +75,7 @@ impl Measured {
 const WAYS: usize = 3;
 
 /// Runs way `way` of the lesson at `pace`.
-async fn run_way(lab: &Lab, way: usize, pace: Option<f64>) -> anyhow::Result<Measured> {
+async fn run_way(lab: &Lab, way: usize, pace: Option<f64>) -> Result<Measured> {
     match way {
         0 => sliding_window(lab, pace).await,
         1 => stop_and_wait(lab, pace).await,
@@ -83,7 +84,7 @@ async fn run_way(lab: &Lab, way: usize, pace: Option<f64>) -> anyhow::Result<Mea
 }
 
 /// Each way twice at `pace`, in mirrored order, each pair taken together; in the ways' order.
-async fn mirrored_runs(lab: &Lab, pace: Option<f64>) -> anyhow::Result<Vec<Measured>> {
+async fn mirrored_runs(lab: &Lab, pace: Option<f64>) -> Result<Vec<Measured>> {
     let mut runs: Vec<Option<Measured>> = (0..WAYS).map(|_| None).collect();
     for way in mirrored(WAYS) {
         let measured = run_way(lab, way, pace).await?;
@@ -108,7 +109,7 @@ const COLUMNS: [&str; 9] = [
     "peak writes in flight",
 ];
 
-pub(super) async fn run(lab: &Lab) -> anyhow::Result<Lesson> {
+pub(super) async fn run(lab: &Lab) -> Result<Lesson> {
     let rate = lab.args.rate;
     // At the target (the schedule), then as fast as each can go (throughput); the paced runs go
     // first, before the unthrottled ones flood the ring; within each, mirrored.
@@ -212,7 +213,7 @@ fn finding(paced: &[Measured], flat_out: &[Measured], rate: f64) -> String {
 }
 
 /// The factory's loop, with its window.
-async fn sliding_window(lab: &Lab, rate: Option<f64>) -> anyhow::Result<Measured> {
+async fn sliding_window(lab: &Lab, rate: Option<f64>) -> Result<Measured> {
     let report = lab
         .drive(
             lab.half_load(rate, WINDOW),

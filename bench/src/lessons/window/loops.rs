@@ -7,6 +7,7 @@
 //! They live apart from the lesson so that its file reads as the experiment, and this one as the
 //! machinery it compares against.
 
+use crate::error::{BenchError, Result};
 use std::time::Duration;
 
 use futures::stream::FuturesUnordered;
@@ -78,7 +79,7 @@ impl Clock {
         mut recorder: Recorder,
         started: u64,
         (peak, stalled): (usize, Duration),
-    ) -> anyhow::Result<Measured> {
+    ) -> Result<Measured> {
         if let Some(per_second) = self.rate {
             let schedule = Schedule::new(
                 self.start,
@@ -93,7 +94,9 @@ impl Clock {
         }
         // The run ends at its schedule's end, or later when the loop fell behind.
         let end = Instant::now().max(self.end);
-        let recording = recorder.finish(end, end)?;
+        let recording = recorder
+            .finish(end, end)
+            .map_err(BenchError::io("finishing the HDR log"))?;
         let seconds = recording.measured.as_secs_f64().max(1e-9);
         let c = recording.counts;
         Ok(Measured {
@@ -110,9 +113,9 @@ impl Clock {
 
 /// The original's loop: start visits on schedule until more than 3000 writes have been started
 /// since the last drain, then wait for every one of them.
-pub(super) async fn stop_and_wait(lab: &Lab, rate: Option<f64>) -> anyhow::Result<Measured> {
+pub(super) async fn stop_and_wait(lab: &Lab, rate: Option<f64>) -> Result<Measured> {
     let clock = Clock::new(lab, rate);
-    let mut timer = PreciseTimer::start()?;
+    let mut timer = PreciseTimer::start().map_err(BenchError::io("starting the pacing timer"))?;
     let mut recorder = Recorder::new(&VISIT_TABLES, clock.measure_from, None);
     let mut pending = FuturesUnordered::new();
     let (mut peak, mut since_drain, mut stalled) = (0, 0, Duration::ZERO);
@@ -170,9 +173,9 @@ pub(super) async fn stop_and_wait(lab: &Lab, rate: Option<f64>) -> anyhow::Resul
 
 /// One write at a time: each visit waits for its due time (if still ahead) and then writes its
 /// three rows in turn.
-pub(super) async fn synchronous(lab: &Lab, rate: Option<f64>) -> anyhow::Result<Measured> {
+pub(super) async fn synchronous(lab: &Lab, rate: Option<f64>) -> Result<Measured> {
     let clock = Clock::new(lab, rate);
-    let mut timer = PreciseTimer::start()?;
+    let mut timer = PreciseTimer::start().map_err(BenchError::io("starting the pacing timer"))?;
     let mut recorder = Recorder::new(&VISIT_TABLES, clock.measure_from, None);
     let mut n = 0u64;
     let interrupted = driver::shutdown::interrupted();
