@@ -5,16 +5,19 @@ use std::time::{Duration, SystemTime};
 
 use assert_cmd::Command;
 use cluster::testing;
-use driver::hdr_log;
+use driver::hdr_log::{self, LoggedInterval};
 use driver::record::new_histogram;
 use driver::report::RunReport;
 use schema::workforce::Workforce;
+use scylla::client::session::Session;
+use tokio::sync::OnceCell;
+use uuid::Uuid;
 
 use crate::fresh_keyspace;
 
 /// Counts the rows of one partition.
 async fn count(
-    session: &scylla::client::session::Session,
+    session: &Session,
     cql: &str,
     key: impl scylla::serialize::row::SerializeRow,
 ) -> anyhow::Result<i64> {
@@ -26,13 +29,26 @@ async fn count(
     Ok(count)
 }
 
-#[tokio::test]
-async fn every_acknowledged_visit_is_in_all_three_tables() -> anyhow::Result<()> {
-    let _turn = testing::shared().await;
+/// What one run of `factory` wrote (3000 visits of 20 employees at 10 trees, seed 7) into a
+/// keyspace of the test's own, and what the same seed regenerates: the visits per partition.
+struct Written {
+    keyspace: String,
+    session: Session,
+    report: RunReport,
+    workforce: Workforce,
+    per_employee: HashMap<Uuid, i64>,
+    per_tree: HashMap<Uuid, i64>,
+    per_count: HashMap<i32, i64>,
+}
+
+/// How many visits [`write_visits`] writes.
+const VISITS: u64 = 3000;
+
+async fn write_visits() -> anyhow::Result<Written> {
     let (keyspace, hosts) = fresh_keyspace("factory_writes").await?;
     let folder = tempfile::tempdir()?;
     let report_path = folder.path().join("run.json");
-    let (visits, employees, trees, seed) = (3000u64, 20u32, 10u32, 7u64);
+    let (employees, trees, seed) = (20u32, 10u32, 7u64);
     let output = Command::cargo_bin("factory")?
         .args([
             "--hosts",
@@ -45,18 +61,14 @@ async fn every_acknowledged_visit_is_in_all_three_tables() -> anyhow::Result<()>
         ])
         .args([
             "--visits",
-            &visits.to_string(),
+            &VISITS.to_string(),
             "--employees",
             &employees.to_string(),
             "--trees",
             &trees.to_string(),
         ])
-        .args([
-            "--seed",
-            &seed.to_string(),
-            "--report",
-            report_path.to_str().unwrap(),
-        ])
+        .args(["--seed", &seed.to_string(), "--report"])
+        .arg(&report_path)
         .output()?;
     assert!(
         output.status.success(),
@@ -64,20 +76,12 @@ async fn every_acknowledged_visit_is_in_all_three_tables() -> anyhow::Result<()>
         String::from_utf8_lossy(&output.stderr)
     );
     let report = RunReport::read(&report_path)?;
-    assert_eq!(
-        (
-            report.counts.ops,
-            report.counts.ops_failed,
-            report.counts.requests
-        ),
-        (visits, 0, 3 * visits)
-    );
 
-    // The same seed regenerates what the run wrote: count it per partition, then read it back.
+    // The same seed regenerates what the run wrote: count it per partition.
     let workforce = Workforce::generate(seed, employees as usize, trees as usize);
     let (mut per_employee, mut per_tree, mut per_count) =
         (HashMap::new(), HashMap::new(), HashMap::new());
-    for n in 0..visits {
+    for n in 0..VISITS {
         let visit = workforce.visit(n, SystemTime::now());
         *per_employee.entry(visit.employee_id).or_insert(0i64) += 1;
         *per_tree.entry(visit.pickle_tree_id).or_insert(0i64) += 1;
@@ -87,47 +91,128 @@ async fn every_acknowledged_visit_is_in_all_three_tables() -> anyhow::Result<()>
         .connect()
         .await?
         .session;
-    for employee in workforce.employees() {
+    Ok(Written {
+        keyspace,
+        session,
+        report,
+        workforce,
+        per_employee,
+        per_tree,
+        per_count,
+    })
+}
+
+impl Written {
+    async fn drop_keyspace(self) -> anyhow::Result<()> {
+        schema::drop_keyspace(&self.session, &self.keyspace).await?;
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn the_report_counts_every_visit_acknowledged_none_failed_and_three_writes_each()
+-> anyhow::Result<()> {
+    let _turn = testing::shared().await;
+    let written = write_visits().await?;
+    let counts = &written.report.counts;
+    assert_eq!(
+        (counts.ops, counts.ops_failed, counts.requests),
+        (VISITS, 0, 3 * VISITS)
+    );
+    written.drop_keyspace().await
+}
+
+#[tokio::test]
+async fn every_acknowledged_visit_is_in_the_timesheets_of_its_employee() -> anyhow::Result<()> {
+    let _turn = testing::shared().await;
+    let written = write_visits().await?;
+    let keyspace = &written.keyspace;
+    for employee in written.workforce.employees() {
         let id = employee.employee_id;
         let cql = format!("SELECT COUNT(*) FROM {keyspace}.timesheets WHERE employee_id = ?");
         assert_eq!(
-            count(&session, &cql, (id,)).await?,
-            per_employee.get(&id).copied().unwrap_or(0),
+            count(&written.session, &cql, (id,)).await?,
+            written.per_employee.get(&id).copied().unwrap_or(0),
             "timesheets of {id}"
         );
-        let (name,): (String,) = session
+    }
+    written.drop_keyspace().await
+}
+
+#[tokio::test]
+async fn every_employee_of_the_workforce_is_registered_by_name() -> anyhow::Result<()> {
+    let _turn = testing::shared().await;
+    let written = write_visits().await?;
+    let keyspace = &written.keyspace;
+    for employee in written.workforce.employees() {
+        let (name,): (String,) = written
+            .session
             .query_unpaged(
                 format!("SELECT name FROM {keyspace}.employees WHERE employee_id = ?"),
-                (id,),
+                (employee.employee_id,),
             )
             .await?
             .into_rows_result()?
             .single_row()?;
         assert_eq!(name, employee.name, "the employee was registered");
     }
-    for tree in workforce.trees() {
-        let cql = format!("SELECT COUNT(*) FROM {keyspace}.trees WHERE pickle_tree_id = ?");
-        assert_eq!(
-            count(&session, &cql, (tree,)).await?,
-            per_tree.get(&tree).copied().unwrap_or(0),
-            "history of tree {tree}"
-        );
-    }
-    for pickles in 0..=100i32 {
-        let cql = format!("SELECT COUNT(*) FROM {keyspace}.production WHERE pickle_count = ?");
-        assert_eq!(
-            count(&session, &cql, (pickles,)).await?,
-            per_count.get(&pickles).copied().unwrap_or(0),
-            "production of {pickles}"
-        );
-    }
-    schema::drop_keyspace(&session, &keyspace).await?;
-    Ok(())
+    written.drop_keyspace().await
 }
 
 #[tokio::test]
-async fn the_json_report_and_hdr_log_agree_with_the_printed_summary() -> anyhow::Result<()> {
+async fn every_acknowledged_visit_is_in_the_history_of_its_tree() -> anyhow::Result<()> {
     let _turn = testing::shared().await;
+    let written = write_visits().await?;
+    let keyspace = &written.keyspace;
+    for tree in written.workforce.trees() {
+        let cql = format!("SELECT COUNT(*) FROM {keyspace}.trees WHERE pickle_tree_id = ?");
+        assert_eq!(
+            count(&written.session, &cql, (tree,)).await?,
+            written.per_tree.get(&tree).copied().unwrap_or(0),
+            "history of tree {tree}"
+        );
+    }
+    written.drop_keyspace().await
+}
+
+#[tokio::test]
+async fn every_acknowledged_visit_is_in_production_under_its_pickle_count() -> anyhow::Result<()> {
+    let _turn = testing::shared().await;
+    let written = write_visits().await?;
+    let keyspace = &written.keyspace;
+    for pickles in 0..=100i32 {
+        let cql = format!("SELECT COUNT(*) FROM {keyspace}.production WHERE pickle_count = ?");
+        assert_eq!(
+            count(&written.session, &cql, (pickles,)).await?,
+            written.per_count.get(&pickles).copied().unwrap_or(0),
+            "production of {pickles}"
+        );
+    }
+    written.drop_keyspace().await
+}
+
+/// What one run of `factory` printed and wrote: 3 s at 1000 visits/s after a 1 s warm-up, with a
+/// JSON report and an HDR log, logged in from the environment with a made-up password.
+struct ReportedRun {
+    stdout: String,
+    stderr: String,
+    report: RunReport,
+    report_text: String,
+    intervals: Vec<LoggedInterval>,
+}
+
+/// The made-up password of [`ReportedRun`], which must show nowhere.
+const PASSWORD: &str = "not-a-real-secret";
+
+static REPORTED_RUN: OnceCell<ReportedRun> = OnceCell::const_new();
+
+/// The run the report tests check, made once (by the first of them to ask, during its `shared()`
+/// turn) and read by all: each claims one thing about the same run.
+async fn reported_run() -> anyhow::Result<&'static ReportedRun> {
+    REPORTED_RUN.get_or_try_init(run_with_report_and_log).await
+}
+
+async fn run_with_report_and_log() -> anyhow::Result<ReportedRun> {
     let (keyspace, hosts) = fresh_keyspace("factory_report").await?;
     let folder = tempfile::tempdir()?;
     let (report_path, log_path) = (folder.path().join("r.json"), folder.path().join("r.hlog"));
@@ -144,25 +229,32 @@ async fn the_json_report_and_hdr_log_agree_with_the_printed_summary() -> anyhow:
             "--warmup",
             "1s",
         ])
-        .args([
-            "--report",
-            report_path.to_str().unwrap(),
-            "--hdr-log",
-            log_path.to_str().unwrap(),
-        ])
+        .arg("--report")
+        .arg(&report_path)
+        .arg("--hdr-log")
+        .arg(&log_path)
         .env("CASSANDRA_USER", "pickler")
-        .env("CASSANDRA_PASSWORD", "not-a-real-secret")
+        .env("CASSANDRA_PASSWORD", PASSWORD)
         .output()?;
     assert!(
         output.status.success(),
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let report = RunReport::read(&report_path)?;
+    Ok(ReportedRun {
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        report: RunReport::read(&report_path)?,
+        report_text: std::fs::read_to_string(&report_path)?,
+        intervals: hdr_log::read(&log_path)?,
+    })
+}
 
-    // The summary prints what the report holds.
+#[tokio::test]
+async fn the_printed_summary_shows_the_reports_visit_count_and_achieved_rate() -> anyhow::Result<()>
+{
+    let _turn = testing::shared().await;
+    let ReportedRun { stdout, report, .. } = reported_run().await?;
     assert!(
         stdout.contains(&format!("{} visits ok, 0 failed", report.counts.ops)),
         "{stdout}"
@@ -171,15 +263,37 @@ async fn the_json_report_and_hdr_log_agree_with_the_printed_summary() -> anyhow:
         stdout.contains(&format!("achieved {:.1} visits/s", report.achieved_rate)),
         "{stdout}"
     );
+    Ok(())
+}
+
+#[tokio::test]
+async fn three_seconds_at_1000_visits_a_second_after_the_warm_up_count_about_3000_visits()
+-> anyhow::Result<()> {
+    let _turn = testing::shared().await;
+    let run = reported_run().await?;
     assert!(
-        (2800..=3100).contains(&report.counts.ops),
+        (2800..=3100).contains(&run.report.counts.ops),
         "about 3 s at 1000/s after the warm-up: {}",
-        report.counts.ops
+        run.report.counts.ops
     );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_live_line_is_printed_every_second() -> anyhow::Result<()> {
+    let _turn = testing::shared().await;
+    let stderr = &reported_run().await?.stderr;
     assert!(
         stderr.contains("visits/s") && stderr.contains("in flight"),
         "a live line every second: {stderr}"
     );
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_printed_latency_table_shows_the_reports_response_p99() -> anyhow::Result<()> {
+    let _turn = testing::shared().await;
+    let ReportedRun { stdout, report, .. } = reported_run().await?;
     let response = &report.latency_us["response"];
     // The latency table's `response` row: tag, p50, p90, p99, ...
     let printed = format!("{:.3}", response.p99 / 1e3);
@@ -190,17 +304,38 @@ async fn the_json_report_and_hdr_log_agree_with_the_printed_summary() -> anyhow:
         }),
         "{stdout}"
     );
-    // The configuration is embedded, the password is not.
-    assert_eq!(report.config["run"]["rate"], 1000.0);
-    assert_eq!(report.config["factory"]["seed"], 1);
-    assert!(!std::fs::read_to_string(&report_path)?.contains("not-a-real-secret"));
+    Ok(())
+}
 
-    // The HDR log's per-second response histograms add up to the report's total, exactly.
-    let intervals = hdr_log::read(&log_path)?;
+#[tokio::test]
+async fn the_report_embeds_the_configuration_but_not_the_password() -> anyhow::Result<()> {
+    let _turn = testing::shared().await;
+    let run = reported_run().await?;
+    assert_eq!(run.report.config["run"]["rate"], 1000.0);
+    assert_eq!(run.report.config["factory"]["seed"], 1);
+    assert!(!run.report_text.contains(PASSWORD));
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_hdr_log_holds_a_response_histogram_at_most_every_1_1_seconds() -> anyhow::Result<()> {
+    let _turn = testing::shared().await;
+    let run = reported_run().await?;
+    for interval in run.intervals.iter().filter(|i| i.tag == "response") {
+        assert!(interval.length <= Duration::from_millis(1100));
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_hdr_logs_response_histograms_add_up_to_the_reports_exactly() -> anyhow::Result<()> {
+    let _turn = testing::shared().await;
+    let ReportedRun {
+        report, intervals, ..
+    } = reported_run().await?;
     let mut total = new_histogram();
     for interval in intervals.iter().filter(|i| i.tag == "response") {
         total.add(&interval.histogram)?;
-        assert!(interval.length <= Duration::from_millis(1100));
     }
     let from_report = report
         .histogram("response")
@@ -211,6 +346,13 @@ async fn the_json_report_and_hdr_log_agree_with_the_printed_summary() -> anyhow:
         from_report.value_at_quantile(0.99)
     );
     assert_eq!(total.max(), from_report.max());
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_hdr_log_also_holds_the_wait_and_per_table_service_histograms() -> anyhow::Result<()> {
+    let _turn = testing::shared().await;
+    let intervals = &reported_run().await?.intervals;
     for tag in [
         "wait",
         "service-timesheets",

@@ -1,22 +1,87 @@
 //! `apply` creates, repeats harmlessly, and repairs; `check` catches drift.
 
+use std::collections::BTreeMap;
+
 use assert_cmd::Command;
-use cluster::testing;
+use cluster::{Connection, ConnectionArgs, testing};
 use predicates::prelude::*;
 use predicates::str::contains;
-use schema::{LiveKeyspace, Replication, SchemaError};
+use schema::{Applied, LiveKeyspace, Replication, SchemaError, SchemaFile};
+
+/// A keyspace of the test's own on the test ring (not created yet), and what `apply` needs.
+struct Fresh {
+    args: ConnectionArgs,
+    connection: Connection,
+    file: SchemaFile,
+    keyspace: String,
+    nodes: BTreeMap<String, usize>,
+    replication: Replication,
+}
+
+impl Fresh {
+    async fn new() -> anyhow::Result<Self> {
+        let args = testing::test_ring().await;
+        let connection = args.connect().await?;
+        let nodes = schema::nodes_per_datacenter(&connection.session);
+        Ok(Self {
+            file: schema::project_schema()?,
+            keyspace: testing::unique_keyspace("schema_apply"),
+            replication: Replication::derived_from_ring(&nodes),
+            args,
+            connection,
+            nodes,
+        })
+    }
+
+    fn session(&self) -> &scylla::client::session::Session {
+        &self.connection.session
+    }
+
+    async fn apply(&self) -> Result<Applied, SchemaError> {
+        schema::apply(
+            self.session(),
+            &self.file,
+            &self.keyspace,
+            &self.replication,
+        )
+        .await
+    }
+
+    /// Applies the schema, then drifts from it: a column dropped, a table dropped.
+    async fn apply_then_drift(&self) -> anyhow::Result<()> {
+        self.apply().await?;
+        let keyspace = &self.keyspace;
+        for ddl in [
+            format!("ALTER TABLE {keyspace}.timesheets DROP watered"),
+            format!("DROP TABLE {keyspace}.trees"),
+        ] {
+            self.session().query_unpaged(ddl, &[]).await?;
+        }
+        self.session().await_schema_agreement().await?;
+        Ok(())
+    }
+
+    /// What `check` finds comparing the live keyspace with the file.
+    async fn check(&self) -> anyhow::Result<schema::CheckReport> {
+        let live = LiveKeyspace::read(self.session(), &self.keyspace).await?;
+        Ok(schema::live::compare(
+            &self.file,
+            &self.keyspace,
+            live.as_ref(),
+            &self.nodes,
+        ))
+    }
+
+    async fn drop_keyspace(self) -> anyhow::Result<()> {
+        schema::drop_keyspace(self.session(), &self.keyspace).await?;
+        Ok(())
+    }
+}
 
 #[tokio::test]
-async fn apply_is_idempotent_and_check_catches_drift() -> anyhow::Result<()> {
-    let args = testing::test_ring().await;
-    let connection = args.connect().await?;
-    let session = &connection.session;
-    let file = schema::project_schema()?;
-    let keyspace = testing::unique_keyspace("schema_apply");
-    let nodes = schema::nodes_per_datacenter(session);
-    let replication = Replication::derived_from_ring(&nodes);
-
-    let first = schema::apply(session, &file, &keyspace, &replication).await?;
+async fn the_first_apply_creates_the_keyspace_and_all_five_tables() -> anyhow::Result<()> {
+    let fresh = Fresh::new().await?;
+    let first = fresh.apply().await?;
     assert!(first.created_keyspace);
     assert_eq!(
         first.created_tables,
@@ -28,27 +93,29 @@ async fn apply_is_idempotent_and_check_catches_drift() -> anyhow::Result<()> {
             "production_by_day"
         ]
     );
+    fresh.drop_keyspace().await
+}
 
-    let again = schema::apply(session, &file, &keyspace, &replication).await?;
+#[tokio::test]
+async fn a_second_apply_changes_nothing_and_check_finds_no_drift() -> anyhow::Result<()> {
+    let fresh = Fresh::new().await?;
+    fresh.apply().await?;
+    let again = fresh.apply().await?;
     assert!(
         !again.created_keyspace
             && again.created_tables.is_empty()
             && again.added_columns.is_empty()
     );
     assert!(again.changed_replication.is_none());
-    let live = LiveKeyspace::read(session, &keyspace).await?;
-    assert!(schema::live::compare(&file, &keyspace, live.as_ref(), &nodes).is_ok());
+    assert!(fresh.check().await?.is_ok());
+    fresh.drop_keyspace().await
+}
 
-    // Drift: a column dropped, a table dropped.
-    for ddl in [
-        format!("ALTER TABLE {keyspace}.timesheets DROP watered"),
-        format!("DROP TABLE {keyspace}.trees"),
-    ] {
-        session.query_unpaged(ddl, &[]).await?;
-    }
-    session.await_schema_agreement().await?;
-    let live = LiveKeyspace::read(session, &keyspace).await?;
-    let report = schema::live::compare(&file, &keyspace, live.as_ref(), &nodes);
+#[tokio::test]
+async fn check_names_a_dropped_table_and_a_dropped_column_and_nothing_else() -> anyhow::Result<()> {
+    let fresh = Fresh::new().await?;
+    fresh.apply_then_drift().await?;
+    let report = fresh.check().await?;
     assert!(!report.is_ok());
     let problems = |table: &str| {
         report
@@ -61,38 +128,57 @@ async fn apply_is_idempotent_and_check_catches_drift() -> anyhow::Result<()> {
     assert_eq!(problems("trees"), ["table missing"]);
     assert_eq!(problems("timesheets"), ["column watered (boolean) missing"]);
     assert!(problems("employees").is_empty());
+    fresh.drop_keyspace().await
+}
 
-    // The command says the same and exits 1.
+#[tokio::test]
+async fn the_check_command_prints_the_same_drift_and_exits_1() -> anyhow::Result<()> {
+    let fresh = Fresh::new().await?;
+    fresh.apply_then_drift().await?;
     Command::cargo_bin("schema")?
         .args([
             "check",
             "--keyspace",
-            &keyspace,
+            &fresh.keyspace,
             "--hosts",
-            &args.contact_points().join(","),
+            &fresh.args.contact_points().join(","),
         ])
         .assert()
         .code(1)
         .stdout(contains("trees").and(contains("table missing")))
         .stdout(contains("column watered (boolean) missing"))
         .stderr(contains("differs from schema.cql"));
+    fresh.drop_keyspace().await
+}
 
-    // Apply repairs what it safely can.
-    let repaired = schema::apply(session, &file, &keyspace, &replication).await?;
+#[tokio::test]
+async fn apply_recreates_a_dropped_table_and_adds_back_a_dropped_column() -> anyhow::Result<()> {
+    let fresh = Fresh::new().await?;
+    fresh.apply_then_drift().await?;
+    let repaired = fresh.apply().await?;
     assert_eq!(repaired.created_tables, ["trees"]);
     assert_eq!(repaired.added_columns, ["timesheets.watered"]);
+    fresh.drop_keyspace().await
+}
 
-    // A key column of the wrong type cannot be repaired: apply says so and what differs.
-    session
+#[tokio::test]
+async fn apply_refuses_a_key_column_of_the_wrong_type_and_says_what_differs() -> anyhow::Result<()>
+{
+    let fresh = Fresh::new().await?;
+    fresh.apply().await?;
+    let keyspace = &fresh.keyspace;
+    fresh
+        .session()
         .query_unpaged(format!("DROP TABLE {keyspace}.production"), &[])
         .await?;
-    session
+    fresh
+        .session()
         .query_unpaged(
             format!("CREATE TABLE {keyspace}.production (pickle_count text, pickle_tree_id uuid, timestamp timeuuid, PRIMARY KEY (pickle_count, pickle_tree_id, timestamp))"),
             &[],
         )
         .await?;
-    match schema::apply(session, &file, &keyspace, &replication).await {
+    match fresh.apply().await {
         Err(SchemaError::Drift { report, .. }) => {
             let text = report.to_string();
             assert!(
@@ -102,9 +188,15 @@ async fn apply_is_idempotent_and_check_catches_drift() -> anyhow::Result<()> {
         }
         other => panic!("expected a drift error, got {other:?}"),
     }
+    fresh.drop_keyspace().await
+}
 
-    assert!(schema::drop_keyspace(session, &keyspace).await?);
-    assert!(!schema::drop_keyspace(session, &keyspace).await?);
+#[tokio::test]
+async fn drop_keyspace_drops_a_keyspace_once_and_then_says_there_was_none() -> anyhow::Result<()> {
+    let fresh = Fresh::new().await?;
+    fresh.apply().await?;
+    assert!(schema::drop_keyspace(fresh.session(), &fresh.keyspace).await?);
+    assert!(!schema::drop_keyspace(fresh.session(), &fresh.keyspace).await?);
     Ok(())
 }
 

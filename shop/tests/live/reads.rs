@@ -11,13 +11,11 @@ use uuid::Uuid;
 
 use crate::{factory, fresh_keyspace, shop};
 
+/// Per employee: visits, pickles, distinct trees.
+type Totals = HashMap<Uuid, (i64, i64, usize)>;
+
 /// Per employee: visits, pickles, distinct trees, as the factory's seed says it wrote them.
-fn expected(
-    seed: u64,
-    employees: usize,
-    trees: usize,
-    visits: u64,
-) -> HashMap<Uuid, (i64, i64, usize)> {
+fn expected(seed: u64, employees: usize, trees: usize, visits: u64) -> Totals {
     let workforce = Workforce::generate(seed, employees, trees);
     let mut totals: HashMap<Uuid, (i64, i64, HashSet<Uuid>)> = HashMap::new();
     for n in 0..visits {
@@ -54,9 +52,9 @@ const AUDIT_ALL: &[&str] = &[
     "0s",
 ];
 
-#[tokio::test]
-async fn totals_match_what_the_factory_wrote_and_copies_agree_until_one_is_planted()
--> anyhow::Result<()> {
+/// A fresh keyspace the factory wrote 1500 visits of twelve employees at eight trees into, seed 5:
+/// its name, the `--hosts` value, and the totals the seed says were written.
+async fn written_by_the_factory() -> anyhow::Result<(String, String, Totals)> {
     let (keyspace, hosts) = fresh_keyspace("shop_reads").await?;
     factory(
         &hosts,
@@ -74,8 +72,25 @@ async fn totals_match_what_the_factory_wrote_and_copies_agree_until_one_is_plant
             "5",
         ],
     );
-    let expected = expected(5, 12, 8, 1500);
+    Ok((keyspace, hosts, expected(5, 12, 8, 1500)))
+}
 
+async fn session(hosts: &str) -> anyhow::Result<scylla::client::session::Session> {
+    Ok(testing::connection_args(&["--hosts", hosts])
+        .connect()
+        .await?
+        .session)
+}
+
+async fn drop_keyspace(hosts: &str, keyspace: &str) -> anyhow::Result<()> {
+    schema::drop_keyspace(&session(hosts).await?, keyspace).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_json_totals_of_all_twelve_employees_match_what_the_factory_wrote() -> anyhow::Result<()>
+{
+    let (keyspace, hosts, expected) = written_by_the_factory().await?;
     // All twelve employees, their totals computed by the server, equal to what was written.
     let printed = json(&shop(&hosts, &keyspace, &["--employees", "12", "--json"]));
     let employees = printed["employees"]
@@ -91,8 +106,12 @@ async fn totals_match_what_the_factory_wrote_and_copies_agree_until_one_is_plant
         assert!(employee["name"].as_str().is_some_and(|n| n.contains(' ')));
     }
     assert!(printed["fan_out_ms"].as_f64().unwrap() > 0.0);
+    drop_keyspace(&hosts, &keyspace).await
+}
 
-    // The table says the same.
+#[tokio::test]
+async fn the_table_prints_the_same_totals_and_the_slowest_single_read() -> anyhow::Result<()> {
+    let (keyspace, hosts, expected) = written_by_the_factory().await?;
     let table = shop(&hosts, &keyspace, &["--employees", "12"]);
     let table = String::from_utf8_lossy(&table.stdout);
     let (id, (visits, pickles, _)) = expected.iter().next().unwrap();
@@ -105,17 +124,23 @@ async fn totals_match_what_the_factory_wrote_and_copies_agree_until_one_is_plant
         "{line}"
     );
     assert!(table.contains("the slowest single read took"), "{table}");
+    drop_keyspace(&hosts, &keyspace).await
+}
 
-    // Every visit's copies agree.
+#[tokio::test]
+async fn a_full_audit_finds_every_copy_of_every_visit_in_agreement() -> anyhow::Result<()> {
+    let (keyspace, hosts, _) = written_by_the_factory().await?;
     let audit = json(&shop(&hosts, &keyspace, &[AUDIT_ALL, &["--json"]].concat()));
     assert_eq!(audit["verification"]["checked"], 1500);
     assert_eq!(audit["verification"]["mismatches"], 0);
+    drop_keyspace(&hosts, &keyspace).await
+}
 
+#[tokio::test]
+async fn a_full_audit_names_two_planted_missing_copies_and_exits_1() -> anyhow::Result<()> {
+    let (keyspace, hosts, _) = written_by_the_factory().await?;
     // Plant two: a visit missing from trees, another missing from production.
-    let session = testing::connection_args(&["--hosts", &hosts])
-        .connect()
-        .await?
-        .session;
+    let session = session(&hosts).await?;
     let rows = session
         .query_unpaged(format!("SELECT employee_id, pickle_tree_id, timestamp, pickle_count FROM {keyspace}.timesheets LIMIT 2"), &[])
         .await?
