@@ -152,7 +152,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
 async fn run_suite(args: SuiteArgs) -> anyhow::Result<()> {
     if args.list {
         let mut table = driver::table::new(&["scenario", "what it runs"], &[0, 1]);
-        for spec in suite::SCENARIOS {
+        for spec in bench::scenario::SCENARIOS {
             table.add_row([spec.name, spec.description]);
         }
         print!("{}", driver::table::render(&table, 0));

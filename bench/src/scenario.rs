@@ -1,6 +1,7 @@
-//! One scenario of the suite, run the way a user runs it: its own `factory` or `shop` process
-//! (so it measures its own CPU and memory), its live line shown on the progress bar, its report,
-//! HDR log and printed summary collected into the suite's folder.
+//! The suite's scenarios: what each one is (the standard list, [`SCENARIOS`]), and how one runs
+//! the way a user runs it: its own `factory` or `shop` process (so it measures its own CPU and
+//! memory), its live line shown on the progress bar, its report, HDR log and printed summary
+//! collected into the suite's folder.
 
 use crate::error::{BenchError, Result};
 use std::path::Path;
@@ -11,9 +12,84 @@ use indicatif::ProgressBar;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::overhead::sibling_binary;
-use crate::suite::{App, Spec, SuiteArgs};
 use crate::suite_report::Scenario;
 use driver::report::RunReport;
+
+/// Which app a scenario runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum App {
+    /// `factory`.
+    Factory,
+    /// `shop`.
+    Shop,
+}
+
+/// One scenario of the standard suite.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    /// Its name.
+    pub name: &'static str,
+    /// The app.
+    pub app: App,
+    /// The app's own flags.
+    pub flags: &'static [&'static str],
+    /// What it shows.
+    pub description: &'static str,
+}
+
+/// The standard suite: the factory at a ladder of rates, then shop fan-outs of 1, 10 and 50
+/// reads, all at once and one after another, one fan-out at a time (so each fan-out's latency is
+/// its own, not a queue's).
+pub const SCENARIOS: &[Spec] = &[
+    Spec {
+        name: "factory-1000",
+        app: App::Factory,
+        flags: &["--rate", "1000"],
+        description: "factory at 1000 visits/s",
+    },
+    Spec {
+        name: "factory-5000",
+        app: App::Factory,
+        flags: &["--rate", "5000"],
+        description: "factory at 5000 visits/s",
+    },
+    Spec {
+        name: "factory-max",
+        app: App::Factory,
+        flags: &[],
+        description: "factory as fast as 256 writes in flight allow",
+    },
+    Spec {
+        name: "shop-1",
+        app: App::Shop,
+        flags: &["--employees", "1", "--max-in-flight", "1"],
+        description: "one timesheet read at a time",
+    },
+    Spec {
+        name: "shop-10",
+        app: App::Shop,
+        flags: &["--employees", "10", "--max-in-flight", "10"],
+        description: "fan-outs of 10 reads all at once, one fan-out at a time",
+    },
+    Spec {
+        name: "shop-10-sequential",
+        app: App::Shop,
+        flags: &["--employees", "10", "--max-in-flight", "10", "--sequential"],
+        description: "10 reads one after another, one fan-out at a time",
+    },
+    Spec {
+        name: "shop-50",
+        app: App::Shop,
+        flags: &["--employees", "50", "--max-in-flight", "50"],
+        description: "fan-outs of 50 reads all at once, one fan-out at a time",
+    },
+    Spec {
+        name: "shop-50-sequential",
+        app: App::Shop,
+        flags: &["--employees", "50", "--max-in-flight", "50", "--sequential"],
+        description: "50 reads one after another, one fan-out at a time",
+    },
+];
 
 /// Writes the shop's data, unmeasured: one run of the original factory's size.
 pub(crate) async fn populate(common: &[String]) -> Result<()> {
@@ -69,7 +145,7 @@ pub(crate) enum Ran {
 pub(crate) async fn run_scenario(
     spec: &Spec,
     common: &[String],
-    args: &SuiteArgs,
+    (warmup, duration): (Duration, Duration),
     folder: &Path,
     bar: &ProgressBar,
 ) -> Result<Ran> {
@@ -80,15 +156,15 @@ pub(crate) async fn run_scenario(
         .args(common)
         .args(spec.flags)
         .arg("--duration")
-        .arg(humantime::format_duration(args.duration).to_string())
+        .arg(humantime::format_duration(duration).to_string())
         .arg("--warmup")
-        .arg(humantime::format_duration(args.warmup).to_string())
+        .arg(humantime::format_duration(warmup).to_string())
         .arg("--report")
         .arg(&report_path)
         .arg("--hdr-log")
         .arg(folder.join(&log_name));
     // The scenario has a known length; a process far past it is stuck, and is killed.
-    let limit = args.warmup + args.duration + Duration::from_secs(120);
+    let limit = warmup + duration + Duration::from_secs(120);
     let (output, last_line) = follow(process, spec, bar, limit).await?;
     let printed = folder.join(format!("{}.txt", spec.name));
     std::fs::write(&printed, &output.stdout)
@@ -162,7 +238,7 @@ fn outcome(
     match (status.code(), scenario) {
         (Some(130), scenario) => Ok(Ran::Interrupted(scenario)),
         (_, Some(scenario)) => {
-            crate::suite::say(
+            say(
                 bar,
                 &format!(
                     "bench: {} done: {}",
@@ -175,5 +251,14 @@ fn outcome(
             "scenario {} failed (exit code {code:?}): {last_line}",
             spec.name
         ))),
+    }
+}
+
+/// Prints a line above the progress bar, or plainly when there is no terminal to draw it on.
+pub(crate) fn say(bar: &ProgressBar, line: &str) {
+    if bar.is_hidden() {
+        eprintln!("{line}");
+    } else {
+        bar.println(line);
     }
 }

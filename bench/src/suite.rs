@@ -15,7 +15,7 @@ use cluster::ConnectionArgs;
 use cluster::cli::Interrupted;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::scenario::{Ran, populate, run_scenario};
+use crate::scenario::{App, Ran, SCENARIOS, Spec, populate, run_scenario};
 pub(crate) use crate::setup::stamped_keyspace;
 pub use crate::setup::{prepare_folder, reach_ring};
 use crate::suite_report::{RingInfo, Scenario, SuiteReport};
@@ -71,82 +71,6 @@ pub struct SuiteArgs {
     #[arg(long, env = "PICKLE_KEEP_KEYSPACE")]
     pub keep_keyspace: bool,
 }
-
-/// Which app a scenario runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum App {
-    /// `factory`.
-    Factory,
-    /// `shop`.
-    Shop,
-}
-
-/// One scenario of the standard suite.
-#[derive(Debug, Clone)]
-pub struct Spec {
-    /// Its name.
-    pub name: &'static str,
-    /// The app.
-    pub app: App,
-    /// The app's own flags.
-    pub flags: &'static [&'static str],
-    /// What it shows.
-    pub description: &'static str,
-}
-
-/// The standard suite: the factory at a ladder of rates, then shop fan-outs of 1, 10 and 50
-/// reads, all at once and one after another, one fan-out at a time (so each fan-out's latency is
-/// its own, not a queue's).
-pub const SCENARIOS: &[Spec] = &[
-    Spec {
-        name: "factory-1000",
-        app: App::Factory,
-        flags: &["--rate", "1000"],
-        description: "factory at 1000 visits/s",
-    },
-    Spec {
-        name: "factory-5000",
-        app: App::Factory,
-        flags: &["--rate", "5000"],
-        description: "factory at 5000 visits/s",
-    },
-    Spec {
-        name: "factory-max",
-        app: App::Factory,
-        flags: &[],
-        description: "factory as fast as 256 writes in flight allow",
-    },
-    Spec {
-        name: "shop-1",
-        app: App::Shop,
-        flags: &["--employees", "1", "--max-in-flight", "1"],
-        description: "one timesheet read at a time",
-    },
-    Spec {
-        name: "shop-10",
-        app: App::Shop,
-        flags: &["--employees", "10", "--max-in-flight", "10"],
-        description: "fan-outs of 10 reads all at once, one fan-out at a time",
-    },
-    Spec {
-        name: "shop-10-sequential",
-        app: App::Shop,
-        flags: &["--employees", "10", "--max-in-flight", "10", "--sequential"],
-        description: "10 reads one after another, one fan-out at a time",
-    },
-    Spec {
-        name: "shop-50",
-        app: App::Shop,
-        flags: &["--employees", "50", "--max-in-flight", "50"],
-        description: "fan-outs of 50 reads all at once, one fan-out at a time",
-    },
-    Spec {
-        name: "shop-50-sequential",
-        app: App::Shop,
-        flags: &["--employees", "50", "--max-in-flight", "50", "--sequential"],
-        description: "50 reads one after another, one fan-out at a time",
-    },
-];
 
 /// The scenarios asked for (clap has checked their names), in suite order; all if none was named.
 pub fn select(names: &[String]) -> Vec<&'static Spec> {
@@ -269,7 +193,7 @@ async fn run_scenarios(
         if bar.is_hidden() {
             eprintln!("bench: running {}: {}", spec.name, spec.description);
         }
-        match run_scenario(spec, flags, args, folder, &bar).await? {
+        match run_scenario(spec, flags, (args.warmup, args.duration), folder, &bar).await? {
             Ran::Done(scenario) => scenarios.push(*scenario),
             Ran::Interrupted(scenario) => {
                 scenarios.extend(scenario.map(|s| *s));
@@ -303,13 +227,4 @@ fn progress_bar(scenarios: usize) -> ProgressBar {
     bar.set_prefix("bench");
     bar.enable_steady_tick(Duration::from_millis(500));
     bar
-}
-
-/// Prints a line above the progress bar, or plainly when there is no terminal to draw it on.
-pub(crate) fn say(bar: &ProgressBar, line: &str) {
-    if bar.is_hidden() {
-        eprintln!("{line}");
-    } else {
-        bar.println(line);
-    }
 }

@@ -12,47 +12,9 @@ use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use schema::reads::{ShopStatements, Staff};
 
+use crate::fanout::Tag;
 use crate::verify::{self, Verification, VerifyVisits};
 use crate::{ShopArgs, read_timesheets, staff};
-
-/// The service-time tag a read is counted under in the report: the timesheet reads, then the
-/// three reads that verify a visit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Tag {
-    /// A fan-out's timesheet reads.
-    Timesheets,
-    /// A visit to verify, read from `timesheets`.
-    VerifyTimesheets,
-    /// Its copy in `trees`.
-    VerifyTrees,
-    /// Its copy in `production`.
-    VerifyProduction,
-}
-
-impl Tag {
-    /// Every tag, each at its [`Tag::index`].
-    const ALL: [Tag; 4] = [
-        Tag::Timesheets,
-        Tag::VerifyTimesheets,
-        Tag::VerifyTrees,
-        Tag::VerifyProduction,
-    ];
-
-    /// Its name in the report (`service-<name>`).
-    fn name(self) -> &'static str {
-        match self {
-            Tag::Timesheets => "timesheets",
-            Tag::VerifyTimesheets => "verify-timesheets",
-            Tag::VerifyTrees => "verify-trees",
-            Tag::VerifyProduction => "verify-production",
-        }
-    }
-
-    /// Its place among the workload's service tags, which a measured read is given.
-    pub fn index(self) -> usize {
-        self as usize
-    }
-}
 
 /// What one fan-out of the loop is: its reads, the permits it takes, the tags it reports under.
 /// `--verify-visits all` is refused: it is a one-off audit, too much for every fan-out. (Clap

@@ -16,6 +16,7 @@
 //!    schedule, measured and reported the same way.
 
 mod compare;
+mod fanout;
 mod load;
 mod show;
 mod staff;
@@ -30,7 +31,7 @@ use driver::{Run, RunArgs, measure_on, record::Request};
 use schema::reads::{ShopStatements, Staff, Timesheet};
 use serde::Serialize;
 
-use crate::load::Tag;
+use crate::fanout::{Fanout, Tag};
 
 /// Read employees' timesheets from Cassandra, all at once, and show that the fan-out costs about
 /// one read's latency. With --rate or --duration, keep doing it and report like the factory.
@@ -185,7 +186,7 @@ async fn one_fanout(
 ) -> anyhow::Result<()> {
     let began = tokio::time::Instant::now();
     let results = read_timesheets(cassandra, reads, staff, shop.sequential).await;
-    let fanout = show::Fanout::read(shop.sequential, began.elapsed(), staff, results)?;
+    let fanout = Fanout::read(shop.sequential, began.elapsed(), staff, results)?;
     let verification = if shop.check.verify {
         Some(verify::one_fanout(cassandra, reads, &fanout, &shop.check, shop.seed).await?)
     } else {

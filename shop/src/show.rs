@@ -4,63 +4,9 @@
 use std::time::{Duration, SystemTime};
 
 use schema::model::timeuuid_time;
-use schema::reads::{Staff, Timesheet};
 
-use crate::TimesheetRead;
+use crate::fanout::Fanout;
 use crate::verify::Verification;
-
-/// One fan-out: the timesheets read, each read's own time, and the whole fan-out's time.
-pub struct Fanout {
-    /// Whether the reads went one after another.
-    pub sequential: bool,
-    /// From the first read sent to the last answer.
-    pub elapsed: Duration,
-    /// Each employee, their timesheet, and how long its read took.
-    pub timesheets: Vec<(Staff, Timesheet, Duration)>,
-}
-
-impl Fanout {
-    /// The fan-out of `staff` whose reads took `elapsed` in all and gave `results`, in the same
-    /// order; an error naming the employee when a read failed.
-    pub fn read(
-        sequential: bool,
-        elapsed: Duration,
-        staff: &[Staff],
-        results: Vec<TimesheetRead>,
-    ) -> anyhow::Result<Fanout> {
-        let mut timesheets = Vec::with_capacity(staff.len());
-        for (person, (request, timesheet)) in staff.iter().zip(results) {
-            let timesheet = timesheet.ok_or_else(|| {
-                let kind = request
-                    .error
-                    .map(|f| f.kind.to_string())
-                    .unwrap_or_default();
-                anyhow::anyhow!(
-                    "reading the timesheet of {} failed ({kind})",
-                    person.employee_id
-                )
-            })?;
-            timesheets.push((person.clone(), timesheet, request.service));
-        }
-        Ok(Fanout {
-            sequential,
-            elapsed,
-            timesheets,
-        })
-    }
-
-    fn slowest(&self) -> Duration {
-        self.timesheets
-            .iter()
-            .map(|(_, _, took)| *took)
-            .max()
-            .unwrap_or_default()
-    }
-
-    fn sum(&self) -> Duration {
-        self.timesheets.iter().map(|(_, _, took)| *took).sum()
-    }
-}
 
 fn ms(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1e3

@@ -21,8 +21,7 @@ use schema::reads::{Mismatch, RecordedVisit, ShopStatements, Timesheet};
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::load::Tag;
-use crate::show::Fanout;
+use crate::fanout::{Fanout, Tag};
 
 /// What `--verify` checks, flattened into the shop's options.
 #[derive(Debug, clap::Args, Serialize)]

@@ -18,8 +18,6 @@ use crate::limiter::Limiter;
 use crate::tally::{ALL, Counts, IntervalSummary, Pacing, Percentiles, RESPONSE};
 use crate::usage::ClientCost;
 
-pub use crate::summary::live_line;
-
 /// The report format's version; readers refuse other versions with a clear message.
 pub const FORMAT: u32 = 1;
 

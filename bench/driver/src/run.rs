@@ -20,8 +20,9 @@ use crate::hdr_log::HdrLog;
 use crate::pace::{End, Pace, Schedule};
 use crate::prometheus::Exporter;
 use crate::record::{IntervalSummary, Recorder};
-use crate::report::{ReportError, RunReport, describe_ending, live_line};
+use crate::report::{ReportError, RunReport, describe_ending};
 use crate::shutdown::Signals;
+use crate::summary::live_line;
 use crate::timer::{PreciseTimer, TokioTimer};
 use crate::usage::Usage;
 

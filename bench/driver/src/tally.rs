@@ -1,6 +1,6 @@
 //! What a recording is made of: operation and request counts, HDR histograms of nanoseconds with
 //! their tags and percentiles, the summary of one second, and where time behind schedule went.
-//! The [`crate::record`] module fills them; reports, plots, merges and comparisons read them.
+//! The recorder (`record.rs`) fills them; reports, plots, merges and comparisons read them.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
