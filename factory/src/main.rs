@@ -23,6 +23,7 @@ use cluster::{Connection, ConnectionArgs};
 use driver::{Completed, Intended, Run, RunArgs, Workload, measure_write};
 use futures::{StreamExt, TryStreamExt};
 use schema::model::Visit;
+use schema::registry::Registry;
 use schema::statements::{FactoryStatements, TableLevel, VisitTable};
 use schema::workforce::Workforce;
 use scylla::client::session::Session;
@@ -78,6 +79,29 @@ struct FactoryArgs {
     /// Also write each visit to production_by_day, the day-bucketed copy of production.
     #[arg(long, env = "FACTORY_PRODUCTION_BY_DAY")]
     production_by_day: bool,
+
+    /// Register the employees: auto, once per keyspace, seed and size (the registrations table
+    /// remembers a workforce written in full); always, on every run; never, trusting that an
+    /// earlier run did (the first and last employee are checked).
+    #[arg(
+        long,
+        env = "FACTORY_REGISTER",
+        value_name = "WHEN",
+        default_value = "auto"
+    )]
+    register: Register,
+}
+
+/// When the factory registers its employees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum Register {
+    /// Unless the registry says this seed and size were registered in full.
+    Auto,
+    /// On every run.
+    Always,
+    /// Never; the first and last employee must be there.
+    Never,
 }
 
 #[tokio::main]
@@ -122,7 +146,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         &VisitTable::NAMES[..writes_per_visit],
     )
     .await?;
-    schema::ensure_ready(session, &schema, keyspace, &["employees"]).await?;
+    schema::ensure_ready(session, &schema, keyspace, &["employees", "registrations"]).await?;
 
     // 3. Prepare once: the server parses each INSERT once, requests carry only values, and the
     //    driver can route each write to a replica of its partition.
@@ -134,9 +158,18 @@ async fn run(args: Args) -> anyhow::Result<()> {
         args.factory.employees as usize,
         args.factory.trees as usize,
     );
-    //    Ctrl-C while registering stops at once; the report then says nothing was measured.
-    run.before_start(register_employees(session, &writes, &workforce))
-        .await?;
+    //    Registered once per keyspace, seed and size, not on every run: a million employees
+    //    take half a minute to write. Ctrl-C while registering stops at once; the report then
+    //    says nothing was measured.
+    let registry = Registry::prepare(session, keyspace).await?;
+    run.before_start(register_once(
+        session,
+        &writes,
+        &registry,
+        &workforce,
+        args.factory.register,
+    ))
+    .await?;
 
     // 5. Visits at the target rate, behind the in-flight window: visit n is due at start + n/rate;
     //    it waits for one permit per write (--max-in-flight permits in all), its writes go out at
@@ -161,6 +194,52 @@ async fn run(args: Args) -> anyhow::Result<()> {
     finished
         .result()
         .with_context(|| format!("writing visits in datacenter {}", cassandra.local_dc))
+}
+
+/// Registers the workforce unless `when` and the registry say it is there already; records it in
+/// the registry once every employee was acknowledged.
+async fn register_once(
+    session: &Session,
+    writes: &FactoryStatements,
+    registry: &Registry,
+    workforce: &Workforce,
+    when: Register,
+) -> anyhow::Result<()> {
+    let (seed, count) = (workforce.seed, workforce.employee_count());
+    let size = u32::try_from(count).context("the workforce's size")?;
+    match when {
+        Register::Always => {}
+        Register::Auto => {
+            if let Some(at) = registry.registered_at(session, seed, size).await? {
+                eprintln!(
+                    "factory: the {size} employees of seed {seed} were registered at {}: not \
+                     written again (--register always writes them)",
+                    humantime::format_rfc3339_seconds(at)
+                );
+                return Ok(());
+            }
+        }
+        Register::Never => {
+            // The first and the last employee must be there, or the run stops before its first
+            // visit names an employee that does not exist.
+            for index in [0, count.saturating_sub(1)] {
+                let employee = workforce.employee(index).employee_id;
+                anyhow::ensure!(
+                    registry.employee_exists(session, employee).await?,
+                    "--register never: employee {index} of seed {seed} is not in employees; \
+                     run once with --register auto"
+                );
+            }
+            eprintln!(
+                "factory: --register never: employees 0 and {} of seed {seed} are there",
+                count.saturating_sub(1)
+            );
+            return Ok(());
+        }
+    }
+    register_employees(session, writes, workforce).await?;
+    registry.record(session, seed, size).await?;
+    Ok(())
 }
 
 /// Registers every employee, at most 64 writes at a time, and waits for every answer: an

@@ -69,9 +69,12 @@ fn the_project_schema_parses_with_the_original_tables() {
             "timesheets",
             "trees",
             "production",
-            "production_by_day"
+            "production_by_day",
+            "registrations"
         ]
     );
+    let registrations = file.table("registrations").unwrap();
+    assert_eq!(registrations.partition_key, ["seed", "employees"]);
     let timesheets = file.table("timesheets").unwrap();
     assert_eq!(
         timesheets.clustering,

@@ -7,13 +7,14 @@
 //! - [`apply`] and [`drop_keyspace`]: change a ring's schema; [`ensure_ready`]: check it before
 //!   a run.
 //! - [`model`], [`workforce`], [`statements`], [`reads`]: what the apps write and read, the seeded
-//!   fake data, and the statements, prepared once.
+//!   fake data, and the statements, prepared once; [`registry`]: which workforces are written.
 
 mod changes;
 pub mod cql;
 pub mod live;
 pub mod model;
 pub mod reads;
+pub mod registry;
 pub mod replication;
 pub mod statements;
 #[cfg(feature = "testing")]

@@ -2,6 +2,7 @@
 
 mod ending;
 mod faults;
+mod registry;
 mod window_example;
 mod writes;
 

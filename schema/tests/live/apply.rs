@@ -79,7 +79,7 @@ impl Fresh {
 }
 
 #[tokio::test]
-async fn the_first_apply_creates_the_keyspace_and_all_five_tables() -> anyhow::Result<()> {
+async fn the_first_apply_creates_the_keyspace_and_all_six_tables() -> anyhow::Result<()> {
     let fresh = Fresh::new().await?;
     let first = fresh.apply().await?;
     assert!(first.created_keyspace);
@@ -90,7 +90,8 @@ async fn the_first_apply_creates_the_keyspace_and_all_five_tables() -> anyhow::R
             "timesheets",
             "trees",
             "production",
-            "production_by_day"
+            "production_by_day",
+            "registrations"
         ]
     );
     fresh.drop_keyspace().await
