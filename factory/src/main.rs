@@ -121,13 +121,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
         &VisitTable::NAMES,
     )
     .map_err(UsageError)?;
-    let writes_per_visit = if args.factory.production_by_day { 4 } else { 3 };
+    let tables = &VisitTable::NAMES[..if args.factory.production_by_day { 4 } else { 3 }];
     let workload = Workload {
         tool: "factory",
         op: "visit",
         request: "write",
-        requests_per_op: writes_per_visit,
-        service_tags: VisitTable::NAMES[..writes_per_visit].to_vec(),
+        requests_per_op: tables.len(),
+        service_tags: tables.to_vec(),
         operations: args.factory.visits,
     };
     // From here on, Ctrl-C and SIGTERM stop the run, in whatever phase, and still report.
@@ -139,14 +139,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
     // 2. The tables must exist and match schema.cql.
     let schema = schema::project_schema()?;
+    let registry_tables = ["employees", "registrations"];
     schema::ensure_ready(
         session,
         &schema,
         keyspace,
-        &VisitTable::NAMES[..writes_per_visit],
+        &[tables, &registry_tables].concat(),
     )
     .await?;
-    schema::ensure_ready(session, &schema, keyspace, &["employees", "registrations"]).await?;
 
     // 3. Prepare once: the server parses each INSERT once, requests carry only values, and the
     //    driver can route each write to a replica of its partition.
@@ -162,14 +162,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
     //    take half a minute to write. Ctrl-C while registering stops at once; the report then
     //    says nothing was measured.
     let registry = Registry::prepare(session, keyspace).await?;
-    run.before_start(register_once(
-        session,
-        &writes,
-        &registry,
-        &workforce,
-        args.factory.register,
-    ))
-    .await?;
+    let when = args.factory.register;
+    run.before_start(register_once(session, &writes, &registry, &workforce, when))
+        .await?;
 
     // 5. Visits at the target rate, behind the in-flight window: visit n is due at start + n/rate;
     //    it waits for one permit per write (--max-in-flight permits in all), its writes go out at
