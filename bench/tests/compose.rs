@@ -248,28 +248,51 @@ fn every_variable_of_the_env_files_is_one_the_apps_read() {
             );
         }
     }
-    for pickle_env in ["dev", "prod"] {
-        for (name, service) in services(&resolved(pickle_env, None)) {
-            if service.image != APP_IMAGE {
-                continue;
-            }
-            for key in &service.environment {
-                assert!(
-                    known.contains(key),
-                    "service {name} sets {key}, which no app reads"
-                );
-            }
+}
+
+/// The services that run the apps' image, of each env file's resolved configuration.
+fn app_services() -> Vec<(String, Service)> {
+    ["dev", "prod"]
+        .into_iter()
+        .flat_map(|pickle_env| services(&resolved(pickle_env, None)))
+        .filter(|(_, service)| service.image == APP_IMAGE)
+        .collect()
+}
+
+#[test]
+fn every_variable_an_app_service_sets_is_one_the_apps_read() {
+    let known = variables_the_apps_read();
+    for (name, service) in app_services() {
+        for key in &service.environment {
             assert!(
-                service.environment.contains("CASSANDRA_HOSTS"),
-                "service {name} gets the env files"
+                known.contains(key),
+                "service {name} sets {key}, which no app reads"
             );
         }
     }
-    // .env.example holds what docker-compose substitutes (never committed as .env).
+}
+
+#[test]
+fn every_app_service_gets_the_env_files() {
+    for (name, service) in app_services() {
+        assert!(
+            service.environment.contains("CASSANDRA_HOSTS"),
+            "service {name} gets the env files"
+        );
+    }
+}
+
+/// How docker-compose.yml substitutes a variable: `$` and an opening brace, then its name (a
+/// `\u{7b}` escape rather than the brace itself keeps the braces of the source balanced).
+const SUBSTITUTION: &str = "$\u{7b}";
+
+/// .env.example holds what docker-compose substitutes (never committed as .env).
+#[test]
+fn every_variable_of_env_example_is_one_docker_compose_yml_substitutes() {
     let compose = read(&compose_dir().join("docker-compose.yml"));
     for key in keys_of_env_file(&compose_dir().join(".env.example")) {
         assert!(
-            compose.contains(&format!("${{{key}")),
+            compose.contains(&format!("{SUBSTITUTION}{key}")),
             ".env.example sets {key}, which docker-compose.yml does not use"
         );
     }

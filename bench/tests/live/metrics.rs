@@ -50,28 +50,44 @@ fn dashboard_metrics() -> BTreeSet<String> {
     names
 }
 
-#[tokio::test]
-async fn a_running_factory_exports_every_metric_the_dashboard_queries() -> anyhow::Result<()> {
-    let _turn = cluster::testing::shared().await;
+#[test]
+fn the_dashboard_queries_at_least_eight_metrics() {
     let wanted = dashboard_metrics();
     assert!(
         wanted.len() >= 8,
         "the dashboard queries the metrics: {wanted:?}"
     );
+}
+
+/// One factory runs until its counters have moved between two scrapes; each claim is then
+/// checked in turn on the last scrape, and a failed assert names its claim.
+#[tokio::test]
+async fn a_running_factory_exports_every_metric_the_dashboard_queries() -> anyhow::Result<()> {
+    let _turn = cluster::testing::shared().await;
     let (keyspace, hosts) = schema::testing::fresh_keyspace("metrics").await?;
+    let exposition = scrape_a_running_factory(&hosts, &keyspace)?;
+
+    claim_the_factory_exports_every_metric_the_dashboard_queries(&exposition);
+    claim_the_target_rate_is_exported(&exposition);
+    claim_every_error_kind_is_exported_from_zero(&exposition);
+    claim_the_histogram_counts_each_successful_visit_once(&exposition);
+    Ok(())
+}
+
+/// Runs a factory with `--metrics-addr`, and scrapes it until two seconds have been published,
+/// then once more to see the counters move: that last exposition.
+fn scrape_a_running_factory(hosts: &str, keyspace: &str) -> anyhow::Result<String> {
     let addr: SocketAddr = {
         let probe = std::net::TcpListener::bind("127.0.0.1:0")?;
         probe.local_addr()?
     };
     let mut factory = Command::new(assert_cmd::cargo::cargo_bin("factory"))
-        .args(["--hosts", &hosts, "--keyspace", &keyspace])
+        .args(["--hosts", hosts, "--keyspace", keyspace])
         .args(["--rate", "200", "--duration", "30s", "--quiet"])
         .args(["--metrics-addr", &addr.to_string()])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()?;
-
-    // Scrape until two seconds have been published, then once more to see the counters move.
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut first = None;
     let exposition = loop {
@@ -97,44 +113,59 @@ async fn a_running_factory_exports_every_metric_the_dashboard_queries() -> anyho
     };
     factory.kill()?;
     factory.wait()?;
+    Ok(exposition)
+}
 
+fn claim_the_factory_exports_every_metric_the_dashboard_queries(exposition: &str) {
     let exported: BTreeSet<&str> = exposition
         .lines()
         .filter(|line| !line.starts_with('#'))
         .filter_map(|line| line.split(['{', ' ']).next())
         .collect();
-    for metric in &wanted {
+    for metric in &dashboard_metrics() {
         assert!(
             exported.contains(metric.as_str()),
-            "the dashboard queries {metric}, which the factory does not export; it exports {exported:?}"
+            "claim: the factory exports every metric the dashboard queries: the dashboard queries \
+             {metric}, which the factory does not export; it exports {exported:?}"
         );
     }
+}
+
+fn claim_the_target_rate_is_exported(exposition: &str) {
     assert_eq!(
-        sample(&exposition, r#"pickle_target_rate{tool="factory"}"#),
-        Some(200.0)
+        sample(exposition, r#"pickle_target_rate{tool="factory"}"#),
+        Some(200.0),
+        "claim: the target rate is exported"
     );
+}
+
+fn claim_every_error_kind_is_exported_from_zero(exposition: &str) {
     assert_eq!(
         sample(
-            &exposition,
+            exposition,
             r#"pickle_errors_total{tool="factory",kind="write_timeout"}"#
         ),
         Some(0.0),
-        "every error kind is exported from zero"
+        "claim: every error kind is exported from zero"
     );
+}
+
+fn claim_the_histogram_counts_each_successful_visit_once(exposition: &str) {
+    const CLAIM: &str = "the histogram counts each successful visit once";
     let visits = sample(
-        &exposition,
+        exposition,
         r#"pickle_response_seconds_count{tool="factory"}"#,
     )
-    .expect("the response-time histogram");
+    .unwrap_or_else(|| panic!("claim: {CLAIM}: the response-time histogram is exported"));
     let requests = sample(
-        &exposition,
+        exposition,
         r#"pickle_requests_total{tool="factory",outcome="ok"}"#,
     )
-    .expect("the request counter");
+    .unwrap_or_else(|| panic!("claim: {CLAIM}: the request counter is exported"));
     assert_eq!(
         requests,
         3.0 * visits,
-        "each visit is three writes, and the histogram counts each successful visit once"
+        "claim: {CLAIM}: each visit is three writes, and the histogram counts each successful \
+         visit once"
     );
-    Ok(())
 }

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use anyhow::Context as _;
 use cluster::testing::one_line_failure;
 use driver::record::{RESPONSE, new_histogram};
 use driver::report::RunReport;
@@ -102,6 +103,8 @@ async fn two_factories_at_once_merge_into_one_report() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// One factory run of 6 s is the baseline; each claim is then checked in turn against it (and
+/// against files made from it), and a failed assert or an error names its claim.
 #[tokio::test]
 async fn compare_finds_a_planted_slowdown_and_refuses_what_it_cannot_compare() -> anyhow::Result<()>
 {
@@ -116,115 +119,194 @@ async fn compare_finds_a_planted_slowdown_and_refuses_what_it_cannot_compare() -
     );
     let base = folder.path().join("base.json");
 
-    // A report against itself: no change, nothing significant, so --fail-if-slower passes.
+    claim_a_report_compared_with_itself_shows_no_change_and_passes(&base)
+        .context("claim: a report compared with itself shows no change and passes")?;
+    let planted = PlantedSlowdown::write(&base, folder.path())?;
+    claim_a_run_30_percent_slower_fails_a_5_percent_allowance(&planted);
+    claim_a_run_30_percent_slower_passes_a_50_percent_allowance(&planted)
+        .context("claim: a run 30% slower passes a 50% allowance")?;
+    // Files that are not reports, and reports of other scenarios.
+    claim_a_truncated_report_is_refused_as_not_json(&base, folder.path())
+        .context("claim: a truncated report is refused as not JSON")?;
+    claim_json_without_a_format_field_is_refused(&base, folder.path());
+    claim_a_missing_file_is_refused_naming_it(&base, folder.path());
+    claim_reports_of_different_scenarios_are_refused(&base, folder.path())
+        .context("claim: reports of different scenarios are refused")?;
+    claim_plot_draws_every_plot_of_a_single_runs_page(&base)
+        .context("claim: plot draws every plot of a single run's page")?;
+    Ok(())
+}
+
+/// [`one_line_failure`] (exit code 1), a panic of its own naming `claim`.
+fn one_line_failure_of(claim: &str, command: &mut Command) -> String {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        one_line_failure(command, 1)
+    }))
+    .unwrap_or_else(|_| panic!("claim: {claim}: not one line and exit code 1 (see above)"))
+}
+
+/// A report against itself: no change, nothing significant, so --fail-if-slower passes.
+fn claim_a_report_compared_with_itself_shows_no_change_and_passes(
+    base: &Path,
+) -> anyhow::Result<()> {
     let same = bench()
         .arg("compare")
-        .arg(&base)
-        .arg(&base)
+        .arg(base)
+        .arg(base)
         .args(["--fail-if-slower", "5%"])
         .output()?;
     assert!(
         same.status.success(),
-        "{}",
+        "claim: a report compared with itself passes: {}",
         String::from_utf8_lossy(&same.stderr)
     );
-    assert!(String::from_utf8_lossy(&same.stdout).contains("+0.0%"));
-
-    // A run whose every second is 30% slower than a steady baseline is significantly slower. The
-    // samples are steadied first: this test is about the verdict, not the shared machine's noise
-    // (the statistics themselves are checked against scipy in the unit tests).
-    let mut steady: RunReport = RunReport::read(&base)?;
-    let typical = steady.headline().mean;
-    for interval in &mut steady.intervals {
-        interval.all_us.mean = typical * (1.0 + 0.02 * interval.at.sin());
-    }
-    let mut slower = steady.clone();
-    slower
-        .intervals
-        .iter_mut()
-        .for_each(|i| i.all_us.mean *= 1.3);
-    let (steady_path, slower_path) = (
-        folder.path().join("steady.json"),
-        folder.path().join("slower.json"),
+    assert!(
+        String::from_utf8_lossy(&same.stdout).contains("+0.0%"),
+        "claim: a report compared with itself shows no change"
     );
-    steady.write(&steady_path)?;
-    slower.write(&slower_path)?;
-    let line = one_line_failure(
+    Ok(())
+}
+
+/// A steady baseline, and a run whose every second is 30% slower. The samples are steadied
+/// first: these claims are about the verdict, not the shared machine's noise (the statistics
+/// themselves are checked against scipy in the unit tests).
+struct PlantedSlowdown {
+    steady: PathBuf,
+    slower: PathBuf,
+}
+
+impl PlantedSlowdown {
+    fn write(base: &Path, folder: &Path) -> anyhow::Result<Self> {
+        let mut steady: RunReport = RunReport::read(base)?;
+        let typical = steady.headline().mean;
+        for interval in &mut steady.intervals {
+            interval.all_us.mean = typical * (1.0 + 0.02 * interval.at.sin());
+        }
+        let mut slower = steady.clone();
+        slower
+            .intervals
+            .iter_mut()
+            .for_each(|i| i.all_us.mean *= 1.3);
+        let planted = PlantedSlowdown {
+            steady: folder.join("steady.json"),
+            slower: folder.join("slower.json"),
+        };
+        steady.write(&planted.steady)?;
+        slower.write(&planted.slower)?;
+        Ok(planted)
+    }
+}
+
+/// A run whose every second is 30% slower than a steady baseline is significantly slower.
+fn claim_a_run_30_percent_slower_fails_a_5_percent_allowance(planted: &PlantedSlowdown) {
+    const CLAIM: &str = "a run 30% slower fails a 5% allowance";
+    let line = one_line_failure_of(
+        CLAIM,
         bench()
             .arg("compare")
-            .arg(&steady_path)
-            .arg(&slower_path)
+            .arg(&planted.steady)
+            .arg(&planted.slower)
             .args(["--fail-if-slower", "5%"]),
-        1,
     );
     assert!(
         line.contains("significantly slower by more than 5%") && line.contains("mean latency"),
-        "{line}"
+        "claim: {CLAIM}: {line}"
     );
+}
+
+fn claim_a_run_30_percent_slower_passes_a_50_percent_allowance(
+    planted: &PlantedSlowdown,
+) -> anyhow::Result<()> {
     let lenient = bench()
         .arg("compare")
-        .arg(&steady_path)
-        .arg(&slower_path)
+        .arg(&planted.steady)
+        .arg(&planted.slower)
         .args(["--fail-if-slower", "50%"])
         .output()?;
     assert!(
         lenient.status.success(),
-        "30% slower is within a 50% allowance"
+        "claim: a run 30% slower passes a 50% allowance"
     );
+    Ok(())
+}
 
-    // Files that are not reports, and reports of other scenarios.
+fn claim_a_truncated_report_is_refused_as_not_json(
+    base: &Path,
+    folder: &Path,
+) -> anyhow::Result<()> {
+    const CLAIM: &str = "a truncated report is refused as not JSON";
     let truncated = write(
-        folder.path(),
+        folder,
         "truncated.json",
-        &std::fs::read_to_string(&base)?[..200],
+        &std::fs::read_to_string(base)?[..200],
     );
-    let line = one_line_failure(bench().arg("compare").arg(&base).arg(&truncated), 1);
+    let line = one_line_failure_of(CLAIM, bench().arg("compare").arg(base).arg(&truncated));
     assert!(
         line.contains("truncated.json is not a pickle run report (not JSON"),
-        "{line}"
+        "claim: {CLAIM}: {line}"
     );
-    let foreign = write(
-        folder.path(),
-        "foreign.json",
-        r#"{"name": "something else"}"#,
-    );
-    let line = one_line_failure(bench().arg("compare").arg(&foreign).arg(&base), 1);
-    assert!(line.contains("no format field"), "{line}");
-    let line = one_line_failure(
+    Ok(())
+}
+
+fn claim_json_without_a_format_field_is_refused(base: &Path, folder: &Path) {
+    const CLAIM: &str = "JSON without a format field is refused";
+    let foreign = write(folder, "foreign.json", r#"{"name": "something else"}"#);
+    let line = one_line_failure_of(CLAIM, bench().arg("compare").arg(&foreign).arg(base));
+    assert!(line.contains("no format field"), "claim: {CLAIM}: {line}");
+}
+
+fn claim_a_missing_file_is_refused_naming_it(base: &Path, folder: &Path) {
+    const CLAIM: &str = "a missing file is refused, naming it";
+    let line = one_line_failure_of(
+        CLAIM,
         bench()
             .arg("compare")
-            .arg(&base)
-            .arg(folder.path().join("missing.json")),
-        1,
+            .arg(base)
+            .arg(folder.join("missing.json")),
     );
     assert!(
         line.contains("cannot read") && line.contains("missing.json"),
-        "{line}"
+        "claim: {CLAIM}: {line}"
     );
-    let mut shop: RunReport = RunReport::read(&base)?;
+}
+
+fn claim_reports_of_different_scenarios_are_refused(
+    base: &Path,
+    folder: &Path,
+) -> anyhow::Result<()> {
+    const CLAIM: &str = "reports of different scenarios are refused";
+    let mut shop: RunReport = RunReport::read(base)?;
     shop.tool = "shop".into();
-    let shop_path = folder.path().join("shop.json");
+    let shop_path = folder.join("shop.json");
     shop.write(&shop_path)?;
-    let line = one_line_failure(bench().arg("compare").arg(&base).arg(&shop_path), 1);
+    let line = one_line_failure_of(CLAIM, bench().arg("compare").arg(base).arg(&shop_path));
     assert!(
         line.contains("different scenarios") && line.contains("only A has factory"),
-        "{line}"
+        "claim: {CLAIM}: {line}"
     );
+    Ok(())
+}
 
-    // And the page of a single run's report.
+/// The page of a single run's report.
+fn claim_plot_draws_every_plot_of_a_single_runs_page(base: &Path) -> anyhow::Result<()> {
+    const CLAIM: &str = "plot draws every plot of a single run's page";
     let page = tempfile::tempdir()?;
     let plotted = bench()
         .arg("plot")
-        .arg(&base)
+        .arg(base)
         .arg("--out")
         .arg(page.path())
         .output()?;
     assert!(
         plotted.status.success(),
-        "{}",
+        "claim: {CLAIM}: {}",
         String::from_utf8_lossy(&plotted.stderr)
     );
-    assert_eq!(drawn_plots(&page.path().join("index.html")), (3, 3));
+    assert_eq!(
+        drawn_plots(&page.path().join("index.html")),
+        (3, 3),
+        "claim: {CLAIM}"
+    );
     Ok(())
 }
 

@@ -4,6 +4,7 @@
 use std::net::TcpListener;
 
 use assert_cmd::Command;
+use assert_cmd::assert::{Assert, AssertError};
 use predicates::str::contains;
 
 fn bench() -> Command {
@@ -17,122 +18,191 @@ fn runs(pid: u64) -> bool {
     matches!(stat.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next()), Some(state) if !matches!(state, 'Z' | 'X'))
 }
 
-fn status_json(name: &str) -> serde_json::Value {
+fn status_json(claim: &str, name: &str) -> serde_json::Value {
     let output = bench()
         .args(["ring", "status", "--json", "--name", name])
         .output()
-        .unwrap_or_else(|e| panic!("{e}"));
+        .unwrap_or_else(|e| panic!("claim: {claim}: {e}"));
     assert!(
         output.status.success(),
-        "{}",
+        "claim: {claim}: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("status --json is JSON: {e}"))
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("claim: {claim}: status --json is JSON: {e}"))
 }
 
+/// Runs `command`, and panics naming `claim` unless it exits with `code` (0: success) and its
+/// stdout and stderr hold each of `stdout` and `stderr`.
+fn runs_as(claim: &str, command: &mut Command, code: i32, stdout: &[&str], stderr: &[&str]) {
+    let fail = |error: AssertError| -> Assert { panic!("claim: {claim}: {error}") };
+    let assert = command.assert();
+    let mut assert = if code == 0 {
+        assert.try_success()
+    } else {
+        assert.try_code(code)
+    }
+    .unwrap_or_else(fail);
+    for text in stdout {
+        assert = assert.try_stdout(contains(*text)).unwrap_or_else(fail);
+    }
+    for text in stderr {
+        assert = assert.try_stderr(contains(*text)).unwrap_or_else(fail);
+    }
+}
+
+/// The ring of these claims.
+const NAME: &str = "test-updown";
+
+/// The ring is started once, then each claim is checked in turn, in this order (each leaves the
+/// ring as the next expects it; the last two stop it and delete it); a failed assert names its
+/// claim.
 #[test]
 fn up_status_and_down_on_one_node() {
-    let name = "test-updown";
     bench()
-        .args(["ring", "down", "--wipe", "--name", name])
+        .args(["ring", "down", "--wipe", "--name", NAME])
         .output()
         .ok();
 
-    bench()
-        .args([
-            "ring",
-            "up",
-            "--name",
-            name,
-            "--ip-prefix",
-            "127.0.3",
-            "--heap",
-            "1G",
-            "--timeout",
-            "300s",
-        ])
-        .assert()
-        .success()
-        .stdout(contains(format!(
-            "ring '{name}' is up (1 node in 1 DC on 127.0.3.x): started 1 node(s)"
-        )))
-        .stdout(contains("CASSANDRA_HOSTS=127.0.3.1"));
-
-    let status = status_json(name);
-    let node = &status["nodes"][0];
-    assert_eq!(node["state"], "UP", "{status}");
-    assert_eq!(node["address"], "127.0.3.1");
-    assert_eq!(node["datacenter"], "dc1");
-    let pid = node["pid"]
-        .as_u64()
-        .unwrap_or_else(|| panic!("a running node has a pid: {status}"));
-    assert!(runs(pid));
-
+    claim_up_starts_one_node_and_prints_its_hosts();
+    let pid = claim_status_shows_the_node_up_with_its_address_datacenter_and_pid();
     // Idempotent: the same shape is reused; another shape is refused with a hint.
-    bench()
-        .args(["ring", "up", "--name", name, "--ip-prefix", "127.0.3"])
-        .assert()
-        .success()
-        .stdout(contains("was already up"));
-    bench()
-        .args([
-            "ring",
-            "up",
-            "--name",
-            name,
-            "--ip-prefix",
-            "127.0.3",
-            "--nodes",
-            "2",
-        ])
-        .assert()
-        .code(1)
-        .stderr(contains(
-            "already exists as 1 node in 1 DC on 127.0.3.x, not 2 nodes",
-        ))
-        .stderr(contains("--wipe"));
+    claim_up_again_with_the_same_shape_reuses_the_ring();
+    claim_up_with_another_shape_is_refused_with_a_hint();
     // The same ring asked for another heap is refused, not reused as if it had it; the same
     // heap spelled otherwise is the same heap.
-    bench()
-        .args(["ring", "up", "--name", name, "--ip-prefix", "127.0.3"])
-        .args(["--heap", "3G"])
-        .assert()
-        .code(1)
-        .stderr(contains(
-            "ring 'test-updown' runs with a heap of 1G per node, not 3G",
-        ));
-    bench()
-        .args(["ring", "up", "--name", name, "--ip-prefix", "127.0.3"])
-        .args(["--heap", "1024M"])
-        .assert()
-        .success()
-        .stdout(contains("was already up"));
+    claim_up_with_another_heap_is_refused();
+    claim_up_with_the_same_heap_spelled_otherwise_reuses_the_ring();
+    claim_status_prints_the_node_up();
+    claim_down_stops_the_node(pid);
+    claim_down_wipe_deletes_the_data_and_forgets_the_ring();
+}
 
-    bench()
-        .args(["ring", "status", "--name", name])
-        .assert()
-        .success()
-        .stdout(contains("127.0.3.1"))
-        .stdout(contains(" UP "));
+fn claim_up_starts_one_node_and_prints_its_hosts() {
+    runs_as(
+        "up starts one node and prints its hosts",
+        bench()
+            .args(["ring", "up", "--name", NAME, "--ip-prefix", "127.0.3"])
+            .args(["--heap", "1G", "--timeout", "300s"]),
+        0,
+        &[
+            &format!("ring '{NAME}' is up (1 node in 1 DC on 127.0.3.x): started 1 node(s)"),
+            "CASSANDRA_HOSTS=127.0.3.1",
+        ],
+        &[],
+    );
+}
 
-    bench()
-        .args(["ring", "down", "--name", name])
-        .assert()
-        .success()
-        .stdout(contains("stopped 1 running node(s)"));
-    assert!(!runs(pid), "pid {pid} still runs after down");
-    assert_eq!(status_json(name)["nodes"][0]["state"], "DOWN");
+/// The pid of the running node.
+fn claim_status_shows_the_node_up_with_its_address_datacenter_and_pid() -> u64 {
+    const CLAIM: &str = "status shows the node up, with its address, datacenter and pid";
+    let status = status_json(CLAIM, NAME);
+    let node = &status["nodes"][0];
+    assert_eq!(node["state"], "UP", "claim: {CLAIM}: {status}");
+    assert_eq!(node["address"], "127.0.3.1", "claim: {CLAIM}");
+    assert_eq!(node["datacenter"], "dc1", "claim: {CLAIM}");
+    let pid = node["pid"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("claim: {CLAIM}: a running node has a pid: {status}"));
+    assert!(runs(pid), "claim: {CLAIM}: pid {pid} runs");
+    pid
+}
 
-    bench()
-        .args(["ring", "down", "--wipe", "--name", name])
-        .assert()
-        .success()
-        .stdout(contains("deleted its data"));
-    bench()
-        .args(["ring", "status", "--name", name])
-        .assert()
-        .code(1)
-        .stderr(contains("there is no ring named"));
+fn claim_up_again_with_the_same_shape_reuses_the_ring() {
+    runs_as(
+        "up again with the same shape reuses the ring",
+        bench().args(["ring", "up", "--name", NAME, "--ip-prefix", "127.0.3"]),
+        0,
+        &["was already up"],
+        &[],
+    );
+}
+
+fn claim_up_with_another_shape_is_refused_with_a_hint() {
+    runs_as(
+        "up with another shape is refused, with a hint",
+        bench()
+            .args(["ring", "up", "--name", NAME, "--ip-prefix", "127.0.3"])
+            .args(["--nodes", "2"]),
+        1,
+        &[],
+        &[
+            "already exists as 1 node in 1 DC on 127.0.3.x, not 2 nodes",
+            "--wipe",
+        ],
+    );
+}
+
+fn claim_up_with_another_heap_is_refused() {
+    runs_as(
+        "up with another heap is refused",
+        bench()
+            .args(["ring", "up", "--name", NAME, "--ip-prefix", "127.0.3"])
+            .args(["--heap", "3G"]),
+        1,
+        &[],
+        &["ring 'test-updown' runs with a heap of 1G per node, not 3G"],
+    );
+}
+
+fn claim_up_with_the_same_heap_spelled_otherwise_reuses_the_ring() {
+    runs_as(
+        "up with the same heap spelled otherwise reuses the ring",
+        bench()
+            .args(["ring", "up", "--name", NAME, "--ip-prefix", "127.0.3"])
+            .args(["--heap", "1024M"]),
+        0,
+        &["was already up"],
+        &[],
+    );
+}
+
+fn claim_status_prints_the_node_up() {
+    runs_as(
+        "status prints the node up",
+        bench().args(["ring", "status", "--name", NAME]),
+        0,
+        &["127.0.3.1", " UP "],
+        &[],
+    );
+}
+
+fn claim_down_stops_the_node(pid: u64) {
+    const CLAIM: &str = "down stops the node";
+    runs_as(
+        CLAIM,
+        bench().args(["ring", "down", "--name", NAME]),
+        0,
+        &["stopped 1 running node(s)"],
+        &[],
+    );
+    assert!(
+        !runs(pid),
+        "claim: {CLAIM}: pid {pid} still runs after down"
+    );
+    assert_eq!(
+        status_json(CLAIM, NAME)["nodes"][0]["state"],
+        "DOWN",
+        "claim: {CLAIM}"
+    );
+}
+
+fn claim_down_wipe_deletes_the_data_and_forgets_the_ring() {
+    const CLAIM: &str = "down --wipe deletes the data and forgets the ring";
+    runs_as(
+        CLAIM,
+        bench().args(["ring", "down", "--wipe", "--name", NAME]),
+        0,
+        &["deleted its data"],
+        &[],
+    );
+    runs_as(
+        CLAIM,
+        bench().args(["ring", "status", "--name", NAME]),
+        1,
+        &[],
+        &["there is no ring named"],
+    );
 }
 
 #[test]

@@ -4,9 +4,11 @@
 use std::path::Path;
 use std::process::Command;
 
+use anyhow::Context as _;
 use bench::suite_report;
 use cluster::testing;
 use driver::hdr_log;
+use driver::report::RunReport;
 
 /// How many plots a page says the browser drew, out of how many: headless Chromium loads the page
 /// and the page's own script counts the plots whose drawing has a real size.
@@ -51,6 +53,8 @@ pub fn drawn_plots(page: &Path) -> (usize, usize) {
     (drawn.parse().unwrap_or(0), total.parse().unwrap_or(0))
 }
 
+/// The suite runs once, shortened; each claim is then checked in turn on what it printed and
+/// wrote, and a failed assert or an error names its claim.
 #[tokio::test]
 async fn a_short_suite_writes_a_report_folder_that_renders() -> anyhow::Result<()> {
     let _turn = testing::shared().await;
@@ -73,21 +77,48 @@ async fn a_short_suite_writes_a_report_folder_that_renders() -> anyhow::Result<(
         String::from_utf8_lossy(&output.stderr)
     );
     let stdout = String::from_utf8_lossy(&output.stdout);
+    let loaded = suite_report::load(&out)?;
+
+    claim_the_suite_prints_its_scenarios_and_its_page(&stdout);
+    claim_the_report_holds_the_scenarios_in_order(&loaded);
+    claim_the_report_records_the_rings_cassandra_version(&loaded);
+    claim_every_scenario_has_a_log_of_its_responses(&loaded, &out)
+        .context("claim: every scenario has a log of its responses")?;
+    claim_every_scenario_did_something_and_has_its_text_report(&loaded, &out);
+    claim_the_suite_table_marks_closed_loop_rows(&stdout);
+    claim_the_json_records_what_each_latency_counts(&loaded);
+    claim_a_run_ends_with_its_duration_counting_every_visit_due(&loaded);
+    claim_the_page_draws_all_six_plots(&out);
+    claim_the_suite_dropped_its_keyspace(&args, &loaded)
+        .await
+        .context("claim: the suite dropped its keyspace")?;
+    Ok(())
+}
+
+fn claim_the_suite_prints_its_scenarios_and_its_page(stdout: &str) {
     assert!(
         stdout.contains("factory-1000")
             && stdout.contains("shop-10")
             && stdout.contains("index.html"),
-        "{stdout}"
+        "claim: the suite prints its scenarios and its page: {stdout}"
     );
+}
 
-    let loaded = suite_report::load(&out)?;
+fn claim_the_report_holds_the_scenarios_in_order(loaded: &suite_report::Loaded) {
     let names: Vec<&str> = loaded
         .suite
         .scenarios
         .iter()
         .map(|s| s.name.as_str())
         .collect();
-    assert_eq!(names, ["factory-1000", "factory-max", "shop-10"]);
+    assert_eq!(
+        names,
+        ["factory-1000", "factory-max", "shop-10"],
+        "claim: the report holds the scenarios in order"
+    );
+}
+
+fn claim_the_report_records_the_rings_cassandra_version(loaded: &suite_report::Loaded) {
     assert_eq!(
         loaded
             .suite
@@ -95,66 +126,117 @@ async fn a_short_suite_writes_a_report_folder_that_renders() -> anyhow::Result<(
             .cassandra_version
             .as_deref()
             .map(|v| v.starts_with("5.0")),
-        Some(true)
+        Some(true),
+        "claim: the report records the ring's Cassandra version (5.0)"
     );
+}
+
+fn claim_every_scenario_has_a_log_of_its_responses(
+    loaded: &suite_report::Loaded,
+    out: &Path,
+) -> anyhow::Result<()> {
     for scenario in &loaded.suite.scenarios {
-        let log = out.join(
-            scenario
-                .hdr_log
-                .as_deref()
-                .expect("every scenario has its log"),
-        );
+        let log = out.join(scenario.hdr_log.as_deref().unwrap_or_else(|| {
+            panic!(
+                "claim: every scenario has a log of its responses: {} has none",
+                scenario.name
+            )
+        }));
         let intervals = hdr_log::read(&log)?;
         assert!(
             intervals
                 .iter()
                 .any(|i| i.tag == "response" && !i.histogram.is_empty()),
-            "{}",
+            "claim: every scenario has a log of its responses: {}",
             log.display()
         );
+    }
+    Ok(())
+}
+
+fn claim_every_scenario_did_something_and_has_its_text_report(
+    loaded: &suite_report::Loaded,
+    out: &Path,
+) {
+    const CLAIM: &str = "every scenario did something and has its text report";
+    for scenario in &loaded.suite.scenarios {
         assert!(
             scenario.report.counts.ops > 0,
-            "{} did something",
+            "claim: {CLAIM}: {} did something",
             scenario.name
         );
-        assert!(out.join(format!("{}.txt", scenario.name)).exists());
+        assert!(
+            out.join(format!("{}.txt", scenario.name)).exists(),
+            "claim: {CLAIM}: {}.txt",
+            scenario.name
+        );
     }
-    // Closed-loop rows say so, with the reason, and the JSON records what each latency counts.
+}
+
+/// Closed-loop rows say so, with the reason.
+fn claim_the_suite_table_marks_closed_loop_rows(stdout: &str) {
     let max_row = stdout
         .lines()
         .find(|l| l.starts_with("factory-max"))
-        .expect("a factory-max row");
+        .expect("claim: the suite table marks closed-loop rows: a factory-max row");
     // The note under the table is wrapped: read it as words.
     let words = stdout.split_whitespace().collect::<Vec<_>>().join(" ");
     assert!(
         max_row.contains("closed loop") && words.contains("not comparable with the open-loop"),
-        "{stdout}"
+        "claim: the suite table marks closed-loop rows: {stdout}"
     );
-    let report_of = |name: &str| &loaded.suite.scenario(name).expect("ran").report;
+}
+
+fn report_of<'a>(loaded: &'a suite_report::Loaded, name: &str) -> &'a RunReport {
+    &loaded.suite.scenario(name).expect("ran").report
+}
+
+fn claim_the_json_records_what_each_latency_counts(loaded: &suite_report::Loaded) {
+    const CLAIM: &str = "the JSON records what each latency counts";
     assert!(
-        report_of("factory-max")
+        report_of(loaded, "factory-max")
             .latency_from
-            .starts_with("closed loop")
+            .starts_with("closed loop"),
+        "claim: {CLAIM}: factory-max"
     );
     assert!(
-        report_of("factory-1000")
+        report_of(loaded, "factory-1000")
             .latency_from
-            .starts_with("open loop")
+            .starts_with("open loop"),
+        "claim: {CLAIM}: factory-1000"
     );
-    // A run ends with its duration: every visit due in the 2 s was sent or counted as missed.
-    let factory = &loaded.suite.scenario("factory-1000").expect("ran").report;
+}
+
+/// Every visit due in the 2 s was sent or counted as missed.
+fn claim_a_run_ends_with_its_duration_counting_every_visit_due(loaded: &suite_report::Loaded) {
+    let factory = report_of(loaded, "factory-1000");
     let c = factory.counts;
     let due = c.ops + c.ops_failed + c.missed + factory.abandoned;
-    assert!((1990..=2010).contains(&due), "2 s at 1000/s: {c:?}");
+    assert!(
+        (1990..=2010).contains(&due),
+        "claim: a run ends with its duration, counting every visit due: 2 s at 1000/s: {c:?}"
+    );
+}
 
-    // Two percentile plots (factory, shop), the rate ladder, and one over-time plot per scenario.
-    assert_eq!(drawn_plots(&out.join("index.html")), (6, 6));
-    // The suite dropped its keyspace.
+/// Two percentile plots (factory, shop), the rate ladder, and one over-time plot per scenario.
+fn claim_the_page_draws_all_six_plots(out: &Path) {
+    assert_eq!(
+        drawn_plots(&out.join("index.html")),
+        (6, 6),
+        "claim: the page draws all six plots"
+    );
+}
+
+async fn claim_the_suite_dropped_its_keyspace(
+    args: &cluster::ConnectionArgs,
+    loaded: &suite_report::Loaded,
+) -> anyhow::Result<()> {
     let session = args.connect().await?.session;
     assert!(
         schema::LiveKeyspace::read(&session, &loaded.suite.keyspace)
             .await?
-            .is_none()
+            .is_none(),
+        "claim: the suite dropped its keyspace"
     );
     Ok(())
 }

@@ -9,6 +9,7 @@ use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::time::{Duration, Instant};
 
+use anyhow::Context as _;
 use cluster::local::{NodeSignal, Shape};
 use cluster::testing;
 use driver::report::RunReport;
@@ -348,16 +349,37 @@ async fn a_node_out_of_reach_is_ridden_out_up_to_the_outage_limit() -> anyhow::R
     result
 }
 
+/// The node goes out of reach three ways in turn, on the ring of
+/// [`a_node_out_of_reach_is_ridden_out_up_to_the_outage_limit`]; each way is a claim, and a
+/// failed assert or an error names it.
 async fn out_of_reach(own: &testing::OwnRing) -> anyhow::Result<()> {
-    let hosts = own.hosts();
     let folder = tempfile::tempdir()?;
-    let employees = ["--employees", "20", "--request-timeout", "12s"];
+    claim_a_second_sigterm_ends_a_drain_that_cannot_finish(own, folder.path())
+        .await
+        .context("claim: a second SIGTERM ends a drain that cannot finish")?;
+    let keyspace = claim_a_node_back_within_the_outage_limit_is_ridden_out(own, folder.path())
+        .await
+        .context("claim: a node back within the outage limit is ridden out")?;
+    claim_a_node_down_for_good_stops_the_run_after_the_outage_limit(own, folder.path(), &keyspace)
+        .await
+        .context("claim: a node down for good stops the run after the outage limit")?;
+    Ok(())
+}
 
-    // 1. The node hangs (SIGSTOP) and the run is stopped: the first SIGTERM starts the drain,
-    //    whose writes cannot finish; the second ends it at once, and the report comes out.
+/// The flags of every run out of reach.
+const EMPLOYEES: [&str; 4] = ["--employees", "20", "--request-timeout", "12s"];
+
+/// The node hangs (SIGSTOP) and the run is stopped: the first SIGTERM starts the drain, whose
+/// writes cannot finish; the second ends it at once, and the report comes out.
+async fn claim_a_second_sigterm_ends_a_drain_that_cannot_finish(
+    own: &testing::OwnRing,
+    folder: &Path,
+) -> anyhow::Result<()> {
+    const CLAIM: &str = "a second SIGTERM ends a drain that cannot finish";
+    let hosts = own.hosts();
     let keyspace = schema::testing::fresh_keyspace_on(&hosts, "ending_drain").await?;
-    let report = folder.path().join("drain.json");
-    let flags = [&employees[..], &["--rate", "50", "--duration", "60s"][..]].concat();
+    let report = folder.join("drain.json");
+    let flags = [&EMPLOYEES[..], &["--rate", "50", "--duration", "60s"][..]].concat();
     let mut running = Running::start(&hosts, &keyspace, &report, &flags)?;
     running.wait_for(DRIVING, STARTUP)?;
     std::thread::sleep(Duration::from_secs(2));
@@ -371,35 +393,37 @@ async fn out_of_reach(own: &testing::OwnRing) -> anyhow::Result<()> {
     let took = signalled.elapsed();
     eprintln!("drain: ended {took:?} after the second SIGTERM");
     own.ring.signal_node(1, NodeSignal::Resume)?;
-    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert_eq!(status.code(), Some(130), "claim: {CLAIM}: {stderr}");
     assert!(
         took < Duration::from_millis(1500),
-        "the drain went on for {took:?}"
+        "claim: {CLAIM}: the drain went on for {took:?}"
     );
     let run = RunReport::read(&report)?;
     assert!(
         run.abandoned > 0,
-        "the hung writes were abandoned: {}",
+        "claim: {CLAIM}: the hung writes were abandoned: {}",
         run.abandoned
     );
+    Ok(())
+}
 
-    // 2. The node dies (SIGKILL) and comes back within the outage limit: the run goes on,
-    //    counts what failed meanwhile, and writes again once it is back. Its restart takes 10 to
-    //    40 s here, and the driver retries a lost node with a backoff of up to 10 s, so the run
-    //    is stopped (SIGTERM) 4 s after its first second without an error once the node is up,
-    //    not at a fixed duration.
+/// The node dies (SIGKILL) and comes back within the outage limit: the run goes on, counts what
+/// failed meanwhile, and writes again once it is back. Its restart takes 10 to 40 s here, and the
+/// driver retries a lost node with a backoff of up to 10 s, so the run is stopped (SIGTERM) 4 s
+/// after its first second without an error once the node is up, not at a fixed duration. The
+/// keyspace it wrote to.
+async fn claim_a_node_back_within_the_outage_limit_is_ridden_out(
+    own: &testing::OwnRing,
+    folder: &Path,
+) -> anyhow::Result<String> {
+    const CLAIM: &str = "a node back within the outage limit is ridden out";
+    let hosts = own.hosts();
     let keyspace = schema::testing::fresh_keyspace_on(&hosts, "ending_outage").await?;
-    let report = folder.path().join("outage.json");
+    let report = folder.join("outage.json");
     let flags = [
-        &employees[..],
-        &[
-            "--rate",
-            "50",
-            "--duration",
-            "10m",
-            "--outage-limit",
-            "120s",
-        ][..],
+        &EMPLOYEES[..],
+        &["--rate", "50", "--duration", "10m"][..],
+        &["--outage-limit", "120s"][..],
     ]
     .concat();
     let mut running = Running::start_with_live_lines(&hosts, &keyspace, &report, &flags)?;
@@ -411,16 +435,19 @@ async fn out_of_reach(own: &testing::OwnRing) -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_secs(4)).await;
     running.terminate()?;
     let (status, _, stderr) = running.finish()?;
-    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert_eq!(status.code(), Some(130), "claim: {CLAIM}: {stderr}");
     let run = RunReport::read(&report)?;
-    assert_eq!(run.ending, "interrupted", "the outage did not end the run");
+    assert_eq!(
+        run.ending, "interrupted",
+        "claim: {CLAIM}: the outage did not end the run"
+    );
     let unreachable: u64 = ["no_node", "connection"]
         .iter()
         .filter_map(|k| run.errors.get(*k))
         .sum();
     assert!(
         unreachable > 0,
-        "the outage's failures are counted: {:?}",
+        "claim: {CLAIM}: the outage's failures are counted: {:?}",
         run.errors
     );
     // The last three whole seconds (the stop leaves a partial one, which may hold no write).
@@ -431,18 +458,27 @@ async fn out_of_reach(own: &testing::OwnRing) -> anyhow::Result<()> {
             && last
                 .iter()
                 .all(|i| i.counts.requests > 0 && i.counts.requests_failed == 0),
-        "writes went on once the node was back: {last:?}"
+        "claim: {CLAIM}: writes went on once the node was back: {last:?}"
     );
+    Ok(keyspace)
+}
 
-    // 3. The node dies for good: the run stops once the outage outlasts --outage-limit, not
-    //    before, with one line that says why.
-    let report = folder.path().join("down.json");
+/// The node dies for good: the run stops once the outage outlasts --outage-limit, not before,
+/// with one line that says why. (The node is started again afterwards.)
+async fn claim_a_node_down_for_good_stops_the_run_after_the_outage_limit(
+    own: &testing::OwnRing,
+    folder: &Path,
+    keyspace: &str,
+) -> anyhow::Result<()> {
+    const CLAIM: &str = "a node down for good stops the run after the outage limit";
+    let hosts = own.hosts();
+    let report = folder.join("down.json");
     let flags = [
-        &employees[..],
+        &EMPLOYEES[..],
         &["--rate", "50", "--duration", "60s", "--outage-limit", "3s"][..],
     ]
     .concat();
-    let mut running = Running::start(&hosts, &keyspace, &report, &flags)?;
+    let mut running = Running::start(&hosts, keyspace, &report, &flags)?;
     running.wait_for(DRIVING, STARTUP)?;
     std::thread::sleep(Duration::from_secs(2));
     let killed = Instant::now();
@@ -450,17 +486,20 @@ async fn out_of_reach(own: &testing::OwnRing) -> anyhow::Result<()> {
     let (status, _, stderr) = running.finish()?;
     let took = killed.elapsed();
     eprintln!("outage: the run stopped {took:?} after the node died");
-    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert_eq!(status.code(), Some(1), "claim: {CLAIM}: {stderr}");
     assert!(
         took >= Duration::from_secs(3) && took < Duration::from_secs(10),
-        "stopped {took:?} after the node died, with --outage-limit 3s"
+        "claim: {CLAIM}: stopped {took:?} after the node died, with --outage-limit 3s"
     );
     let last_line = stderr.lines().last().unwrap_or_default();
     assert!(
         last_line.contains("--outage-limit 3s") && last_line.contains("datacenter dc1"),
-        "{stderr}"
+        "claim: {CLAIM}: one line says why: {stderr}"
     );
-    assert!(RunReport::read(&report)?.ending.contains("outage: no_node"));
+    assert!(
+        RunReport::read(&report)?.ending.contains("outage: no_node"),
+        "claim: {CLAIM}: the report says why"
+    );
     own.ring.start_node(1, testing::START_TIMEOUT).await?;
     Ok(())
 }
