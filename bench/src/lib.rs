@@ -9,6 +9,7 @@
 //! - [`compare`] and [`merge`]: reports side by side, and reports added up; [`stats`]: the tests
 //!   and intervals `compare` rests on;
 //! - [`floor`] and [`overhead`]: the raw driver loop the factory's own cost is measured against;
+//!   [`pacing`]: what pacing at a fixed rate costs beside running unthrottled;
 //! - [`ring`]: `bench ring up | status | down | list ...`, the command-line face of the local ring
 //!   (`cluster::local`).
 
@@ -19,6 +20,7 @@ pub mod html;
 pub mod lessons;
 pub mod merge;
 pub mod overhead;
+pub mod pacing;
 pub mod plots;
 pub mod ring;
 pub mod scenario;

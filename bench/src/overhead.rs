@@ -6,6 +6,7 @@
 //! processes, `bench floor` and `factory`, started together, so that both meet the same server,
 //! the same compactions and the same neighbours; each measures its own CPU. On a shared machine,
 //! runs taken one after the other differ by tens of percent for reasons of the server's alone.
+//! With `--rates`, it also measures what pacing costs ([`crate::pacing`]).
 
 use crate::error::{BenchError, Result};
 use std::path::{Path, PathBuf};
@@ -23,6 +24,11 @@ pub struct OverheadArgs {
     /// How many rounds of floor and factory side by side.
     #[arg(long, value_name = "COUNT", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=20))]
     pub rounds: u32,
+
+    /// Also what pacing costs: the factory at each of these rates (visits per second,
+    /// comma-separated), every round beside an unthrottled factory, with how late it sent.
+    #[arg(long, value_name = "PER_SECOND,...", value_delimiter = ',', value_parser = driver::args::parse_rate)]
+    pub rates: Vec<f64>,
 
     /// Concurrency, duration and warm-up, shared by both sides.
     #[command(flatten)]
@@ -59,6 +65,17 @@ pub async fn measure_overhead(
     std::fs::create_dir_all(&folder)
         .map_err(BenchError::io(format!("creating {}", folder.display())))?;
     let result = run_rounds(connection, cassandra, args, &factory, &keyspace, &folder).await;
+    let common = common_flags(connection, cassandra, &args.floor, &keyspace);
+    let paced = match (&result, args.rates.is_empty()) {
+        (Ok(_), false) => Some(crate::pacing::measure(
+            &factory,
+            &common,
+            &folder,
+            &args.rates,
+            args.rounds,
+        )),
+        _ => None,
+    };
     let _ = std::fs::remove_dir_all(&folder);
     schema::drop_keyspace(session, &keyspace).await?;
     let rounds = result?;
@@ -89,6 +106,10 @@ pub async fn measure_overhead(
     ratios.sort_by(f64::total_cmp);
     let median = ratios[ratios.len() / 2];
     println!("median ratio of CPU per write, factory / raw driver loop: {median:.3}");
+    if let Some(paced) = paced {
+        println!();
+        crate::pacing::print(&paced?);
+    }
     Ok(median)
 }
 
