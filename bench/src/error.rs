@@ -38,10 +38,10 @@ pub enum BenchError {
     Report(#[from] driver::report::ReportError),
     /// The HTML page could not be made.
     #[error(transparent)]
-    Page(#[from] crate::html::PageError),
+    Page(#[from] crate::report::html::PageError),
     /// A plot could not be drawn.
     #[error(transparent)]
-    Plot(#[from] crate::plots::PlotError),
+    Plot(#[from] crate::report::plots::PlotError),
     /// A request of an experiment failed (boxed: the driver's error is large).
     #[error("a request failed: {0}")]
     Request(#[source] Box<scylla::errors::ExecutionError>),

@@ -2,29 +2,20 @@
 //! The runtime the apps link (pacing, the in-flight window, recording, run reports) is the
 //! `driver` crate in `bench/driver/`; this crate only reads what it records.
 //!
-//! - [`suite`], [`scenario`], [`suite_report`], [`html`], [`plots`]: the standard suite, each of
-//!   its scenarios as a process of its own, and its report folder; [`setup`]: the ring, folder
-//!   and keyspace every measuring command starts from;
+//! - [`suite`]: the standard suite, each of its scenarios as a process of its own, and the ring,
+//!   folder and keyspace every measuring command starts from;
+//! - [`report`]: the suite's report folder, its page and its plots;
+//! - [`stats`]: the tests and intervals comparisons rest on, [`stats::compare`] (reports side by
+//!   side) and [`stats::merge`] (reports added up);
 //! - [`lessons`]: each pattern of the apps as a controlled experiment (`bench lessons`);
-//! - [`compare`] and [`merge`]: reports side by side, and reports added up; [`stats`]: the tests
-//!   and intervals `compare` rests on;
-//! - [`floor`] and [`overhead`]: the raw driver loop the factory's own cost is measured against;
-//!   [`pacing`]: what pacing at a fixed rate costs beside running unthrottled;
+//! - [`cost`]: what the client itself costs: the raw driver loop, the factory beside it, pacing;
 //! - [`ring`]: `bench ring up | status | down | list ...`, the command-line face of the local ring
-//!   (`cluster::local`).
+//!   (`cluster::local`); [`error`]: why a command failed.
 
-pub mod compare;
+pub mod cost;
 pub mod error;
-pub mod floor;
-pub mod html;
 pub mod lessons;
-pub mod merge;
-pub mod overhead;
-pub mod pacing;
-pub mod plots;
+pub mod report;
 pub mod ring;
-pub mod scenario;
-pub mod setup;
 pub mod stats;
 pub mod suite;
-pub mod suite_report;

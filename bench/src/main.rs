@@ -10,13 +10,13 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use bench::compare::{self, parse_percent};
-use bench::floor::{FloorArgs, write_visits_raw};
+use bench::cost::floor::{FloorArgs, write_visits_raw};
+use bench::cost::overhead::{OverheadArgs, measure_overhead};
 use bench::lessons::LessonsArgs;
-use bench::overhead::{OverheadArgs, measure_overhead};
+use bench::report::suite_report;
 use bench::ring::RingCommand;
+use bench::stats::compare::{self, parse_percent};
 use bench::suite::{self, SuiteArgs};
-use bench::suite_report;
 use clap::{Parser, Subcommand};
 use cluster::ConnectionArgs;
 use cluster::cli::{self, UsageError};
@@ -152,7 +152,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
 async fn run_suite(args: SuiteArgs) -> anyhow::Result<()> {
     if args.list {
         let mut table = driver::table::new(&["scenario", "what it runs"], &[0, 1]);
-        for spec in bench::scenario::SCENARIOS {
+        for spec in bench::suite::scenario::SCENARIOS {
             table.add_row([spec.name, spec.description]);
         }
         print!("{}", driver::table::render(&table, 0));
@@ -161,14 +161,20 @@ async fn run_suite(args: SuiteArgs) -> anyhow::Result<()> {
     let folder = suite::prepare_folder(args.out.as_deref())?;
     let report = suite::run_suite(&args, &folder).await?;
     print!("{}", report.text_table());
-    println!("report: {}", folder.join(bench::html::PAGE).display());
+    println!(
+        "report: {}",
+        folder.join(bench::report::html::PAGE).display()
+    );
     Ok(())
 }
 
 /// `bench lessons`: each pattern as an experiment, in a report folder.
 async fn lessons(args: LessonsArgs) -> anyhow::Result<()> {
     let (_, folder) = bench::lessons::run(&args).await?;
-    println!("\nlessons: {}", folder.join(bench::html::PAGE).display());
+    println!(
+        "\nlessons: {}",
+        folder.join(bench::report::html::PAGE).display()
+    );
     Ok(())
 }
 
@@ -207,8 +213,8 @@ fn merge(args: MergeArgs) -> anyhow::Result<()> {
         .map(|p| suite_report::load(p))
         .collect::<Result<Vec<_>, _>>()?;
     let folder = suite::prepare_folder(Some(&args.out))?;
-    let merged = bench::merge::merge_into(&folder, &loaded)?;
-    bench::html::write_page(&folder, &merged)?;
+    let merged = bench::stats::merge::merge_into(&folder, &loaded)?;
+    bench::report::html::write_page(&folder, &merged)?;
     print!("{}", merged.text_table());
     println!("merged report: {}", folder.display());
     Ok(())
@@ -221,8 +227,8 @@ fn plot(args: PlotArgs) -> anyhow::Result<()> {
     if !folder.is_dir() {
         return Err(UsageError(format!("--out {}: not a folder", folder.display())).into());
     }
-    bench::html::write_page(&folder, &loaded.suite)?;
-    println!("{}", folder.join(bench::html::PAGE).display());
+    bench::report::html::write_page(&folder, &loaded.suite)?;
+    println!("{}", folder.join(bench::report::html::PAGE).display());
     Ok(())
 }
 

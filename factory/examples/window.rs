@@ -24,8 +24,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use hdrhistogram::Histogram;
-use schema::statements::{FactoryStatements, TableConsistency};
 use schema::workforce::Workforce;
+use schema::writes::{FactoryStatements, TableConsistency};
 use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
 use scylla::statement::Consistency;

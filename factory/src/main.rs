@@ -24,8 +24,8 @@ use driver::{Completed, Intended, Run, RunArgs, Workload, measure_write};
 use futures::{StreamExt, TryStreamExt};
 use schema::model::Visit;
 use schema::registry::Registry;
-use schema::statements::{FactoryStatements, TableLevel, VisitTable};
 use schema::workforce::Workforce;
+use schema::writes::{FactoryStatements, TableLevel, VisitTable};
 use scylla::client::session::Session;
 use serde::Serialize;
 
@@ -115,7 +115,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     // Every option is checked before connecting: a typo costs nothing.
     let keyspace = &args.connection.keyspace;
     schema::validate_keyspace_name(keyspace).map_err(|e| UsageError(e.to_string()))?;
-    let consistency = schema::statements::table_consistency(
+    let consistency = schema::writes::table_consistency(
         args.connection.consistency.0,
         &args.factory.table_consistency,
         &VisitTable::NAMES,

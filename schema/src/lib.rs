@@ -6,8 +6,9 @@
 //! - [`live`]: the schema a ring actually has, and how it differs from the file.
 //! - [`apply`] and [`drop_keyspace`]: change a ring's schema; [`ensure_ready`]: check it before
 //!   a run.
-//! - [`model`], [`workforce`], [`statements`], [`reads`]: what the apps write and read, the seeded
-//!   fake data, and the statements, prepared once; [`registry`]: which workforces are written.
+//! - [`model`], [`workforce`]: what the apps write and read, and the seeded fake data;
+//!   [`writes`] and [`reads`]: the factory's writes and the shop's reads, side by side, each
+//!   prepared once; [`registry`]: which workforces are written.
 
 mod changes;
 pub mod cql;
@@ -16,10 +17,10 @@ pub mod model;
 pub mod reads;
 pub mod registry;
 pub mod replication;
-pub mod statements;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod workforce;
+pub mod writes;
 
 use std::collections::BTreeMap;
 

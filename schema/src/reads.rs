@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 use crate::SchemaError;
 use crate::model::timeuuid_time;
-use crate::statements::prepare_idempotent;
+use crate::writes::prepare_idempotent;
 
 /// Why a read failed: the request itself, or its rows did not have the expected shape.
 #[derive(Debug, thiserror::Error)]

@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use crate::SchemaError;
 use crate::reads::ReadError;
-use crate::statements::prepare_idempotent;
+use crate::writes::prepare_idempotent;
 
 /// The registry's statements, prepared once.
 pub struct Registry {

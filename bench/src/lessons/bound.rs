@@ -11,7 +11,7 @@
 use crate::error::Result;
 use driver::report::RunReport;
 
-use crate::plots::PlotError;
+use crate::report::plots::PlotError;
 
 use super::lab::{Lab, response, visits};
 use super::report::{Lesson, ms};
@@ -146,7 +146,7 @@ impl Bounds {
             .iter()
             .map(|(bound, report)| (format!("bound {bound}"), Some(target), report.achieved_rate))
             .collect();
-        crate::plots::rates(
+        crate::report::plots::rates(
             &format!("{target:.0} visits/s with three in-flight bounds"),
             "visit",
             &points,

@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 use driver::record::{Percentiles, new_histogram};
 
-use crate::plots::PlotError;
+use crate::report::plots::PlotError;
 
 use super::lab::Lab;
 use super::report::{Lesson, ms};
@@ -154,7 +154,7 @@ impl Medians {
     }
 
     fn plot(&self) -> Result<String, PlotError> {
-        crate::plots::lines(
+        crate::report::plots::lines(
             "N timesheets: median time to read them all",
             ("N (employees read)", "median ms"),
             &[

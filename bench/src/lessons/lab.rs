@@ -13,8 +13,8 @@ use std::time::Duration;
 use cluster::Connection;
 use hdrhistogram::Histogram;
 use schema::model::Visit;
-use schema::statements::{FactoryStatements, TableConsistency};
 use schema::workforce::Workforce;
+use schema::writes::{FactoryStatements, TableConsistency};
 use tokio::time::Instant;
 
 use driver::args::{RunArgs, TimerChoice};

@@ -140,7 +140,7 @@ pub async fn run(args: &LessonsArgs) -> Result<(LessonsReport, PathBuf)> {
         Some(error) => {
             eprintln!(
                 "bench lessons: the lessons before it are in {}",
-                folder.join(crate::html::PAGE).display()
+                folder.join(crate::report::html::PAGE).display()
             );
             Err(error)
         }

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use maud::{Markup, html};
 
-use crate::html::{document, figure};
+use crate::report::html::{document, figure};
 
 use super::{Lesson, LessonsReport};
 
@@ -33,7 +33,7 @@ pub(super) fn write(folder: &Path, report: &LessonsReport) -> std::io::Result<()
     let title = format!("pickle lessons {}", report.started_at);
     let page = document(&title, STYLE, content);
     driver::report::write_atomically(
-        &folder.join(crate::html::PAGE),
+        &folder.join(crate::report::html::PAGE),
         page.into_string().as_bytes(),
     )
 }

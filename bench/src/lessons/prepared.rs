@@ -29,7 +29,7 @@ use driver::report::RunReport;
 
 use driver::fair::mirrored;
 
-use crate::plots::PlotError;
+use crate::report::plots::PlotError;
 
 use super::lab::{Combined, Lab, one_write};
 use super::report::{Lesson, ms};
@@ -247,7 +247,7 @@ fn plot(variants: &[Variant]) -> Result<String, PlotError> {
             (name, variant.combined.response.clone())
         })
         .collect();
-    crate::plots::percentile_curves("Prepared vs unprepared: response time", &curves)
+    crate::report::plots::percentile_curves("Prepared vs unprepared: response time", &curves)
 }
 
 fn finding(variants: &[Variant]) -> String {

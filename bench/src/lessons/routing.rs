@@ -25,7 +25,7 @@ use driver::report::RunReport;
 
 use driver::fair::mirrored;
 
-use crate::plots::PlotError;
+use crate::report::plots::PlotError;
 
 use super::lab::{Combined, Lab, one_write};
 use super::report::{Lesson, ms};
@@ -201,7 +201,7 @@ fn plot(variants: &[Variant], rate: f64) -> Result<String, PlotError> {
         .iter()
         .map(|variant| (variant.name.to_owned(), variant.combined.response.clone()))
         .collect();
-    crate::plots::percentile_curves(
+    crate::report::plots::percentile_curves(
         &format!("{rate:.0} writes/s: token-aware vs round-robin"),
         &curves,
     )

@@ -30,7 +30,7 @@ use driver::tally::add_into;
 
 use driver::fair::mirrored;
 
-use crate::plots::PlotError;
+use crate::report::plots::PlotError;
 
 use super::lab::{Lab, response_histogram, visits};
 use super::report::{Lesson, ms};
@@ -155,7 +155,7 @@ fn plot(paced: &[Measured], rate: f64) -> Result<String, PlotError> {
         .iter()
         .map(|v| (v.name.to_owned(), v.response.clone()))
         .collect();
-    crate::plots::percentile_curves(
+    crate::report::plots::percentile_curves(
         &format!("{rate:.0} visits/s three ways: response time from the due time"),
         &curves,
     )

@@ -70,7 +70,7 @@ async fn two_factories_at_once_merge_into_one_report() -> anyhow::Result<()> {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let merged = bench::suite_report::load(&out)?;
+    let merged = bench::report::suite_report::load(&out)?;
     let report = &merged.suite.scenarios[0].report;
     assert_eq!(report.counts.ops, a.counts.ops + b.counts.ops);
     assert_eq!(report.target_rate, Some(1000.0));

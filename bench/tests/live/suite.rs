@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::Command;
 
 use anyhow::Context as _;
-use bench::suite_report;
+use bench::report::suite_report;
 use cluster::testing;
 use driver::hdr_log;
 use driver::report::RunReport;

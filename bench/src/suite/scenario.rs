@@ -11,8 +11,8 @@ use std::time::Duration;
 use indicatif::ProgressBar;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use crate::overhead::sibling_binary;
-use crate::suite_report::Scenario;
+use crate::cost::overhead::sibling_binary;
+use crate::report::suite_report::Scenario;
 use driver::report::RunReport;
 
 /// Which app a scenario runs.

@@ -1,6 +1,10 @@
 //! The statistics `bench compare` rests on, each small enough to check against a textbook:
 //! Welch's t-test, the effective size of an autocorrelated sample, and a confidence interval of a
-//! quantile read from an HDR histogram.
+//! quantile read from an HDR histogram; and what reads reports together: [`compare`] (two side by
+//! side) and [`merge`] (several added up).
+
+pub mod compare;
+pub mod merge;
 
 use hdrhistogram::Histogram;
 use statrs::distribution::{ContinuousCDF, StudentsT};

@@ -5,6 +5,9 @@
 //! measures its own CPU and memory exactly as a user's run would, and collects their reports,
 //! HDR logs and printed summaries into one folder with `report.json` and `index.html`.
 
+pub mod scenario;
+pub mod setup;
+
 use crate::error::Result;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -15,10 +18,10 @@ use cluster::ConnectionArgs;
 use cluster::cli::Interrupted;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::scenario::{App, Ran, SCENARIOS, Spec, populate, run_scenario};
-pub(crate) use crate::setup::stamped_keyspace;
-pub use crate::setup::{prepare_folder, reach_ring};
-use crate::suite_report::{RingInfo, Scenario, SuiteReport};
+use crate::report::suite_report::{RingInfo, Scenario, SuiteReport};
+use crate::suite::scenario::{App, Ran, SCENARIOS, Spec, populate, run_scenario};
+pub(crate) use crate::suite::setup::stamped_keyspace;
+pub use crate::suite::setup::{prepare_folder, reach_ring};
 
 /// Options of the suite.
 #[derive(Debug, Clone, Args, serde::Serialize)]
@@ -100,7 +103,7 @@ pub async fn run_suite(args: &SuiteArgs, folder: &Path) -> Result<SuiteReport> {
         local_dc: cassandra.local_dc.clone(),
         datacenters: cassandra.datacenters.clone(),
         nodes: session.get_cluster_state().get_nodes_info().len(),
-        cassandra_version: crate::setup::release_version(session).await,
+        cassandra_version: crate::suite::setup::release_version(session).await,
         started_locally,
     };
     eprintln!(
@@ -123,7 +126,7 @@ pub async fn run_suite(args: &SuiteArgs, folder: &Path) -> Result<SuiteReport> {
         scenarios,
     };
     suite.write(folder)?;
-    crate::html::write_page(folder, &suite)?;
+    crate::report::html::write_page(folder, &suite)?;
     if !args.keep_keyspace {
         schema::drop_keyspace(session, &keyspaces.factory).await?;
         schema::drop_keyspace(session, &keyspaces.shop).await?;

@@ -10,8 +10,8 @@ use std::path::Path;
 
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
-use crate::plots::{self, PlotError};
-use crate::suite_report::SuiteReport;
+use crate::report::plots::{self, PlotError};
+use crate::report::suite_report::SuiteReport;
 
 /// The page's file name in a report folder.
 pub const PAGE: &str = "index.html";
@@ -239,7 +239,7 @@ mod tests {
 
     #[test]
     fn what_a_report_says_is_escaped_and_the_page_is_whole() {
-        let report = crate::merge::tests::report_of(&[1_000_000, 2_000_000, 3_000_000]);
+        let report = crate::stats::merge::tests::report_of(&[1_000_000, 2_000_000, 3_000_000]);
         let mut suite = SuiteReport::of_run(report, None);
         suite.keyspace = "ks<script>alert(1)</script>".into();
         let page = page(&suite).unwrap();

@@ -18,8 +18,8 @@
 
 use serde::Serialize;
 
+use crate::report::suite_report::SuiteReport;
 use crate::stats::{effective_size, quantile_interval, welch_autocorrelated};
-use crate::suite_report::SuiteReport;
 use driver::record::IntervalSummary;
 use driver::report::RunReport;
 

@@ -17,7 +17,7 @@ use std::time::{Duration, SystemTime};
 
 use hdrhistogram::Histogram;
 
-use crate::suite_report::{Loaded, Scenario, SuiteReport};
+use crate::report::suite_report::{Loaded, Scenario, SuiteReport};
 use driver::hdr_log::{self, LoggedInterval};
 use driver::limiter::Limiter;
 use driver::record::{Counts, Pacing, Percentiles, new_histogram};

@@ -6,7 +6,7 @@
 //! processes, `bench floor` and `factory`, started together, so that both meet the same server,
 //! the same compactions and the same neighbours; each measures its own CPU. On a shared machine,
 //! runs taken one after the other differ by tens of percent for reasons of the server's alone.
-//! With `--rates`, it also measures what pacing costs ([`crate::pacing`]).
+//! With `--rates`, it also measures what pacing costs ([`crate::cost::pacing`]).
 
 use crate::error::{BenchError, Result};
 use std::path::{Path, PathBuf};
@@ -15,7 +15,7 @@ use std::process::{Command, Stdio};
 use clap::Args;
 use cluster::{Connection, ConnectionArgs};
 
-use crate::floor::{FloorArgs, FloorResult};
+use crate::cost::floor::{FloorArgs, FloorResult};
 use driver::report::RunReport;
 
 /// Options of `bench overhead`.
@@ -67,7 +67,7 @@ pub async fn measure_overhead(
     let result = run_rounds(connection, cassandra, args, &factory, &keyspace, &folder).await;
     let common = common_flags(connection, cassandra, &args.floor, &keyspace);
     let paced = match (&result, args.rates.is_empty()) {
-        (Ok(_), false) => Some(crate::pacing::measure(
+        (Ok(_), false) => Some(crate::cost::pacing::measure(
             &factory,
             &common,
             &folder,
@@ -108,7 +108,7 @@ pub async fn measure_overhead(
     println!("median ratio of CPU per write, factory / raw driver loop: {median:.3}");
     if let Some(paced) = paced {
         println!();
-        crate::pacing::print(&paced?);
+        crate::cost::pacing::print(&paced?);
     }
     Ok(median)
 }

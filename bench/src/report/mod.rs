@@ -1,0 +1,6 @@
+//! The report folder a suite (or a merge) writes: `report.json` with every scenario's run report
+//! ([`suite_report`]), and `index.html` ([`html`]) with its SVG plots ([`plots`]), offline.
+
+pub mod html;
+pub mod plots;
+pub mod suite_report;
