@@ -64,8 +64,8 @@ pub async fn measure_overhead(
     let folder = std::env::temp_dir().join(&keyspace);
     std::fs::create_dir_all(&folder)
         .map_err(BenchError::io(format!("creating {}", folder.display())))?;
-    let result = run_rounds(connection, cassandra, args, &factory, &keyspace, &folder).await;
     let common = common_flags(connection, cassandra, &args.floor, &keyspace);
+    let result = run_rounds(args, &factory, &common, &folder).await;
     let paced = match (&result, args.rates.is_empty()) {
         (Ok(_), false) => Some(crate::cost::pacing::measure(
             &factory,
@@ -114,15 +114,12 @@ pub async fn measure_overhead(
 }
 
 async fn run_rounds(
-    connection: &ConnectionArgs,
-    cassandra: &Connection,
     args: &OverheadArgs,
     factory: &Path,
-    keyspace: &str,
+    common: &[String],
     folder: &Path,
 ) -> Result<Vec<Round>> {
     let bench = std::env::current_exe().map_err(BenchError::io("finding this program"))?;
-    let common = common_flags(connection, cassandra, &args.floor, keyspace);
     let mut rounds = Vec::new();
     for round in 0..args.rounds {
         eprintln!(
@@ -132,17 +129,12 @@ async fn run_rounds(
         );
         let report_path = folder.join(format!("factory-{round}.json"));
         // The factory is started first and waited for last: `output()` blocks until the floor ends.
-        let mut factory_child = Command::new(factory)
-            .args(&common)
-            .args(["--quiet", "--overwrite", "--report"])
-            .arg(&report_path)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+        let mut factory_child = quiet_factory(factory, common, &report_path)
             .spawn()
             .map_err(BenchError::io("starting factory"))?;
         let floor = Command::new(&bench)
             .arg("floor")
-            .args(&common)
+            .args(common)
             .arg("--json")
             .stderr(Stdio::piped())
             .output()
@@ -172,6 +164,18 @@ async fn run_rounds(
         });
     }
     Ok(rounds)
+}
+
+/// A factory with `common` flags, silent, writing its report to `report` (overwritten).
+pub(crate) fn quiet_factory(factory: &Path, common: &[String], report: &Path) -> Command {
+    let mut command = Command::new(factory);
+    command
+        .args(common)
+        .args(["--quiet", "--overwrite", "--report"])
+        .arg(report)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    command
 }
 
 /// The flags both processes share: where, what, how many at once, how long.

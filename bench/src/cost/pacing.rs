@@ -10,10 +10,10 @@
 //! 5000 visits/s it sent 0.14 to 1.2 s late, at 20,000 it finished nothing in two rounds of three).
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use driver::report::RunReport;
 
+use crate::cost::overhead::quiet_factory;
 use crate::error::{BenchError, Result};
 
 /// One round at one rate: the paced factory and an unthrottled one, side by side.
@@ -75,13 +75,8 @@ pub fn measure(
 
 /// Runs one factory with `common` and `extra` flags to its end, its report written to `report`.
 fn run(factory: &Path, common: &[String], extra: &[String], report: &Path) -> Result<()> {
-    let status = Command::new(factory)
-        .args(common)
+    let status = quiet_factory(factory, common, report)
         .args(extra)
-        .args(["--quiet", "--overwrite", "--report"])
-        .arg(report)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
         .status()
         .map_err(BenchError::io("running factory"))?;
     if !status.success() {
