@@ -99,9 +99,14 @@ struct CompareArgs {
 struct MergeArgs {
     /// The folder to write; it must not exist yet.
     out: PathBuf,
-    /// The reports (files or folders), two or more.
+    /// The reports (files or folders), two or more. Shards of one run (--shard) must all be
+    /// there, once each.
     #[arg(required = true, num_args = 2..)]
     inputs: Vec<PathBuf>,
+    /// Merge the shards that are there when some are missing; the report's ending names the
+    /// missing ones.
+    #[arg(long)]
+    partial: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -213,9 +218,17 @@ fn merge(args: MergeArgs) -> anyhow::Result<()> {
         .map(|p| suite_report::load(p))
         .collect::<Result<Vec<_>, _>>()?;
     let folder = suite::prepare_folder(Some(&args.out))?;
-    let merged = bench::stats::merge::merge_into(&folder, &loaded)?;
+    let merged = match bench::stats::merge::merge_into(&folder, &loaded, args.partial) {
+        Ok(merged) => merged,
+        Err(error) => {
+            // A refused merge leaves no folder behind (only an empty one can be removed).
+            let _ = std::fs::remove_dir(&folder);
+            return Err(error.into());
+        }
+    };
     bench::report::html::write_page(&folder, &merged)?;
     print!("{}", merged.text_table());
+    print!("{}", bench::stats::merge::shard_tables(&loaded));
     println!("merged report: {}", folder.display());
     Ok(())
 }

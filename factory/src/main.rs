@@ -20,6 +20,7 @@ use anyhow::Context;
 use clap::Parser;
 use cluster::cli::{self, UsageError};
 use cluster::{Connection, ConnectionArgs};
+use driver::shard::Shard;
 use driver::{Completed, Intended, Run, RunArgs, Workload, measure_write};
 use futures::{StreamExt, TryStreamExt};
 use schema::model::Visit;
@@ -159,12 +160,15 @@ async fn run(args: Args) -> anyhow::Result<()> {
         args.factory.trees as usize,
     );
     //    Registered once per keyspace, seed and size, not on every run: a million employees
-    //    take half a minute to write. Ctrl-C while registering stops at once; the report then
-    //    says nothing was measured.
+    //    take half a minute to write. A shard of a run spread over N processes (--shard) writes
+    //    every N-th employee. Ctrl-C while registering stops at once; the report then says
+    //    nothing was measured.
     let registry = Registry::prepare(session, keyspace).await?;
-    let when = args.factory.register;
-    run.before_start(register_once(session, &writes, &registry, &workforce, when))
-        .await?;
+    let (when, shard) = (args.factory.register, run.shard());
+    run.before_start(register_once(
+        session, &writes, &registry, &workforce, when, shard,
+    ))
+    .await?;
 
     // 5. Visits at the target rate, behind the in-flight window: visit n is due at start + n/rate;
     //    it waits for one permit per write (--max-in-flight permits in all), its writes go out at
@@ -191,14 +195,16 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .with_context(|| format!("writing visits in datacenter {}", cassandra.local_dc))
 }
 
-/// Registers the workforce unless `when` and the registry say it is there already; records it in
-/// the registry once every employee was acknowledged.
+/// Registers the workforce (a shard: its share of it) unless `when` and the registry say it is
+/// there already; records it in the registry once every employee was acknowledged by this one
+/// process (a shard cannot know that the others finished theirs, so it records nothing).
 async fn register_once(
     session: &Session,
     writes: &FactoryStatements,
     registry: &Registry,
     workforce: &Workforce,
     when: Register,
+    shard: Shard,
 ) -> anyhow::Result<()> {
     let (seed, count) = (workforce.seed, workforce.employee_count());
     let size = u32::try_from(count).context("the workforce's size")?;
@@ -232,8 +238,10 @@ async fn register_once(
             return Ok(());
         }
     }
-    register_employees(session, writes, workforce).await?;
-    registry.record(session, seed, size).await?;
+    register_employees(session, writes, workforce, shard).await?;
+    if shard.is_whole() {
+        registry.record(session, seed, size).await?;
+    }
     Ok(())
 }
 
@@ -243,10 +251,13 @@ async fn register_employees(
     session: &Session,
     writes: &FactoryStatements,
     workforce: &Workforce,
+    shard: Shard,
 ) -> anyhow::Result<()> {
     let began = Instant::now();
     // Each employee is made from the seed when its turn comes, so a million cost no memory.
-    futures::stream::iter(workforce.employees())
+    let count = workforce.employee_count();
+    let ours = (0..count).filter(|&i| shard.owns(i as u64));
+    futures::stream::iter(ours.map(|i| workforce.employee(i)))
         .map(|employee| async move {
             session
                 .execute_unpaged(&writes.insert_employee, &employee)
@@ -256,9 +267,14 @@ async fn register_employees(
         .try_for_each(|_| async { Ok(()) })
         .await
         .context("registering the employees")?;
+    let share = if shard.is_whole() {
+        String::new()
+    } else {
+        format!(" (shard {shard}: {} of them)", shard.share_of(count as u64))
+    };
     eprintln!(
-        "factory: registered {} employees and {} trees (seed {}) in {:.2} s",
-        workforce.employee_count(),
+        "factory: registered {} employees{share} and {} trees (seed {}) in {:.2} s",
+        count,
         workforce.tree_count(),
         workforce.seed,
         began.elapsed().as_secs_f64()

@@ -3,12 +3,14 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use clap::{Args, ValueEnum};
 use cluster::cli::UsageError;
 use cluster::options::{parse_duration, serialize_duration};
 use serde::Serialize;
+
+use crate::shard::{Shard, parse_start_at};
 
 /// How fast, how long, how many at once, and where the numbers go.
 #[derive(Debug, Clone, Args, Serialize)]
@@ -60,8 +62,9 @@ pub struct RunArgs {
     pub outage_limit: Duration,
 
     /// Write the full report (configuration, histograms, time series) as JSON here. `{host}` in
-    /// the path is replaced by the machine's host name, so that scaled-out copies of an app (say,
-    /// containers sharing a reports folder) each write their own file.
+    /// the path is replaced by the machine's host name and `{shard}` by the shard's number, so
+    /// that scaled-out copies of an app (say, containers sharing a reports folder) each write
+    /// their own file.
     #[arg(long, env = "PICKLE_REPORT", value_name = "PATH")]
     pub report: Option<PathBuf>,
 
@@ -79,6 +82,33 @@ pub struct RunArgs {
     /// updated every second. Off unless given; the compose services listen on 0.0.0.0:9464.
     #[arg(long, env = "PICKLE_METRICS_ADDR", value_name = "ADDR")]
     pub metrics_addr: Option<SocketAddr>,
+
+    /// This process's share of one run spread over N processes (loader machines, containers,
+    /// pods): shard I (0-based) of N takes every N-th operation of the one global schedule at
+    /// --rate, which is the rate of the whole run. All shards start together (--start-at), and
+    /// `bench merge` adds their reports up and refuses a set with a shard missing.
+    #[arg(long, env = "PICKLE_SHARD", value_name = "I/N")]
+    #[serde(serialize_with = "serialize_display")]
+    pub shard: Option<Shard>,
+
+    /// How many shards share the run, when an orchestrator names this one: Kubernetes'
+    /// JOB_COMPLETION_INDEX (0-based, set by an Indexed Job) or PICKLE_SHARD_SLOT (1-based:
+    /// Docker swarm's {{.Task.Slot}}). Ignored with --shard.
+    #[arg(long, env = "PICKLE_SHARDS", value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub shards: Option<u32>,
+
+    /// When the schedule starts, on the wall clock (RFC 3339, such as 2026-12-02T10:00:00Z), so
+    /// that shards on different machines start together; set up (connecting, registering) must
+    /// be done by then, or the run stops and says by how much it missed. [default: now; for a
+    /// shard, the next whole ten seconds at least five seconds away]
+    #[arg(long, env = "PICKLE_START_AT", value_name = "TIME", value_parser = parse_start_at)]
+    #[serde(serialize_with = "serialize_time")]
+    pub start_at: Option<SystemTime>,
+
+    /// The run's name in its report, the same for every shard of one run. [default: the tool and
+    /// the start time, such as factory-20261202T100000000Z]
+    #[arg(long, env = "PICKLE_RUN_ID", value_name = "ID")]
+    pub run_id: Option<String>,
 
     /// No live line every second; only the final report.
     #[arg(long, env = "PICKLE_QUIET")]
@@ -108,15 +138,33 @@ pub enum TimerChoice {
 }
 
 impl RunArgs {
+    /// These options with the shard named by an orchestrator's environment when --shard is not
+    /// given (see --shards), and the placeholders of the output paths filled.
+    pub fn resolved(&self) -> Result<RunArgs, UsageError> {
+        let shard = match self.shard {
+            Some(shard) => Some(shard),
+            None => Shard::from_orchestrator(self.shards, |name| std::env::var(name).ok())?,
+        };
+        Ok(RunArgs {
+            shard,
+            ..self.clone()
+        }
+        .with_placeholders_filled())
+    }
+
     /// These options with `{host}` in the output paths (--report, --hdr-log) replaced by the
-    /// host name.
+    /// host name, and `{shard}` by the shard's number (0 when the run is not sharded).
     pub fn with_placeholders_filled(&self) -> RunArgs {
-        let host = nix::unistd::gethostname()
-            .map(|name| name.to_string_lossy().into_owned())
-            .unwrap_or_else(|_| "localhost".to_owned());
+        let host = host_name();
+        let shard = self.shard.map_or(0, |s| s.index).to_string();
         let fill = |path: &Option<PathBuf>| {
-            path.as_ref()
-                .map(|p| PathBuf::from(p.to_string_lossy().replace("{host}", &host)))
+            path.as_ref().map(|p| {
+                PathBuf::from(
+                    p.to_string_lossy()
+                        .replace("{host}", &host)
+                        .replace("{shard}", &shard),
+                )
+            })
         };
         RunArgs {
             report: fill(&self.report),
@@ -157,6 +205,13 @@ impl RunArgs {
         }
         Ok(())
     }
+}
+
+/// The machine's host name (`localhost` if it has none), for file names and reports.
+pub fn host_name() -> String {
+    nix::unistd::gethostname()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| "localhost".to_owned())
 }
 
 /// An output file must be creatable, and must not replace a file without --overwrite.
@@ -240,6 +295,26 @@ pub fn parse_positive_duration(text: &str) -> Result<Duration, String> {
         Err(format!("'{text}': the duration must be above zero"))
     } else {
         Ok(duration)
+    }
+}
+
+fn serialize_display<S: serde::Serializer, T: std::fmt::Display>(
+    value: &Option<T>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(value) => serializer.collect_str(value),
+        None => serializer.serialize_none(),
+    }
+}
+
+fn serialize_time<S: serde::Serializer>(
+    time: &Option<SystemTime>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match time {
+        Some(time) => serializer.collect_str(&humantime::format_rfc3339_millis(*time)),
+        None => serializer.serialize_none(),
     }
 }
 

@@ -14,7 +14,8 @@
 //! - [`prometheus`]: the same numbers, live, on a Prometheus endpoint (`--metrics-addr`);
 //! - [`limiter`], [`report`] and [`summary`]: what limited the rate, the report of a run, and
 //!   what it prints, in the one style of [`table`];
-//! - [`args`], [`run`], [`measure`], [`shutdown`]: what an app needs to run a measured workload.
+//! - [`args`], [`run`], [`measure`], [`shutdown`]: what an app needs to run a measured workload;
+//!   [`shard`]: one run spread over N processes.
 //!
 //! Nothing here draws, compares or runs suites: that is `bench`'s, so the apps link no plotting
 //! or statistics crates.
@@ -32,6 +33,7 @@ pub mod prometheus;
 pub mod record;
 pub mod report;
 pub mod run;
+pub mod shard;
 pub mod shutdown;
 pub mod summary;
 pub mod table;

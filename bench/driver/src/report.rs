@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::drive::Ending;
 use crate::limiter::Limiter;
+use crate::shard::Shard;
 use crate::tally::{ALL, Counts, IntervalSummary, Pacing, Percentiles, RESPONSE};
 use crate::usage::ClientCost;
 
@@ -32,6 +33,9 @@ pub struct RunReport {
     pub version: String,
     /// When measurement began (RFC 3339, UTC).
     pub started_at: String,
+    /// Which run this is, and which shard of it; empty in reports written before it was recorded.
+    #[serde(default)]
+    pub run: RunIdentity,
     /// What one operation is called (`visit`) and one request (`write`).
     pub names: Names,
     /// The complete configuration, flags and environment resolved (no password).
@@ -77,6 +81,23 @@ pub struct RunReport {
     /// What the app adds of its own (the shop's verification, say); `null` when nothing.
     #[serde(default)]
     pub app: serde_json::Value,
+}
+
+/// Which run a report belongs to, and which part of it: what `bench merge` checks before it adds
+/// shards up.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunIdentity {
+    /// The run's id (`--run-id`): every shard of one run carries the same.
+    pub id: String,
+    /// This process's shard of the run; `None` when it ran alone.
+    pub shard: Option<Shard>,
+    /// The machine it ran on (host name).
+    pub host: String,
+    /// When the global schedule started (RFC 3339, UTC): the same instant for every shard.
+    pub start_at: String,
+    /// How long after that instant this process was ready to send, in ms; 0 when it was ready
+    /// first and waited for it.
+    pub ready_late_ms: f64,
 }
 
 /// What the things a run counts are called, for summaries.

@@ -9,7 +9,7 @@
 //! that measured nothing still comes out, saying so.
 
 use std::future::Future;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 use tokio::time::Instant;
@@ -20,7 +20,8 @@ use crate::hdr_log::HdrLog;
 use crate::pace::{End, Pace, Schedule};
 use crate::prometheus::Exporter;
 use crate::record::{IntervalSummary, Recorder};
-use crate::report::{ReportError, RunReport, describe_ending};
+use crate::report::{ReportError, RunIdentity, RunReport, describe_ending};
+use crate::shard::{Shard, default_run_id, next_whole_ten_seconds};
 use crate::shutdown::Signals;
 use crate::summary::live_line;
 use crate::timer::{PreciseTimer, TokioTimer};
@@ -54,6 +55,17 @@ pub enum RunError {
         /// Why.
         source: std::io::Error,
     },
+    /// The run's start (`--start-at`) passed before this process was ready to send.
+    #[error(
+        "the run was to start at {at}, but this process was ready only {late:.1} s later \
+         (connecting and registering took that long); give a later --start-at"
+    )]
+    StartPassed {
+        /// The start (RFC 3339).
+        at: String,
+        /// How late, seconds.
+        late: f64,
+    },
     /// The timer thread could not start.
     #[error("cannot start the pacing timer: {0}")]
     Timer(std::io::Error),
@@ -80,6 +92,10 @@ pub enum Stopped {
 pub struct Run {
     args: RunArgs,
     workload: Workload,
+    /// This process's share of the run ([`Shard::WHOLE`] when it runs alone).
+    shard: Shard,
+    /// When the schedule starts on the wall clock, if it is fixed in advance.
+    start_at: Option<SystemTime>,
     config: serde_json::Value,
     signals: Signals,
 }
@@ -123,12 +139,24 @@ impl Run {
         workload: Workload,
         config: &impl Serialize,
     ) -> Result<Run, cluster::cli::UsageError> {
-        let args = args.with_placeholders_filled();
+        let args = args.resolved()?;
         args.validate(workload.requests_per_op)?;
         let config = serde_json::to_value(config).unwrap_or(serde_json::Value::Null);
+        let shard = args.shard.unwrap_or(Shard::WHOLE);
+        // Shards start the one schedule together: at --start-at, or at the next whole ten
+        // seconds, computed now, when the processes are launched, so that their set-up times
+        // (connecting, registering) cannot pull them apart.
+        if let Some(at) = args.start_at {
+            check_start_at(at, SystemTime::now())?;
+        }
+        let start_at = args
+            .start_at
+            .or_else(|| (!shard.is_whole()).then(|| next_whole_ten_seconds(SystemTime::now())));
         Ok(Run {
             args,
             workload,
+            shard,
+            start_at,
             config,
             signals: Signals::catch(),
         })
@@ -148,6 +176,17 @@ impl Run {
             result = work => result.map(Some),
             _ = self.signals.next() => Ok(None),
         }
+    }
+
+    /// This process's share of the run: an app uses it to split work of its own (the factory's
+    /// registration) the way the schedule is split.
+    pub fn shard(&self) -> Shard {
+        self.shard
+    }
+
+    /// The target rate of this process: its shard's share of `--rate`.
+    fn rate(&self) -> Option<f64> {
+        self.args.rate.map(|r| self.shard.rate(r))
     }
 
     /// A one-line description of what the run will do, for the user before it starts.
@@ -170,10 +209,45 @@ impl Run {
                 humantime::format_duration(self.args.warmup)
             )
         };
+        let shard = if self.shard.is_whole() {
+            String::new()
+        } else {
+            format!(
+                "; as shard {}: every {} of those {}s, the schedule starting at {}",
+                self.shard,
+                ordinal(self.shard.count),
+                w.op,
+                self.start_at
+                    .map(|at| humantime::format_rfc3339_millis(at).to_string())
+                    .unwrap_or_default()
+            )
+        };
         format!(
-            "{}: {}s {rate} {length}{warmup}, at most {} {}s in flight; Ctrl-C stops and reports",
+            "{}: {}s {rate} {length}{warmup}, at most {} {}s in flight{shard}; Ctrl-C stops and reports",
             w.tool, w.op, self.args.max_in_flight, w.request
         )
+    }
+
+    /// When the schedule starts: at `--start-at` (or a shard's default) if that is ahead or
+    /// just passed, else now; with how late this process was ready for it.
+    fn start(&self) -> Result<(Instant, SystemTime, Duration), RunError> {
+        let (now, wall_now) = (Instant::now(), SystemTime::now());
+        let Some(at) = self.start_at else {
+            // A few milliseconds ahead, so that operation 0 is not already late.
+            let ahead = Duration::from_millis(5);
+            return Ok((now + ahead, wall_now + ahead, Duration::ZERO));
+        };
+        match at.duration_since(wall_now) {
+            Ok(ahead) => Ok((now + ahead, at, Duration::ZERO)),
+            Err(passed) if passed.duration() <= START_GRACE => {
+                let late = passed.duration();
+                Ok((now.checked_sub(late).unwrap_or(now), at, late))
+            }
+            Err(passed) => Err(RunError::StartPassed {
+                at: humantime::format_rfc3339_millis(at).to_string(),
+                late: passed.duration().as_secs_f64(),
+            }),
+        }
     }
 
     /// Drives `operation(n, intended)` on the schedule and reports. After a Ctrl-C in
@@ -183,17 +257,29 @@ impl Run {
         Op: FnMut(u64, Intended) -> Fut,
         Fut: Future<Output = crate::record::Completed>,
     {
-        // Start a few milliseconds ahead so that operation 0 is not already late.
-        let start = Instant::now() + Duration::from_millis(5);
+        let (start, wall_start, ready_late) = self.start()?;
+        let identity = RunIdentity {
+            id: (self.args.run_id.clone())
+                .unwrap_or_else(|| default_run_id(self.workload.tool, wall_start)),
+            shard: (!self.shard.is_whole()).then_some(self.shard),
+            host: crate::args::host_name(),
+            start_at: humantime::format_rfc3339_millis(wall_start).to_string(),
+            ready_late_ms: ready_late.as_secs_f64() * 1e3,
+        };
         let measure_from = start + self.args.warmup;
         let plan = self.plan(start);
+        // The driver counts this shard's operations 0, 1, 2...; the app sees their numbers in
+        // the one global schedule.
+        let shard = self.shard;
+        let mut operation = operation;
+        let operation = move |k, intended| operation(shard.global(k), intended);
         let mut recorder = Recorder::new(
             &self.workload.service_tags,
             measure_from,
             self.hdr_log(measure_from)?,
         );
         if let Some(addr) = self.args.metrics_addr {
-            recorder.publish_to(Exporter::listen(addr, self.workload.tool, self.args.rate)?);
+            recorder.publish_to(Exporter::listen(addr, self.workload.tool, self.rate())?);
         }
         // One sample when measurement begins, taken by a task of its own (one timer, once).
         let usage_at_start = tokio::spawn(async move {
@@ -240,7 +326,7 @@ impl Run {
             usage_at_start.abort();
             end_usage
         };
-        let report = self.report(&recording, &outcome, start_usage, end_usage);
+        let report = self.report(&recording, &outcome, identity, (start_usage, end_usage));
         Ok(Finished {
             report,
             outcome,
@@ -256,15 +342,18 @@ impl Run {
         } else {
             Some(Duration::from_secs(60))
         });
+        // A shard's schedule is the global one thinned: its share of the rate, from the due
+        // time of its first operation; it ends when the global schedule does.
+        let offset = args.rate.map_or(Duration::ZERO, |r| self.shard.offset(r));
         let end = End {
-            after: duration.map(|d| d + args.warmup),
-            operations: w.operations,
+            after: duration.map(|d| (d + args.warmup).saturating_sub(offset)),
+            operations: w.operations.map(|total| self.shard.share_of(total)),
         };
-        let pace = args
-            .rate
+        let pace = self
+            .rate()
             .map_or(Pace::Unthrottled, |per_second| Pace::Fixed { per_second });
         Plan {
-            schedule: Schedule::new(start, pace, end),
+            schedule: Schedule::new(start + offset, pace, end),
             max_in_flight: args.max_in_flight as usize,
             requests_per_op: w.requests_per_op,
             drain_timeout: args.drain_timeout,
@@ -301,12 +390,58 @@ impl Run {
     }
 }
 
+/// How long after `--start-at` a process may still start: it is then behind schedule by that
+/// much, and its first operations show it. Later than this, it would burst to catch up, so it
+/// stops instead.
+const START_GRACE: Duration = Duration::from_secs(1);
+
+/// A `--start-at` must be ahead (or within [`START_GRACE`] behind) and at most a week ahead.
+fn check_start_at(at: SystemTime, now: SystemTime) -> Result<(), cluster::cli::UsageError> {
+    let stamp = humantime::format_rfc3339_millis(at);
+    match at.duration_since(now) {
+        Err(passed) if passed.duration() > START_GRACE => Err(cluster::cli::UsageError(format!(
+            "--start-at {stamp} was {:.1} s ago; give a time ahead, the same for every shard",
+            passed.duration().as_secs_f64()
+        ))),
+        Ok(ahead) if ahead > crate::args::LONGEST => Err(cluster::cli::UsageError(format!(
+            "--start-at {stamp} is more than a week ahead; give a nearer time"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// "2nd", "3rd", "10th": which of the operations a shard takes.
+fn ordinal(n: u32) -> String {
+    let suffix = match (n % 10, n % 100) {
+        (1, 11) | (2, 12) | (3, 13) => "th",
+        (1, _) => "st",
+        (2, _) => "nd",
+        (3, _) => "rd",
+        _ => "th",
+    };
+    format!("{n}{suffix}")
+}
+
 #[path = "run_report.rs"]
 mod reporting;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_start_long_past_or_far_ahead_is_refused() {
+        let now = SystemTime::now();
+        let s = Duration::from_secs;
+        assert!(check_start_at(now + s(10), now).is_ok());
+        assert!(check_start_at(now - Duration::from_millis(500), now).is_ok());
+        let past = check_start_at(now - s(10), now).unwrap_err().0;
+        assert!(past.contains("was 10.0 s ago"), "{past}");
+        assert!(check_start_at(now + s(8 * 24 * 3600), now).is_err());
+        assert_eq!(ordinal(2), "2nd");
+        assert_eq!(ordinal(13), "13th");
+        assert_eq!(ordinal(21), "21st");
+    }
 
     #[test]
     fn an_interrupted_run_carries_interrupted_as_its_cause_for_exit_code_130() {

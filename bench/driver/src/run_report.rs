@@ -11,7 +11,7 @@ use super::Run;
 use crate::drive::Outcome;
 use crate::limiter::{Evidence, diagnose};
 use crate::record::{ALL, Percentiles, Recording, new_histogram};
-use crate::report::{FORMAT, Names, RunReport, describe_ending};
+use crate::report::{FORMAT, Names, RunIdentity, RunReport, describe_ending};
 use crate::tally::add_into;
 use crate::usage::{ClientCost, Usage};
 
@@ -22,8 +22,8 @@ impl Run {
         &self,
         recording: &Recording,
         outcome: &Outcome,
-        start: Usage,
-        end: Usage,
+        run: RunIdentity,
+        (start, end): (Usage, Usage),
     ) -> RunReport {
         let w = &self.workload;
         let seconds = recording.measured.as_secs_f64();
@@ -37,13 +37,14 @@ impl Run {
             tool: w.tool.to_owned(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
             started_at: humantime::format_rfc3339_millis(recording.measured_from).to_string(),
+            run,
             names: Names {
                 op: w.op.to_owned(),
                 request: w.request.to_owned(),
             },
             config: self.config.clone(),
             ending: describe_ending(&outcome.ending),
-            target_rate: self.args.rate,
+            target_rate: self.rate(),
             latency_from: RunReport::latency_from(self.args.rate).to_owned(),
             achieved_rate,
             achieved_request_rate: per_second(counts.requests + counts.requests_failed, seconds),
@@ -70,7 +71,7 @@ impl Run {
         let all_service = all_service_times(recording);
         let service = Percentiles::of(&all_service);
         Evidence {
-            target_rate: self.args.rate,
+            target_rate: self.rate(),
             achieved_rate: per_second(counts.ops + counts.ops_failed, seconds),
             succeeded_rate: per_second(counts.ops, seconds),
             measured_seconds: seconds,

@@ -11,6 +11,7 @@ impl RunReport {
     pub fn summary(&self) -> String {
         let mut out = String::new();
         write_headline(&mut out, self);
+        write_shard(&mut out, self);
         write_missed_operations(&mut out, self);
         write_counts(&mut out, self);
         write_remote_requests(&mut out, self);
@@ -44,6 +45,18 @@ fn write_headline(out: &mut String, r: &RunReport) {
         requests = r.achieved_request_rate,
         ending = r.ending,
     );
+}
+
+/// Which shard of which run this was, and how late it was ready for the run's start.
+fn write_shard(out: &mut String, r: &RunReport) {
+    if let Some(shard) = r.run.shard {
+        let _ = writeln!(
+            out,
+            "  shard {shard} of run {} on {}: the schedule started at {}; this process was ready \
+             {:.0} ms after it (`bench merge` adds the shards up)",
+            r.run.id, r.run.host, r.run.start_at, r.run.ready_late_ms
+        );
+    }
 }
 
 /// Operations due but never sent, and how they count, if there were any.

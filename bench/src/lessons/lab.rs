@@ -99,6 +99,10 @@ impl Lab {
             hdr_log: None,
             overwrite: false,
             metrics_addr: None,
+            shard: None,
+            shards: None,
+            start_at: None,
+            run_id: None,
             quiet: true,
             timer: TimerChoice::Precise,
         }

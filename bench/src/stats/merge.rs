@@ -40,6 +40,9 @@ pub enum MergeError {
         "the reports cannot be merged: {0}; merge only processes that ran at once (compare runs made one after another with `bench compare`)"
     )]
     Apart(String),
+    /// The inputs are not the shards of one run, each once.
+    #[error("the reports cannot be merged: {0}")]
+    Shards(String),
     /// A report or log could not be read or written.
     #[error(transparent)]
     Report(#[from] ReportError),
@@ -57,8 +60,9 @@ pub enum MergeError {
 }
 
 /// Merges `inputs` into a suite report written into `out` (with merged HDR logs where every
-/// input has one) and returns it.
-pub fn merge_into(out: &Path, inputs: &[Loaded]) -> Result<SuiteReport, MergeError> {
+/// input has one) and returns it. Sharded inputs must be every shard of one run, once each;
+/// with `partial`, those there are merged and the report says which are missing.
+pub fn merge_into(out: &Path, inputs: &[Loaded], partial: bool) -> Result<SuiteReport, MergeError> {
     let first = inputs.first().ok_or(MergeError::TooFew)?;
     if inputs.len() < 2 {
         return Err(MergeError::TooFew);
@@ -99,7 +103,7 @@ pub fn merge_into(out: &Path, inputs: &[Loaded]) -> Result<SuiteReport, MergeErr
             })
             .collect();
         let reports: Vec<&RunReport> = parts.iter().map(|(s, _)| &s.report).collect();
-        let mut report = merge_reports(&reports)?;
+        let mut report = merge_reports(&reports, partial)?;
         let base = reports
             .iter()
             .map(|r| started(r))
@@ -141,8 +145,26 @@ fn started(report: &RunReport) -> SystemTime {
     humantime::parse_rfc3339(&report.started_at).unwrap_or(SystemTime::UNIX_EPOCH)
 }
 
+/// The per-input rows of every scenario of `inputs`, as text: shard, host, rate, p99.
+pub fn shard_tables(inputs: &[Loaded]) -> String {
+    let Some(first) = inputs.first() else {
+        return String::new();
+    };
+    let mut out = String::new();
+    for scenario in &first.suite.scenarios {
+        let reports: Vec<&RunReport> = inputs
+            .iter()
+            .filter_map(|i| i.suite.scenario(&scenario.name).map(|s| &s.report))
+            .collect();
+        out.push_str(&format!("{}, by input:\n", scenario.name));
+        out.push_str(&shards::shard_table(&reports));
+    }
+    out
+}
+
 /// One report from several: histograms added, counts and rates summed, intervals aligned.
-pub fn merge_reports(reports: &[&RunReport]) -> Result<RunReport, MergeError> {
+/// Sharded reports must be every shard of one run, once each (see [`merge_into`]).
+pub fn merge_reports(reports: &[&RunReport], partial: bool) -> Result<RunReport, MergeError> {
     let first = reports.first().ok_or(MergeError::TooFew)?;
     if let Some(other) = reports.iter().find(|r| r.tool != first.tool) {
         return Err(MergeError::Mismatch(format!(
@@ -150,6 +172,7 @@ pub fn merge_reports(reports: &[&RunReport]) -> Result<RunReport, MergeError> {
             first.tool, other.tool
         )));
     }
+    let coverage = shards::check_shards(reports, partial)?;
     check_overlap(reports)?;
     let histograms = summed_histograms(reports);
     let Totals {
@@ -175,12 +198,19 @@ pub fn merge_reports(reports: &[&RunReport]) -> Result<RunReport, MergeError> {
             .map(|r| r.started_at.clone())
             .min()
             .unwrap_or_default(),
+        run: coverage.identity(reports),
         names: first.names.clone(),
         config: serde_json::json!({ "merged_from": reports.iter().map(|r| r.config.clone()).collect::<Vec<_>>() }),
-        ending: if endings.iter().all(|e| *e == "finished") {
-            "finished".to_owned()
-        } else {
-            endings.join("; ")
+        ending: {
+            let ending = if endings.iter().all(|e| *e == "finished") {
+                "finished".to_owned()
+            } else {
+                endings.join("; ")
+            };
+            match coverage.note() {
+                Some(note) => format!("{ending} ({note})"),
+                None => ending,
+            }
         },
         latency_from: RunReport::latency_from(targets.as_ref().map(|_| 0.0)).to_owned(),
         target_rate: targets.map(|t| t.iter().sum()),
@@ -206,7 +236,7 @@ pub fn merge_reports(reports: &[&RunReport]) -> Result<RunReport, MergeError> {
         pacing,
         client,
         limiter: merged_limiter(reports),
-        app: serde_json::Value::Null,
+        app: shards::shard_rows(reports),
     })
 }
 
@@ -329,6 +359,9 @@ fn check_overlap(reports: &[&RunReport]) -> Result<(), MergeError> {
     }
     Ok(())
 }
+
+#[path = "merge_shards.rs"]
+mod shards;
 
 #[path = "merge_series.rs"]
 mod series;

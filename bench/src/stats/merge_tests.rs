@@ -5,7 +5,8 @@ use rand::{RngExt, SeedableRng};
 use super::*;
 use driver::limiter::Verdict;
 use driver::record::{IntervalSummary, RESPONSE};
-use driver::report::Names;
+use driver::report::{Names, RunIdentity};
+use driver::shard::Shard;
 
 /// A report holding `latencies` (nanoseconds) as its response histogram.
 pub(crate) fn report_of(latencies: &[u64]) -> RunReport {
@@ -19,6 +20,7 @@ pub(crate) fn report_of(latencies: &[u64]) -> RunReport {
         tool: "factory".into(),
         version: "test".into(),
         started_at: "2026-11-22T06:00:00.000Z".into(),
+        run: RunIdentity::default(),
         names: Names {
             op: "visit".into(),
             request: "write".into(),
@@ -74,7 +76,7 @@ fn two_halves_merge_into_the_percentiles_of_the_whole() {
         .collect();
     let whole = report_of(&latencies);
     let (first, second) = latencies.split_at(latencies.len() / 3);
-    let merged = merge_reports(&[&report_of(first), &report_of(second)]).unwrap();
+    let merged = merge_reports(&[&report_of(first), &report_of(second)], false).unwrap();
 
     let (expected, got) = (whole.latency_us[RESPONSE], merged.latency_us[RESPONSE]);
     assert_eq!(
@@ -126,7 +128,7 @@ fn the_edges_of_a_merge_are_what_ran() {
     a.limiter.verdict = Verdict::KeptUp;
     b.limiter.verdict = Verdict::ServerLatency;
     b.achieved_rate = 100.0;
-    let merged = merge_reports(&[&a, &b]).unwrap();
+    let merged = merge_reports(&[&a, &b], false).unwrap();
     let top_rate = merged
         .intervals
         .iter()
@@ -147,7 +149,7 @@ fn the_edges_of_a_merge_are_what_ran() {
 
     // Runs an hour apart are refused, naming both.
     b.started_at = "2026-11-22T07:00:00.000Z".into();
-    let error = merge_reports(&[&a, &b]).unwrap_err().to_string();
+    let error = merge_reports(&[&a, &b], false).unwrap_err().to_string();
     assert!(
         error.contains("input 1 ran 2026-11-22T06:00:00.000Z") && error.contains("apart"),
         "{error}"
@@ -159,7 +161,68 @@ fn different_tools_do_not_merge() {
     let mut shop = report_of(&[1, 2, 3]);
     shop.tool = "shop".into();
     assert!(matches!(
-        merge_reports(&[&report_of(&[1]), &shop]),
+        merge_reports(&[&report_of(&[1]), &shop], false),
         Err(MergeError::Mismatch(_))
     ));
+}
+
+/// Shard `index` of `count` of run `id`, holding one response time.
+fn shard_of(id: &str, index: u32, count: u32) -> RunReport {
+    let mut report = report_of(&[1_000_000 * u64::from(index + 1)]);
+    report.run = RunIdentity {
+        id: id.into(),
+        shard: Some(Shard::new(index, count).unwrap()),
+        host: format!("loader-{index}"),
+        ..RunIdentity::default()
+    };
+    report
+}
+
+#[test]
+fn every_shard_of_one_run_merges_into_the_whole() {
+    let shards: Vec<RunReport> = (0..3).map(|i| shard_of("run-a", i, 3)).collect();
+    let merged = merge_reports(&shards.iter().collect::<Vec<_>>(), false).unwrap();
+    assert_eq!(merged.counts.ops, 3);
+    assert_eq!(merged.ending, "finished");
+    assert_eq!(merged.run.id, "run-a");
+    assert_eq!(merged.run.host, "loader-0, loader-1, loader-2");
+    assert_eq!(merged.app["shards"].as_array().map(Vec::len), Some(3));
+    let table = shards::shard_table(&shards.iter().collect::<Vec<_>>());
+    assert!(
+        table.contains("2/3") && table.contains("loader-2"),
+        "{table}"
+    );
+}
+
+#[test]
+fn a_missing_shard_is_refused_by_name_unless_partial() {
+    let (a, c) = (shard_of("run-a", 0, 3), shard_of("run-a", 2, 3));
+    let error = merge_reports(&[&a, &c], false).unwrap_err().to_string();
+    assert!(
+        error.contains("shard 1/3 of run run-a") && error.contains("--partial"),
+        "{error}"
+    );
+    let merged = merge_reports(&[&a, &c], true).unwrap();
+    assert_eq!(merged.ending, "finished (partial: shard 1 of 3 missing)");
+    assert_eq!(merged.counts.ops, 2);
+}
+
+#[test]
+fn a_shard_twice_another_runs_shard_or_a_lone_run_is_refused() {
+    let a = shard_of("run-a", 0, 2);
+    let refused = |reports: &[&RunReport]| merge_reports(reports, true).unwrap_err().to_string();
+    let twice = refused(&[&a, &shard_of("run-a", 0, 2)]);
+    assert!(
+        twice.contains("shard 0/2 of run run-a is given twice: inputs 1 and 2"),
+        "{twice}"
+    );
+    let foreign = refused(&[&a, &shard_of("run-b", 1, 2)]);
+    assert!(
+        foreign.contains("input 2 is shard 1/2 of run run-b, not of run run-a"),
+        "{foreign}"
+    );
+    let counts = refused(&[&a, &shard_of("run-a", 1, 3)]);
+    assert!(counts.contains("one number of shards"), "{counts}");
+    let alone = refused(&[&a, &report_of(&[1])]);
+    assert!(alone.contains("input 2 ran alone"), "{alone}");
 }

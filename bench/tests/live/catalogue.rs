@@ -153,6 +153,42 @@ const CASES: &[Case] = &[
     ),
     // factory
     Case("factory", &["--rate", "0"], &[], 2, "'0' is not a rate"),
+    Case(
+        "factory",
+        &["--shard", "3/3"],
+        &[],
+        2,
+        "shards are numbered 0 to 2",
+    ),
+    Case("factory", &["--shard", "1of3"], &[], 2, "expected I/N"),
+    Case(
+        "factory",
+        &[],
+        &[("PICKLE_SHARDS", "3")],
+        2,
+        "which shard is this?",
+    ),
+    Case(
+        "factory",
+        &["--shards", "3"],
+        &[("PICKLE_SHARD_SLOT", "0")],
+        2,
+        "task slots are 1-based",
+    ),
+    Case(
+        "factory",
+        &["--start-at", "tomorrow"],
+        &[],
+        2,
+        "not a start time",
+    ),
+    Case(
+        "factory",
+        &["--start-at", "2020-01-01T00:00:00Z"],
+        &[],
+        2,
+        "give a time ahead",
+    ),
     Case("factory", &["--rate", "-5"], &[], 2, "'-5' is not a rate"),
     Case(
         "factory",

@@ -103,6 +103,98 @@ async fn two_factories_at_once_merge_into_one_report() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// One run spread over two processes: each takes every other visit of the one schedule, both
+/// start at the same wall-clock instant, and the merge adds up to the run's rate; the visits
+/// written are those one process would have written (none twice, none lost). A shard given twice
+/// is refused, and the refused merge leaves no folder.
+#[tokio::test]
+async fn two_shards_of_one_run_add_up_to_its_rate() -> anyhow::Result<()> {
+    let _turn = cluster::testing::shared().await;
+    let (keyspace, hosts) = schema::testing::fresh_keyspace("bench_shards").await?;
+    let folder = tempfile::tempdir()?;
+    let start_at = humantime::format_rfc3339_millis(
+        std::time::SystemTime::now() + std::time::Duration::from_secs(5),
+    )
+    .to_string();
+    let shard = |index: u32| {
+        let mut command = factory_run(
+            &hosts,
+            &keyspace,
+            folder.path(),
+            &format!("shard{index}"),
+            "400",
+            "3s",
+        );
+        command.args(["--shard", &format!("{index}/2"), "--start-at", &start_at]);
+        command.spawn()
+    };
+    let (mut first, mut second) = (shard(0)?, shard(1)?);
+    assert!(first.wait()?.success() && second.wait()?.success());
+    let reports = [0, 1].map(|i| RunReport::read(&folder.path().join(format!("shard{i}.json"))));
+    let [a, b] = reports;
+    let (a, b) = (a?, b?);
+    assert_eq!(a.run.id, b.run.id);
+    assert_eq!(
+        (a.run.start_at.as_str(), a.target_rate),
+        (b.run.start_at.as_str(), Some(200.0))
+    );
+    assert_eq!(a.run.shard.map(|s| s.to_string()).as_deref(), Some("0/2"));
+    // 400 visits/s for 3 s: 1200 due in all, 600 to each shard.
+    for report in [&a, &b] {
+        let c = &report.counts;
+        assert_eq!(c.ops + c.ops_failed + c.missed, 600, "{}", report.run.host);
+    }
+
+    let out = folder.path().join("merged");
+    let inputs = [0, 1].map(|i| folder.path().join(format!("shard{i}.json")));
+    let output = bench().arg("merge").arg(&out).args(&inputs).output()?;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("0/2") && stdout.contains("1/2"),
+        "per-shard rows: {stdout}"
+    );
+    let merged = bench::report::suite_report::load(&out)?;
+    let report = &merged.suite.scenarios[0].report;
+    assert_eq!(report.target_rate, Some(400.0));
+    assert_eq!(report.run.id, a.run.id);
+    assert!(
+        (report.achieved_rate - 400.0).abs() <= 4.0,
+        "merged rate {} is not within 1% of 400",
+        report.achieved_rate
+    );
+
+    // Every visit written once: the shards took disjoint visits of one schedule.
+    let connection = cluster::testing::connection_args(&["--hosts", &hosts])
+        .connect()
+        .await?;
+    let (rows,): (i64,) = connection
+        .session
+        .query_unpaged(format!("SELECT COUNT(*) FROM {keyspace}.timesheets"), &[])
+        .await?
+        .into_rows_result()?
+        .single_row()?;
+    assert_eq!(rows as u64, report.counts.ops);
+
+    let twice = folder.path().join("twice");
+    let output = bench()
+        .arg("merge")
+        .arg(&twice)
+        .args([&inputs[0], &inputs[0]])
+        .output()?;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success() && stderr.contains("given twice"),
+        "{stderr}"
+    );
+    assert!(!twice.exists(), "a refused merge leaves no folder");
+    Ok(())
+}
+
 /// One factory run of 6 s is the baseline; each claim is then checked in turn against it (and
 /// against files made from it), and a failed assert or an error names its claim.
 #[tokio::test]

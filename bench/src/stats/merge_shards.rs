@@ -1,0 +1,196 @@
+//! Whether the reports handed to `bench merge` are the shards of one run, all of them, once each:
+//! a missing loader must never pass silently as a smaller run. And one row per shard beside the
+//! total, so that one slow loader shows.
+
+use driver::report::{RunIdentity, RunReport};
+use driver::shard::Shard;
+use driver::tally::ALL;
+
+use super::MergeError;
+
+/// What the inputs cover of their run.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Coverage {
+    /// No input is a shard: processes that merely ran at once.
+    Unsharded,
+    /// Every shard of run `id`, once each.
+    Complete {
+        /// The run.
+        id: String,
+        /// How many shards it had.
+        count: u32,
+    },
+    /// Some shards of run `id` are missing, and `--partial` said to merge what is there.
+    Partial {
+        /// The run.
+        id: String,
+        /// How many shards it had.
+        count: u32,
+        /// The shards not given.
+        missing: Vec<u32>,
+    },
+}
+
+impl Coverage {
+    /// The words the merged report's ending carries for a partial merge; empty otherwise.
+    pub fn note(&self) -> Option<String> {
+        match self {
+            Coverage::Partial { count, missing, .. } => Some(format!(
+                "partial: shard{} {} of {count} missing",
+                if missing.len() == 1 { "" } else { "s" },
+                missing
+                    .iter()
+                    .map(u32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+            _ => None,
+        }
+    }
+
+    /// The merged report's identity: the run's, with no shard.
+    pub fn identity(&self, reports: &[&RunReport]) -> RunIdentity {
+        let hosts: Vec<&str> = reports.iter().map(|r| r.run.host.as_str()).collect();
+        RunIdentity {
+            id: match self {
+                Coverage::Complete { id, .. } | Coverage::Partial { id, .. } => id.clone(),
+                Coverage::Unsharded => String::new(),
+            },
+            shard: None,
+            host: hosts.join(", "),
+            start_at: reports
+                .iter()
+                .map(|r| r.run.start_at.clone())
+                .min()
+                .unwrap_or_default(),
+            ready_late_ms: reports
+                .iter()
+                .map(|r| r.run.ready_late_ms)
+                .fold(0.0, f64::max),
+        }
+    }
+}
+
+/// Checks that sharded inputs are every shard of one run, once each (or, with `partial`, that
+/// those there are of one run, once each).
+pub fn check_shards(reports: &[&RunReport], partial: bool) -> Result<Coverage, MergeError> {
+    let shards: Vec<(usize, Option<Shard>)> = reports
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (i + 1, r.run.shard))
+        .collect();
+    let Some((first_input, first)) = shards.iter().find_map(|(i, s)| s.map(|s| (*i, s))) else {
+        return Ok(Coverage::Unsharded);
+    };
+    let id = &reports[first_input - 1].run.id;
+    let refuse = |what: String| Err(MergeError::Shards(what));
+    let mut seen: Vec<Option<usize>> = vec![None; first.count as usize];
+    for (input, shard) in &shards {
+        let report = reports[input - 1];
+        let Some(shard) = shard else {
+            return refuse(format!(
+                "input {input} ran alone, not as a shard of run {id}"
+            ));
+        };
+        if report.run.id != *id {
+            return refuse(format!(
+                "input {input} is shard {shard} of run {}, not of run {id} (input {first_input})",
+                report.run.id
+            ));
+        }
+        if shard.count != first.count {
+            return refuse(format!(
+                "input {input} is shard {shard}, but input {first_input} is shard {first}: one \
+                 run has one number of shards"
+            ));
+        }
+        if let Some(earlier) = seen[shard.index as usize].replace(*input) {
+            return refuse(format!(
+                "shard {shard} of run {id} is given twice: inputs {earlier} and {input}"
+            ));
+        }
+    }
+    let missing: Vec<u32> = (0..first.count)
+        .filter(|&i| seen[i as usize].is_none())
+        .collect();
+    match (missing.is_empty(), partial) {
+        (true, _) => Ok(Coverage::Complete {
+            id: id.clone(),
+            count: first.count,
+        }),
+        (false, true) => Ok(Coverage::Partial {
+            id: id.clone(),
+            count: first.count,
+            missing,
+        }),
+        (false, false) => {
+            let (plural, verb, pronoun) = match missing.len() {
+                1 => ("", "is", "it"),
+                _ => ("s", "are", "them"),
+            };
+            let named: Vec<String> = missing
+                .iter()
+                .map(|i| format!("{i}/{}", first.count))
+                .collect();
+            refuse(format!(
+                "shard{plural} {} of run {id} {verb} missing; add {pronoun}, or pass --partial to \
+                 merge what is there, marked partial",
+                named.join(", ")
+            ))
+        }
+    }
+}
+
+/// One row per input beside the total: its shard, host, rate against its target, what it missed,
+/// its p99 and how late it was ready, so that one slow loader shows.
+pub fn shard_rows(reports: &[&RunReport]) -> serde_json::Value {
+    let rows: Vec<serde_json::Value> = reports
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "shard": r.run.shard.map(|s| s.to_string()),
+                "host": r.run.host,
+                "started_at": r.started_at,
+                "target_rate": r.target_rate,
+                "achieved_rate": r.achieved_rate,
+                "missed": r.counts.missed,
+                "p99_all_us": r.latency_us.get(ALL).map(|p| p.p99),
+                "ready_late_ms": r.run.ready_late_ms,
+                "verdict": r.limiter.verdict,
+            })
+        })
+        .collect();
+    serde_json::json!({ "shards": rows })
+}
+
+/// The per-input rows as a text table.
+pub fn shard_table(reports: &[&RunReport]) -> String {
+    let mut table = driver::table::new(
+        &[
+            "input",
+            "shard",
+            "host",
+            "target/s",
+            "achieved/s",
+            "missed",
+            "p99 all ms",
+            "late ms",
+        ],
+        &[1, 2],
+    );
+    for (i, r) in reports.iter().enumerate() {
+        table.add_row([
+            (i + 1).to_string(),
+            r.run.shard.map_or("-".to_owned(), |s| s.to_string()),
+            r.run.host.clone(),
+            r.target_rate.map_or("-".to_owned(), |t| format!("{t:.1}")),
+            format!("{:.1}", r.achieved_rate),
+            r.counts.missed.to_string(),
+            r.latency_us
+                .get(ALL)
+                .map_or("-".to_owned(), |p| format!("{:.2}", p.p99 / 1e3)),
+            format!("{:.0}", r.run.ready_late_ms),
+        ]);
+    }
+    driver::table::render(&table, 2)
+}
