@@ -9,7 +9,9 @@
 #    warm-up keeps 99% of its rate with 0 errors, and its report belongs to the invoking user
 # 3. the shop reads ten timesheets, and --verify finds every sampled copy
 # 4. the benchmark suite (shortened) writes its report folder with index.html
-# 5. three factories at once (--scale factory=3), merged by `bench merge`
+# 5. three factories at once (--scale factory=3), merged by `bench merge`; then one run in three
+#    shards (--shard I/3, one --start-at) from three containers: merged, every due visit counted
+#    once, and a merge with a shard missing refused by name
 # 6. a node killed and restarted during a factory run: the run goes on, errors are counted by
 #    kind, and every acknowledged visit is found afterwards
 # 7. SIGTERM to a running factory container: it drains and still writes its report
@@ -240,6 +242,38 @@ done
 within 120 compose run --rm bench merge reports/merged "${scaled[@]}"
 [[ -s "$reports/merged/report.json" ]] || fail "bench merge wrote no report"
 compose rm -fs factory >/dev/null
+done_step
+
+step "5b. one run in three shards from three containers, merged"
+# One schedule of 300 visits/s over three processes: each takes every third visit, and all start
+# at the same instant, far enough ahead for three containers to start and connect.
+start_at="$(date -u -d '+25 seconds' +%Y-%m-%dT%H:%M:%SZ)"
+for shard in 0 1 2; do
+    within 60 compose run -d --name "pickle-e2e-shard$shard" factory --rate 300 --duration 20s \
+        --max-in-flight $window --shard "$shard/3" --start-at "$start_at" \
+        --report "reports/shard-{shard}.json" >/dev/null
+done
+shards=()
+for shard in 0 1 2; do
+    code="$(timeout 300 docker wait "pickle-e2e-shard$shard")"
+    [[ "$code" == 0 ]] || fail "shard $shard/3 exited with $code"
+    [[ -s "$reports/shard-$shard.json" ]] || fail "shard $shard/3 wrote no report"
+    say "shard $(json "$reports/shard-$shard.json" "'%d/%d on %s, started %s, ready %.0f ms late, clock %+.0f ms from the ring, %.1f visits/s' % (r['run']['shard']['index'], r['run']['shard']['count'], r['run']['host'], r['run']['start_at'], r['run']['ready_late_ms'], r['run']['clock_offset_ms'] or 0, r['achieved_rate'])")"
+    shards+=("reports/shard-$shard.json")
+done
+within 120 compose run --rm bench merge reports/sharded "${shards[@]}" >&2
+merged="$reports/sharded/report.json"
+[[ -s "$merged" ]] || fail "bench merge of the shards wrote no report"
+# 300 visits/s for 20 s: every one of the 6000 due visits is counted once, by one shard.
+due="$(json "$merged" "(lambda c: c['ops'] + c['ops_failed'] + c['missed'])(r['scenarios'][0]['report']['counts'])")"
+[[ "$due" == 6000 ]] || fail "the merged shards count $due visits due, not the 6000 of 300 visits/s for 20 s"
+say "merged: $(json "$merged" "'%.1f of %.0f visits/s, run %s' % (r['scenarios'][0]['report']['achieved_rate'], r['scenarios'][0]['report']['target_rate'], r['scenarios'][0]['report']['run']['id'])")"
+# A shard missing is refused, by name.
+if refused="$(within 120 compose run --rm bench merge reports/partial "${shards[0]}" "${shards[2]}" 2>&1)"; then
+    fail "bench merge accepted a run with shard 1/3 missing"
+fi
+grep -q "shard 1/3 of run .* is missing" <<<"$refused" || fail "the refusal does not name shard 1/3: $refused"
+docker rm pickle-e2e-shard0 pickle-e2e-shard1 pickle-e2e-shard2 >/dev/null
 done_step
 
 step "6. a node killed and restarted during a factory run"

@@ -134,8 +134,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
     // From here on, Ctrl-C and SIGTERM stop the run, in whatever phase, and still report.
     let mut run = Run::new(&args.run, workload, &args)?;
 
-    // 1. Connect once; the session is shared by every write of the run.
+    // 1. Connect once; the session is shared by every write of the run. The report notes how far
+    //    the ring's clock is from ours: shards of one run meet at a wall-clock instant.
     let cassandra = args.connection.connect().await?;
+    run.note_clock_offset(cassandra.clock_offset_ms().await);
     let session = &cassandra.session;
 
     // 2. The tables must exist and match schema.cql.

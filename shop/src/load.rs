@@ -44,12 +44,14 @@ pub fn workload(shop: &ShopArgs) -> Result<Workload, UsageError> {
 /// Drives the fan-outs until the run ends, then prints the report (with the verification's
 /// outcome when asked) and writes it where asked. Mismatched copies fail the run after the report.
 pub async fn drive(
-    run: Run,
+    mut run: Run,
     cassandra: &Connection,
     reads: &ShopStatements,
     staff: &[Staff],
     shop: &ShopArgs,
 ) -> anyhow::Result<()> {
+    // Shards of one run meet at a wall-clock instant: the report notes how far ours is off.
+    run.note_clock_offset(cassandra.clock_offset_ms().await);
     eprintln!("{}", run.describe());
     let verification = Mutex::new(Verification::default());
     let per_fanout = (shop.employees as usize).min(staff.len());

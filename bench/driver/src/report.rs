@@ -98,6 +98,11 @@ pub struct RunIdentity {
     /// How long after that instant this process was ready to send, in ms; 0 when it was ready
     /// first and waited for it.
     pub ready_late_ms: f64,
+    /// How far the ring's clock was ahead of this machine's, in ms, when the app connected
+    /// (`None`: not read). Shards that start at one wall-clock instant are apart by the
+    /// differences of theirs.
+    #[serde(default)]
+    pub clock_offset_ms: Option<f64>,
 }
 
 /// What the things a run counts are called, for summaries.

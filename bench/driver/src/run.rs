@@ -96,6 +96,8 @@ pub struct Run {
     shard: Shard,
     /// When the schedule starts on the wall clock, if it is fixed in advance.
     start_at: Option<SystemTime>,
+    /// How far the ring's clock is ahead of this machine's, ms, if the app read it.
+    clock_offset_ms: Option<f64>,
     config: serde_json::Value,
     signals: Signals,
 }
@@ -157,6 +159,7 @@ impl Run {
             workload,
             shard,
             start_at,
+            clock_offset_ms: None,
             config,
             signals: Signals::catch(),
         })
@@ -176,6 +179,12 @@ impl Run {
             result = work => result.map(Some),
             _ = self.signals.next() => Ok(None),
         }
+    }
+
+    /// Notes how far the ring's clock is from this machine's (see
+    /// [`cluster::Connection::clock_offset_ms`]), for the report and the summary.
+    pub fn note_clock_offset(&mut self, offset_ms: Option<f64>) {
+        self.clock_offset_ms = offset_ms;
     }
 
     /// This process's share of the run: an app uses it to split work of its own (the factory's
@@ -265,6 +274,7 @@ impl Run {
             host: crate::args::host_name(),
             start_at: humantime::format_rfc3339_millis(wall_start).to_string(),
             ready_late_ms: ready_late.as_secs_f64() * 1e3,
+            clock_offset_ms: self.clock_offset_ms,
         };
         let measure_from = start + self.args.warmup;
         let plan = self.plan(start);

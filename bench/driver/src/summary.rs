@@ -50,10 +50,13 @@ fn write_headline(out: &mut String, r: &RunReport) {
 /// Which shard of which run this was, and how late it was ready for the run's start.
 fn write_shard(out: &mut String, r: &RunReport) {
     if let Some(shard) = r.run.shard {
+        let clock = r.run.clock_offset_ms.map_or(String::new(), |ms| {
+            format!("; the ring's clock was {ms:+.0} ms from this machine's")
+        });
         let _ = writeln!(
             out,
             "  shard {shard} of run {} on {}: the schedule started at {}; this process was ready \
-             {:.0} ms after it (`bench merge` adds the shards up)",
+             {:.0} ms after it{clock} (`bench merge` adds the shards up)",
             r.run.id, r.run.host, r.run.start_at, r.run.ready_late_ms
         );
     }

@@ -67,6 +67,8 @@ impl Coverage {
                 .iter()
                 .map(|r| r.run.ready_late_ms)
                 .fold(0.0, f64::max),
+            // One number per shard, in the per-shard rows: a merged run has no one clock.
+            clock_offset_ms: None,
         }
     }
 }
@@ -142,7 +144,8 @@ pub fn check_shards(reports: &[&RunReport], partial: bool) -> Result<Coverage, M
 }
 
 /// One row per input beside the total: its shard, host, rate against its target, what it missed,
-/// its p99 and how late it was ready, so that one slow loader shows.
+/// its p99, how late it was ready and how far the ring's clock was from its own, so that one slow
+/// or skewed loader shows.
 pub fn shard_rows(reports: &[&RunReport]) -> serde_json::Value {
     let rows: Vec<serde_json::Value> = reports
         .iter()
@@ -156,6 +159,7 @@ pub fn shard_rows(reports: &[&RunReport]) -> serde_json::Value {
                 "missed": r.counts.missed,
                 "p99_all_us": r.latency_us.get(ALL).map(|p| p.p99),
                 "ready_late_ms": r.run.ready_late_ms,
+                "clock_offset_ms": r.run.clock_offset_ms,
                 "verdict": r.limiter.verdict,
             })
         })
@@ -175,6 +179,7 @@ pub fn shard_table(reports: &[&RunReport]) -> String {
             "missed",
             "p99 all ms",
             "late ms",
+            "clock ms",
         ],
         &[1, 2],
     );
@@ -190,6 +195,9 @@ pub fn shard_table(reports: &[&RunReport]) -> String {
                 .get(ALL)
                 .map_or("-".to_owned(), |p| format!("{:.2}", p.p99 / 1e3)),
             format!("{:.0}", r.run.ready_late_ms),
+            r.run
+                .clock_offset_ms
+                .map_or("-".to_owned(), |ms| format!("{ms:+.0}")),
         ]);
     }
     driver::table::render(&table, 2)

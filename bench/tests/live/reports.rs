@@ -139,6 +139,17 @@ async fn two_shards_of_one_run_add_up_to_its_rate() -> anyhow::Result<()> {
         (b.run.start_at.as_str(), Some(200.0))
     );
     assert_eq!(a.run.shard.map(|s| s.to_string()).as_deref(), Some("0/2"));
+    // The ring runs on this machine: its clock is ours, within the round trip and a millisecond.
+    for report in [&a, &b] {
+        let offset = report
+            .run
+            .clock_offset_ms
+            .expect("the ring's clock was read");
+        assert!(
+            offset.abs() < 50.0,
+            "clock offset {offset} ms on one machine"
+        );
+    }
     // 400 visits/s for 3 s: 1200 due in all, 600 to each shard.
     for report in [&a, &b] {
         let c = &report.counts;

@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 use std::net::ToSocketAddrs;
 use std::num::NonZeroUsize;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use scylla::client::Compression;
 use scylla::client::PoolSize;
@@ -34,6 +34,28 @@ pub struct Connection {
 }
 
 impl Connection {
+    /// How far the ring's clock is ahead of this machine's, in milliseconds (negative: behind),
+    /// from the coordinator's `now()` against the middle of the round trip, so within half of
+    /// it and the millisecond `now()` is rounded to. `None` when it cannot be read. Processes
+    /// that meet at a wall-clock instant (the shards of one run) are that far apart.
+    pub async fn clock_offset_ms(&self) -> Option<f64> {
+        let before = SystemTime::now();
+        let result = self
+            .session
+            .query_unpaged("SELECT toUnixTimestamp(now()) FROM system.local", &[])
+            .await
+            .ok()?;
+        let after = SystemTime::now();
+        let (ring_ms,): (i64,) = result.into_rows_result().ok()?.single_row().ok()?;
+        let middle = before + after.duration_since(before).unwrap_or_default() / 2;
+        let ours_ms = middle
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .ok()?
+            .as_secs_f64()
+            * 1e3;
+        Some(ring_ms as f64 - ours_ms)
+    }
+
     /// Whether requests have nowhere to go: failover is off and no node of the local datacenter
     /// holds a live connection. Every later request would fail too, so a run should stop.
     pub fn local_datacenter_is_down(&self) -> bool {
