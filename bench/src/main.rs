@@ -59,6 +59,9 @@ enum Command {
     Plot(PlotArgs),
     /// Print a run report's summary, and its memory over time.
     Show(ShowArgs),
+    /// Capacity on paper: how many loader processes and cores a target rate needs, from reports
+    /// measured on such a loader and this ring, and whether the loaders or the ring come first.
+    Plan(PlanArgs),
     /// Start, inspect and stop a real Cassandra 5.0 ring on this machine (no Docker needed).
     #[command(subcommand)]
     Ring(RingCommand),
@@ -119,6 +122,23 @@ struct PlotArgs {
 }
 
 #[derive(Debug, clap::Args)]
+struct PlanArgs {
+    /// The target rate of the whole run, operations per second.
+    #[arg(long, value_name = "PER_SECOND", value_parser = driver::args::parse_rate)]
+    rate: f64,
+    /// Reports of runs on a machine like the loaders, against the ring to load (factory
+    /// --report files, or bench report folders): the more rates they cover, the better the plan.
+    #[arg(required = true, value_name = "REPORT")]
+    reports: Vec<PathBuf>,
+    /// Cores per loader machine. [default: this machine's]
+    #[arg(long, value_name = "CORES")]
+    cores: Option<f64>,
+    /// The share of a loader's cores to count on (the rest absorbs spikes).
+    #[arg(long, value_name = "SHARE", default_value_t = bench::cost::plan::DEFAULT_HEADROOM)]
+    headroom: f64,
+}
+
+#[derive(Debug, clap::Args)]
 struct ShowArgs {
     /// The JSON report (`--report` of factory or shop).
     report: PathBuf,
@@ -140,6 +160,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Merge(args) => merge(args),
         Command::Plot(args) => plot(args),
         Command::Show(args) => show(args),
+        Command::Plan(args) => plan(args),
         Command::Ring(ring) => Ok(ring.run().await?),
         Command::Floor { connection, floor } => floor_loop(connection, floor).await,
         Command::Overhead {
@@ -242,6 +263,40 @@ fn plot(args: PlotArgs) -> anyhow::Result<()> {
     }
     bench::report::html::write_page(&folder, &loaded.suite)?;
     println!("{}", folder.join(bench::report::html::PAGE).display());
+    Ok(())
+}
+
+/// `bench plan --rate R REPORT...`: loaders and cores for a rate, and which bound comes first.
+fn plan(args: PlanArgs) -> anyhow::Result<()> {
+    use bench::cost::plan::{Measured, plan};
+    if !(args.headroom > 0.0 && args.headroom <= 1.0) {
+        return Err(UsageError(format!(
+            "--headroom {}: a share of the cores, above 0 and at most 1",
+            args.headroom
+        ))
+        .into());
+    }
+    let cores = args
+        .cores
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1.0, |n| n.get() as f64));
+    if !(cores.is_finite() && cores > 0.0) {
+        return Err(UsageError(format!("--cores {cores}: a number of cores above 0")).into());
+    }
+    let mut measured = Vec::new();
+    for path in &args.reports {
+        let loaded = suite_report::load(path)?;
+        for scenario in loaded.suite.scenarios {
+            measured.push(Measured {
+                name: format!("{} {}", path.display(), scenario.name),
+                report: scenario.report,
+            });
+        }
+    }
+    let op = measured
+        .first()
+        .map_or("operation".to_owned(), |m| m.report.names.op.clone());
+    let plan = plan(args.rate, &measured, cores, args.headroom)?;
+    print!("{}", plan.describe(&op));
     Ok(())
 }
 

@@ -1,7 +1,8 @@
 //! What the client itself costs, measured against a floor: the bare driver loop ([`floor`]), the
 //! factory beside it ([`overhead`]), and pacing at fixed rates against running unthrottled
-//! ([`pacing`]).
+//! ([`pacing`]); and what a target rate would cost in loaders, on paper ([`plan`]).
 
 pub mod floor;
 pub mod overhead;
 pub mod pacing;
+pub mod plan;

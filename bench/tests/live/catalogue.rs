@@ -374,6 +374,20 @@ const CASES: &[Case] = &[
     Case("bench", &["lessons", "--rate", "0"], &[], 2, "--rate"),
     Case(
         "bench",
+        &["plan", "--rate", "100", "--headroom", "2", "{existing}"],
+        &[],
+        2,
+        "--headroom 2: a share of the cores",
+    ),
+    Case(
+        "bench",
+        &["plan", "--rate", "100", "{existing}"],
+        &[],
+        1,
+        "is not a pickle run report",
+    ),
+    Case(
+        "bench",
         &["--scenario", "factory-9000"],
         &[],
         2,
