@@ -134,22 +134,16 @@ async fn run(args: Args) -> anyhow::Result<()> {
     // From here on, Ctrl-C and SIGTERM stop the run, in whatever phase, and still report.
     let mut run = Run::new(&args.run, workload, &args)?;
 
-    // 1. Connect once; the session is shared by every write of the run. The report notes how far
-    //    the ring's clock is from ours: shards of one run meet at a wall-clock instant.
+    // 1. Connect once; the session is shared by every write of the run. (How far the ring's
+    //    clock is from ours goes in the report: shards of one run meet at a wall-clock instant.)
     let cassandra = args.connection.connect().await?;
     run.note_clock_offset(cassandra.clock_offset_ms().await);
     let session = &cassandra.session;
 
     // 2. The tables must exist and match schema.cql.
     let schema = schema::project_schema()?;
-    let registry_tables = ["employees", "registrations"];
-    schema::ensure_ready(
-        session,
-        &schema,
-        keyspace,
-        &[tables, &registry_tables].concat(),
-    )
-    .await?;
+    let needed = [tables, &["employees", "registrations"]].concat();
+    schema::ensure_ready(session, &schema, keyspace, &needed).await?;
 
     // 3. Prepare once: the server parses each INSERT once, requests carry only values, and the
     //    driver can route each write to a replica of its partition.
@@ -162,15 +156,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
         args.factory.trees as usize,
     );
     //    Registered once per keyspace, seed and size, not on every run: a million employees
-    //    take half a minute to write. A shard of a run spread over N processes (--shard) writes
-    //    every N-th employee. Ctrl-C while registering stops at once; the report then says
-    //    nothing was measured.
+    //    take half a minute to write (a shard, --shard I/N, writes every N-th). Ctrl-C while
+    //    registering stops at once; the report then says nothing was measured.
     let registry = Registry::prepare(session, keyspace).await?;
     let (when, shard) = (args.factory.register, run.shard());
-    run.before_start(register_once(
-        session, &writes, &registry, &workforce, when, shard,
-    ))
-    .await?;
+    let registered = register_once(session, &writes, &registry, &workforce, when, shard);
+    run.before_start(registered).await?;
 
     // 5. Visits at the target rate, behind the in-flight window: visit n is due at start + n/rate;
     //    it waits for one permit per write (--max-in-flight permits in all), its writes go out at

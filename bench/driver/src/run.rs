@@ -20,8 +20,10 @@ use crate::hdr_log::HdrLog;
 use crate::pace::{End, Pace, Schedule};
 use crate::prometheus::Exporter;
 use crate::record::{IntervalSummary, Recorder};
-use crate::report::{ReportError, RunIdentity, RunReport, describe_ending};
-use crate::shard::{Shard, default_run_id, next_whole_ten_seconds};
+use crate::report::{ReportError, RunReport, describe_ending};
+use crate::shard::{
+    Shard, StartPassed, check_start_at, describe_share, next_whole_ten_seconds, start_of_schedule,
+};
 use crate::shutdown::Signals;
 use crate::summary::live_line;
 use crate::timer::{PreciseTimer, TokioTimer};
@@ -56,16 +58,8 @@ pub enum RunError {
         source: std::io::Error,
     },
     /// The run's start (`--start-at`) passed before this process was ready to send.
-    #[error(
-        "the run was to start at {at}, but this process was ready only {late:.1} s later \
-         (connecting and registering took that long); give a later --start-at"
-    )]
-    StartPassed {
-        /// The start (RFC 3339).
-        at: String,
-        /// How late, seconds.
-        late: f64,
-    },
+    #[error(transparent)]
+    StartPassed(#[from] StartPassed),
     /// The timer thread could not start.
     #[error("cannot start the pacing timer: {0}")]
     Timer(std::io::Error),
@@ -149,7 +143,7 @@ impl Run {
         // seconds, computed now, when the processes are launched, so that their set-up times
         // (connecting, registering) cannot pull them apart.
         if let Some(at) = args.start_at {
-            check_start_at(at, SystemTime::now())?;
+            check_start_at(at, SystemTime::now(), crate::args::LONGEST)?;
         }
         let start_at = args
             .start_at
@@ -218,45 +212,11 @@ impl Run {
                 humantime::format_duration(self.args.warmup)
             )
         };
-        let shard = if self.shard.is_whole() {
-            String::new()
-        } else {
-            format!(
-                "; as shard {}: every {} of those {}s, the schedule starting at {}",
-                self.shard,
-                ordinal(self.shard.count),
-                w.op,
-                self.start_at
-                    .map(|at| humantime::format_rfc3339_millis(at).to_string())
-                    .unwrap_or_default()
-            )
-        };
+        let shard = describe_share(self.shard, w.op, self.start_at);
         format!(
             "{}: {}s {rate} {length}{warmup}, at most {} {}s in flight{shard}; Ctrl-C stops and reports",
             w.tool, w.op, self.args.max_in_flight, w.request
         )
-    }
-
-    /// When the schedule starts: at `--start-at` (or a shard's default) if that is ahead or
-    /// just passed, else now; with how late this process was ready for it.
-    fn start(&self) -> Result<(Instant, SystemTime, Duration), RunError> {
-        let (now, wall_now) = (Instant::now(), SystemTime::now());
-        let Some(at) = self.start_at else {
-            // A few milliseconds ahead, so that operation 0 is not already late.
-            let ahead = Duration::from_millis(5);
-            return Ok((now + ahead, wall_now + ahead, Duration::ZERO));
-        };
-        match at.duration_since(wall_now) {
-            Ok(ahead) => Ok((now + ahead, at, Duration::ZERO)),
-            Err(passed) if passed.duration() <= START_GRACE => {
-                let late = passed.duration();
-                Ok((now.checked_sub(late).unwrap_or(now), at, late))
-            }
-            Err(passed) => Err(RunError::StartPassed {
-                at: humantime::format_rfc3339_millis(at).to_string(),
-                late: passed.duration().as_secs_f64(),
-            }),
-        }
     }
 
     /// Drives `operation(n, intended)` on the schedule and reports. After a Ctrl-C in
@@ -266,16 +226,8 @@ impl Run {
         Op: FnMut(u64, Intended) -> Fut,
         Fut: Future<Output = crate::record::Completed>,
     {
-        let (start, wall_start, ready_late) = self.start()?;
-        let identity = RunIdentity {
-            id: (self.args.run_id.clone())
-                .unwrap_or_else(|| default_run_id(self.workload.tool, wall_start)),
-            shard: (!self.shard.is_whole()).then_some(self.shard),
-            host: crate::args::host_name(),
-            start_at: humantime::format_rfc3339_millis(wall_start).to_string(),
-            ready_late_ms: ready_late.as_secs_f64() * 1e3,
-            clock_offset_ms: self.clock_offset_ms,
-        };
+        let scheduled = start_of_schedule(self.start_at)?;
+        let (start, identity) = (scheduled.at, self.identity(&scheduled));
         let measure_from = start + self.args.warmup;
         let plan = self.plan(start);
         // The driver counts this shard's operations 0, 1, 2...; the app sees their numbers in
@@ -400,58 +352,12 @@ impl Run {
     }
 }
 
-/// How long after `--start-at` a process may still start: it is then behind schedule by that
-/// much, and its first operations show it. Later than this, it would burst to catch up, so it
-/// stops instead.
-const START_GRACE: Duration = Duration::from_secs(1);
-
-/// A `--start-at` must be ahead (or within [`START_GRACE`] behind) and at most a week ahead.
-fn check_start_at(at: SystemTime, now: SystemTime) -> Result<(), cluster::cli::UsageError> {
-    let stamp = humantime::format_rfc3339_millis(at);
-    match at.duration_since(now) {
-        Err(passed) if passed.duration() > START_GRACE => Err(cluster::cli::UsageError(format!(
-            "--start-at {stamp} was {:.1} s ago; give a time ahead, the same for every shard",
-            passed.duration().as_secs_f64()
-        ))),
-        Ok(ahead) if ahead > crate::args::LONGEST => Err(cluster::cli::UsageError(format!(
-            "--start-at {stamp} is more than a week ahead; give a nearer time"
-        ))),
-        _ => Ok(()),
-    }
-}
-
-/// "2nd", "3rd", "10th": which of the operations a shard takes.
-fn ordinal(n: u32) -> String {
-    let suffix = match (n % 10, n % 100) {
-        (1, 11) | (2, 12) | (3, 13) => "th",
-        (1, _) => "st",
-        (2, _) => "nd",
-        (3, _) => "rd",
-        _ => "th",
-    };
-    format!("{n}{suffix}")
-}
-
 #[path = "run_report.rs"]
 mod reporting;
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_start_long_past_or_far_ahead_is_refused() {
-        let now = SystemTime::now();
-        let s = Duration::from_secs;
-        assert!(check_start_at(now + s(10), now).is_ok());
-        assert!(check_start_at(now - Duration::from_millis(500), now).is_ok());
-        let past = check_start_at(now - s(10), now).unwrap_err().0;
-        assert!(past.contains("was 10.0 s ago"), "{past}");
-        assert!(check_start_at(now + s(8 * 24 * 3600), now).is_err());
-        assert_eq!(ordinal(2), "2nd");
-        assert_eq!(ordinal(13), "13th");
-        assert_eq!(ordinal(21), "21st");
-    }
 
     #[test]
     fn an_interrupted_run_carries_interrupted_as_its_cause_for_exit_code_130() {

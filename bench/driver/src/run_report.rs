@@ -12,6 +12,7 @@ use crate::drive::Outcome;
 use crate::limiter::{Evidence, diagnose};
 use crate::record::{ALL, Percentiles, Recording, new_histogram};
 use crate::report::{FORMAT, Names, RunIdentity, RunReport, describe_ending};
+use crate::shard::{Scheduled, default_run_id};
 use crate::tally::add_into;
 use crate::usage::{ClientCost, Usage};
 
@@ -60,6 +61,20 @@ impl Run {
             client,
             limiter,
             app: serde_json::Value::Null,
+        }
+    }
+
+    /// Which run this is: its id, shard, host and start, how late this process was ready for
+    /// it, and how far the ring's clock was from ours.
+    pub(super) fn identity(&self, scheduled: &Scheduled) -> RunIdentity {
+        RunIdentity {
+            id: (self.args.run_id.clone())
+                .unwrap_or_else(|| default_run_id(self.workload.tool, scheduled.wall)),
+            shard: (!self.shard.is_whole()).then_some(self.shard),
+            host: crate::args::host_name(),
+            start_at: humantime::format_rfc3339_millis(scheduled.wall).to_string(),
+            ready_late_ms: scheduled.ready_late.as_secs_f64() * 1e3,
+            clock_offset_ms: self.clock_offset_ms,
         }
     }
 

@@ -168,6 +168,113 @@ pub fn parse_start_at(text: &str) -> Result<SystemTime, String> {
     })
 }
 
+/// How long after `--start-at` a process may still start: it is then behind schedule by that
+/// much, and its first operations show it. Later than this, it would burst to catch up, so it
+/// stops instead.
+pub const START_GRACE: Duration = Duration::from_secs(1);
+
+/// A `--start-at` must be ahead (or within [`START_GRACE`] behind) and at most `longest` ahead.
+pub fn check_start_at(
+    at: SystemTime,
+    now: SystemTime,
+    longest: Duration,
+) -> Result<(), UsageError> {
+    let stamp = humantime::format_rfc3339_millis(at);
+    match at.duration_since(now) {
+        Err(passed) if passed.duration() > START_GRACE => Err(UsageError(format!(
+            "--start-at {stamp} was {:.1} s ago; give a time ahead, the same for every shard",
+            passed.duration().as_secs_f64()
+        ))),
+        Ok(ahead) if ahead > longest => Err(UsageError(format!(
+            "--start-at {stamp} is more than {} days ahead; give a nearer time",
+            longest.as_secs() / 86_400
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// When a run's schedule starts, on both clocks, and how late this process was ready for it.
+#[derive(Debug, Clone, Copy)]
+pub struct Scheduled {
+    /// On the monotonic clock the schedule runs on.
+    pub at: tokio::time::Instant,
+    /// On the wall clock, as reports give it.
+    pub wall: SystemTime,
+    /// How long after it this process was ready (zero when it was ready first and waited).
+    pub ready_late: Duration,
+}
+
+/// The run's start passed before this process was ready to send.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the run was to start at {at}, but this process was ready only {late:.1} s later \
+     (connecting and registering took that long); give a later --start-at"
+)]
+pub struct StartPassed {
+    /// The start (RFC 3339).
+    pub at: String,
+    /// How late, seconds.
+    pub late: f64,
+}
+
+/// When the schedule starts: at `start_at` if that is ahead or passed by at most
+/// [`START_GRACE`], else a few milliseconds from now when none is given.
+pub fn start_of_schedule(start_at: Option<SystemTime>) -> Result<Scheduled, StartPassed> {
+    let (now, wall_now) = (tokio::time::Instant::now(), SystemTime::now());
+    let Some(wall) = start_at else {
+        // A few milliseconds ahead, so that operation 0 is not already late.
+        let ahead = Duration::from_millis(5);
+        return Ok(Scheduled {
+            at: now + ahead,
+            wall: wall_now + ahead,
+            ready_late: Duration::ZERO,
+        });
+    };
+    match wall.duration_since(wall_now) {
+        Ok(ahead) => Ok(Scheduled {
+            at: now + ahead,
+            wall,
+            ready_late: Duration::ZERO,
+        }),
+        Err(passed) if passed.duration() <= START_GRACE => Ok(Scheduled {
+            at: now.checked_sub(passed.duration()).unwrap_or(now),
+            wall,
+            ready_late: passed.duration(),
+        }),
+        Err(passed) => Err(StartPassed {
+            at: humantime::format_rfc3339_millis(wall).to_string(),
+            late: passed.duration().as_secs_f64(),
+        }),
+    }
+}
+
+/// What a shard's run description adds: which share of the operations it sends, from when.
+/// Empty for a run that is not sharded.
+pub fn describe_share(shard: Shard, op: &str, start_at: Option<SystemTime>) -> String {
+    if shard.is_whole() {
+        return String::new();
+    }
+    let from = start_at
+        .map(|at| humantime::format_rfc3339_millis(at).to_string())
+        .unwrap_or_default();
+    format!(
+        "; as shard {shard}: every {} of those {op}s, the schedule starting at {from}",
+        ordinal(shard.count)
+    )
+}
+
+/// "2nd", "3rd", "10th": which of the operations a shard takes.
+fn ordinal(n: u32) -> String {
+    let suffix = match (n % 10, n % 100) {
+        (1, 11) | (2, 12) | (3, 13) => "th",
+        (1, _) => "st",
+        (2, _) => "nd",
+        (3, _) => "rd",
+        _ => "th",
+    };
+    format!("{n}{suffix}")
+}
+
 /// The run id that shards of one run share when none is given: the tool and the start instant.
 pub fn default_run_id(tool: &str, start: SystemTime) -> String {
     let stamp = humantime::format_rfc3339_millis(start).to_string();
@@ -244,6 +351,31 @@ mod tests {
             Shard::from_orchestrator(None, env(&[("JOB_COMPLETION_INDEX", "2")])).unwrap(),
             None
         );
+    }
+
+    #[test]
+    fn a_start_long_past_or_far_ahead_is_refused() {
+        let now = SystemTime::now();
+        let s = Duration::from_secs;
+        let week = s(7 * 24 * 3600);
+        assert!(check_start_at(now + s(10), now, week).is_ok());
+        assert!(check_start_at(now - Duration::from_millis(500), now, week).is_ok());
+        let past = check_start_at(now - s(10), now, week).unwrap_err().0;
+        assert!(past.contains("was 10.0 s ago"), "{past}");
+        let far = check_start_at(now + s(8 * 24 * 3600), now, week)
+            .unwrap_err()
+            .0;
+        assert!(far.contains("more than 7 days ahead"), "{far}");
+        let passed = start_of_schedule(Some(now - s(5))).unwrap_err().to_string();
+        assert!(passed.contains("ready only 5.0 s later"), "{passed}");
+        assert_eq!(
+            describe_share(Shard::new(1, 2).unwrap(), "visit", None),
+            "; as shard 1/2: every 2nd of those visits, the schedule starting at "
+        );
+        assert_eq!(describe_share(Shard::WHOLE, "visit", None), "");
+        assert_eq!(ordinal(13), "13th");
+        assert_eq!(ordinal(21), "21st");
+        assert_eq!(ordinal(3), "3rd");
     }
 
     #[test]

@@ -106,7 +106,7 @@ async fn two_factories_at_once_merge_into_one_report() -> anyhow::Result<()> {
 /// One run spread over two processes: each takes every other visit of the one schedule, both
 /// start at the same wall-clock instant, and the merge adds up to the run's rate; the visits
 /// written are those one process would have written (none twice, none lost). A shard given twice
-/// is refused, and the refused merge leaves no folder.
+/// is refused, and the refused merge leaves no folder. Each claim is a function of its own.
 #[tokio::test]
 async fn two_shards_of_one_run_add_up_to_its_rate() -> anyhow::Result<()> {
     let _turn = cluster::testing::shared().await;
@@ -117,30 +117,32 @@ async fn two_shards_of_one_run_add_up_to_its_rate() -> anyhow::Result<()> {
     )
     .to_string();
     let shard = |index: u32| {
-        let mut command = factory_run(
-            &hosts,
-            &keyspace,
-            folder.path(),
-            &format!("shard{index}"),
-            "400",
-            "3s",
-        );
+        let name = format!("shard{index}");
+        let mut command = factory_run(&hosts, &keyspace, folder.path(), &name, "400", "3s");
         command.args(["--shard", &format!("{index}/2"), "--start-at", &start_at]);
         command.spawn()
     };
     let (mut first, mut second) = (shard(0)?, shard(1)?);
     assert!(first.wait()?.success() && second.wait()?.success());
-    let reports = [0, 1].map(|i| RunReport::read(&folder.path().join(format!("shard{i}.json"))));
-    let [a, b] = reports;
-    let (a, b) = (a?, b?);
-    assert_eq!(a.run.id, b.run.id);
+    let inputs = [0, 1].map(|i| folder.path().join(format!("shard{i}.json")));
+    let shards = [RunReport::read(&inputs[0])?, RunReport::read(&inputs[1])?];
+    claim_each_shard_took_its_share_from_one_start(&shards);
+    let merged = claim_the_merge_adds_up_to_the_rate(&folder.path().join("merged"), &inputs)?;
+    claim_every_visit_was_written_once(&hosts, &keyspace, &merged).await?;
+    claim_a_shard_given_twice_is_refused(&folder.path().join("twice"), &inputs[0]);
+    Ok(())
+}
+
+fn claim_each_shard_took_its_share_from_one_start([a, b]: &[RunReport; 2]) {
+    assert_eq!(a.run.id, b.run.id, "one run");
     assert_eq!(
         (a.run.start_at.as_str(), a.target_rate),
-        (b.run.start_at.as_str(), Some(200.0))
+        (b.run.start_at.as_str(), Some(200.0)),
+        "one start, half the rate each"
     );
     assert_eq!(a.run.shard.map(|s| s.to_string()).as_deref(), Some("0/2"));
-    // The ring runs on this machine: its clock is ours, within the round trip and a millisecond.
-    for report in [&a, &b] {
+    for report in [a, b] {
+        // The ring runs on this machine: its clock is ours, within the round trip and a ms.
         let offset = report
             .run
             .clock_offset_ms
@@ -149,16 +151,17 @@ async fn two_shards_of_one_run_add_up_to_its_rate() -> anyhow::Result<()> {
             offset.abs() < 50.0,
             "clock offset {offset} ms on one machine"
         );
-    }
-    // 400 visits/s for 3 s: 1200 due in all, 600 to each shard.
-    for report in [&a, &b] {
+        // 400 visits/s for 3 s: 1200 due in all, 600 to each shard.
         let c = &report.counts;
         assert_eq!(c.ops + c.ops_failed + c.missed, 600, "{}", report.run.host);
     }
+}
 
-    let out = folder.path().join("merged");
-    let inputs = [0, 1].map(|i| folder.path().join(format!("shard{i}.json")));
-    let output = bench().arg("merge").arg(&out).args(&inputs).output()?;
+fn claim_the_merge_adds_up_to_the_rate(
+    out: &Path,
+    inputs: &[PathBuf],
+) -> anyhow::Result<RunReport> {
+    let output = bench().arg("merge").arg(out).args(inputs).output()?;
     assert!(
         output.status.success(),
         "{}",
@@ -169,18 +172,24 @@ async fn two_shards_of_one_run_add_up_to_its_rate() -> anyhow::Result<()> {
         stdout.contains("0/2") && stdout.contains("1/2"),
         "per-shard rows: {stdout}"
     );
-    let merged = bench::report::suite_report::load(&out)?;
-    let report = &merged.suite.scenarios[0].report;
+    let merged = bench::report::suite_report::load(out)?;
+    let report = merged.suite.scenarios[0].report.clone();
     assert_eq!(report.target_rate, Some(400.0));
-    assert_eq!(report.run.id, a.run.id);
     assert!(
         (report.achieved_rate - 400.0).abs() <= 4.0,
         "merged rate {} is not within 1% of 400",
         report.achieved_rate
     );
+    Ok(report)
+}
 
-    // Every visit written once: the shards took disjoint visits of one schedule.
-    let connection = cluster::testing::connection_args(&["--hosts", &hosts])
+/// The shards took disjoint visits of one schedule: as many rows as visits acknowledged.
+async fn claim_every_visit_was_written_once(
+    hosts: &str,
+    keyspace: &str,
+    merged: &RunReport,
+) -> anyhow::Result<()> {
+    let connection = cluster::testing::connection_args(&["--hosts", hosts])
         .connect()
         .await?;
     let (rows,): (i64,) = connection
@@ -189,21 +198,26 @@ async fn two_shards_of_one_run_add_up_to_its_rate() -> anyhow::Result<()> {
         .await?
         .into_rows_result()?
         .single_row()?;
-    assert_eq!(rows as u64, report.counts.ops);
+    assert_eq!(
+        rows as u64, merged.counts.ops,
+        "rows against visits acknowledged"
+    );
+    Ok(())
+}
 
-    let twice = folder.path().join("twice");
+fn claim_a_shard_given_twice_is_refused(out: &Path, input: &Path) {
     let output = bench()
         .arg("merge")
-        .arg(&twice)
-        .args([&inputs[0], &inputs[0]])
-        .output()?;
+        .arg(out)
+        .args([input, input])
+        .output()
+        .expect("bench");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         !output.status.success() && stderr.contains("given twice"),
         "{stderr}"
     );
-    assert!(!twice.exists(), "a refused merge leaves no folder");
-    Ok(())
+    assert!(!out.exists(), "a refused merge leaves no folder");
 }
 
 /// One factory run of 6 s is the baseline; each claim is then checked in turn against it (and
