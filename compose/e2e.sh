@@ -12,12 +12,15 @@
 # 5. three factories at once (--scale factory=3), merged by `bench merge`; then one run in three
 #    shards (--shard I/3, one --start-at) from three containers: merged, every due visit counted
 #    once, and a merge with a shard missing refused by name
+#    5c: the same run as a Docker swarm stack (swarm/factory-stack.yml) on a one-node swarm:
+#    three replicas as shards, a merge service, every due visit counted once
 # 6. a node killed and restarted during a factory run: the run goes on, errors are counted by
 #    kind, and every acknowledged visit is found afterwards
 # 7. SIGTERM to a running factory container: it drains and still writes its report
 # 8. Prometheus, with the compose file's prometheus.yml, scrapes a running factory, and every
 #    query of the Grafana dashboard returns data (Grafana itself cannot be had here)
-# 9. `down -v` leaves no container, network or volume behind, pass or fail
+# 9. `down -v` leaves no container, network or volume behind, pass or fail (nor the stack, nor
+#    the swarm when this test made it)
 #
 # It starts its own dockerd when none answers (and stops it afterwards), works in a compose
 # project of its own (pickle-e2e), and bounds every wait. A failing step prints the logs that
@@ -30,6 +33,7 @@ work="$root/target/e2e"
 cd "$compose_dir"
 
 export COMPOSE_PROJECT_NAME=pickle-e2e
+stack=pickle-e2e-stack swarm_made=""
 export CASSANDRA_IMAGE="${CASSANDRA_IMAGE:-pickle/cassandra:5.0.8}"
 export PROMETHEUS_IMAGE="${PROMETHEUS_IMAGE:-pickle/prometheus:bookworm}"
 export PICKLE_ENV=dev
@@ -91,7 +95,16 @@ volumes_before="$(docker volume ls -q | sort)"
 leftovers() {
     local label="label=com.docker.compose.project=$COMPOSE_PROJECT_NAME"
     { docker ps -aq --filter "$label"; docker network ls -q --filter "$label"
+      docker ps -aq --filter "label=com.docker.stack.namespace=$stack"
       comm -13 <(echo "$volumes_before") <(docker volume ls -q | sort); } 2>/dev/null
+}
+# The swarm step's stack: `stack rm` returns before its containers are gone, so wait for them.
+remove_stack() {
+    docker stack rm "$stack" >/dev/null 2>&1
+    for _ in $(seq 60); do
+        [[ -z "$(docker ps -aq --filter "label=com.docker.stack.namespace=$stack")" ]] && return
+        sleep 1
+    done
 }
 cleanup() {
     local status=$?
@@ -106,6 +119,14 @@ cleanup() {
         # Last, so that the tail of a CI log names the failure and not a node's log lines.
         say "the steps that passed: $(tr '\n' ';' <"$timings" 2>/dev/null)"
         say "FAILED: ${step_name:-before the first step}: ${failure:-a command exited with $status}"
+    fi
+    if [[ "$(docker info --format '{{.Swarm.LocalNodeState}}' 2>/dev/null)" == active ]]; then
+        remove_stack
+        if [[ -n "$swarm_made" ]]; then
+            docker swarm leave --force >/dev/null 2>&1
+            docker network rm docker_gwbridge >/dev/null 2>&1
+            say "left the swarm this test made"
+        fi
     fi
     compose down -v --remove-orphans --timeout 20 >/dev/null 2>&1
     docker ps -aq --filter "label=com.docker.compose.project=$COMPOSE_PROJECT_NAME" | xargs -r docker rm -f >/dev/null 2>&1
@@ -274,6 +295,43 @@ if refused="$(within 120 compose run --rm bench merge reports/partial "${shards[
 fi
 grep -q "shard 1/3 of run .* is missing" <<<"$refused" || fail "the refusal does not name shard 1/3: $refused"
 docker rm pickle-e2e-shard0 pickle-e2e-shard1 pickle-e2e-shard2 >/dev/null
+done_step
+
+step "5c. the same run as a Docker swarm stack: three replicas as shards, one merge service"
+# A one-node swarm on this engine (left again at the end when this test made it). The stack's
+# loaders run on the host's network and reach the ring at its containers' addresses.
+if [[ "$(docker info --format '{{.Swarm.LocalNodeState}}')" != active ]]; then
+    timeout 120 docker swarm init --advertise-addr 127.0.0.1 >/dev/null || fail "docker swarm init failed"
+    swarm_made=yes
+fi
+ring_address="$(docker inspect --format '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$(compose ps -q cassandra-1)")"
+stack_run="stack-$(date +%s)"
+CASSANDRA_HOSTS="$ring_address" PICKLE_RUN_ID="$stack_run" PICKLE_RATE=300 PICKLE_DURATION=20s \
+    PICKLE_START_AT="$(date -u -d '+30 seconds' +%Y-%m-%dT%H:%M:%SZ)" \
+    timeout 120 docker stack deploy --resolve-image never -c swarm/factory-stack.yml "$stack" >&2 ||
+    fail "docker stack deploy failed"
+# The merge service ends once the three shards have written their reports and it has merged them.
+deadline=$((SECONDS + 240))
+while :; do
+    merge_state="$(docker service ps --format '{{.CurrentState}}' "${stack}_merge" | head -1)"
+    [[ "$merge_state" == Complete* || "$merge_state" == Failed* || "$merge_state" == Rejected* ]] && break
+    ((SECONDS < deadline)) || break
+    sleep 3
+done
+# What each task did, pass or fail (the stack is removed before the cleanup could show it).
+docker service ps --no-trunc --format '{{.Name}} {{.CurrentState}} {{.Error}}' "${stack}_factory" >&2
+docker service logs --raw "${stack}_factory" 2>&1 | grep -vE '^(  |\s*$)' | tail -15 >&2
+docker service logs --raw "${stack}_merge" 2>&1 | tail -12 >&2
+[[ "$merge_state" == Complete* ]] || fail "the stack's merge service is $merge_state, not Complete, after 240 s"
+merged="$reports/$stack_run/report.json"
+[[ -s "$merged" ]] || fail "the stack's merge wrote no $stack_run/report.json"
+for shard in 0 1 2; do
+    say "stack shard $(json "$reports/$stack_run-shard-$shard.json" "'%d/%d, ready %.0f ms late, clock %+.0f ms from the ring, %.1f visits/s' % (r['run']['shard']['index'], r['run']['shard']['count'], r['run']['ready_late_ms'], r['run']['clock_offset_ms'] or 0, r['achieved_rate'])")"
+done
+due="$(json "$merged" "(lambda c: c['ops'] + c['ops_failed'] + c['missed'])(r['scenarios'][0]['report']['counts'])")"
+[[ "$due" == 6000 ]] || fail "the stack's merged report counts $due visits due, not the 6000 of 300 visits/s for 20 s"
+say "stack merged: $(json "$merged" "'%.1f of %.0f visits/s, run %s, p99 %.1f ms' % (r['scenarios'][0]['report']['achieved_rate'], r['scenarios'][0]['report']['target_rate'], r['scenarios'][0]['report']['run']['id'], r['scenarios'][0]['report']['latency_us']['all']['p99'] / 1e3)")"
+remove_stack
 done_step
 
 step "6. a node killed and restarted during a factory run"
