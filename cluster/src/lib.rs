@@ -4,6 +4,8 @@
 //!   token-aware, DC-aware session they build.
 //! - [`local`]: a real Apache Cassandra 5.0 ring of local JVM processes, as ccm runs them.
 //! - [`cli`]: the edges every binary shares: flag parsing, logging, exit codes.
+//! - [`ring_view`]: every node's own view of its load (thread pools, compactions, hints), read
+//!   over CQL from its virtual tables.
 //! - `testing` (feature `testing`, for tests only): the live-test harness (a shared ring, unique
 //!   keyspaces, rings of a test's own that stop when dropped).
 //!
@@ -14,6 +16,7 @@ pub mod cli;
 pub mod connect;
 pub mod local;
 pub mod options;
+pub mod ring_view;
 #[cfg(feature = "testing")]
 pub mod testing;
 

@@ -138,6 +138,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
     //    clock is from ours goes in the report: shards of one run meet at a wall-clock instant.)
     let cassandra = args.connection.connect().await?;
     run.note_clock_offset(cassandra.clock_offset_ms().await);
+    //    The ring's side goes in the report too: each node's own queues, once a second, read
+    //    by a session of its own so that watching never delays a write.
+    run.watch_the_ring(&args.connection).await;
     let session = &cassandra.session;
 
     // 2. The tables must exist and match schema.cql.

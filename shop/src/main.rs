@@ -108,12 +108,17 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let looping = args.run.rate.is_some() || args.run.duration.is_some();
     // In loop mode, from here on Ctrl-C and SIGTERM stop the run, in any phase, and it reports.
     let workload = looping.then(|| load::workload(shop)).transpose()?;
-    let run = workload
+    let mut run = workload
         .map(|w| Run::new(&args.run, w, &args))
         .transpose()?;
 
     // 1. Connect once, check the tables, prepare every read once.
     let cassandra = args.connection.connect().await?;
+    if let Some(run) = &mut run {
+        // A measured loop reports the ring's side too: each node's own queues, once a second,
+        // read by a session of its own so that watching never delays a read.
+        run.watch_the_ring(&args.connection).await;
+    }
     let session = &cassandra.session;
     let schema = schema::project_schema()?;
     let tables = ["employees", "timesheets", "trees", "production"];

@@ -114,6 +114,13 @@ pub struct RunArgs {
     #[arg(long, env = "PICKLE_QUIET")]
     pub quiet: bool,
 
+    /// Do not sample the ring's own view of its load. By default every node is asked once a
+    /// second, over a session of its own, for its thread pools' queues (system_views), its
+    /// compactions and its hints; the report shows them beside the client's numbers and the
+    /// rate's verdict cites them. Three small queries per node per second.
+    #[arg(long, env = "PICKLE_NO_RING_VIEW")]
+    pub no_ring_view: bool,
+
     /// What wakes the loop at each due time. `precise`: a timer thread; operations go out a
     /// median ~0.06 ms after their due time, for some 20 µs of CPU per operation at fixed rates.
     /// `tokio`: the runtime's 1 ms timer wheel; cheaper, but operations go out about 1 ms late,

@@ -14,6 +14,7 @@
 //! - [`prometheus`]: the same numbers, live, on a Prometheus endpoint (`--metrics-addr`);
 //! - [`limiter`], [`report`] and [`summary`]: what limited the rate, the report of a run, and
 //!   what it prints, in the one style of [`table`];
+//! - [`ring_side`]: what the ring said about its own load, sampled beside the run;
 //! - [`args`], [`run`], [`measure`], [`shutdown`]: what an app needs to run a measured workload;
 //!   [`shard`]: one run spread over N processes.
 //!
@@ -32,6 +33,7 @@ pub mod pace;
 pub mod prometheus;
 pub mod record;
 pub mod report;
+pub mod ring_side;
 pub mod run;
 pub mod shard;
 pub mod shutdown;

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::drive::Ending;
 use crate::limiter::Limiter;
+use crate::ring_side::RingSide;
 use crate::shard::Shard;
 use crate::tally::{ALL, Counts, IntervalSummary, Pacing, Percentiles, RESPONSE};
 use crate::usage::ClientCost;
@@ -78,6 +79,10 @@ pub struct RunReport {
     pub client: ClientCost,
     /// What limited the rate, in words.
     pub limiter: Limiter,
+    /// What the ring said about its own load while the run was measured, node by node and
+    /// second by second; `None` when the app did not sample it (and in older reports).
+    #[serde(default)]
+    pub ring: Option<RingSide>,
     /// What the app adds of its own (the shop's verification, say); `null` when nothing.
     #[serde(default)]
     pub app: serde_json::Value,

@@ -11,6 +11,8 @@
 use std::future::Future;
 use std::time::{Duration, SystemTime};
 
+use cluster::ConnectionArgs;
+use cluster::ring_view::RingWatch;
 use serde::Serialize;
 use tokio::time::Instant;
 
@@ -21,6 +23,7 @@ use crate::pace::{End, Pace, Schedule};
 use crate::prometheus::Exporter;
 use crate::record::{IntervalSummary, Recorder};
 use crate::report::{ReportError, RunReport, describe_ending};
+use crate::ring_side::{RingSide, RingWatcher};
 use crate::shard::{
     Shard, StartPassed, check_start_at, describe_share, next_whole_ten_seconds, start_of_schedule,
 };
@@ -92,6 +95,9 @@ pub struct Run {
     start_at: Option<SystemTime>,
     /// How far the ring's clock is ahead of this machine's, ms, if the app read it.
     clock_offset_ms: Option<f64>,
+    /// The session that samples the ring's own view ([`Run::watch_the_ring`]), or why there is
+    /// none; `None` when the app did not ask.
+    ring: Option<Result<RingWatch, String>>,
     config: serde_json::Value,
     signals: Signals,
 }
@@ -154,6 +160,7 @@ impl Run {
             shard,
             start_at,
             clock_offset_ms: None,
+            ring: None,
             config,
             signals: Signals::catch(),
         })
@@ -179,6 +186,20 @@ impl Run {
     /// [`cluster::Connection::clock_offset_ms`]), for the report and the summary.
     pub fn note_clock_offset(&mut self, offset_ms: Option<f64>) {
         self.clock_offset_ms = offset_ms;
+    }
+
+    /// Samples the ring's own view of its load while the run is measured: every node's thread
+    /// pools, compactions and hints, once a second, over a session of its own (see
+    /// [`crate::ring_side`]). A ring that cannot be watched (no `system_views`, or
+    /// `--no-ring-view`) is noted in the report, and the run goes on.
+    pub async fn watch_the_ring(&mut self, connection: &ConnectionArgs) {
+        self.ring = Some(if self.args.no_ring_view {
+            Err("--no-ring-view".to_owned())
+        } else {
+            RingWatch::connect(connection)
+                .await
+                .map_err(|e| e.to_string())
+        });
     }
 
     /// This process's share of the run: an app uses it to split work of its own (the factory's
@@ -248,6 +269,12 @@ impl Run {
             tokio::time::sleep_until(measure_from).await;
             Usage::now()
         });
+        // The ring's own view, sampled beside the run (its first round is the baseline).
+        let (watcher, unwatched) = match self.ring.take() {
+            Some(Ok(watch)) => (Some(RingWatcher::start(watch)), None),
+            Some(Err(why)) => (None, Some(RingSide::unavailable(&why))),
+            None => (None, None),
+        };
         let quiet = self.args.quiet;
         let names = (self.workload.op, self.workload.request);
         let progress = move |interval: &IntervalSummary| {
@@ -281,6 +308,10 @@ impl Run {
                 source,
             })?;
         let end_usage = Usage::now();
+        let ring = match watcher {
+            Some(watcher) => Some(watcher.finish(measure_from).await),
+            None => unwatched,
+        };
         // A run stopped during its warm-up never began measuring: it cost nothing measured.
         let start_usage = if usage_at_start.is_finished() {
             usage_at_start.await.unwrap_or(end_usage)
@@ -288,7 +319,8 @@ impl Run {
             usage_at_start.abort();
             end_usage
         };
-        let report = self.report(&recording, &outcome, identity, (start_usage, end_usage));
+        let usage = (start_usage, end_usage);
+        let report = self.report(&recording, &outcome, identity, usage, ring);
         Ok(Finished {
             report,
             outcome,

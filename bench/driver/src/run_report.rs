@@ -12,6 +12,7 @@ use crate::drive::Outcome;
 use crate::limiter::{Evidence, diagnose};
 use crate::record::{ALL, Percentiles, Recording, new_histogram};
 use crate::report::{FORMAT, Names, RunIdentity, RunReport, describe_ending};
+use crate::ring_side::RingSide;
 use crate::shard::{Scheduled, default_run_id};
 use crate::tally::add_into;
 use crate::usage::{ClientCost, Usage};
@@ -25,6 +26,7 @@ impl Run {
         outcome: &Outcome,
         run: RunIdentity,
         (start, end): (Usage, Usage),
+        ring: Option<RingSide>,
     ) -> RunReport {
         let w = &self.workload;
         let seconds = recording.measured.as_secs_f64();
@@ -32,6 +34,12 @@ impl Run {
         let client = client_cost(recording, start, end);
         let achieved_rate = per_second(counts.ops + counts.ops_failed, seconds);
         let limiter = diagnose(&self.evidence(recording, &client));
+        // What the ring said about its own load weighs in: a full window while a node queued
+        // work is the server's doing, and every limit cites the ring's evidence.
+        let limiter = match &ring {
+            Some(ring) => ring.weigh(limiter),
+            None => limiter,
+        };
         let (latency_us, histograms) = latency_by_tag(recording);
         RunReport {
             format: FORMAT,
@@ -60,6 +68,7 @@ impl Run {
             pacing: recording.pacing,
             client,
             limiter,
+            ring,
             app: serde_json::Value::Null,
         }
     }

@@ -19,6 +19,7 @@ impl RunReport {
         write_latency_table(&mut out, self);
         write_client_cost(&mut out, self);
         write_machine_cpu(&mut out, self);
+        write_ring_side(&mut out, self);
         write_rate_verdict(&mut out, self);
         out
     }
@@ -179,6 +180,13 @@ fn write_machine_cpu(out: &mut String, r: &RunReport) {
             cost.machine_cores,
             cost.machine_busy * 100.0
         );
+    }
+}
+
+/// What the ring said about its own load, with how it was sampled and what a round took.
+fn write_ring_side(out: &mut String, r: &RunReport) {
+    if let Some(ring) = &r.ring {
+        let _ = writeln!(out, "  ring: {}", ring.describe());
     }
 }
 

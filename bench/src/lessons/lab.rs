@@ -104,6 +104,7 @@ impl Lab {
             start_at: None,
             run_id: None,
             quiet: true,
+            no_ring_view: true,
             timer: TimerChoice::Precise,
         }
     }

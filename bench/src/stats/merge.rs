@@ -22,6 +22,7 @@ use driver::hdr_log::{self, LoggedInterval};
 use driver::limiter::Limiter;
 use driver::record::{Counts, Pacing, Percentiles, new_histogram};
 use driver::report::{ReportError, RunReport};
+use driver::ring_side::RingSide;
 use driver::tally::add_into;
 use driver::usage::ClientCost;
 
@@ -162,6 +163,17 @@ pub fn shard_tables(inputs: &[Loaded]) -> String {
     out
 }
 
+/// The ring's side of merged processes: each watched the same ring, so the first one's samples,
+/// named as such, not their sum.
+fn merged_ring(reports: &[&RunReport]) -> Option<RingSide> {
+    let (report, ring) = reports
+        .iter()
+        .find_map(|r| Some((r, r.ring.as_ref().filter(|ring| !ring.nodes.is_empty())?)))?;
+    let mut ring = ring.clone();
+    ring.how = format!("as the process on {} saw it: {}", report.run.host, ring.how);
+    Some(ring)
+}
+
 /// One report from several: histograms added, counts and rates summed, intervals aligned.
 /// Sharded reports must be every shard of one run, once each (see [`merge_into`]).
 pub fn merge_reports(reports: &[&RunReport], partial: bool) -> Result<RunReport, MergeError> {
@@ -236,6 +248,7 @@ pub fn merge_reports(reports: &[&RunReport], partial: bool) -> Result<RunReport,
         pacing,
         client,
         limiter: merged_limiter(reports),
+        ring: merged_ring(reports),
         app: shards::shard_rows(reports),
     })
 }

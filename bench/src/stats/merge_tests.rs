@@ -57,6 +57,7 @@ pub(crate) fn report_of(latencies: &[u64]) -> RunReport {
             explanation: "kept up".into(),
             warning: None,
         },
+        ring: None,
         app: serde_json::Value::Null,
     }
 }

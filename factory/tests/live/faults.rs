@@ -95,6 +95,7 @@ async fn a_node_killed_stalled_and_restarted_under_load() -> anyhow::Result<()> 
         .await
         .context("a run with a node killed")?;
     claim_a_killed_node_does_not_break_the_schedule(&killed.run);
+    claim_the_ring_side_shows_the_killed_node_silent_and_the_others_answering(&killed.run);
     claim_every_acknowledged_visit_is_in_all_three_tables(&session, &killed)
         .await
         .context("claim: every acknowledged visit is in all three tables")?;
@@ -157,6 +158,32 @@ fn claim_a_killed_node_does_not_break_the_schedule(run: &RunReport) {
         run.achieved_rate >= 97.0,
         "claim: {CLAIM}: the schedule held: {}",
         run.achieved_rate
+    );
+}
+
+/// Node 3 was killed 6 s into the run: from then on its rounds of the ring's side go unanswered,
+/// while the two others answer every round.
+fn claim_the_ring_side_shows_the_killed_node_silent_and_the_others_answering(run: &RunReport) {
+    const CLAIM: &str = "the ring's side shows the killed node silent, the others answering";
+    let ring = run.ring.as_ref().expect("a ring section");
+    assert_eq!(ring.nodes.len(), 3, "claim: {CLAIM}: {}", ring.how);
+    let silent: Vec<(&str, usize)> = (ring.nodes.iter())
+        .map(|n| {
+            (
+                n.address.as_str(),
+                n.seconds.iter().filter(|s| !s.answered).count(),
+            )
+        })
+        .collect();
+    let (quiet, talking): (Vec<_>, Vec<_>) = silent.iter().partition(|(_, n)| *n >= 5);
+    assert_eq!(
+        quiet.len(),
+        1,
+        "claim: {CLAIM}: unanswered rounds per node {silent:?}"
+    );
+    assert!(
+        talking.iter().all(|(_, n)| *n == 0),
+        "claim: {CLAIM}: unanswered rounds per node {silent:?}"
     );
 }
 

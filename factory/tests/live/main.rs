@@ -3,6 +3,7 @@
 mod ending;
 mod faults;
 mod registry;
+mod ring_side;
 mod window_example;
 mod writes;
 

@@ -1,0 +1,370 @@
+//! The ring's side of a run: what every node said about its own load, once a second, while the
+//! run was measured, beside the client's numbers in the same report.
+//!
+//! A [`RingWatcher`] samples [`cluster::ring_view`] once a second on a task of its own (a
+//! session of its own too, so the client's hot path never waits for it). Its rounds become a
+//! [`RingSide`]: per node and per second, the thread pools' queues (pending, blocked: work the
+//! node took and could not start) and their throughput (tasks completed per second), the
+//! compactions running and the hints waiting. The samples are kept as sampled, never averaged
+//! away, and the report says how they were taken and what they cost (rounds, queries, how long a
+//! round took). [`RingSide::weigh`] adds the ring's evidence to the rate's verdict.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use cluster::ring_view::{NodeSample, PoolState, QUERIES_PER_NODE, RingWatch};
+use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::limiter::{Limiter, Verdict};
+
+/// How often the ring is sampled.
+pub const INTERVAL: Duration = Duration::from_secs(1);
+
+/// The ring's view of the measured run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RingSide {
+    /// How it was read, or why it was not.
+    pub how: String,
+    /// Seconds between rounds.
+    pub interval_s: f64,
+    /// Rounds taken while the run was measured.
+    pub rounds: usize,
+    /// Queries per node per round.
+    pub queries_per_node: usize,
+    /// How long a round took: median and longest, ms.
+    pub round_ms_p50: f64,
+    /// The longest round, ms.
+    pub round_ms_max: f64,
+    /// Every node's series.
+    pub nodes: Vec<NodeSeries>,
+}
+
+/// One node's samples.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NodeSeries {
+    /// Its address.
+    pub address: String,
+    /// Its datacenter.
+    pub datacenter: String,
+    /// One entry per round.
+    pub seconds: Vec<NodeSecond>,
+}
+
+/// One node in one round.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NodeSecond {
+    /// When, in seconds after measurement began.
+    pub at_s: f64,
+    /// Whether the node answered (when not, nothing else is set).
+    pub answered: bool,
+    /// The thread pools that matter ([`cluster::ring_view::POOLS`]), by name.
+    pub pools: BTreeMap<String, PoolSecond>,
+    /// Compactions running.
+    pub compactions: u32,
+    /// Hint files waiting for other nodes.
+    pub hint_files: i64,
+}
+
+/// One thread pool in one round.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct PoolSecond {
+    /// Tasks running.
+    pub active: i64,
+    /// Tasks queued, waiting for a thread.
+    pub pending: i64,
+    /// Tasks blocked by a full next stage.
+    pub blocked: i64,
+    /// Tasks completed per second since the previous round.
+    pub completed_per_s: f64,
+}
+
+/// The ring's strongest sign of saturation: a pool that queued work.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Strain {
+    /// The pool.
+    pub pool: String,
+    /// The node, with its datacenter.
+    pub node: String,
+    /// Most tasks pending in one round.
+    pub pending_max: i64,
+    /// Most tasks blocked in one round.
+    pub blocked_max: i64,
+    /// Rounds in which it had work queued (pending or blocked), and rounds in all.
+    pub queued_rounds: usize,
+    /// Rounds the node answered.
+    pub rounds: usize,
+}
+
+/// A queue this deep, in at least a quarter of the rounds, is a ring that cannot keep up.
+const SATURATED_PENDING: i64 = 8;
+
+/// One round as sampled.
+struct Round {
+    at: Instant,
+    took: Duration,
+    samples: Vec<NodeSample>,
+}
+
+/// Samples the ring once a second until [`RingWatcher::finish`].
+pub struct RingWatcher {
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<Vec<Round>>,
+}
+
+impl RingWatcher {
+    /// Starts sampling now (the first round is the baseline of the throughput that follows).
+    pub fn start(watch: RingWatch) -> RingWatcher {
+        let (stop, mut stopped) = oneshot::channel();
+        let task = tokio::spawn(async move {
+            let mut rounds = Vec::new();
+            let mut ticks = tokio::time::interval(INTERVAL);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = &mut stopped => break,
+                    at = ticks.tick() => {
+                        let (samples, took) = watch.sample().await;
+                        rounds.push(Round { at, took, samples });
+                    }
+                }
+            }
+            rounds
+        });
+        RingWatcher { stop, task }
+    }
+
+    /// Stops sampling and keeps the rounds of the measured time, from `measured_from`, with the
+    /// round before it as the baseline.
+    pub async fn finish(self, measured_from: Instant) -> RingSide {
+        let _ = self.stop.send(());
+        let rounds = match tokio::time::timeout(Duration::from_secs(5), self.task).await {
+            Ok(Ok(rounds)) => rounds,
+            _ => return RingSide::unavailable("the sampling task did not end"),
+        };
+        RingSide::from_rounds(&rounds, measured_from)
+    }
+}
+
+impl RingSide {
+    /// A ring that was not sampled, and why.
+    pub fn unavailable(why: &str) -> RingSide {
+        RingSide {
+            how: format!("not sampled: {why}"),
+            ..RingSide::default()
+        }
+    }
+
+    fn from_rounds(rounds: &[Round], measured_from: Instant) -> RingSide {
+        let first = rounds.iter().position(|r| r.at >= measured_from);
+        let Some(first) = first else {
+            return RingSide::unavailable("no round fell in the measured time");
+        };
+        let kept = &rounds[first.saturating_sub(1)..];
+        let measured = &rounds[first..];
+        let mut took: Vec<f64> = measured
+            .iter()
+            .map(|r| r.took.as_secs_f64() * 1e3)
+            .collect();
+        took.sort_by(f64::total_cmp);
+        let mut nodes: BTreeMap<&str, NodeSeries> = BTreeMap::new();
+        let mut last: BTreeMap<&str, (Instant, &BTreeMap<String, PoolState>)> = BTreeMap::new();
+        for round in kept {
+            for sample in &round.samples {
+                let previous = last.get(sample.address.as_str()).copied();
+                if sample.failed.is_none() {
+                    last.insert(&sample.address, (round.at, &sample.pools));
+                }
+                if round.at < measured_from {
+                    continue;
+                }
+                let series = nodes.entry(&sample.address).or_insert_with(|| NodeSeries {
+                    address: sample.address.clone(),
+                    datacenter: sample.datacenter.clone(),
+                    seconds: Vec::new(),
+                });
+                let at_s = round
+                    .at
+                    .saturating_duration_since(measured_from)
+                    .as_secs_f64();
+                series
+                    .seconds
+                    .push(second(at_s, round.at, sample, previous));
+            }
+        }
+        RingSide {
+            how: format!(
+                "each node's system_views over CQL, every {} s, {QUERIES_PER_NODE} queries per node, by a session of its own",
+                INTERVAL.as_secs()
+            ),
+            interval_s: INTERVAL.as_secs_f64(),
+            rounds: measured.len(),
+            queries_per_node: QUERIES_PER_NODE,
+            round_ms_p50: took.get(took.len() / 2).copied().unwrap_or(0.0),
+            round_ms_max: took.last().copied().unwrap_or(0.0),
+            nodes: nodes.into_values().collect(),
+        }
+    }
+
+    /// The pool that queued the most work, if any node queued any.
+    pub fn strain(&self) -> Option<Strain> {
+        let mut worst: Option<Strain> = None;
+        for node in &self.nodes {
+            let answered: Vec<&NodeSecond> = node.seconds.iter().filter(|s| s.answered).collect();
+            let names: std::collections::BTreeSet<&String> =
+                answered.iter().flat_map(|s| s.pools.keys()).collect();
+            for name in names {
+                let states: Vec<PoolSecond> = answered
+                    .iter()
+                    .filter_map(|s| s.pools.get(name).copied())
+                    .collect();
+                let strain = Strain {
+                    pool: name.clone(),
+                    node: format!("{} ({})", node.address, node.datacenter),
+                    pending_max: states.iter().map(|p| p.pending).max().unwrap_or(0),
+                    blocked_max: states.iter().map(|p| p.blocked).max().unwrap_or(0),
+                    queued_rounds: states
+                        .iter()
+                        .filter(|p| p.pending > 0 || p.blocked > 0)
+                        .count(),
+                    rounds: answered.len(),
+                };
+                let depth = |s: &Strain| s.pending_max + s.blocked_max;
+                if depth(&strain) > 0 && worst.as_ref().is_none_or(|w| depth(&strain) > depth(w)) {
+                    worst = Some(strain);
+                }
+            }
+        }
+        worst
+    }
+
+    /// The pool's tasks completed per second over the measured rounds, every node together.
+    pub fn completed_per_s(&self, pool: &str) -> f64 {
+        self.nodes
+            .iter()
+            .map(|node| {
+                let rates: Vec<f64> = node
+                    .seconds
+                    .iter()
+                    .filter_map(|s| Some(s.pools.get(pool)?.completed_per_s))
+                    .collect();
+                rates.iter().sum::<f64>() / rates.len().max(1) as f64
+            })
+            .sum()
+    }
+
+    /// One sentence: what the ring showed, with the numbers.
+    pub fn describe(&self) -> String {
+        if self.nodes.is_empty() {
+            return format!("the ring's own view: {}", self.how);
+        }
+        let missing: usize = (self.nodes.iter())
+            .map(|n| n.seconds.iter().filter(|s| !s.answered).count())
+            .sum();
+        let unanswered = if missing > 0 {
+            format!(", {missing} samples unanswered")
+        } else {
+            String::new()
+        };
+        let queues = match self.strain() {
+            Some(s) => format!(
+                "{} on {} had up to {} tasks pending and {} blocked, work queued in {} of {} samples",
+                s.pool, s.node, s.pending_max, s.blocked_max, s.queued_rounds, s.rounds
+            ),
+            None => "no node queued work in its request pools".to_owned(),
+        };
+        let nodes = match self.nodes.len() {
+            1 => "1 node".to_owned(),
+            n => format!("{n} nodes"),
+        };
+        format!(
+            "the ring's own view ({nodes}, {} rounds of system_views, a round {:.1} ms at the median{unanswered}): {queues}",
+            self.rounds, self.round_ms_p50
+        )
+    }
+
+    /// Whether the ring queued work deep and often enough to be the limit.
+    fn saturated(&self) -> Option<Strain> {
+        self.strain().filter(|s| {
+            s.pending_max + s.blocked_max >= SATURATED_PENDING && s.queued_rounds * 4 >= s.rounds
+        })
+    }
+
+    /// The verdict with the ring's evidence: a full window while the ring queued work is the
+    /// server, not the bound; every verdict about a limit cites what the ring showed.
+    pub fn weigh(&self, mut limiter: Limiter) -> Limiter {
+        let cites = !matches!(
+            limiter.verdict,
+            Verdict::KeptUp | Verdict::NothingMeasured | Verdict::Unthrottled
+        );
+        if let (Verdict::InFlightBound, Some(s)) = (limiter.verdict, self.saturated()) {
+            limiter.verdict = Verdict::ServerLatency;
+            limiter.explanation = format!(
+                "The window was full because the ring could not keep up: {} on {} queued up to {} tasks ({} blocked) in {} of {} seconds; a larger window would only queue more. {}",
+                s.pool,
+                s.node,
+                s.pending_max,
+                s.blocked_max,
+                s.queued_rounds,
+                s.rounds,
+                limiter.explanation
+            );
+        } else if cites && !self.nodes.is_empty() {
+            let stop = if limiter.explanation.ends_with('.') {
+                ""
+            } else {
+                "."
+            };
+            limiter.explanation = format!(
+                "{}{stop} Server side: {}.",
+                limiter.explanation,
+                self.describe()
+            );
+        }
+        limiter
+    }
+}
+
+/// One node's round, its throughput from the `previous` answered round.
+fn second(
+    at_s: f64,
+    at: Instant,
+    sample: &NodeSample,
+    previous: Option<(Instant, &BTreeMap<String, PoolState>)>,
+) -> NodeSecond {
+    let answered = sample.failed.is_none();
+    let pools = sample
+        .pools
+        .iter()
+        .map(|(name, state)| {
+            let completed_per_s = previous
+                .and_then(|(then, pools)| {
+                    let elapsed = at.saturating_duration_since(then).as_secs_f64();
+                    let before = pools.get(name)?;
+                    (elapsed > 0.0)
+                        .then(|| (state.completed - before.completed).max(0) as f64 / elapsed)
+                })
+                .unwrap_or(0.0);
+            let second = PoolSecond {
+                active: state.active,
+                pending: state.pending,
+                blocked: state.blocked,
+                completed_per_s,
+            };
+            (name.clone(), second)
+        })
+        .collect();
+    NodeSecond {
+        at_s,
+        answered,
+        pools,
+        compactions: sample.compactions,
+        hint_files: sample.hint_files,
+    }
+}
+
+#[cfg(test)]
+#[path = "ring_side_tests.rs"]
+mod tests;

@@ -1,0 +1,178 @@
+use super::*;
+
+/// A node's answer with one pool: MutationStage with `pending` queued and `completed` so far.
+fn sample(address: &str, pending: i64, completed: i64) -> NodeSample {
+    let state = PoolState {
+        active: 2,
+        pending,
+        blocked: 0,
+        completed,
+    };
+    NodeSample {
+        address: address.to_owned(),
+        datacenter: "dc1".to_owned(),
+        pools: BTreeMap::from([("MutationStage".to_owned(), state)]),
+        compactions: 1,
+        hint_files: 0,
+        failed: None,
+    }
+}
+
+fn unanswered(address: &str) -> NodeSample {
+    NodeSample {
+        failed: Some("timed out".to_owned()),
+        pools: BTreeMap::new(),
+        ..sample(address, 0, 0)
+    }
+}
+
+/// Rounds one second apart from `start`, one per list of samples.
+fn rounds(start: Instant, samples: Vec<Vec<NodeSample>>) -> Vec<Round> {
+    samples
+        .into_iter()
+        .enumerate()
+        .map(|(i, samples)| Round {
+            at: start + Duration::from_secs(i as u64),
+            took: Duration::from_millis(3 + i as u64),
+            samples,
+        })
+        .collect()
+}
+
+#[test]
+fn the_round_before_measurement_is_the_baseline_and_is_not_kept() {
+    let start = Instant::now();
+    let measured_from = start + Duration::from_millis(1500);
+    // Rounds at 0, 1, 2, 3 s: 1 s is the baseline, 2 s and 3 s are measured.
+    let side = RingSide::from_rounds(
+        &rounds(
+            start,
+            vec![
+                vec![sample("10.0.0.1", 0, 0)],
+                vec![sample("10.0.0.1", 0, 1_000)],
+                vec![sample("10.0.0.1", 0, 4_000)],
+                vec![sample("10.0.0.1", 0, 9_000)],
+            ],
+        ),
+        measured_from,
+    );
+    assert_eq!(side.rounds, 2);
+    let node = &side.nodes[0];
+    assert_eq!(node.seconds.len(), 2);
+    assert!((node.seconds[0].at_s - 0.5).abs() < 1e-6);
+    let completed: Vec<f64> = (node.seconds.iter())
+        .map(|s| s.pools["MutationStage"].completed_per_s)
+        .collect();
+    assert_eq!(completed, [3_000.0, 5_000.0]);
+    assert_eq!(side.completed_per_s("MutationStage"), 4_000.0);
+    assert_eq!(side.round_ms_max, 6.0);
+}
+
+#[test]
+fn an_unanswered_round_is_kept_as_such_and_the_next_rate_counts_from_the_last_answer() {
+    let start = Instant::now();
+    let side = RingSide::from_rounds(
+        &rounds(
+            start,
+            vec![
+                vec![sample("10.0.0.1", 0, 0)],
+                vec![unanswered("10.0.0.1")],
+                vec![sample("10.0.0.1", 0, 6_000)],
+            ],
+        ),
+        start,
+    );
+    let seconds = &side.nodes[0].seconds;
+    assert_eq!(seconds.len(), 3);
+    assert!(!seconds[1].answered && seconds[1].pools.is_empty());
+    // 6,000 tasks over the 2 s since the last answer.
+    assert_eq!(seconds[2].pools["MutationStage"].completed_per_s, 3_000.0);
+    assert!(
+        side.describe().contains("1 samples unanswered"),
+        "{}",
+        side.describe()
+    );
+}
+
+fn limited_by_the_bound() -> Limiter {
+    Limiter {
+        verdict: Verdict::InFlightBound,
+        explanation: "The window of 64 was full.".to_owned(),
+        warning: None,
+    }
+}
+
+#[test]
+fn a_full_window_while_a_node_queued_work_is_the_server_not_the_bound() {
+    let start = Instant::now();
+    let queued = |pending| vec![sample("10.0.0.1", 0, 0), sample("10.0.0.2", pending, 0)];
+    let side = RingSide::from_rounds(
+        &rounds(start, vec![queued(40), queued(2_400), queued(0)]),
+        start,
+    );
+    let strain = side.strain().expect("a strain");
+    assert_eq!(strain.node, "10.0.0.2 (dc1)");
+    assert_eq!(
+        (strain.pending_max, strain.queued_rounds, strain.rounds),
+        (2_400, 2, 3)
+    );
+    let limiter = side.weigh(limited_by_the_bound());
+    assert_eq!(limiter.verdict, Verdict::ServerLatency);
+    assert!(
+        limiter
+            .explanation
+            .contains("MutationStage on 10.0.0.2 (dc1) queued up to 2400 tasks"),
+        "{}",
+        limiter.explanation
+    );
+}
+
+#[test]
+fn a_ring_with_no_queue_leaves_the_verdict_and_says_so() {
+    let start = Instant::now();
+    let idle = || vec![sample("10.0.0.1", 0, 0)];
+    let side = RingSide::from_rounds(&rounds(start, vec![idle(), idle()]), start);
+    assert_eq!(side.strain(), None);
+    let limiter = side.weigh(limited_by_the_bound());
+    assert_eq!(limiter.verdict, Verdict::InFlightBound);
+    assert!(
+        limiter
+            .explanation
+            .ends_with("no node queued work in its request pools.")
+    );
+    // A shallow, rare queue is cited but does not change the verdict.
+    let rare = RingSide::from_rounds(
+        &rounds(
+            start,
+            vec![
+                vec![sample("10.0.0.1", 3, 0)],
+                idle(),
+                idle(),
+                idle(),
+                idle(),
+            ],
+        ),
+        start,
+    );
+    assert_eq!(
+        rare.weigh(limited_by_the_bound()).verdict,
+        Verdict::InFlightBound
+    );
+    // A run that kept up gets no server sentence.
+    let kept = Limiter {
+        verdict: Verdict::KeptUp,
+        ..limited_by_the_bound()
+    };
+    assert_eq!(side.weigh(kept.clone()), kept);
+}
+
+#[test]
+fn a_ring_not_sampled_says_why_and_weighs_nothing() {
+    let side = RingSide::unavailable("no system_views");
+    assert_eq!(
+        side.describe(),
+        "the ring's own view: not sampled: no system_views"
+    );
+    assert_eq!(side.weigh(limited_by_the_bound()), limited_by_the_bound());
+    assert_eq!(RingSide::from_rounds(&[], Instant::now()).nodes.len(), 0);
+}
