@@ -11,6 +11,7 @@ use std::path::Path;
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use crate::report::plots::{self, PlotError};
+use crate::report::ring_figures::ring_figures;
 use crate::report::suite_report::SuiteReport;
 
 /// The page's file name in a report folder.
@@ -66,6 +67,15 @@ pub fn page(suite: &SuiteReport) -> Result<String, PageError> {
         }
         h2 { "Over time" }
         @for figure in over_time_figures(suite)? { (figure) }
+        @let ring_side = ring_figures(suite)?;
+        @if !ring_side.is_empty() {
+            h2 { "The ring's side" }
+            p.note {
+                "What each node said about its own load, once a second, read over CQL from its "
+                code { "system_views" } ", on the same time axis as the plots above."
+            }
+            @for figure in ring_side { (figure) }
+        }
     };
     let markup = document(&title, STYLE, content);
     Ok(markup.into_string())

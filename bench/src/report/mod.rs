@@ -1,6 +1,8 @@
 //! The report folder a suite (or a merge) writes: `report.json` with every scenario's run report
-//! ([`suite_report`]), and `index.html` ([`html`]) with its SVG plots ([`plots`]), offline.
+//! ([`suite_report`]), and `index.html` ([`html`]) with its SVG plots ([`plots`]) and the ring's
+//! side of each scenario ([`ring_figures`]), offline.
 
 pub mod html;
 pub mod plots;
+pub mod ring_figures;
 pub mod suite_report;

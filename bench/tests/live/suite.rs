@@ -88,7 +88,7 @@ async fn a_short_suite_writes_a_report_folder_that_renders() -> anyhow::Result<(
     claim_the_suite_table_marks_closed_loop_rows(&stdout);
     claim_the_json_records_what_each_latency_counts(&loaded);
     claim_a_run_ends_with_its_duration_counting_every_visit_due(&loaded);
-    claim_the_page_draws_all_six_plots(&out);
+    claim_the_page_draws_every_plot_with_the_rings_side(&out, &loaded);
     claim_the_suite_dropped_its_keyspace(&args, &loaded)
         .await
         .context("claim: the suite dropped its keyspace")?;
@@ -219,11 +219,23 @@ fn claim_a_run_ends_with_its_duration_counting_every_visit_due(loaded: &suite_re
 }
 
 /// Two percentile plots (factory, shop), the rate ladder, and one over-time plot per scenario.
-fn claim_the_page_draws_all_six_plots(out: &Path) {
+/// Six plots of the client's numbers, and per scenario the ring's side: the requests each node
+/// served, and its queues when it had any.
+fn claim_the_page_draws_every_plot_with_the_rings_side(out: &Path, loaded: &suite_report::Loaded) {
+    const CLAIM: &str = "the page draws every plot, the ring's side of each scenario too";
+    let rings: Vec<_> = (loaded.suite.scenarios.iter())
+        .filter_map(|s| s.report.ring.as_ref().filter(|ring| !ring.nodes.is_empty()))
+        .collect();
+    assert_eq!(
+        rings.len(),
+        3,
+        "claim: {CLAIM}: every scenario sampled the ring"
+    );
+    let expected = 6 + rings.len() + rings.iter().filter(|r| r.strain().is_some()).count();
     assert_eq!(
         drawn_plots(&out.join("index.html")),
-        (6, 6),
-        "claim: the page draws all six plots"
+        (expected, expected),
+        "claim: {CLAIM}"
     );
 }
 
