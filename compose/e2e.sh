@@ -17,8 +17,9 @@
 # 6. a node killed and restarted during a factory run: the run goes on, errors are counted by
 #    kind, and every acknowledged visit is found afterwards
 # 7. SIGTERM to a running factory container: it drains and still writes its report
-# 8. Prometheus, with the compose file's prometheus.yml, scrapes a running factory, and every
-#    query of the Grafana dashboard returns data (Grafana itself cannot be had here)
+# 8. Prometheus, with the compose file's prometheus.yml, scrapes a running factory and every node's
+#    JMX exporter agent (monitoring/ring-metrics.yml, on for the whole test), and every query of
+#    both Grafana dashboards (the apps, the ring) returns data (Grafana itself cannot be had here)
 # 9. `down -v` leaves no container, network or volume behind, pass or fail (nor the stack, nor
 #    the swarm when this test made it)
 #
@@ -37,6 +38,8 @@ stack=pickle-e2e-stack swarm_made=""
 export CASSANDRA_IMAGE="${CASSANDRA_IMAGE:-pickle/cassandra:5.0.8}"
 export PROMETHEUS_IMAGE="${PROMETHEUS_IMAGE:-pickle/prometheus:bookworm}"
 export PICKLE_ENV=dev
+# The ring with its own metrics (the JMX exporter agent in every node), as compose/README.md says.
+export COMPOSE_FILE=docker-compose.yml:monitoring/ring-metrics.yml
 # Compose 1.29 warns about every unset variable it interpolates; these are the user's .env's.
 export CASSANDRA_USER="" CASSANDRA_PASSWORD=""
 
@@ -150,6 +153,7 @@ json() { python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print($2)"
 
 step "images"
 "$compose_dir/images/build.sh"
+"$compose_dir/monitoring/jmx/fetch.sh"
 done_step
 
 step "1. the ring: 3 nodes in 2 datacenters, healthy"
@@ -368,16 +372,18 @@ docker logs pickle-e2e-term 2>&1 | tail -8 >&2
 say "report after SIGTERM: $(json "$reports/term.json" "r['ending']"), $(json "$reports/term.json" "r['counts']")"
 done_step
 
-step "8. Prometheus scrapes a factory; every dashboard query returns data"
+step "8. Prometheus scrapes a factory and every node; every query of both dashboards returns data"
 within 120 compose up -d prometheus
 within 60 compose run -d --use-aliases --name pickle-e2e-metrics factory --rate 200 \
     --duration 3m >/dev/null
 # Prometheus looks the factory up by name every 30 s (dns_sd_configs), then scrapes every 5 s;
 # rates need two samples. Poll until every query has data, for at most two minutes.
-python3 - "$compose_dir/monitoring/grafana/dashboards/pickle.json" <<'PY'
+python3 - "$compose_dir"/monitoring/grafana/dashboards/{pickle,ring}.json <<'PY'
 import json, sys, time, urllib.parse, urllib.request
-dashboard = json.load(open(sys.argv[1]))
-queries = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
+queries = [t["expr"] for path in sys.argv[1:] for p in json.load(open(path))["panels"]
+           for t in p.get("targets", [])]
+# Every node's agent is a target, and up.
+queries.append('count(up{job="cassandra"} == 1) == 3')
 def series(query):
     url = "http://127.0.0.1:9090/api/v1/query?" + urllib.parse.urlencode({"query": query})
     try:

@@ -328,15 +328,60 @@ fn every_path_mounted_or_built_exists() {
         assert!(monitoring.join(file).is_file(), "compose/monitoring/{file}");
     }
     let datasource = read(&monitoring.join("grafana/provisioning/datasources/prometheus.yml"));
-    let dashboard: serde_json::Value =
-        serde_json::from_str(&read(&monitoring.join("grafana/dashboards/pickle.json")))
-            .expect("the dashboard is JSON");
-    for panel in dashboard["panels"].as_array().expect("panels") {
-        let uid = panel["datasource"]["uid"].as_str().unwrap_or_default();
+    for name in ["pickle.json", "ring.json"] {
+        let path = monitoring.join("grafana/dashboards").join(name);
+        let dashboard: serde_json::Value =
+            serde_json::from_str(&read(&path)).expect("the dashboard is JSON");
+        for panel in dashboard["panels"].as_array().expect("panels") {
+            let uid = panel["datasource"]["uid"].as_str().unwrap_or_default();
+            assert!(
+                datasource.contains(&format!("uid: {uid}")),
+                "{name}: panel {} uses datasource {uid}, which is not provisioned",
+                panel["title"]
+            );
+        }
+    }
+}
+
+#[test]
+fn the_ring_metrics_override_loads_the_agent_it_mounts_with_rules_for_every_dashboard_metric() {
+    let monitoring = compose_dir().join("monitoring");
+    let overlay = read(&monitoring.join("ring-metrics.yml"));
+    assert!(
+        overlay.contains("./monitoring/jmx:/opt/jmx:ro"),
+        "{overlay}"
+    );
+    assert!(
+        overlay.contains(
+            "-javaagent:/opt/jmx/jmx_prometheus_javaagent.jar=7070:/opt/jmx/cassandra.yml"
+        ),
+        "{overlay}"
+    );
+    // JVM_EXTRA_OPTS replaces the base file's: it must keep JMX open for the nodetool service.
+    assert!(overlay.contains("-Dcom.sun.management.jmxremote.authenticate=false"));
+    let rules = read(&monitoring.join("jmx/cassandra.yml"));
+    let prometheus = read(&monitoring.join("prometheus.yml"));
+    assert!(prometheus.contains("cassandra-1:7070"), "{prometheus}");
+    // Every cassandra_* metric the ring dashboard asks for is one the rules make (the JVM's
+    // jvm_* metrics come from the agent itself).
+    let dashboard = read(&monitoring.join("grafana/dashboards/ring.json"));
+    let asked: BTreeSet<&str> = dashboard
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|word| word.starts_with("cassandra_"))
+        .collect();
+    assert!(asked.len() >= 8, "{asked:?}");
+    for metric in asked {
+        let made = rules.contains(&format!("name: {metric}"))
+            || metric
+                .strip_prefix("cassandra_storage_")
+                .is_some_and(|rest| {
+                    rules
+                        .to_lowercase()
+                        .contains(&format!("(totalhints|{rest})"))
+                });
         assert!(
-            datasource.contains(&format!("uid: {uid}")),
-            "panel {} uses datasource {uid}, which is not provisioned",
-            panel["title"]
+            made,
+            "the ring dashboard asks for {metric}, which no rule makes"
         );
     }
 }
