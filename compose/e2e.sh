@@ -399,6 +399,12 @@ while True:
     time.sleep(5)
 for query in queries:
     print(f"e2e: {len(series(query)):2} series  {query}", file=sys.stderr)
+try:
+    targets = json.load(urllib.request.urlopen("http://127.0.0.1:9090/api/v1/targets", timeout=10))
+    for t in targets["data"]["activeTargets"]:
+        print(f"e2e: target {t['scrapeUrl']}: {t['health']}, last scrape {t['lastScrapeDuration']:.2f} s {t['lastError']}", file=sys.stderr)
+except (OSError, KeyError, ValueError) as error:
+    print(f"e2e: no targets from Prometheus: {error}", file=sys.stderr)
 if empty:
     sys.exit(f"e2e: no data for {len(empty)} of {len(queries)} dashboard queries: {empty}")
 PY
