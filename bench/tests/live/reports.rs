@@ -99,8 +99,19 @@ async fn two_factories_at_once_merge_into_one_report() -> anyhow::Result<()> {
         .sum();
     assert_eq!(logged, sum.len());
     assert!(report.intervals.iter().any(|i| i.response_us.p99 > 0.0));
-    assert_eq!(drawn_plots(&out.join("index.html")).0, 3);
+    // Three plots of the client's numbers, and the ring's side as one of the processes saw it.
+    assert_eq!(
+        drawn_plots(&out.join("index.html")).0,
+        3 + ring_plots(report)
+    );
     Ok(())
+}
+
+/// The plots of the ring's side a page draws for one run: the requests each node served, and the
+/// tasks queued when a node queued any.
+fn ring_plots(report: &RunReport) -> usize {
+    let ring = report.ring.as_ref().filter(|ring| !ring.nodes.is_empty());
+    ring.map_or(0, |ring| 1 + usize::from(ring.strain().is_some()))
 }
 
 /// One run spread over two processes: each takes every other visit of the one schedule, both
@@ -419,9 +430,11 @@ fn claim_plot_draws_every_plot_of_a_single_runs_page(base: &Path) -> anyhow::Res
         "claim: {CLAIM}: {}",
         String::from_utf8_lossy(&plotted.stderr)
     );
+    let plots = 3 + ring_plots(&RunReport::read(base)?);
+    assert!(plots > 3, "claim: {CLAIM}: the run sampled the ring");
     assert_eq!(
         drawn_plots(&page.path().join("index.html")),
-        (3, 3),
+        (plots, plots),
         "claim: {CLAIM}"
     );
     Ok(())
