@@ -10,11 +10,11 @@
 //! round took). [`RingSide::weigh`] adds the ring's evidence to the rate's verdict.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use cluster::ring_view::{NodeSample, PoolState, QUERIES_PER_NODE, RingWatch};
 use serde::{Deserialize, Serialize};
-use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -110,40 +110,37 @@ struct Round {
 
 /// Samples the ring once a second until [`RingWatcher::finish`].
 pub struct RingWatcher {
-    stop: oneshot::Sender<()>,
-    task: JoinHandle<Vec<Round>>,
+    rounds: Arc<Mutex<Vec<Round>>>,
+    task: JoinHandle<()>,
 }
 
 impl RingWatcher {
     /// Starts sampling now (the first round is the baseline of the throughput that follows).
     pub fn start(watch: RingWatch) -> RingWatcher {
-        let (stop, mut stopped) = oneshot::channel();
+        let rounds = Arc::new(Mutex::new(Vec::new()));
+        let kept = Arc::clone(&rounds);
         let task = tokio::spawn(async move {
-            let mut rounds = Vec::new();
             let mut ticks = tokio::time::interval(INTERVAL);
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
-                tokio::select! {
-                    _ = &mut stopped => break,
-                    at = ticks.tick() => {
-                        let (samples, took) = watch.sample().await;
-                        rounds.push(Round { at, took, samples });
-                    }
-                }
+                let at = ticks.tick().await;
+                let (samples, took) = watch.sample().await;
+                let round = Round { at, took, samples };
+                kept.lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push(round);
             }
-            rounds
         });
-        RingWatcher { stop, task }
+        RingWatcher { rounds, task }
     }
 
     /// Stops sampling and keeps the rounds of the measured time, from `measured_from`, with the
     /// round before it as the baseline.
+    /// The round under way, if any, is dropped: a report never waits for a slow or dead node.
     pub async fn finish(self, measured_from: Instant) -> RingSide {
-        let _ = self.stop.send(());
-        let rounds = match tokio::time::timeout(Duration::from_secs(5), self.task).await {
-            Ok(Ok(rounds)) => rounds,
-            _ => return RingSide::unavailable("the sampling task did not end"),
-        };
+        self.task.abort();
+        let rounds =
+            std::mem::take(&mut *self.rounds.lock().unwrap_or_else(PoisonError::into_inner));
         RingSide::from_rounds(&rounds, measured_from)
     }
 }
