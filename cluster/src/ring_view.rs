@@ -28,10 +28,14 @@ use crate::connect::{CompressionChoice, ConnectError, ConnectionArgs};
 /// How long one query of a round may take before the round gives that node up.
 const QUERY_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// The pool every client request passes through: its completed tasks are the requests a node
+/// served.
+pub const CLIENT_REQUESTS: &str = "Native-Transport-Requests";
+
 /// The thread pools a report keeps (Cassandra's names for them): where requests queue when a
 /// node cannot keep up. Every other pool (gossip, repair, caches...) is left out.
 pub const POOLS: [&str; 7] = [
-    "Native-Transport-Requests",
+    CLIENT_REQUESTS,
     "MutationStage",
     "ReadStage",
     "CounterMutationStage",
@@ -105,10 +109,11 @@ pub enum WatchError {
 }
 
 impl RingWatch {
-    /// Connects a session of its own (one connection per node, uncompressed) and checks that the
-    /// first node answers about its thread pools.
-    pub async fn connect(args: &ConnectionArgs) -> Result<RingWatch, WatchError> {
+    /// Connects a session of its own (one connection per node, uncompressed, in the workload's
+    /// `local_dc`) and checks that the first node answers about its thread pools.
+    pub async fn connect(args: &ConnectionArgs, local_dc: &str) -> Result<RingWatch, WatchError> {
         let mut args = args.clone();
+        args.dc = Some(local_dc.to_owned());
         args.connections = 1;
         args.compression = CompressionChoice::None;
         let connection = args.connect().await?;
@@ -128,11 +133,6 @@ impl RingWatch {
                 .map_err(|e| WatchError::NoVirtualTables(e.to_string()))?;
         }
         Ok(watch)
-    }
-
-    /// How many nodes are watched.
-    pub fn nodes(&self) -> usize {
-        self.nodes.len()
     }
 
     /// One round: every node asked at once; the round's own length comes back beside it.

@@ -140,7 +140,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     run.note_clock_offset(cassandra.clock_offset_ms().await);
     //    The ring's side goes in the report too: each node's own queues, once a second, read
     //    by a session of its own so that watching never delays a write.
-    run.watch_the_ring(&args.connection).await;
+    run.watch_the_ring(&args.connection, &cassandra).await;
     let session = &cassandra.session;
 
     // 2. The tables must exist and match schema.cql.

@@ -117,7 +117,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     if let Some(run) = &mut run {
         // A measured loop reports the ring's side too: each node's own queues, once a second,
         // read by a session of its own so that watching never delays a read.
-        run.watch_the_ring(&args.connection).await;
+        run.watch_the_ring(&args.connection, &cassandra).await;
     }
     let session = &cassandra.session;
     let schema = schema::project_schema()?;

@@ -30,7 +30,7 @@ pub struct RingSide {
     pub how: String,
     /// Seconds between rounds.
     pub interval_s: f64,
-    /// Rounds taken while the run was measured.
+    /// Rounds taken from the start of measurement to the end of the run (its drain included).
     pub rounds: usize,
     /// Queries per node per round.
     pub queries_per_node: usize,
@@ -134,10 +134,10 @@ impl RingWatcher {
         RingWatcher { rounds, task }
     }
 
-    /// Stops sampling and keeps the rounds of the measured time, from `measured_from`, with the
-    /// round before it as the baseline.
-    /// The round under way, if any, is dropped: a report never waits for a slow or dead node.
-    pub async fn finish(self, measured_from: Instant) -> RingSide {
+    /// Stops sampling and keeps the rounds from `measured_from` on, with the round before it as
+    /// the baseline. The round under way, if any, is dropped: a report never waits for a slow or
+    /// dead node.
+    pub fn finish(self, measured_from: Instant) -> RingSide {
         self.task.abort();
         let rounds =
             std::mem::take(&mut *self.rounds.lock().unwrap_or_else(PoisonError::into_inner));

@@ -11,8 +11,8 @@
 use std::future::Future;
 use std::time::{Duration, SystemTime};
 
-use cluster::ConnectionArgs;
 use cluster::ring_view::RingWatch;
+use cluster::{Connection, ConnectionArgs};
 use serde::Serialize;
 use tokio::time::Instant;
 
@@ -191,12 +191,13 @@ impl Run {
     /// Samples the ring's own view of its load while the run is measured: every node's thread
     /// pools, compactions and hints, once a second, over a session of its own (see
     /// [`crate::ring_side`]). A ring that cannot be watched (no `system_views`, or
-    /// `--no-ring-view`) is noted in the report, and the run goes on.
-    pub async fn watch_the_ring(&mut self, connection: &ConnectionArgs) {
+    /// `--no-ring-view`) is noted in the report, and the run goes on. `connection` is the app's
+    /// connected session, whose local datacenter the watching session takes.
+    pub async fn watch_the_ring(&mut self, args: &ConnectionArgs, connection: &Connection) {
         self.ring = Some(if self.args.no_ring_view {
             Err("--no-ring-view".to_owned())
         } else {
-            RingWatch::connect(connection)
+            RingWatch::connect(args, &connection.local_dc)
                 .await
                 .map_err(|e| e.to_string())
         });
@@ -309,7 +310,7 @@ impl Run {
             })?;
         let end_usage = Usage::now();
         let ring = match watcher {
-            Some(watcher) => Some(watcher.finish(measure_from).await),
+            Some(watcher) => Some(watcher.finish(measure_from)),
             None => unwatched,
         };
         // A run stopped during its warm-up never began measuring: it cost nothing measured.

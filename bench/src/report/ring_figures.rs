@@ -3,6 +3,7 @@
 //! the node counted them, and the tasks each node queued in its request pools. Both come from the
 //! run report's [`RingSide`], sampled once a second from the nodes' own `system_views`.
 
+use cluster::ring_view::CLIENT_REQUESTS as REQUESTS;
 use driver::report::RunReport;
 use driver::ring_side::RingSide;
 use maud::Markup;
@@ -10,9 +11,6 @@ use maud::Markup;
 use crate::report::html::figure;
 use crate::report::plots::{self, PlotError};
 use crate::report::suite_report::SuiteReport;
-
-/// The pool through which every client request passes.
-const REQUESTS: &str = "Native-Transport-Requests";
 
 /// The ring's figures of every scenario that sampled it.
 pub fn ring_figures(suite: &SuiteReport) -> Result<Vec<Markup>, PlotError> {

@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+use cluster::ring_view::CLIENT_REQUESTS;
 use cluster::testing;
 use driver::limiter::Verdict;
 use driver::report::RunReport;
@@ -58,12 +59,12 @@ async fn the_report_carries_every_nodes_own_count_of_the_requests_it_served() ->
         assert!(
             node.seconds
                 .iter()
-                .all(|s| s.pools.contains_key("Native-Transport-Requests"))
+                .all(|s| s.pools.contains_key(CLIENT_REQUESTS))
         );
     }
     // The nodes' own count of client requests served agrees with the client's: 900 writes/s
     // (and the few the watching session sends itself).
-    let served = ring.completed_per_s("Native-Transport-Requests");
+    let served = ring.completed_per_s(CLIENT_REQUESTS);
     let sent = run.achieved_request_rate;
     assert!(
         served > 0.8 * sent && served < 1.3 * sent + 10.0,
