@@ -68,6 +68,21 @@ pub struct NodeSecond {
     pub hint_files: i64,
 }
 
+impl NodeSecond {
+    /// Tasks queued in every pool sampled: pending and blocked.
+    pub fn queued(&self) -> f64 {
+        self.pools
+            .values()
+            .map(|p| (p.pending + p.blocked) as f64)
+            .sum()
+    }
+
+    /// The pool's tasks completed per second, 0 when it was not sampled.
+    pub fn completed_per_s(&self, pool: &str) -> f64 {
+        self.pools.get(pool).map_or(0.0, |p| p.completed_per_s)
+    }
+}
+
 /// One thread pool in one round.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct PoolSecond {
@@ -250,6 +265,21 @@ impl RingSide {
                 rates.iter().sum::<f64>() / rates.len().max(1) as f64
             })
             .sum()
+    }
+
+    /// Every node together, round by round: the sum of `value` over the nodes' samples. A round
+    /// in which a node did not answer is left out: a sum without it would look like a drop.
+    pub fn per_round(&self, value: impl Fn(&NodeSecond) -> f64) -> Vec<f64> {
+        let rounds = self.nodes.iter().map(|n| n.seconds.len()).min();
+        (0..rounds.unwrap_or(0))
+            .filter_map(|i| {
+                let samples: Vec<&NodeSecond> = self.nodes.iter().map(|n| &n.seconds[i]).collect();
+                samples
+                    .iter()
+                    .all(|s| s.answered)
+                    .then(|| samples.into_iter().map(&value).sum())
+            })
+            .collect()
     }
 
     /// One sentence: what the ring showed, with the numbers.

@@ -12,6 +12,10 @@
 //! - **Errors**: the share of operations due that failed, were missed or abandoned, per second,
 //!   by the same test as the means.
 //!
+//! - **The ring's side** (when both reports sampled it): the nodes' own counts, every node
+//!   together, one sample per second, by the same test as the means. Evidence, shown beside
+//!   the client's numbers; `--fail-if-slower` does not weigh it.
+//!
 //! Latency here is the headline: every operation, from its due time to its outcome.
 //! `--fail-if-slower 5%` turns a significant change for the worse beyond 5%, in any of these
 //! (a p99 regression included), into exit code 1, for CI.
@@ -20,8 +24,10 @@ use serde::Serialize;
 
 use crate::report::suite_report::SuiteReport;
 use crate::stats::{effective_size, quantile_interval, welch_autocorrelated};
+use cluster::ring_view::CLIENT_REQUESTS;
 use driver::record::IntervalSummary;
 use driver::report::RunReport;
+use driver::ring_side::{NodeSecond, RingSide};
 
 /// Below this p-value a difference is called significant; confidence intervals are at 1 - ALPHA.
 pub const ALPHA: f64 = 0.05;
@@ -127,6 +133,11 @@ pub struct ScenarioChanges {
     pub name: String,
     /// Its metrics.
     pub changes: Vec<Change>,
+    /// What the ring said about itself in A and in B ([`ring_changes`]): evidence beside the
+    /// client's numbers, never a regression of their own.
+    pub ring: Vec<Change>,
+    /// Why there are no ring rows, when there are none.
+    pub ring_missing: Option<String>,
 }
 
 /// Compares the scenarios of two reports (all of them, or those named).
@@ -171,9 +182,15 @@ pub fn compare(
                 name: name.clone(),
                 which: "B",
             })?;
+            let (ring, ring_missing) = match ring_changes(&left.report, &right.report) {
+                Ok(ring) => (ring, None),
+                Err(why) => (Vec::new(), Some(why)),
+            };
             Ok(ScenarioChanges {
                 name: name.clone(),
                 changes: changes(&left.report, &right.report),
+                ring,
+                ring_missing,
             })
         })
         .collect()
@@ -269,12 +286,67 @@ fn changes(a: &RunReport, b: &RunReport) -> Vec<Change> {
     ]
 }
 
+/// A metric with one sample per round of the ring's own view, tested for a change in its mean.
+fn per_round(
+    metric: &str,
+    (a, b): (&RingSide, &RingSide),
+    value: impl Fn(&NodeSecond) -> f64,
+    higher_is_worse: bool,
+) -> Change {
+    let (sa, sb) = (a.per_round(&value), b.per_round(&value));
+    let p = welch_autocorrelated(&sa, &sb).map(|(_, p)| p);
+    Change::new(metric, mean(&sa), mean(&sb), p, higher_is_worse)
+}
+
+/// The ring's own numbers in A and in B, every node together, once a second: the client
+/// requests the nodes served, the tasks they queued, the compactions they ran and the hint files
+/// they kept; or why a side has none.
+fn ring_changes(a: &RunReport, b: &RunReport) -> Result<Vec<Change>, String> {
+    let sampled = |report: &RunReport, which: &str| match &report.ring {
+        Some(ring) if !ring.nodes.is_empty() => Ok(ring.clone()),
+        Some(ring) => Err(format!("{which}'s ring was {}", ring.how)),
+        None => Err(format!("{which} has no ring's side (an older report)")),
+    };
+    let (ra, rb) = (sampled(a, "A")?, sampled(b, "B")?);
+    let most = |ring: &RingSide| {
+        ring.per_round(NodeSecond::queued)
+            .into_iter()
+            .fold(0.0, f64::max)
+    };
+    Ok(vec![
+        per_round(
+            "ring: requests served/s",
+            (&ra, &rb),
+            |s| s.completed_per_s(CLIENT_REQUESTS),
+            false,
+        ),
+        per_round("ring: tasks queued", (&ra, &rb), NodeSecond::queued, true),
+        Change::new("ring: most tasks queued", most(&ra), most(&rb), None, true),
+        per_round(
+            "ring: compactions running",
+            (&ra, &rb),
+            |s| f64::from(s.compactions),
+            true,
+        ),
+        per_round(
+            "ring: hint files",
+            (&ra, &rb),
+            |s| s.hint_files as f64,
+            true,
+        ),
+    ])
+}
+
 /// The comparison as a text table; significant changes carry a `*`.
 pub fn text(scenarios: &[ScenarioChanges]) -> String {
     let header = ["scenario", "metric", "A", "B", "change", "evidence"];
     let mut table = driver::table::new(&header, &[0, 1, 5]);
+    let mut ring_missing = Vec::new();
     for scenario in scenarios {
-        for (i, change) in scenario.changes.iter().enumerate() {
+        if let Some(why) = &scenario.ring_missing {
+            ring_missing.push(format!("{}: {why}", scenario.name));
+        }
+        for (i, change) in scenario.changes.iter().chain(&scenario.ring).enumerate() {
             let name = if i == 0 { scenario.name.as_str() } else { "" };
             let mark = if change.is_significant() { " *" } else { "" };
             let evidence = match (change.p_value, change.intervals) {
@@ -298,8 +370,14 @@ pub fn text(scenarios: &[ScenarioChanges]) -> String {
     out.push_str(
         "* significant: Welch's t-test on per-second samples counted at their effective size \
          (autocorrelation), p < 0.05; for p99 and p99.9, 95% confidence intervals that do not \
-         overlap. Latency counts every operation due, failed and missed ones too.\n",
+         overlap. Latency counts every operation due, failed and missed ones too.\n\
+         ring: the nodes' own counts (system_views, once a second, every node together; a second \
+         in which a node did not answer is left out): evidence beside the client's numbers, which \
+         --fail-if-slower does not weigh.\n",
     );
+    if !ring_missing.is_empty() {
+        out.push_str(&format!("No ring rows for {}.\n", ring_missing.join("; ")));
+    }
     out
 }
 

@@ -4,6 +4,7 @@ use hdrhistogram::Histogram;
 
 use super::*;
 use crate::stats::welch;
+use driver::ring_side::{NodeSeries, PoolSecond};
 
 #[test]
 fn welch_matches_a_textbook_case() {
@@ -115,4 +116,81 @@ fn only_significant_slowdowns_beyond_the_threshold_are_regressions() {
     assert!(!Change::new("ops", 100.0, 110.0, Some(0.01), false).is_regression(5.0));
     assert_eq!(parse_percent("5%").unwrap(), 5.0);
     assert!(parse_percent("fast").is_err());
+}
+
+/// A ring of two nodes whose client-request pool served `served` requests per second and queued
+/// `queued` tasks, round by round; node 2 misses the round `silent`.
+fn ring(served: &[f64], queued: &[i64], silent: Option<usize>) -> RingSide {
+    let node = |address: &str, silent: Option<usize>| NodeSeries {
+        address: address.to_owned(),
+        datacenter: "dc1".to_owned(),
+        seconds: (served.iter().zip(queued))
+            .enumerate()
+            .map(|(i, (&served, &queued))| NodeSecond {
+                at_s: i as f64,
+                answered: silent != Some(i),
+                pools: [(
+                    CLIENT_REQUESTS.to_owned(),
+                    PoolSecond {
+                        pending: queued,
+                        completed_per_s: served / 2.0,
+                        ..PoolSecond::default()
+                    },
+                )]
+                .into(),
+                ..NodeSecond::default()
+            })
+            .collect(),
+    };
+    RingSide {
+        how: "sampled".to_owned(),
+        nodes: vec![node("127.0.0.1", None), node("127.0.0.2", silent)],
+        ..RingSide::default()
+    }
+}
+
+fn with_ring(ring: Option<RingSide>) -> RunReport {
+    RunReport {
+        ring,
+        ..crate::stats::merge::tests::report_of(&[1000])
+    }
+}
+
+#[test]
+fn the_rings_own_numbers_are_compared_round_by_round_and_a_silent_round_is_left_out() {
+    let steady: Vec<f64> = (0..30).map(|i| 1000.0 + f64::from(i % 3)).collect();
+    let a = ring(&steady, &[0; 30], None);
+    // B served a third less and queued work; in round 5 one node did not answer.
+    let fewer: Vec<f64> = steady.iter().map(|s| s * 2.0 / 3.0).collect();
+    let b = ring(&fewer, &[6; 30], Some(5));
+    assert_eq!(
+        b.per_round(NodeSecond::queued).len(),
+        29,
+        "the silent round is left out"
+    );
+
+    let rows = ring_changes(&with_ring(Some(a)), &with_ring(Some(b))).unwrap();
+    let row = |metric: &str| rows.iter().find(|c| c.metric == metric).unwrap();
+    let served = row("ring: requests served/s");
+    assert!((served.a - 1001.0).abs() < 1e-9, "{served:?}");
+    assert!((served.percent + 33.3).abs() < 0.1, "{served:?}");
+    assert!(served.is_significant() && !served.higher_is_worse);
+    assert_eq!(
+        (row("ring: tasks queued").a, row("ring: tasks queued").b),
+        (0.0, 12.0)
+    );
+    assert_eq!(row("ring: most tasks queued").b, 12.0);
+}
+
+#[test]
+fn a_side_without_the_ring_says_why_and_adds_no_rows() {
+    let sampled = with_ring(Some(ring(&[10.0; 5], &[0; 5], None)));
+    let off = with_ring(Some(RingSide::unavailable("--no-ring-view")));
+    let why = ring_changes(&sampled, &off).unwrap_err();
+    assert!(
+        why.contains("B's ring was not sampled: --no-ring-view"),
+        "{why}"
+    );
+    let why = ring_changes(&with_ring(None), &sampled).unwrap_err();
+    assert!(why.contains("A has no ring's side"), "{why}");
 }

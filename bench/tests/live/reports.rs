@@ -288,10 +288,18 @@ fn claim_a_report_compared_with_itself_shows_no_change_and_passes(
         "claim: a report compared with itself passes: {}",
         String::from_utf8_lossy(&same.stderr)
     );
+    let stdout = String::from_utf8_lossy(&same.stdout);
     assert!(
-        String::from_utf8_lossy(&same.stdout).contains("+0.0%"),
+        stdout.contains("+0.0%"),
         "claim: a report compared with itself shows no change"
     );
+    // The factory sampled the ring's side: the ring's own numbers are compared too.
+    for row in ["ring: requests served/s", "ring: tasks queued"] {
+        assert!(
+            stdout.contains(row),
+            "claim: a report compared with itself shows the ring's row {row}: {stdout}"
+        );
+    }
     Ok(())
 }
 
