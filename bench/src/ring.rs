@@ -11,8 +11,8 @@ use clap::{Args, Subcommand};
 
 use cluster::cli::UsageError;
 use cluster::local::{
-    DEFAULT_CASSANDRA_VERSION, Home, IpPrefix, LocalRing, NodeSignal, ProcessState, RingSpec,
-    SUPERUSER, Security, Shape, UpOutcome,
+    DEFAULT_CASSANDRA_VERSION, Home, IpPrefix, LocalRing, METRICS_PORT, NodeSignal, ProcessState,
+    RingSpec, SUPERUSER, Security, Shape, UpOutcome, metrics_endpoint,
 };
 use cluster::options::parse_duration;
 
@@ -127,6 +127,19 @@ pub struct UpArgs {
     /// trust it with --tls-ca.
     #[arg(long)]
     tls: bool,
+
+    /// Serve every node's metrics for Prometheus, at http://<node's address>:7070/metrics: the
+    /// Prometheus JMX exporter agent (fetched from Maven Central once) with the containerized
+    /// ring's rules, so both rings give the same series (client request latency and counts,
+    /// thread pool queues, dropped messages, compactions, hints, heap and GC). The agent reads
+    /// the node only when scraped. A running ring keeps what it has: asking it for the other is
+    /// refused, with how to restart it.
+    #[arg(long, env = "PICKLE_RING_METRICS", overrides_with = "no_metrics")]
+    metrics: bool,
+
+    /// Start the ring without the metrics agent (what a new ring does unless --metrics).
+    #[arg(long, overrides_with = "metrics")]
+    no_metrics: bool,
 }
 
 /// Options of `bench ring status`.
@@ -278,6 +291,11 @@ async fn up(home: Home, args: UpArgs) -> Result<()> {
             auth: args.auth,
             tls: args.tls,
         },
+        metrics: match (args.metrics, args.no_metrics) {
+            (true, _) => Some(true),
+            (_, true) => Some(false),
+            _ => None,
+        },
     };
     let began = Instant::now();
     let (state, outcome) = ring.up(&spec).await?;
@@ -318,6 +336,17 @@ async fn up(home: Home, args: UpArgs) -> Result<()> {
         ));
     }
     println!("connect with: {connect}");
+    if state.metrics {
+        let targets: Vec<String> = state
+            .nodes
+            .iter()
+            .map(|n| format!("'{}:{METRICS_PORT}'", n.plan.address))
+            .collect();
+        println!(
+            "metrics for Prometheus: scrape_configs: [{{job_name: cassandra, static_configs: [{{targets: [{}]}}]}}]",
+            targets.join(", ")
+        );
+    }
     Ok(())
 }
 
@@ -343,9 +372,14 @@ fn status_table(ring: &LocalRing) -> Result<String> {
         .state()?
         .ok_or_else(|| cluster::local::LocalError::NoSuchRing(ring.name().to_owned()))?;
     let mut out = String::new();
+    let metrics = if state.metrics {
+        ", metrics for Prometheus on each node's :7070"
+    } else {
+        ""
+    };
     writeln!(
         out,
-        "ring '{}': Cassandra {}, {}, heap {} per node, in {}",
+        "ring '{}': Cassandra {}, {}, heap {} per node{metrics}, in {}",
         state.name,
         state.cassandra_version,
         state.shape,
@@ -353,14 +387,17 @@ fn status_table(ring: &LocalRing) -> Result<String> {
         ring.dir().display()
     )
     .map_err(|e| BenchError::Failed(e.to_string()))?;
-    let header = ["NODE", "ADDRESS", "DC", "RACK", "PID", "STATE", "TOKEN"];
-    let mut table = driver::table::new(&header, &[0, 1, 2, 3, 4, 5]);
+    let mut header = vec!["NODE", "ADDRESS", "DC", "RACK", "PID", "STATE", "TOKEN"];
+    if state.metrics {
+        header.push("METRICS");
+    }
+    let mut table = driver::table::new(&header, &[0, 1, 2, 3, 4, 5, 7]);
     for (node, process) in ring.node_states()? {
         let pid = match (process, node.pid) {
             (ProcessState::Gone, _) | (_, None) => "-".to_owned(),
             (_, Some(pid)) => pid.to_string(),
         };
-        table.add_row([
+        let mut row = vec![
             node.plan.index.to_string(),
             node.plan.address.to_string(),
             node.plan.datacenter.to_string(),
@@ -368,13 +405,18 @@ fn status_table(ring: &LocalRing) -> Result<String> {
             pid,
             node_state_label(process, node.plan.address).to_string(),
             node.plan.token.to_string(),
-        ]);
+        ];
+        if state.metrics {
+            row.push(metrics_endpoint(node.plan.address));
+        }
+        table.add_row(row);
     }
     out.push_str(&driver::table::render(&table, 0));
     Ok(out)
 }
 
 fn status_json(ring: &LocalRing) -> Result<String> {
+    let metrics = ring.state()?.is_some_and(|state| state.metrics);
     let nodes: Vec<serde_json::Value> = ring
         .node_states()?
         .into_iter()
@@ -387,6 +429,7 @@ fn status_json(ring: &LocalRing) -> Result<String> {
                 "pid": if process == ProcessState::Gone { None } else { node.pid },
                 "state": node_state_label(process, node.plan.address),
                 "token": node.plan.token,
+                "metrics": metrics.then(|| metrics_endpoint(node.plan.address)),
             })
         })
         .collect();

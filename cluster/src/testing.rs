@@ -160,6 +160,7 @@ pub async fn start_ring_with(
         cassandra_version: DEFAULT_CASSANDRA_VERSION.to_owned(),
         timeout: START_TIMEOUT,
         security,
+        metrics: None,
     };
     let (state, outcome) = ring.up(&spec).await?;
     Ok(OwnRing {

@@ -77,6 +77,7 @@ pub async fn reach_ring(
                 cassandra_version: cluster::local::DEFAULT_CASSANDRA_VERSION.to_owned(),
                 timeout: Duration::from_secs(300),
                 security: cluster::local::Security::default(),
+                metrics: None,
             };
             let (state, _) = ring.up(&spec).await?;
             eprintln!(

@@ -10,8 +10,14 @@ use std::time::{Duration, Instant};
 
 /// The body of `GET /metrics` at `addr`, or `None` while nothing answers.
 fn scrape(addr: SocketAddr) -> Option<String> {
+    scrape_within(addr, Duration::from_secs(5))
+}
+
+/// [`scrape`], waiting up to `timeout` for the answer (a Cassandra node's agent reads its MBeans
+/// first).
+pub(crate) fn scrape_within(addr: SocketAddr, timeout: Duration) -> Option<String> {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    stream.set_read_timeout(Some(timeout)).ok()?;
     write!(
         stream,
         "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"

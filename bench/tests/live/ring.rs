@@ -1,7 +1,9 @@
-//! `bench ring up | status | down` on a one-node ring of its own (127.0.3.x), and the refusals:
-//! a ring of another shape or heap, a port already taken. (Bad flags are in the catalogue.)
+//! `bench ring up | status | down` on a one-node ring of its own (127.0.3.x), with its metrics for
+//! Prometheus, and the refusals: a ring of another shape, heap or metrics, a port already taken.
+//! (Bad flags are in the catalogue.)
 
 use std::net::TcpListener;
+use std::time::Duration;
 
 use assert_cmd::Command;
 use assert_cmd::assert::{Assert, AssertError};
@@ -73,6 +75,9 @@ fn up_status_and_down_on_one_node() {
     // heap spelled otherwise is the same heap.
     claim_up_with_another_heap_is_refused();
     claim_up_with_the_same_heap_spelled_otherwise_reuses_the_ring();
+    // The node serves the containerized ring's series; a running ring is not restarted without.
+    claim_the_node_serves_the_compose_rings_metrics_at_its_address();
+    claim_up_without_metrics_is_refused_while_it_runs_with_them();
     claim_status_prints_the_node_up();
     claim_down_stops_the_node(pid);
     claim_down_wipe_deletes_the_data_and_forgets_the_ring();
@@ -83,11 +88,12 @@ fn claim_up_starts_one_node_and_prints_its_hosts() {
         "up starts one node and prints its hosts",
         bench()
             .args(["ring", "up", "--name", NAME, "--ip-prefix", "127.0.3"])
-            .args(["--heap", "1G", "--timeout", "300s"]),
+            .args(["--heap", "1G", "--timeout", "300s", "--metrics"]),
         0,
         &[
             &format!("ring '{NAME}' is up (1 node in 1 DC on 127.0.3.x): started 1 node(s)"),
             "CASSANDRA_HOSTS=127.0.3.1",
+            "targets: ['127.0.3.1:7070']",
         ],
         &[],
     );
@@ -105,7 +111,46 @@ fn claim_status_shows_the_node_up_with_its_address_datacenter_and_pid() -> u64 {
         .as_u64()
         .unwrap_or_else(|| panic!("claim: {CLAIM}: a running node has a pid: {status}"));
     assert!(runs(pid), "claim: {CLAIM}: pid {pid} runs");
+    assert_eq!(
+        node["metrics"], "http://127.0.3.1:7070/metrics",
+        "claim: {CLAIM}: {status}"
+    );
     pid
+}
+
+/// The series of the compose ring's rules (`compose/monitoring/jmx/cassandra.yml`) that the ring
+/// dashboard queries, and the JVM's own, are served at the node's address.
+fn claim_the_node_serves_the_compose_rings_metrics_at_its_address() {
+    const CLAIM: &str = "the node serves the compose ring's metrics at its address";
+    let address = "127.0.3.1:7070".parse().expect("an address");
+    let exposition = crate::metrics::scrape_within(address, Duration::from_secs(30))
+        .unwrap_or_else(|| panic!("claim: {CLAIM}: nothing answers GET /metrics at {address}"));
+    for series in [
+        "cassandra_client_requests_total{",
+        "cassandra_client_request_latency_seconds{",
+        "cassandra_thread_pool_tasks{",
+        "cassandra_dropped_messages_total{",
+        "cassandra_compaction_pending_tasks",
+        "jvm_memory_used_bytes{",
+    ] {
+        assert!(
+            exposition.contains(series),
+            "claim: {CLAIM}: no {series} in {} lines",
+            exposition.lines().count()
+        );
+    }
+}
+
+fn claim_up_without_metrics_is_refused_while_it_runs_with_them() {
+    runs_as(
+        "up without metrics is refused while it runs with them",
+        bench()
+            .args(["ring", "up", "--name", NAME, "--ip-prefix", "127.0.3"])
+            .arg("--no-metrics"),
+        1,
+        &[],
+        &["ring 'test-updown' runs with the nodes' metrics (--metrics)"],
+    );
 }
 
 fn claim_up_again_with_the_same_shape_reuses_the_ring() {
@@ -162,7 +207,7 @@ fn claim_status_prints_the_node_up() {
         "status prints the node up",
         bench().args(["ring", "status", "--name", NAME]),
         0,
-        &["127.0.3.1", " UP "],
+        &["127.0.3.1", " UP ", "http://127.0.3.1:7070/metrics"],
         &[],
     );
 }

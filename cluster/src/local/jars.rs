@@ -103,7 +103,7 @@ fn download(dir: &Path, version: &str) -> Result<(), LocalError> {
         let mut log = String::from_utf8_lossy(&output.stdout).into_owned();
         log.push_str(&String::from_utf8_lossy(&output.stderr));
         return Err(LocalError::Maven {
-            version: version.to_owned(),
+            artifact: format!("org.apache.cassandra:cassandra-all:{version}"),
             tail: last_lines(&log, 15),
         });
     }

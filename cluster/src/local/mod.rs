@@ -8,6 +8,7 @@
 
 mod config;
 mod jars;
+mod metrics;
 mod ports;
 mod process;
 mod readiness;
@@ -22,6 +23,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use jars::{DEFAULT_CASSANDRA_VERSION, Jars};
+pub use metrics::{METRICS_PORT, metrics_endpoint};
 pub use process::ProcessState;
 pub use ring::{LocalRing, NodeSignal};
 pub use security::{SUPERUSER, Security, SecurityFiles};
@@ -46,8 +48,8 @@ pub enum LocalError {
     )]
     MavenNotFound,
     /// Maven ran but did not produce the jars.
-    #[error("Maven could not resolve org.apache.cassandra:cassandra-all:{version}:\n{tail}")]
-    Maven { version: String, tail: String },
+    #[error("Maven could not resolve {artifact}:\n{tail}")]
+    Maven { artifact: String, tail: String },
     /// A file or folder operation failed.
     #[error("cannot {action} {path}: {source}")]
     Io {
@@ -94,6 +96,17 @@ pub enum LocalError {
         name: String,
         running: String,
         requested: String,
+    },
+    /// The ring runs without metrics and they were asked for (or the other way round).
+    #[error(
+        "ring '{name}' runs {running} the nodes' metrics (--metrics): use it as it is (leave out \
+         --metrics and --no-metrics), or stop it with `bench ring down --name {name}` and start \
+         it again {requested} them"
+    )]
+    MetricsMismatch {
+        name: String,
+        running: &'static str,
+        requested: &'static str,
     },
     /// Ports the ring needs are taken; nothing was started.
     #[error(
@@ -261,6 +274,10 @@ pub struct RingSpec {
     pub timeout: Duration,
     /// Authentication and TLS.
     pub security: Security,
+    /// Whether every node serves its metrics for Prometheus ([`METRICS_PORT`]); `None`: as a
+    /// running ring does, or off for a new one. A running ring without them is refused when they
+    /// are asked for, never reused as if it had them.
+    pub metrics: Option<bool>,
 }
 
 /// How `up` found the ring.

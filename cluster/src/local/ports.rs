@@ -18,13 +18,17 @@ use super::shape::NodePlan;
 const POLL: Duration = Duration::from_millis(200);
 
 /// The socket addresses a node listens on: storage and native on its own address, JMX on
-/// 127.0.0.1.
-pub fn node_ports(node: &NodePlan) -> [SocketAddr; 3] {
-    [
+/// 127.0.0.1, and its metrics on its own address when the ring serves them.
+pub fn node_ports(node: &NodePlan, metrics: bool) -> Vec<SocketAddr> {
+    let mut ports = vec![
         SocketAddr::from((node.address, 7000)),
         SocketAddr::from((node.address, 9042)),
         SocketAddr::from((Ipv4Addr::LOCALHOST, node.jmx_port)),
-    ]
+    ];
+    if metrics {
+        ports.push(SocketAddr::from((node.address, super::METRICS_PORT)));
+    }
+    ports
 }
 
 /// What holds a port that cannot be bound.
@@ -101,8 +105,15 @@ pub async fn wait_until_free(addresses: &[SocketAddr], deadline: Instant) -> Vec
 
 /// Waits until every port the `nodes` need is free (see [`wait_until_free`]), or says what holds
 /// them; nothing may start while any is taken.
-pub async fn wait_for_nodes(nodes: &[&NodePlan], deadline: Instant) -> Result<(), LocalError> {
-    let needed: Vec<SocketAddr> = nodes.iter().flat_map(|node| node_ports(node)).collect();
+pub async fn wait_for_nodes(
+    nodes: &[&NodePlan],
+    metrics: bool,
+    deadline: Instant,
+) -> Result<(), LocalError> {
+    let needed: Vec<SocketAddr> = nodes
+        .iter()
+        .flat_map(|node| node_ports(node, metrics))
+        .collect();
     let busy: Vec<String> = wait_until_free(&needed, deadline)
         .await
         .iter()

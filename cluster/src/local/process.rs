@@ -73,6 +73,8 @@ pub struct Launch<'a> {
     /// Whether the ring runs with PasswordAuthenticator: the default superuser is then created
     /// at once instead of after ten seconds.
     pub auth: bool,
+    /// The option that loads the metrics agent, when the ring serves metrics.
+    pub metrics_agent: Option<String>,
 }
 
 impl Launch<'_> {
@@ -90,6 +92,7 @@ impl Launch<'_> {
         if let Some(jamm) = self.jars.jamm_agent() {
             args.push(format!("-javaagent:{}", jamm.display()));
         }
+        args.extend(self.metrics_agent.clone());
         args.extend([
             format!(
                 "-Dcassandra.config=file://{}",

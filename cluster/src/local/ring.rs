@@ -119,13 +119,21 @@ fn is_running(ring_dir: &std::path::Path, node: &NodeState) -> bool {
     })
 }
 
-/// Stops the node (see [`process::stop`]): returns once it has exited and its ports are free.
+/// Stops the node (see [`process::stop`]): returns once it has exited and its ports (its
+/// metrics' too, when the ring serves them) are free.
 async fn stop_node(
     ring_dir: &std::path::Path,
     node: &NodeState,
+    metrics: bool,
     grace: Duration,
 ) -> Result<(), LocalError> {
     let Some(pid) = node.pid else { return Ok(()) };
     let node_dir = RingState::node_dir(ring_dir, node.plan.index);
-    process::stop(pid, &node_dir, &ports::node_ports(&node.plan), grace).await
+    process::stop(
+        pid,
+        &node_dir,
+        &ports::node_ports(&node.plan, metrics),
+        grace,
+    )
+    .await
 }

@@ -26,6 +26,9 @@ pub struct RingState {
     /// Authentication and TLS.
     #[serde(default)]
     pub security: super::security::Security,
+    /// Whether every node serves its metrics for Prometheus (`bench ring up --metrics`).
+    #[serde(default)]
+    pub metrics: bool,
     /// Each node, in index order.
     pub nodes: Vec<NodeState>,
 }

@@ -53,7 +53,7 @@ impl LocalRing {
         let i = self.position(&state, index)?;
         let dir = self.dir();
         let was_running = is_running(&dir, &state.nodes[i]);
-        stop_node(&dir, &state.nodes[i], grace).await?;
+        stop_node(&dir, &state.nodes[i], state.metrics, grace).await?;
         state.nodes[i].pid = None;
         state.save(&dir)?;
         Ok(was_running)

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use super::{LocalRing, is_running, stop_node};
 use crate::local::config::NodeConfig;
 use crate::local::jars::Jars;
+use crate::local::metrics::MetricsAgent;
 use crate::local::ports;
 use crate::local::process::Launch;
 use crate::local::readiness::{self, Wait};
@@ -45,6 +46,7 @@ impl LocalRing {
                 shape: spec.shape,
                 heap: spec.heap.clone().unwrap_or_else(|| DEFAULT_HEAP.to_owned()),
                 security: spec.security,
+                metrics: spec.metrics.unwrap_or(false),
                 nodes: spec
                     .shape
                     .plan()
@@ -70,6 +72,17 @@ impl LocalRing {
                 requested: requested.clone(),
             });
         }
+        if let Some(requested) = spec.metrics
+            && stopped.len() < state.nodes.len()
+            && requested != state.metrics
+        {
+            let (with, without) = ("with", "without");
+            return Err(LocalError::MetricsMismatch {
+                name: self.name.clone(),
+                running: if state.metrics { with } else { without },
+                requested: if requested { with } else { without },
+            });
+        }
         let deadline = Instant::now() + spec.timeout;
         let everyone = vec![true; state.nodes.len()];
         if stopped.is_empty() {
@@ -82,9 +95,12 @@ impl LocalRing {
             readiness::wait_until_up(&dir, &state, &wait, &self.access(&state), deadline).await?;
             return Ok((state, UpOutcome::Reused));
         }
-        // The heap of a restarted ring follows this call's --heap, if it gave one.
+        // The heap and metrics of a restarted ring follow this call's, if it gave them.
         if let Some(heap) = &spec.heap {
             state.heap = heap.clone();
+        }
+        if let Some(metrics) = spec.metrics {
+            state.metrics = metrics;
         }
         self.start_nodes(&mut state, &stopped, &everyone, deadline)
             .await?;
@@ -107,9 +123,14 @@ impl LocalRing {
     ) -> Result<(), LocalError> {
         let dir = self.dir();
         let starting: Vec<&NodePlan> = indices.iter().map(|&i| &state.nodes[i].plan).collect();
-        ports::wait_for_nodes(&starting, deadline).await?;
+        ports::wait_for_nodes(&starting, state.metrics, deadline).await?;
         let java = Java::find()?;
         let jars = Jars::resolve(&self.home.jar_cache(), &state.cassandra_version)?;
+        let agent = if state.metrics {
+            Some(MetricsAgent::resolve(&self.home.jar_cache())?)
+        } else {
+            None
+        };
         let plans: Vec<NodePlan> = state.nodes.iter().map(|n| n.plan.clone()).collect();
         let security = self.security_files();
         security.prepare(state.security, &plans)?;
@@ -126,6 +147,10 @@ impl LocalRing {
                 node_dir: &node_dir,
             };
             config.write(&extra)?;
+            let metrics_agent = match &agent {
+                Some(agent) => Some(agent.java_option(&node_dir, state.nodes[i].plan.address)?),
+                None => None,
+            };
             state.nodes[i].log_mark = readiness::log_mark(&node_dir);
             let launch = Launch {
                 java: &java,
@@ -134,6 +159,7 @@ impl LocalRing {
                 heap: &state.heap,
                 jmx_port: state.nodes[i].plan.jmx_port,
                 auth: state.security.auth,
+                metrics_agent,
             };
             state.nodes[i].pid = Some(launch.spawn()?);
             started[i] = true;
@@ -152,7 +178,13 @@ impl LocalRing {
         };
         if let Err(error) = waited {
             for &i in indices {
-                let stopped = stop_node(&dir, &state.nodes[i], Duration::from_secs(10)).await;
+                let stopped = stop_node(
+                    &dir,
+                    &state.nodes[i],
+                    state.metrics,
+                    Duration::from_secs(10),
+                )
+                .await;
                 if let Err(stopping) = stopped {
                     tracing::warn!("{stopping}");
                 }
@@ -181,7 +213,10 @@ impl LocalRing {
             .iter()
             .filter(|node| is_running(&dir, node))
             .count();
-        let stops = state.nodes.iter().map(|node| stop_node(&dir, node, grace));
+        let stops = state
+            .nodes
+            .iter()
+            .map(|node| stop_node(&dir, node, state.metrics, grace));
         for result in futures::future::join_all(stops).await {
             result?;
         }
