@@ -357,8 +357,20 @@ fn the_ring_metrics_override_loads_the_agent_it_mounts_with_rules_for_every_dash
         ),
         "{overlay}"
     );
-    // JVM_EXTRA_OPTS replaces the base file's: it must keep JMX open for the nodetool service.
-    assert!(overlay.contains("-Dcom.sun.management.jmxremote.authenticate=false"));
+    // JVM_EXTRA_OPTS replaces the base file's: it must keep every option of it (JMX open for the
+    // nodetool service).
+    let base = read(&compose_dir().join("docker-compose.yml"));
+    let base_options: Vec<&str> = base
+        .split_whitespace()
+        .filter(|word| word.starts_with("-D"))
+        .collect();
+    assert!(!base_options.is_empty(), "{base_options:?}");
+    for option in base_options {
+        assert!(
+            overlay.contains(option),
+            "the override's JVM_EXTRA_OPTS drops the base file's {option}"
+        );
+    }
     let rules = read(&monitoring.join("jmx/cassandra.yml"));
     let prometheus = read(&monitoring.join("prometheus.yml"));
     assert!(prometheus.contains("cassandra-1:7070"), "{prometheus}");
