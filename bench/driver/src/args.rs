@@ -132,6 +132,28 @@ pub struct RunArgs {
         default_value = "precise"
     )]
     pub timer: TimerChoice,
+
+    /// Wake the pacer once for every operation due within this window: when the first is due,
+    /// wait this much longer, then send it and every one due by then at once. Each goes out as
+    /// late as the window made it (the wait and response times count it, and the report shows
+    /// it); in exchange the client and the ring wake once per batch instead of once per
+    /// operation, which at fixed rates is most of the client's CPU. 0 (the default) wakes for
+    /// each operation. Up to 10ms.
+    #[arg(long, env = "PICKLE_PACE_WINDOW", value_name = "DURATION", default_value = "0s", value_parser = parse_pace_window, allow_hyphen_values = true)]
+    #[serde(serialize_with = "cluster::options::serialize_duration")]
+    pub pace_window: Duration,
+}
+
+/// A pace window: a duration of at most 10 ms (a longer one would be a different schedule).
+pub fn parse_pace_window(text: &str) -> Result<Duration, String> {
+    let window = cluster::options::parse_duration(text)?;
+    if window > Duration::from_millis(10) {
+        return Err(format!(
+            "'{text}' is longer than the 10ms a pace window may be: it delays operations by up to \
+             that much"
+        ));
+    }
+    Ok(window)
 }
 
 /// Which timer paces the schedule.

@@ -44,6 +44,9 @@ pub struct Plan {
     pub max_errors: Option<u64>,
     /// Stop once no node could be reached for longer than this (`--outage-limit`).
     pub outage_limit: Duration,
+    /// When an operation becomes due, how much longer to wait so that those due meanwhile go
+    /// out with it (`--pace-window`); zero: each one on its own.
+    pub pace_window: Duration,
 }
 
 /// When an operation was meant to start.
@@ -184,7 +187,7 @@ where
             },
             () = &mut end_of_time, if end.is_some() && !end_of_time.is_elapsed()
                 && stuck_or_stopping => run.time_up(),
-            () = timer.sleep_until(due_at.unwrap_or(run.start)), if due_at.is_some() => {
+            () = timer.sleep_until(run.wake_at().unwrap_or(run.start)), if due_at.is_some() => {
                 run.turn_to_permits(due_at);
             }
             permits = Arc::clone(&window).acquire_many_owned(permits_per_op), if wants_permits => {

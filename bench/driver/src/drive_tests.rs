@@ -30,6 +30,7 @@ pub(super) fn plan(
         drain_timeout: Duration::from_secs(5),
         max_errors: None,
         outage_limit: Duration::from_secs(30),
+        pace_window: Duration::ZERO,
     }
 }
 
@@ -128,6 +129,51 @@ async fn operations_start_exactly_on_schedule() {
     assert_eq!(recording.counts.ops, 500);
     let response = Percentiles::of(&recording.histograms.response);
     assert!((response.max - 1_000.0).abs() < 2.0, "{response:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_pace_window_sends_in_batches_each_as_late_as_the_window_made_it() {
+    let start = Instant::now() + MS;
+    let end = End {
+        operations: Some(120),
+        after: None,
+    };
+    let batched = Plan {
+        pace_window: 5 * MS,
+        ..plan(start, Some(1000.0), end, 64)
+    };
+    let (recording, outcome, calls) = run(&batched, |sent| sent + MS, never()).await;
+    assert_eq!((outcome.started, outcome.missed), (120, 0));
+    // Operation 0 goes at the start. Then at 1000/s a wake-up waits 5 ms after the first
+    // operation due since the last went out, and takes the six due by then: 1 + 20 wake-ups for
+    // 120 operations.
+    let mut wakes: Vec<Instant> = calls.iter().map(|(_, _, sent)| *sent).collect();
+    wakes.dedup();
+    assert_eq!(wakes.len(), 21);
+    for (n, intended, sent) in &calls {
+        assert_eq!(
+            *intended,
+            start + Duration::from_millis(*n),
+            "{n} was due then"
+        );
+        let late = *sent - *intended;
+        assert!(late <= 5 * MS, "operation {n} went out {late:?} late");
+    }
+    // The lateness is the report's: every response counts from the due time.
+    let response = Percentiles::of(&recording.histograms.response);
+    assert!((response.max - 6_000.0).abs() < 10.0, "{response:?}");
+    assert!((response.p50 - 3_000.0).abs() < 600.0, "{response:?}");
+
+    // Without a window, one wake-up per operation, each on time.
+    let (_, _, calls) = run(
+        &plan(start + Duration::from_secs(1), Some(1000.0), end, 64),
+        |sent| sent + MS,
+        never(),
+    )
+    .await;
+    let mut wakes: Vec<Instant> = calls.iter().map(|(_, _, sent)| *sent).collect();
+    wakes.dedup();
+    assert_eq!(wakes.len(), 120);
 }
 
 /// A server that answers in 1 ms, except that everything sent during the stall from `from` to

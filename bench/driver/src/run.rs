@@ -221,6 +221,13 @@ impl Run {
             || "as fast as the bound allows".to_owned(),
             |r| format!("at {r} {}s/s", w.op),
         );
+        let rate = match (self.args.rate, self.args.pace_window.is_zero()) {
+            (Some(_), false) => format!(
+                "{rate} (in batches: each sent up to {} after its due time)",
+                humantime::format_duration(self.args.pace_window)
+            ),
+            _ => rate,
+        };
         let length = match (self.args.duration, w.operations) {
             (Some(d), _) => format!("for {}", humantime::format_duration(d)),
             (None, Some(n)) => format!("for {n} {}s", w.op),
@@ -353,6 +360,7 @@ impl Run {
             requests_per_op: w.requests_per_op,
             drain_timeout: args.drain_timeout,
             max_errors: args.max_errors,
+            pace_window: args.pace_window,
             outage_limit: args.outage_limit,
         }
     }

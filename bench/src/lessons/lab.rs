@@ -106,6 +106,7 @@ impl Lab {
             quiet: true,
             no_ring_view: true,
             timer: TimerChoice::Precise,
+            pace_window: Duration::ZERO,
         }
     }
 
