@@ -30,6 +30,13 @@ pub struct OverheadArgs {
     #[arg(long, value_name = "PER_SECOND,...", value_delimiter = ',', value_parser = driver::args::parse_rate)]
     pub rates: Vec<f64>,
 
+    /// Count instead the factory's instructions per visit under valgrind's callgrind, a number
+    /// that does not move with the machine's neighbours: runs of VISITS/4 and VISITS visits,
+    /// unthrottled (and at each of --rates), --rounds times; their difference is what a visit
+    /// costs, start-up cancelled out. Needs valgrind; a round of 4000 visits took 20 s here.
+    #[arg(long, value_name = "VISITS", value_parser = clap::value_parser!(u64).range(100..))]
+    pub instructions: Option<u64>,
+
     /// Concurrency, duration and warm-up, shared by both sides.
     #[command(flatten)]
     pub floor: FloorArgs,
@@ -48,12 +55,13 @@ pub struct Round {
     pub factory_rate: f64,
 }
 
-/// Runs the rounds and prints a table and the median ratio. Returns the median ratio.
+/// Runs the rounds and prints a table and the median ratio (or, with `--instructions`, counts
+/// instructions instead).
 pub async fn measure_overhead(
     connection: &ConnectionArgs,
     cassandra: &Connection,
     args: &OverheadArgs,
-) -> Result<f64> {
+) -> Result<()> {
     let factory = sibling_binary("factory")?;
     let session = &cassandra.session;
     // A keyspace of this run's own (dropped at the end), so that runs never share rows.
@@ -65,6 +73,13 @@ pub async fn measure_overhead(
     std::fs::create_dir_all(&folder)
         .map_err(BenchError::io(format!("creating {}", folder.display())))?;
     let common = common_flags(connection, cassandra, &args.floor, &keyspace);
+    if let Some(visits) = args.instructions {
+        let counted = count_instructions(connection, cassandra, args, &keyspace, &folder, visits);
+        schema::drop_keyspace(session, &keyspace).await?;
+        crate::cost::instructions::print(&counted?, 3.0);
+        println!("(the callgrind files are in {})", folder.display());
+        return Ok(());
+    }
     let result = run_rounds(args, &factory, &common, &folder).await;
     let paced = match (&result, args.rates.is_empty()) {
         (Ok(_), false) => Some(crate::cost::pacing::measure(
@@ -110,7 +125,54 @@ pub async fn measure_overhead(
         println!();
         crate::cost::pacing::print(&paced?);
     }
-    Ok(median)
+    Ok(())
+}
+
+/// `--instructions`: registers the workforce once (outside valgrind, so that every counted run
+/// does the same start-up), then counts.
+fn count_instructions(
+    connection: &ConnectionArgs,
+    cassandra: &Connection,
+    args: &OverheadArgs,
+    keyspace: &str,
+    folder: &Path,
+    visits: u64,
+) -> Result<Vec<crate::cost::instructions::Counted>> {
+    let factory = sibling_binary("factory")?;
+    let mut flags = ConnectionArgs {
+        dc: Some(cassandra.local_dc.clone()),
+        keyspace: keyspace.to_owned(),
+        ..connection.clone()
+    }
+    .to_flags();
+    let registered = Command::new(&factory)
+        .args(&flags)
+        .args([
+            "--visits",
+            "1",
+            "--warmup",
+            "0s",
+            "--quiet",
+            "--no-ring-view",
+        ])
+        .stdout(Stdio::null())
+        .status()
+        .map_err(BenchError::io("registering the workforce"))?;
+    if !registered.success() {
+        return Err(BenchError::Failed(format!(
+            "registering the workforce: factory exited with {registered}"
+        )));
+    }
+    flags.extend(["--register".to_owned(), "never".to_owned()]);
+    crate::cost::instructions::count(
+        &factory,
+        &flags,
+        args.floor.max_in_flight,
+        folder,
+        visits,
+        &args.rates,
+        args.rounds,
+    )
 }
 
 async fn run_rounds(
