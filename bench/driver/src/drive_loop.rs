@@ -80,19 +80,19 @@ impl<'a> Loop<'a> {
 
     /// When to wake for the operation due next: at its due time; with a pace window, if it was
     /// not yet due when the last operation went out, that much later, so that those due meanwhile
-    /// go out with it (one due by then belongs to the batch that just went: at once). Never at or
-    /// after the end of the schedule's time, which would make a due operation a missed one.
+    /// go out with it (one due by then belongs to the batch that just went: at once). The last
+    /// window before the end of the schedule's time is not batched: waking at the end would make
+    /// its due operations missed ones.
     pub(super) fn wake_at(&self) -> Option<Instant> {
         let due = self.due_at()?;
-        let window = self.plan.pace_window;
-        if window.is_zero() || due <= self.previous_start {
-            return Some(due);
-        }
-        let wake = due + window;
-        Some(match self.plan.schedule.end_instant() {
-            Some(end) => wake.min(end - Duration::from_nanos(1)).max(due),
-            None => wake,
-        })
+        let wake = due + self.plan.pace_window;
+        let batched = due > self.previous_start
+            && self
+                .plan
+                .schedule
+                .end_instant()
+                .is_none_or(|end| wake < end);
+        Some(if batched { wake } else { due })
     }
 
     pub(super) fn wants_permits(&self) -> bool {

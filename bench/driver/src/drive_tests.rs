@@ -164,9 +164,22 @@ async fn a_pace_window_sends_in_batches_each_as_late_as_the_window_made_it() {
     assert!((response.max - 6_000.0).abs() < 10.0, "{response:?}");
     assert!((response.p50 - 3_000.0).abs() < 600.0, "{response:?}");
 
+    // A run bounded by time sends every operation due before its end: the last window is not
+    // batched (waking at the end would miss them).
+    let timed = End {
+        operations: None,
+        after: Some(Duration::from_millis(100)),
+    };
+    let batched = Plan {
+        pace_window: 5 * MS,
+        ..plan(start + Duration::from_secs(2), Some(1000.0), timed, 64)
+    };
+    let (_, outcome, _) = run(&batched, |sent| sent + MS, never()).await;
+    assert_eq!((outcome.started, outcome.missed), (100, 0));
+
     // Without a window, one wake-up per operation, each on time.
     let (_, _, calls) = run(
-        &plan(start + Duration::from_secs(1), Some(1000.0), end, 64),
+        &plan(start + Duration::from_secs(3), Some(1000.0), end, 64),
         |sent| sent + MS,
         never(),
     )
