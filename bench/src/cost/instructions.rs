@@ -174,7 +174,6 @@ pub fn print(counted: &[Counted], writes_per_visit: f64) {
     }
     print!("{}", driver::table::render(&table, 0));
     let mut modes: Vec<&str> = counted.iter().map(|c| c.mode.as_str()).collect();
-    modes.dedup();
     modes.sort_unstable();
     modes.dedup();
     for mode in modes {

@@ -74,7 +74,8 @@ pub async fn measure_overhead(
         .map_err(BenchError::io(format!("creating {}", folder.display())))?;
     let common = common_flags(connection, cassandra, &args.floor, &keyspace);
     if let Some(visits) = args.instructions {
-        let counted = count_instructions(connection, cassandra, args, &keyspace, &folder, visits);
+        let flags = connection_flags(connection, cassandra, &keyspace);
+        let counted = count_instructions(&factory, flags, args, &folder, visits);
         schema::drop_keyspace(session, &keyspace).await?;
         crate::cost::instructions::print(&counted?, 3.0);
         println!("(the callgrind files are in {})", folder.display());
@@ -131,31 +132,14 @@ pub async fn measure_overhead(
 /// `--instructions`: registers the workforce once (outside valgrind, so that every counted run
 /// does the same start-up), then counts.
 fn count_instructions(
-    connection: &ConnectionArgs,
-    cassandra: &Connection,
+    factory: &Path,
+    mut flags: Vec<String>,
     args: &OverheadArgs,
-    keyspace: &str,
     folder: &Path,
     visits: u64,
 ) -> Result<Vec<crate::cost::instructions::Counted>> {
-    let factory = sibling_binary("factory")?;
-    let mut flags = ConnectionArgs {
-        dc: Some(cassandra.local_dc.clone()),
-        keyspace: keyspace.to_owned(),
-        ..connection.clone()
-    }
-    .to_flags();
-    let registered = Command::new(&factory)
-        .args(&flags)
-        .args([
-            "--visits",
-            "1",
-            "--warmup",
-            "0s",
-            "--quiet",
-            "--no-ring-view",
-        ])
-        .stdout(Stdio::null())
+    let registered = quiet_factory(factory, &flags, &folder.join("register.json"))
+        .args(["--visits", "1", "--warmup", "0s", "--no-ring-view"])
         .status()
         .map_err(BenchError::io("registering the workforce"))?;
     if !registered.success() {
@@ -165,7 +149,7 @@ fn count_instructions(
     }
     flags.extend(["--register".to_owned(), "never".to_owned()]);
     crate::cost::instructions::count(
-        &factory,
+        factory,
         &flags,
         args.floor.max_in_flight,
         folder,
@@ -240,6 +224,20 @@ pub(crate) fn quiet_factory(factory: &Path, common: &[String], report: &Path) ->
     command
 }
 
+/// Where: the ring, its datacenter and the run's keyspace, as flags.
+fn connection_flags(
+    connection: &ConnectionArgs,
+    cassandra: &Connection,
+    keyspace: &str,
+) -> Vec<String> {
+    ConnectionArgs {
+        dc: Some(cassandra.local_dc.clone()),
+        keyspace: keyspace.to_owned(),
+        ..connection.clone()
+    }
+    .to_flags()
+}
+
 /// The flags both processes share: where, what, how many at once, how long.
 fn common_flags(
     connection: &ConnectionArgs,
@@ -247,12 +245,7 @@ fn common_flags(
     floor: &FloorArgs,
     keyspace: &str,
 ) -> Vec<String> {
-    let connection = ConnectionArgs {
-        dc: Some(cassandra.local_dc.clone()),
-        keyspace: keyspace.to_owned(),
-        ..connection.clone()
-    };
-    let mut flags = connection.to_flags();
+    let mut flags = connection_flags(connection, cassandra, keyspace);
     flags.extend(
         [
             ("--max-in-flight", floor.max_in_flight.to_string()),
