@@ -11,8 +11,8 @@ use clap::{Args, Subcommand};
 
 use cluster::cli::UsageError;
 use cluster::local::{
-    DEFAULT_CASSANDRA_VERSION, Home, IpPrefix, LocalRing, METRICS_PORT, NodeSignal, ProcessState,
-    RingSpec, SUPERUSER, Security, Shape, UpOutcome, metrics_endpoint,
+    DEFAULT_CASSANDRA_VERSION, Home, IpPrefix, Latency, LocalRing, METRICS_PORT, NodeSignal,
+    ProcessState, RingSpec, SUPERUSER, Security, Shape, UpOutcome, metrics_endpoint,
 };
 use cluster::options::parse_duration;
 
@@ -35,6 +35,13 @@ pub enum RingCommand {
     Resume(NodeArg),
     /// Start one node of the ring again and wait until it is up.
     Start(StartArgs),
+    /// Serve a ring's delaying proxies (started by `up` when the ring models latency).
+    #[command(hide = true)]
+    Proxy {
+        /// The routes, one a line: `LISTEN -> TARGET +MICROSus`.
+        #[arg(long, value_name = "FILE")]
+        routes: std::path::PathBuf,
+    },
     /// List the rings under $PICKLE_HOME, one per line, with how many nodes run.
     List {
         /// Print only the names of rings with at least one running node.
@@ -140,6 +147,22 @@ pub struct UpArgs {
     /// Start the ring without the metrics agent (what a new ring does unless --metrics).
     #[arg(long, overrides_with = "metrics")]
     no_metrics: bool,
+
+    /// Model a network between clients and nodes: a proxy in front of every node's CQL port holds
+    /// each byte this long, each way, so a request's round trip pays it twice (1ms: about a
+    /// LAN between racks or zones). Clients are handed the proxies' addresses (127.1.X.i), which
+    /// the nodes announce, so the driver reaches every node through one. Loopback has no
+    /// distance of its own: without it, reads that wait on the network in production cost only
+    /// CPU here. A running ring keeps what it has: asking it for other latencies is refused.
+    #[arg(long, env = "PICKLE_CLIENT_LATENCY", value_name = "DURATION", value_parser = parse_latency)]
+    client_latency: Option<Duration>,
+
+    /// Model a network between datacenters: each node's broadcast address (127.2.X.i) is a proxy
+    /// that holds each byte this long, each way, in front of its storage port; with the snitch's
+    /// prefer_local, nodes of one DC talk directly and nodes of different DCs through the proxies
+    /// (40ms: about one coast to the other). Needs --dcs 2 or more.
+    #[arg(long, env = "PICKLE_DC_LATENCY", value_name = "DURATION", value_parser = parse_latency)]
+    dc_latency: Option<Duration>,
 }
 
 /// Options of `bench ring status`.
@@ -227,6 +250,7 @@ impl RingCommand {
                 print!("{}", status_table(&ring)?);
                 Ok(())
             }
+            RingCommand::Proxy { routes } => serve_proxies(&routes),
             RingCommand::List { running } => {
                 for name in home.ring_names() {
                     let ring = LocalRing::new(home.clone(), &name)?;
@@ -261,6 +285,31 @@ fn parse_heap(heap: &str) -> Result<String, String> {
         .map_err(|e| e.to_string())
 }
 
+/// A one-way delay a proxy can model: 0 (none) up to a second.
+fn parse_latency(text: &str) -> Result<Duration, String> {
+    let delay = parse_duration(text)?;
+    if delay > cluster::local::delay::MAX_DELAY {
+        return Err(format!(
+            "{text} is more than a network adds each way: give at most 1s"
+        ));
+    }
+    Ok(delay)
+}
+
+/// Serves the routes in `file` until killed (`bench ring proxy`, started by `up`).
+fn serve_proxies(file: &std::path::Path) -> Result<()> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| BenchError::Failed(format!("cannot read {}: {e}", file.display())))?;
+    let routes = text
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .map(str::parse)
+        .collect::<std::result::Result<Vec<cluster::local::delay::Route>, String>>()
+        .map_err(BenchError::Failed)?;
+    cluster::local::delay::serve(&routes, Duration::from_secs(10))
+        .map_err(|e| BenchError::Failed(e.to_string()))
+}
+
 /// Sends one node a signal and says so.
 fn signal(home: Home, node: &NodeArg, signal: NodeSignal, done: &str) -> Result<()> {
     let ring = LocalRing::new(home, &node.name.name)?;
@@ -280,6 +329,19 @@ fn selected(home: &Home, name: &str, all: bool) -> Vec<String> {
 
 async fn up(home: Home, args: UpArgs) -> Result<()> {
     let shape = Shape::new(args.nodes, args.dcs, args.ip_prefix).map_err(UsageError)?;
+    if args.dc_latency.is_some_and(|d| !d.is_zero()) && args.dcs < 2 {
+        return Err(UsageError(
+            "--dc-latency models the network between datacenters: give --dcs 2 or more".into(),
+        )
+        .into());
+    }
+    let latency = match (args.client_latency, args.dc_latency) {
+        (None, None) => None,
+        (client, between_dcs) => Some(Latency {
+            client: client.unwrap_or_default(),
+            between_dcs: between_dcs.unwrap_or_default(),
+        }),
+    };
     let ring = LocalRing::new(home, &args.name.name)?;
     let spec = RingSpec {
         name: args.name.name.clone(),
@@ -296,6 +358,8 @@ async fn up(home: Home, args: UpArgs) -> Result<()> {
             (_, true) => Some(false),
             _ => None,
         },
+        latency,
+        proxy_program: std::env::current_exe().ok(),
     };
     let began = Instant::now();
     let (state, outcome) = ring.up(&spec).await?;
@@ -318,7 +382,7 @@ async fn up(home: Home, args: UpArgs) -> Result<()> {
     let hosts: Vec<String> = state
         .nodes
         .iter()
-        .map(|n| n.plan.address.to_string())
+        .map(|n| state.client_address(&n.plan).to_string())
         .collect();
     let mut connect = format!("CASSANDRA_HOSTS={} CASSANDRA_DC=dc1", hosts.join(","));
     let files = ring.security_files();
@@ -387,9 +451,21 @@ fn status_table(ring: &LocalRing) -> Result<String> {
         ring.dir().display()
     )
     .map_err(|e| BenchError::Failed(e.to_string()))?;
+    let modelled = state.latency.is_modelled();
+    if modelled {
+        writeln!(
+            out,
+            "network latency: {}; clients connect to ADDRESS, the node listens on LISTENS ON",
+            state.latency
+        )
+        .map_err(|e| BenchError::Failed(e.to_string()))?;
+    }
     let mut header = vec!["NODE", "ADDRESS", "DC", "RACK", "PID", "STATE", "TOKEN"];
     if state.metrics {
         header.push("METRICS");
+    }
+    if modelled {
+        header.push("LISTENS ON");
     }
     let mut table = driver::table::new(&header, &[0, 1, 2, 3, 4, 5, 7]);
     for (node, process) in ring.node_states()? {
@@ -399,7 +475,7 @@ fn status_table(ring: &LocalRing) -> Result<String> {
         };
         let mut row = vec![
             node.plan.index.to_string(),
-            node.plan.address.to_string(),
+            state.client_address(&node.plan).to_string(),
             node.plan.datacenter.to_string(),
             node.plan.rack.to_string(),
             pid,
@@ -409,6 +485,9 @@ fn status_table(ring: &LocalRing) -> Result<String> {
         if state.metrics {
             row.push(metrics_endpoint(node.plan.address));
         }
+        if modelled {
+            row.push(node.plan.address.to_string());
+        }
         table.add_row(row);
     }
     out.push_str(&driver::table::render(&table, 0));
@@ -416,14 +495,20 @@ fn status_table(ring: &LocalRing) -> Result<String> {
 }
 
 fn status_json(ring: &LocalRing) -> Result<String> {
-    let metrics = ring.state()?.is_some_and(|state| state.metrics);
+    let state = ring.state()?;
+    let metrics = state.as_ref().is_some_and(|state| state.metrics);
+    let latency = state
+        .as_ref()
+        .map(|state| state.latency)
+        .unwrap_or_default();
     let nodes: Vec<serde_json::Value> = ring
         .node_states()?
         .into_iter()
         .map(|(node, process)| {
             serde_json::json!({
                 "node": node.plan.index,
-                "address": node.plan.address.to_string(),
+                "address": state.as_ref().map_or(node.plan.address, |s| s.client_address(&node.plan)).to_string(),
+                "listen_address": node.plan.address.to_string(),
                 "datacenter": node.plan.datacenter,
                 "rack": node.plan.rack,
                 "pid": if process == ProcessState::Gone { None } else { node.pid },
@@ -433,6 +518,18 @@ fn status_json(ring: &LocalRing) -> Result<String> {
             })
         })
         .collect();
-    serde_json::to_string_pretty(&serde_json::json!({ "ring": ring.name(), "nodes": nodes }))
-        .map_err(|e| BenchError::Failed(format!("the ring's status as JSON: {e}")))
+    let proxy_pid = match &state {
+        Some(state) if state.latency.is_modelled() => ring.proxy_pid(state),
+        _ => None,
+    };
+    let latency = serde_json::json!({
+        "client_one_way_us": latency.client.as_micros(),
+        "between_dcs_one_way_us": latency.between_dcs.as_micros(),
+        "proxy_pid": proxy_pid,
+        "proxy_log": proxy_pid.map(|_| cluster::local::RingState::proxy_dir(&ring.dir()).join("proxy.log")),
+    });
+    serde_json::to_string_pretty(
+        &serde_json::json!({ "ring": ring.name(), "modelled_latency": latency, "nodes": nodes }),
+    )
+    .map_err(|e| BenchError::Failed(format!("the ring's status as JSON: {e}")))
 }

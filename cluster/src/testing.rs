@@ -154,6 +154,8 @@ pub async fn start_ring_with(
     init_test_tracing();
     let ring = LocalRing::new(Home::from_env(), name)?;
     let spec = RingSpec {
+        latency: None,
+        proxy_program: None,
         name: name.to_owned(),
         shape,
         heap: Some(std::env::var("PICKLE_TEST_HEAP").unwrap_or_else(|_| "1G".to_owned())),

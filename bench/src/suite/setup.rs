@@ -71,6 +71,8 @@ pub async fn reach_ring(
             );
             let ring = LocalRing::new(Home::from_env(), "local")?;
             let spec = RingSpec {
+                latency: None,
+                proxy_program: std::env::current_exe().ok(),
                 name: "local".to_owned(),
                 shape,
                 heap: None,
@@ -88,7 +90,7 @@ pub async fn reach_ring(
                 connection.hosts = state
                     .nodes
                     .iter()
-                    .filter_map(|n| n.plan.address.to_string().parse().ok())
+                    .filter_map(|n| state.client_address(&n.plan).to_string().parse().ok())
                     .collect();
             }
             Ok((connection.connect().await?, true))

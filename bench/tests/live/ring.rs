@@ -1,5 +1,6 @@
 //! `bench ring up | status | down` on a one-node ring of its own (127.0.3.x), with its metrics for
-//! Prometheus, and the refusals: a ring of another shape, heap or metrics, a port already taken.
+//! Prometheus and a modelled client latency, and the refusals: a ring of another shape, heap,
+//! metrics or latency, a port already taken.
 //! (Bad flags are in the catalogue.)
 
 use std::net::TcpListener;
@@ -78,8 +79,12 @@ fn up_status_and_down_on_one_node() {
     // The node serves the containerized ring's series; a running ring is not restarted without.
     claim_the_node_serves_the_compose_rings_metrics_at_its_address();
     claim_up_without_metrics_is_refused_while_it_runs_with_them();
+    // Clients reach the node through a proxy that adds the modelled delay each way.
+    let proxy = claim_a_cql_round_trip_through_the_client_address_pays_the_delay_twice();
+    claim_up_with_another_latency_is_refused();
     claim_status_prints_the_node_up();
     claim_down_stops_the_node(pid);
+    claim_down_stops_the_proxy_too(proxy);
     claim_down_wipe_deletes_the_data_and_forgets_the_ring();
 }
 
@@ -88,11 +93,13 @@ fn claim_up_starts_one_node_and_prints_its_hosts() {
         "up starts one node and prints its hosts",
         bench()
             .args(["ring", "up", "--name", NAME, "--ip-prefix", "127.0.3"])
-            .args(["--heap", "1G", "--timeout", "300s", "--metrics"]),
+            .args(["--heap", "1G", "--timeout", "300s", "--metrics"])
+            .args(["--client-latency", "5ms"]),
         0,
         &[
             &format!("ring '{NAME}' is up (1 node in 1 DC on 127.0.3.x): started 1 node(s)"),
-            "CASSANDRA_HOSTS=127.0.3.1",
+            "network latency: 5ms each way client-node",
+            "CASSANDRA_HOSTS=127.1.3.1",
             "targets: ['127.0.3.1:7070']",
         ],
         &[],
@@ -105,7 +112,11 @@ fn claim_status_shows_the_node_up_with_its_address_datacenter_and_pid() -> u64 {
     let status = status_json(CLAIM, NAME);
     let node = &status["nodes"][0];
     assert_eq!(node["state"], "UP", "claim: {CLAIM}: {status}");
-    assert_eq!(node["address"], "127.0.3.1", "claim: {CLAIM}");
+    assert_eq!(
+        node["address"], "127.1.3.1",
+        "claim: {CLAIM}: clients get the proxy"
+    );
+    assert_eq!(node["listen_address"], "127.0.3.1", "claim: {CLAIM}");
     assert_eq!(node["datacenter"], "dc1", "claim: {CLAIM}");
     let pid = node["pid"]
         .as_u64()
@@ -150,6 +161,91 @@ fn claim_up_without_metrics_is_refused_while_it_runs_with_them() {
         1,
         &[],
         &["ring 'test-updown' runs with the nodes' metrics (--metrics)"],
+    );
+}
+
+/// The delay of the test ring's proxy, each way.
+const DELAY: Duration = Duration::from_millis(5);
+
+/// Times CQL OPTIONS requests (answered by the node without touching data) at `address`, and
+/// returns the fastest of five round trips; panics naming `claim` unless each is answered with
+/// SUPPORTED.
+fn fastest_cql_round_trip(claim: &str, address: &str) -> Duration {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address)
+        .unwrap_or_else(|e| panic!("claim: {claim}: cannot connect to {address}: {e}"));
+    stream.set_nodelay(true).ok();
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok();
+    (0..5u8)
+        .map(|stream_id| {
+            // Protocol v4 frame header: version, flags, stream, opcode OPTIONS (5), no body.
+            let options = [4, 0, 0, stream_id, 5, 0, 0, 0, 0];
+            let began = std::time::Instant::now();
+            stream
+                .write_all(&options)
+                .unwrap_or_else(|e| panic!("claim: {claim}: {e}"));
+            let mut header = [0u8; 9];
+            stream
+                .read_exact(&mut header)
+                .unwrap_or_else(|e| panic!("claim: {claim}: no answer from {address}: {e}"));
+            let took = began.elapsed();
+            assert_eq!(
+                header[4], 6,
+                "claim: {claim}: SUPPORTED (opcode 6) answers OPTIONS"
+            );
+            let length = u32::from_be_bytes([header[5], header[6], header[7], header[8]]);
+            let mut body = vec![0u8; length as usize];
+            stream
+                .read_exact(&mut body)
+                .unwrap_or_else(|e| panic!("claim: {claim}: the answer is cut short: {e}"));
+            took
+        })
+        .min()
+        .unwrap_or_default()
+}
+
+/// The pid of the proxy. A request and its answer each cross the proxy once, so the round trip
+/// pays the delay twice (only this lower bound is asserted: a busy machine adds, never removes).
+fn claim_a_cql_round_trip_through_the_client_address_pays_the_delay_twice() -> u64 {
+    const CLAIM: &str = "a CQL round trip through the client address pays the delay twice";
+    let status = status_json(CLAIM, NAME);
+    assert_eq!(
+        status["modelled_latency"]["client_one_way_us"], 5000,
+        "claim: {CLAIM}: {status}"
+    );
+    let proxied = fastest_cql_round_trip(CLAIM, "127.1.3.1:9042");
+    let direct = fastest_cql_round_trip(CLAIM, "127.0.3.1:9042");
+    eprintln!("CQL OPTIONS round trip: {proxied:?} through the proxy, {direct:?} direct");
+    assert!(
+        proxied >= 2 * DELAY,
+        "claim: {CLAIM}: {proxied:?} through a proxy that holds each way for {DELAY:?}"
+    );
+    status["modelled_latency"]["proxy_pid"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("claim: {CLAIM}: status names the proxy's pid: {status}"))
+}
+
+fn claim_up_with_another_latency_is_refused() {
+    runs_as(
+        "up with another latency is refused",
+        bench()
+            .args(["ring", "up", "--name", NAME, "--ip-prefix", "127.0.3"])
+            .args(["--client-latency", "1ms"]),
+        1,
+        &[],
+        &["ring 'test-updown' runs with 5ms each way client-node"],
+    );
+}
+
+fn claim_down_stops_the_proxy_too(pid: u64) {
+    const CLAIM: &str = "down stops the proxy too";
+    assert!(
+        !runs(pid),
+        "claim: {CLAIM}: pid {pid} still runs after down"
+    );
+    assert!(
+        std::net::TcpStream::connect("127.1.3.1:9042").is_err(),
+        "claim: {CLAIM}: something still listens at the client address"
     );
 }
 
@@ -207,7 +303,12 @@ fn claim_status_prints_the_node_up() {
         "status prints the node up",
         bench().args(["ring", "status", "--name", NAME]),
         0,
-        &["127.0.3.1", " UP ", "http://127.0.3.1:7070/metrics"],
+        &[
+            "127.1.3.1",
+            " UP ",
+            "http://127.0.3.1:7070/metrics",
+            "127.0.3.1",
+        ],
         &[],
     );
 }

@@ -7,6 +7,7 @@
 
 use std::fmt::Write as _;
 use std::fs;
+use std::net::Ipv4Addr;
 use std::path::Path;
 
 use super::LocalError;
@@ -22,6 +23,12 @@ pub struct NodeConfig<'a> {
     pub seeds: &'a [String],
     /// The node's own folder; data, commit log, caches and hints go under it.
     pub node_dir: &'a Path,
+    /// The address the other nodes know it by: its own, or the delaying proxy in front of its
+    /// storage port when the ring models a latency between datacenters.
+    pub broadcast_address: Ipv4Addr,
+    /// The address clients are told to reach it at: its own, or the delaying proxy in front of
+    /// its CQL port when the ring models a client latency.
+    pub broadcast_rpc_address: Ipv4Addr,
 }
 
 impl NodeConfig<'_> {
@@ -58,6 +65,8 @@ initial_token: '{token}'
 auto_bootstrap: false
 listen_address: {address}
 rpc_address: {address}
+broadcast_address: {broadcast}
+broadcast_rpc_address: {broadcast_rpc}
 storage_port: 7000
 native_transport_port: 9042
 seed_provider:
@@ -87,14 +96,26 @@ auto_snapshot: false
             cluster = self.cluster_name,
             token = node.token,
             address = node.address,
+            broadcast = self.broadcast_address,
+            broadcast_rpc = self.broadcast_rpc_address,
             seeds = self.seeds.join(","),
         );
         yaml
     }
 
-    /// The snitch's view of where this node is.
+    /// The snitch's view of where this node is. A node with a broadcast address of its own
+    /// prefers its DC's nodes' listen addresses (`prefer_local`), so that only traffic between
+    /// datacenters crosses the delaying proxies.
     pub fn rackdc_properties(&self) -> String {
-        format!("dc={}\nrack={}\n", self.node.datacenter, self.node.rack)
+        let prefer_local = if self.broadcast_address == self.node.address {
+            ""
+        } else {
+            "prefer_local=true\n"
+        };
+        format!(
+            "dc={}\nrack={}\n{prefer_local}",
+            self.node.datacenter, self.node.rack
+        )
     }
 
     /// Logging at INFO into `logs/system.log` (the readiness check reads it), rolled at 50 MiB so
@@ -141,6 +162,8 @@ mod tests {
             node: &plan[2],
             seeds: &seeds,
             node_dir: Path::new("/rings/test/node3"),
+            broadcast_address: plan[2].address,
+            broadcast_rpc_address: plan[2].address,
         };
         let yaml = config.cassandra_yaml();
         assert!(yaml.contains("listen_address: 127.0.0.3\n"));
@@ -148,6 +171,21 @@ mod tests {
         assert!(yaml.contains(&format!("initial_token: '{}'", plan[2].token)));
         assert!(yaml.contains("commitlog_directory: '/rings/test/node3/commitlog'"));
         assert_eq!(config.rackdc_properties(), "dc=dc2\nrack=rack1\n");
+        assert!(yaml.contains("broadcast_address: 127.0.0.3\n"));
+        // With distance between the DCs, the node is known by its proxy, and talks to its own
+        // DC's nodes directly.
+        let far = NodeConfig {
+            broadcast_address: "127.2.0.3".parse().expect("address"),
+            broadcast_rpc_address: "127.1.0.3".parse().expect("address"),
+            ..config
+        };
+        let yaml = far.cassandra_yaml();
+        assert!(yaml.contains("listen_address: 127.0.0.3\nrpc_address: 127.0.0.3\n"));
+        assert!(yaml.contains("broadcast_address: 127.2.0.3\nbroadcast_rpc_address: 127.1.0.3\n"));
+        assert_eq!(
+            far.rackdc_properties(),
+            "dc=dc2\nrack=rack1\nprefer_local=true\n"
+        );
         assert!(
             config
                 .logback_xml()

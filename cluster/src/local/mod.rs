@@ -7,6 +7,7 @@
 //! [`Home`] (`$PICKLE_HOME`, by default `~/.local/share/pickle`), one folder per `--name`.
 
 mod config;
+pub mod delay;
 mod jars;
 mod metrics;
 mod ports;
@@ -22,13 +23,14 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use delay::Latency;
 pub use jars::{DEFAULT_CASSANDRA_VERSION, Jars};
 pub use metrics::{METRICS_PORT, metrics_endpoint};
 pub use process::ProcessState;
 pub use ring::{LocalRing, NodeSignal};
 pub use security::{SUPERUSER, Security, SecurityFiles};
 pub use shape::{IpPrefix, MAX_NODES, NodePlan, Shape};
-pub use state::{NodeState, RingState};
+pub use state::{NodeState, ProxyState, RingState};
 pub use toolchain::{Java, find_on_path};
 
 /// What can go wrong while running a local ring. Each message says what failed and what to do.
@@ -155,6 +157,26 @@ pub enum LocalError {
         node: u8,
         nodes: usize,
     },
+    /// The ring models latency and nothing can serve its proxies.
+    #[error(
+        "the ring models network latency with proxies that `bench ring proxy` serves, and this \
+         program cannot: start the ring with `bench ring up`"
+    )]
+    NoProxyProgram,
+    /// The delaying proxies did not come up.
+    #[error("the ring's delaying proxies failed: {what}; their log:\n{log}")]
+    ProxyFailed { what: String, log: String },
+    /// The ring runs with other modelled latencies than the ones asked for.
+    #[error(
+        "ring '{name}' runs with {running}, not {requested}: use it as it is (leave out \
+         --client-latency and --dc-latency), or stop it with `bench ring down --name {name}` and \
+         start it again with the latencies you want"
+    )]
+    LatencyMismatch {
+        name: String,
+        running: String,
+        requested: String,
+    },
     /// `openssl` is needed to make TLS certificates.
     #[error(
         "openssl is needed to make the ring's TLS certificates: install it with `apt-get install openssl`"
@@ -278,6 +300,12 @@ pub struct RingSpec {
     /// running ring does, or off for a new one. A running ring without them is refused when they
     /// are asked for, never reused as if it had them.
     pub metrics: Option<bool>,
+    /// The one-way delays to model with proxies; `None`: as a running ring does, or none for a
+    /// new one. A running ring with others is refused.
+    pub latency: Option<Latency>,
+    /// The program that serves the proxies (`bench`, as `bench ring proxy`); needed only when
+    /// the ring models latency and its proxies are not running.
+    pub proxy_program: Option<PathBuf>,
 }
 
 /// How `up` found the ring.

@@ -139,7 +139,8 @@ async fn wait_for_gossip(
                 if a == b || !fresh_pair || !wait.checked[a] || !wait.checked[b] {
                     continue;
                 }
-                if !log.contains(&format!("/{}:7000 is now UP", other.plan.address)) {
+                let known_as = state.peer_address(&other.plan);
+                if !log.contains(&format!("/{known_as}:7000 is now UP")) {
                     missing = Some((node, other));
                     break 'nodes;
                 }
@@ -170,7 +171,7 @@ async fn wait_for_driver(
         .iter()
         .zip(checked)
         .find(|(_, c)| **c)
-        .map(|(n, _)| format!("{}:9042", n.plan.address))
+        .map(|(n, _)| format!("{}:9042", state.client_address(&n.plan)))
     else {
         return Ok(());
     };
@@ -179,7 +180,10 @@ async fn wait_for_driver(
         .iter()
         .zip(checked)
         .filter(|(_, c)| **c)
-        .map(|(n, _)| (n.plan.address.to_string(), n.plan.datacenter.clone()))
+        .map(|(n, _)| {
+            let address = state.client_address(&n.plan).to_string();
+            (address, n.plan.datacenter.clone())
+        })
         .collect();
     planned.sort();
     let mut last_problem = String::from("the driver did not connect");

@@ -9,6 +9,7 @@
 //! who does it: `lifecycle` brings the whole ring up and down, `faults` acts on one node at a time
 //! for fault tests.
 
+mod distance;
 mod faults;
 mod lifecycle;
 
@@ -89,6 +90,13 @@ impl LocalRing {
             }),
             tls_ca: state.security.tls.then(|| files.ca_certificate()),
         }
+    }
+
+    /// The pid of the ring's delaying proxies while they run.
+    pub fn proxy_pid(&self, state: &RingState) -> Option<u32> {
+        distance::proxies_running(&self.dir(), state)
+            .then(|| state.proxy.as_ref().and_then(|p| p.pid))
+            .flatten()
     }
 
     fn existing(&self) -> Result<RingState, LocalError> {

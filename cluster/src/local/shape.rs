@@ -33,6 +33,18 @@ impl IpPrefix {
         Ipv4Addr::new(127, 0, self.third_octet, index)
     }
 
+    /// The address of the proxy in front of node `index`'s CQL port when the ring models a
+    /// client-node latency: `127.1.X.index`. Clients are handed this one.
+    pub fn client_proxy_address(self, index: u8) -> Ipv4Addr {
+        Ipv4Addr::new(127, 1, self.third_octet, index)
+    }
+
+    /// The node's broadcast address when the ring models a latency between datacenters:
+    /// `127.2.X.index`, a proxy in front of its storage port. Nodes of other DCs reach it there.
+    pub fn peer_proxy_address(self, index: u8) -> Ipv4Addr {
+        Ipv4Addr::new(127, 2, self.third_octet, index)
+    }
+
     /// The JMX port of node `index`. JMX listens on 127.0.0.1 whatever the node's address, so
     /// every node of every ring needs its own port: 17000 + 100 × third octet + index.
     pub fn jmx_port(self, index: u8) -> u16 {

@@ -5,11 +5,13 @@
 //! half-written state that would make `down` forget a running node.
 
 use std::fs;
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use super::LocalError;
+use super::delay::Latency;
 use super::shape::{NodePlan, Shape};
 
 /// The persisted description of one local ring.
@@ -29,8 +31,23 @@ pub struct RingState {
     /// Whether every node serves its metrics for Prometheus (`bench ring up --metrics`).
     #[serde(default)]
     pub metrics: bool,
+    /// The one-way delays the ring models with proxies (`--client-latency`, `--dc-latency`).
+    #[serde(default)]
+    pub latency: Latency,
+    /// The delaying proxies' process, while it runs.
+    #[serde(default)]
+    pub proxy: Option<ProxyState>,
     /// Each node, in index order.
     pub nodes: Vec<NodeState>,
+}
+
+/// The process that serves a ring's delaying proxies.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProxyState {
+    /// The program that serves them (`bench`, run as `bench ring proxy`).
+    pub program: PathBuf,
+    /// Its pid when it was last started; `None` once stopped.
+    pub pid: Option<u32>,
 }
 
 /// One node's plan plus what is known of its process.
@@ -81,6 +98,31 @@ impl RingState {
         fs::write(&temporary, text)
             .map_err(|source| LocalError::io("write", &temporary, source))?;
         fs::rename(&temporary, &path).map_err(|source| LocalError::io("rename", &temporary, source))
+    }
+
+    /// The address clients are handed for `node`: the proxy in front of it when the ring models a
+    /// client latency, else the node's own.
+    pub fn client_address(&self, node: &NodePlan) -> Ipv4Addr {
+        if self.latency.client.is_zero() {
+            node.address
+        } else {
+            self.shape.ip_prefix.client_proxy_address(node.index)
+        }
+    }
+
+    /// The address `node` is known by to the other nodes (its broadcast address): the proxy in
+    /// front of its storage port when the ring models a latency between datacenters.
+    pub fn peer_address(&self, node: &NodePlan) -> Ipv4Addr {
+        if self.latency.between_dcs.is_zero() {
+            node.address
+        } else {
+            self.shape.ip_prefix.peer_proxy_address(node.index)
+        }
+    }
+
+    /// The folder of the ring's proxies (their routes, their log).
+    pub fn proxy_dir(ring_dir: &Path) -> PathBuf {
+        ring_dir.join("proxy")
     }
 
     /// The folder of node `index` inside the ring's folder.

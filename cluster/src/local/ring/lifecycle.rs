@@ -7,7 +7,7 @@
 use std::fs;
 use std::time::{Duration, Instant};
 
-use super::{LocalRing, is_running, stop_node};
+use super::{LocalRing, distance, is_running, stop_node};
 use crate::local::config::NodeConfig;
 use crate::local::jars::Jars;
 use crate::local::metrics::MetricsAgent;
@@ -47,6 +47,8 @@ impl LocalRing {
                 heap: spec.heap.clone().unwrap_or_else(|| DEFAULT_HEAP.to_owned()),
                 security: spec.security,
                 metrics: spec.metrics.unwrap_or(false),
+                latency: spec.latency.unwrap_or_default(),
+                proxy: None,
                 nodes: spec
                     .shape
                     .plan()
@@ -83,9 +85,20 @@ impl LocalRing {
                 requested: if requested { with } else { without },
             });
         }
+        if let Some(requested) = spec.latency
+            && stopped.len() < state.nodes.len()
+            && requested != state.latency
+        {
+            return Err(LocalError::LatencyMismatch {
+                name: self.name.clone(),
+                running: state.latency.to_string(),
+                requested: requested.to_string(),
+            });
+        }
         let deadline = Instant::now() + spec.timeout;
         let everyone = vec![true; state.nodes.len()];
         if stopped.is_empty() {
+            distance::start_proxies(&dir, &mut state, spec.proxy_program.as_deref()).await?;
             let marks = readiness::log_marks(&dir, &state);
             let wait = Wait {
                 checked: &everyone,
@@ -102,6 +115,13 @@ impl LocalRing {
         if let Some(metrics) = spec.metrics {
             state.metrics = metrics;
         }
+        if let Some(latency) = spec.latency
+            && latency != state.latency
+        {
+            distance::stop_proxies(&dir, &mut state).await?;
+            state.latency = latency;
+        }
+        distance::start_proxies(&dir, &mut state, spec.proxy_program.as_deref()).await?;
         self.start_nodes(&mut state, &stopped, &everyone, deadline)
             .await?;
         self.retire_default_password(&state).await?;
@@ -124,6 +144,8 @@ impl LocalRing {
         let dir = self.dir();
         let starting: Vec<&NodePlan> = indices.iter().map(|&i| &state.nodes[i].plan).collect();
         ports::wait_for_nodes(&starting, state.metrics, deadline).await?;
+        // The nodes are configured to be reached through the proxies: they come first.
+        distance::start_proxies(&dir, state, None).await?;
         let java = Java::find()?;
         let jars = Jars::resolve(&self.home.jar_cache(), &state.cassandra_version)?;
         let agent = if state.metrics {
@@ -134,7 +156,10 @@ impl LocalRing {
         let plans: Vec<NodePlan> = state.nodes.iter().map(|n| n.plan.clone()).collect();
         let security = self.security_files();
         security.prepare(state.security, &plans)?;
-        let seeds: Vec<String> = plans.iter().map(|p| p.address.to_string()).collect();
+        let seeds: Vec<String> = plans
+            .iter()
+            .map(|p| state.peer_address(p).to_string())
+            .collect();
         let gossip_marks = readiness::log_marks(&dir, state);
         let mut started = vec![false; state.nodes.len()];
         for &i in indices {
@@ -145,6 +170,8 @@ impl LocalRing {
                 node: &state.nodes[i].plan,
                 seeds: &seeds,
                 node_dir: &node_dir,
+                broadcast_address: state.peer_address(&state.nodes[i].plan),
+                broadcast_rpc_address: state.client_address(&state.nodes[i].plan),
             };
             config.write(&extra)?;
             let metrics_agent = match &agent {
@@ -220,6 +247,7 @@ impl LocalRing {
         for result in futures::future::join_all(stops).await {
             result?;
         }
+        distance::stop_proxies(&dir, &mut state).await?;
         if wipe {
             fs::remove_dir_all(&dir).map_err(|source| LocalError::io("remove", &dir, source))?;
         } else {
