@@ -11,7 +11,7 @@
 //! 3. [`fanout`]: N reads at once against N reads one after another, N = 1 to 50;
 //! 4. [`routing`]: token-aware against round-robin coordinators;
 //! 5. [`bound`]: an in-flight bound too small for the rate, and the report naming it;
-//! 6. [`distance`]: LOCAL_QUORUM against QUORUM across datacenters, when distance can be made.
+//! 6. [`distance`]: LOCAL_QUORUM against QUORUM across datacenters (on a ring with distance).
 
 pub mod bound;
 mod distance;
@@ -187,7 +187,7 @@ async fn run_one(lab: &Lab, nodes: &BTreeMap<String, usize>, name: LessonName) -
         LessonName::Fanout => fanout::run(lab).await,
         LessonName::Routing => routing::run(lab, nodes).await,
         LessonName::Bound => bound::run(lab).await,
-        LessonName::Distance => Ok(distance::run(nodes)),
+        LessonName::Distance => distance::run(lab, nodes).await,
     }
 }
 
