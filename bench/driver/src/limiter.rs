@@ -43,6 +43,9 @@ pub enum Verdict {
     /// The machine's cores were busy, mostly with other processes (a node on the same machine):
     /// the client's loop fell behind for lack of CPU that was not its own to take.
     MachineCpu,
+    /// The requests' time went on the way to the ring and back, not in it: the ring's own view
+    /// was as slow to answer while no node queued work (set by [`crate::ring_side`]).
+    NetworkLatency,
     /// Nothing was measured (the run stopped before its warm-up ended): no verdict.
     NothingMeasured,
     /// No target rate: the window and the server's latency set the pace, by design.
@@ -59,6 +62,7 @@ impl Verdict {
             Verdict::ServerLatency => "the server's latency",
             Verdict::ClientCpu => "the client's CPU",
             Verdict::MachineCpu => "the machine's CPU",
+            Verdict::NetworkLatency => "the network's latency",
             Verdict::NothingMeasured => "nothing measured",
             Verdict::Unthrottled => "unthrottled",
         }
@@ -120,6 +124,34 @@ pub struct Evidence {
 const MACHINE_SATURATED: f64 = 0.9;
 
 impl Evidence {
+    #[cfg(test)]
+    /// A run at 5000/s that kept up, on a machine half busy: tests vary it.
+    pub(crate) fn example() -> Evidence {
+        Evidence {
+            target_rate: Some(5000.0),
+            achieved_rate: 5000.0,
+            succeeded_rate: 5000.0,
+            measured_seconds: 60.0,
+            pacing: Pacing {
+                waiting_for_permits_s: 0.0,
+                late_with_free_permits_s: 3.0,
+                peak_in_flight: 40,
+            },
+            wait_p50_s: 0.0001,
+            max_in_flight: 256,
+            requests_per_op: 3,
+            service_p10_s: 0.0007,
+            service_p50_s: 0.001,
+            service_mean_s: 0.0012,
+            service_p99_s: 0.004,
+            response_mean_s: 0.0012,
+            cores_busy: 0.4,
+            machine_cores: 2,
+            machine_busy: 0.5,
+            operations: 300_000,
+        }
+    }
+
     /// "the machine's 2 cores were 97% busy, 0.33 of them in this process", or nothing when the
     /// machine's CPU is unknown.
     fn machine(&self) -> Option<String> {
@@ -140,7 +172,7 @@ impl Evidence {
     }
 
     /// Whether the machine's cores were nearly all busy, mostly with other processes' work.
-    fn machine_taken_by_others(&self) -> bool {
+    pub(crate) fn machine_taken_by_others(&self) -> bool {
         let others = self.machine_busy * self.machine_cores as f64 - self.cores_busy;
         self.machine_busy >= MACHINE_SATURATED && others > self.cores_busy
     }
@@ -182,7 +214,7 @@ impl Evidence {
 
     /// Requests in flight that `target` operations per second need at `service_s` per request
     /// (Little's law).
-    fn needed_in_flight(&self, target: f64, service_s: f64) -> f64 {
+    pub(crate) fn needed_in_flight(&self, target: f64, service_s: f64) -> f64 {
         target * self.requests_per_op as f64 * service_s
     }
 

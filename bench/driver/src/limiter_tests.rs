@@ -3,29 +3,7 @@
 use super::*;
 
 fn evidence() -> Evidence {
-    Evidence {
-        target_rate: Some(5000.0),
-        achieved_rate: 5000.0,
-        succeeded_rate: 5000.0,
-        measured_seconds: 60.0,
-        pacing: Pacing {
-            waiting_for_permits_s: 0.0,
-            late_with_free_permits_s: 3.0,
-            peak_in_flight: 40,
-        },
-        wait_p50_s: 0.0001,
-        max_in_flight: 256,
-        requests_per_op: 3,
-        service_p10_s: 0.0007,
-        service_p50_s: 0.001,
-        service_mean_s: 0.0012,
-        service_p99_s: 0.004,
-        response_mean_s: 0.0012,
-        cores_busy: 0.4,
-        machine_cores: 2,
-        machine_busy: 0.5,
-        operations: 300_000,
-    }
+    Evidence::example()
 }
 
 #[test]

@@ -94,6 +94,11 @@ fn an_unanswered_round_is_kept_as_such_and_the_next_rate_counts_from_the_last_an
     );
 }
 
+/// Evidence of a run whose requests took a median 1 ms, on a machine half busy.
+fn quiet() -> Evidence {
+    Evidence::example()
+}
+
 fn limited_by_the_bound() -> Limiter {
     Limiter {
         verdict: Verdict::InFlightBound,
@@ -116,7 +121,7 @@ fn a_full_window_while_a_node_queued_work_is_the_server_not_the_bound() {
         (strain.pending_max, strain.queued_rounds, strain.rounds),
         (2_400, 2, 3)
     );
-    let limiter = side.weigh(limited_by_the_bound());
+    let limiter = side.weigh(limited_by_the_bound(), &quiet());
     assert_eq!(limiter.verdict, Verdict::ServerLatency);
     assert!(
         limiter
@@ -133,7 +138,7 @@ fn a_ring_with_no_queue_leaves_the_verdict_and_says_so() {
     let idle = || vec![sample("10.0.0.1", 0, 0)];
     let side = RingSide::from_rounds(&rounds(start, vec![idle(), idle()]), start);
     assert_eq!(side.strain(), None);
-    let limiter = side.weigh(limited_by_the_bound());
+    let limiter = side.weigh(limited_by_the_bound(), &quiet());
     assert_eq!(limiter.verdict, Verdict::InFlightBound);
     assert!(
         limiter
@@ -155,7 +160,7 @@ fn a_ring_with_no_queue_leaves_the_verdict_and_says_so() {
         start,
     );
     assert_eq!(
-        rare.weigh(limited_by_the_bound()).verdict,
+        rare.weigh(limited_by_the_bound(), &quiet()).verdict,
         Verdict::InFlightBound
     );
     // A run that kept up gets no server sentence.
@@ -163,7 +168,7 @@ fn a_ring_with_no_queue_leaves_the_verdict_and_says_so() {
         verdict: Verdict::KeptUp,
         ..limited_by_the_bound()
     };
-    assert_eq!(side.weigh(kept.clone()), kept);
+    assert_eq!(side.weigh(kept.clone(), &quiet()), kept);
 }
 
 #[test]
@@ -173,6 +178,92 @@ fn a_ring_not_sampled_says_why_and_weighs_nothing() {
         side.describe(),
         "the ring's own view: not sampled: no system_views"
     );
-    assert_eq!(side.weigh(limited_by_the_bound()), limited_by_the_bound());
+    assert_eq!(
+        side.weigh(limited_by_the_bound(), &quiet()),
+        limited_by_the_bound()
+    );
     assert_eq!(RingSide::from_rounds(&[], Instant::now()).nodes.len(), 0);
+}
+
+/// Rounds of an idle ring that each took `took`.
+fn slow_rounds(start: Instant, took: Duration, count: usize) -> Vec<Round> {
+    (0..count)
+        .map(|i| Round {
+            at: start + Duration::from_secs(i as u64),
+            took,
+            samples: vec![sample("10.0.0.1", 0, 0)],
+        })
+        .collect()
+}
+
+#[test]
+fn a_full_window_while_the_ring_answered_its_view_as_slowly_with_nothing_queued_is_the_network() {
+    let start = Instant::now();
+    let side = RingSide::from_rounds(&slow_rounds(start, Duration::from_millis(62), 4), start);
+    // Requests took a median 64 ms: the ring's own tiny queries took as long.
+    let far = Evidence {
+        service_p50_s: 0.064,
+        target_rate: Some(200.0),
+        max_in_flight: 6,
+        ..quiet()
+    };
+    let limiter = side.weigh(limited_by_the_bound(), &far);
+    assert_eq!(limiter.verdict, Verdict::NetworkLatency);
+    assert_eq!(limiter.verdict.describe(), "the network's latency");
+    for part in [
+        "took a median 62.0 ms a round while no node queued work",
+        "against a median service time of 64.000 ms",
+        "about 38 requests in flight",
+        "the window holds 6",
+    ] {
+        assert!(
+            limiter.explanation.contains(part),
+            "{part}: {}",
+            limiter.explanation
+        );
+    }
+    // Failures keep their verdict, and say where the time went.
+    let failed = Limiter {
+        verdict: Verdict::Failures,
+        ..limited_by_the_bound()
+    };
+    let limiter = side.weigh(failed, &far);
+    assert_eq!(limiter.verdict, Verdict::Failures);
+    assert!(limiter.explanation.contains("the way to the ring and back"));
+}
+
+#[test]
+fn slow_rounds_are_not_the_network_when_quick_beside_the_requests_or_the_machine_is_full() {
+    let start = Instant::now();
+    let side = RingSide::from_rounds(&slow_rounds(start, Duration::from_millis(12), 4), start);
+    // The requests took 40 ms, the ring's view 12: the time was in the server.
+    let slow_server = Evidence {
+        service_p50_s: 0.040,
+        ..quiet()
+    };
+    assert_eq!(
+        side.weigh(limited_by_the_bound(), &slow_server).verdict,
+        Verdict::InFlightBound
+    );
+    // A round of 12 ms beside requests of 14 ms, on a machine other processes took: the CPU.
+    let busy = Evidence {
+        service_p50_s: 0.014,
+        machine_busy: 0.99,
+        cores_busy: 0.1,
+        ..quiet()
+    };
+    assert_eq!(
+        side.weigh(limited_by_the_bound(), &busy).verdict,
+        Verdict::InFlightBound
+    );
+    // Rounds of 5 ms are never the network (loopback takes about 1 ms, a busy one a few).
+    let near = RingSide::from_rounds(&slow_rounds(start, Duration::from_millis(5), 4), start);
+    let quick = Evidence {
+        service_p50_s: 0.004,
+        ..quiet()
+    };
+    assert_eq!(
+        near.weigh(limited_by_the_bound(), &quick).verdict,
+        Verdict::InFlightBound
+    );
 }

@@ -33,11 +33,13 @@ impl Run {
         let counts = recording.counts;
         let client = client_cost(recording, start, end);
         let achieved_rate = per_second(counts.ops + counts.ops_failed, seconds);
-        let limiter = diagnose(&self.evidence(recording, &client));
+        let evidence = self.evidence(recording, &client);
+        let limiter = diagnose(&evidence);
         // What the ring said about its own load weighs in: a full window while a node queued
-        // work is the server's doing, and every limit cites the ring's evidence.
+        // work is the server's doing, one while the ring's own view was as slow to answer with
+        // nothing queued is the network's, and every limit cites the ring's evidence.
         let limiter = match &ring {
-            Some(ring) => ring.weigh(limiter),
+            Some(ring) => ring.weigh(limiter, &evidence),
             None => limiter,
         };
         let (latency_us, histograms) = latency_by_tag(recording);

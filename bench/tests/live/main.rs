@@ -2,6 +2,7 @@
 
 mod catalogue;
 mod metrics;
+mod network;
 mod reports;
 mod restart;
 mod ring;
