@@ -160,7 +160,9 @@ pub struct UpArgs {
     /// Model a network between datacenters: each node's broadcast address (127.2.X.i) is a proxy
     /// that holds each byte this long, each way, in front of its storage port; with the snitch's
     /// prefer_local, nodes of one DC talk directly and nodes of different DCs through the proxies
-    /// (40ms: about one coast to the other). Needs --dcs 2 or more.
+    /// (40ms: about one coast to the other). Clients are modelled in dc1: another DC's nodes are
+    /// this much further from them, so failing over (--dc-failover) costs what crossing costs.
+    /// Needs --dcs 2 or more.
     #[arg(long, env = "PICKLE_DC_LATENCY", value_name = "DURATION", value_parser = parse_latency)]
     dc_latency: Option<Duration>,
 }
@@ -455,8 +457,13 @@ fn status_table(ring: &LocalRing) -> Result<String> {
     if modelled {
         writeln!(
             out,
-            "network latency: {}; clients connect to ADDRESS, the node listens on LISTENS ON",
-            state.latency
+            "network latency: {}; clients, modelled in {}, connect to ADDRESS, DELAY away each \
+             way; the node listens on LISTENS ON",
+            state.latency,
+            state
+                .nodes
+                .first()
+                .map_or("dc1", |n| n.plan.datacenter.as_str())
         )
         .map_err(|e| BenchError::Failed(e.to_string()))?;
     }
@@ -465,7 +472,7 @@ fn status_table(ring: &LocalRing) -> Result<String> {
         header.push("METRICS");
     }
     if modelled {
-        header.push("LISTENS ON");
+        header.extend(["DELAY", "LISTENS ON"]);
     }
     let mut table = driver::table::new(&header, &[0, 1, 2, 3, 4, 5, 7]);
     for (node, process) in ring.node_states()? {
@@ -486,6 +493,8 @@ fn status_table(ring: &LocalRing) -> Result<String> {
             row.push(metrics_endpoint(node.plan.address));
         }
         if modelled {
+            let delay = state.client_delay(&node.plan);
+            row.push(humantime::format_duration(delay).to_string());
             row.push(node.plan.address.to_string());
         }
         table.add_row(row);
@@ -509,6 +518,7 @@ fn status_json(ring: &LocalRing) -> Result<String> {
                 "node": node.plan.index,
                 "address": state.as_ref().map_or(node.plan.address, |s| s.client_address(&node.plan)).to_string(),
                 "listen_address": node.plan.address.to_string(),
+                "client_delay_one_way_us": state.as_ref().map_or(0, |s| s.client_delay(&node.plan).as_micros()),
                 "datacenter": node.plan.datacenter,
                 "rack": node.plan.rack,
                 "pid": if process == ProcessState::Gone { None } else { node.pid },

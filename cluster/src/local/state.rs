@@ -7,6 +7,7 @@
 use std::fs;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -100,10 +101,23 @@ impl RingState {
         fs::rename(&temporary, &path).map_err(|source| LocalError::io("rename", &temporary, source))
     }
 
+    /// The modelled delay, each way, between a client and `node`. Clients are modelled in the
+    /// first datacenter (the one `bench ring up` tells them to use): a node of another DC is the
+    /// client latency plus the latency between DCs away, so failing over to it costs what
+    /// crossing costs.
+    pub fn client_delay(&self, node: &NodePlan) -> Duration {
+        let first_dc = self.nodes.first().map(|n| n.plan.datacenter.as_str());
+        if first_dc.is_some_and(|dc| dc != node.datacenter) {
+            self.latency.client + self.latency.between_dcs
+        } else {
+            self.latency.client
+        }
+    }
+
     /// The address clients are handed for `node`: the proxy in front of it when the ring models a
-    /// client latency, else the node's own.
+    /// delay between it and the clients, else the node's own.
     pub fn client_address(&self, node: &NodePlan) -> Ipv4Addr {
-        if self.latency.client.is_zero() {
+        if self.client_delay(node).is_zero() {
             node.address
         } else {
             self.shape.ip_prefix.client_proxy_address(node.index)
@@ -128,5 +142,61 @@ impl RingState {
     /// The folder of node `index` inside the ring's folder.
     pub fn node_dir(ring_dir: &Path, index: u8) -> PathBuf {
         ring_dir.join(format!("node{index}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::local::shape::IpPrefix;
+
+    fn ring(latency: Latency) -> RingState {
+        let shape = Shape::new(3, 2, IpPrefix::DEFAULT).expect("a shape");
+        RingState {
+            name: "far".into(),
+            cassandra_version: "5.0.8".into(),
+            shape,
+            heap: "1G".into(),
+            security: Default::default(),
+            metrics: false,
+            latency,
+            proxy: None,
+            nodes: shape
+                .plan()
+                .into_iter()
+                .map(|plan| NodeState {
+                    plan,
+                    pid: None,
+                    log_mark: 0,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn clients_are_in_the_first_datacenter_and_reach_others_across_the_distance() {
+        let ms = Duration::from_millis;
+        let far = ring(Latency {
+            client: ms(1),
+            between_dcs: ms(40),
+        });
+        let [a, b, c] = [0, 1, 2].map(|i| far.nodes[i].plan.clone());
+        assert_eq!((a.datacenter.as_str(), c.datacenter.as_str()), ("dc1", "dc2"));
+        assert_eq!(far.client_delay(&a), ms(1));
+        assert_eq!(far.client_delay(&b), ms(1));
+        assert_eq!(far.client_delay(&c), ms(41));
+        assert_eq!(far.client_address(&a).to_string(), "127.1.0.1");
+        assert_eq!(far.peer_address(&c).to_string(), "127.2.0.3");
+        // Only the distance between DCs: dc1's nodes are reached directly, dc2's through a proxy.
+        let wan = ring(Latency {
+            client: Duration::ZERO,
+            between_dcs: ms(40),
+        });
+        assert_eq!(wan.client_address(&a), a.address);
+        assert_eq!(wan.client_address(&c).to_string(), "127.1.0.3");
+        // No latency: every address is the node's own, as on a ring without distance.
+        let near = ring(Latency::default());
+        assert_eq!(near.client_address(&c), c.address);
+        assert_eq!(near.peer_address(&c), c.address);
     }
 }

@@ -4,7 +4,8 @@
 //!
 //! With a client latency, every node's CQL port gets a proxy at its client address
 //! (`127.1.X.i:9042`), which the node announces as its `broadcast_rpc_address`, so that a driver
-//! discovering the ring from `system.peers` reaches every node through its proxy. With a latency
+//! discovering the ring from `system.peers` reaches every node through its proxy. Clients are
+//! modelled in the first datacenter: a node of another DC is also the latency between DCs away. With a latency
 //! between datacenters, every node's storage port gets one at its broadcast address
 //! (`127.2.X.i:7000`); the snitch's `prefer_local` makes nodes of one DC talk over their listen
 //! addresses (no delay) and nodes of different DCs over their broadcast addresses (delayed), as in
@@ -29,11 +30,12 @@ const LISTEN_WAIT: Duration = Duration::from_secs(10);
 pub(super) fn routes(state: &RingState) -> Vec<Route> {
     let mut routes = Vec::new();
     for node in &state.nodes {
-        if !state.latency.client.is_zero() {
+        let client_delay = state.client_delay(&node.plan);
+        if !client_delay.is_zero() {
             routes.push(Route {
                 listen: SocketAddr::from((state.client_address(&node.plan), 9042)),
                 target: SocketAddr::from((node.plan.address, 9042)),
-                delay: state.latency.client,
+                delay: client_delay,
             });
         }
         if !state.latency.between_dcs.is_zero() {
