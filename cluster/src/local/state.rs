@@ -65,6 +65,30 @@ pub struct NodeState {
 }
 
 impl RingState {
+    /// A ring not started yet: every node planned, none running, no security, metrics or
+    /// modelled latency (set them on the result).
+    pub fn planned(name: &str, cassandra_version: &str, shape: Shape, heap: &str) -> RingState {
+        RingState {
+            name: name.to_owned(),
+            cassandra_version: cassandra_version.to_owned(),
+            shape,
+            heap: heap.to_owned(),
+            security: Default::default(),
+            metrics: false,
+            latency: Latency::default(),
+            proxy: None,
+            nodes: shape
+                .plan()
+                .into_iter()
+                .map(|plan| NodeState {
+                    plan,
+                    pid: None,
+                    log_mark: 0,
+                })
+                .collect(),
+        }
+    }
+
     /// The path of the state file inside a ring's folder.
     pub fn path(ring_dir: &Path) -> PathBuf {
         ring_dir.join("ring.json")
@@ -153,23 +177,8 @@ mod tests {
     fn ring(latency: Latency) -> RingState {
         let shape = Shape::new(3, 2, IpPrefix::DEFAULT).expect("a shape");
         RingState {
-            name: "far".into(),
-            cassandra_version: "5.0.8".into(),
-            shape,
-            heap: "1G".into(),
-            security: Default::default(),
-            metrics: false,
             latency,
-            proxy: None,
-            nodes: shape
-                .plan()
-                .into_iter()
-                .map(|plan| NodeState {
-                    plan,
-                    pid: None,
-                    log_mark: 0,
-                })
-                .collect(),
+            ..RingState::planned("far", "5.0.8", shape, "1G")
         }
     }
 
@@ -181,7 +190,10 @@ mod tests {
             between_dcs: ms(40),
         });
         let [a, b, c] = [0, 1, 2].map(|i| far.nodes[i].plan.clone());
-        assert_eq!((a.datacenter.as_str(), c.datacenter.as_str()), ("dc1", "dc2"));
+        assert_eq!(
+            (a.datacenter.as_str(), c.datacenter.as_str()),
+            ("dc1", "dc2")
+        );
         assert_eq!(far.client_delay(&a), ms(1));
         assert_eq!(far.client_delay(&b), ms(1));
         assert_eq!(far.client_delay(&c), ms(41));

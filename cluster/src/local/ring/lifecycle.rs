@@ -16,7 +16,7 @@ use crate::local::process::Launch;
 use crate::local::readiness::{self, Wait};
 use crate::local::security::{SUPERUSER, Security};
 use crate::local::shape::{NodePlan, Shape};
-use crate::local::state::{NodeState, RingState};
+use crate::local::state::RingState;
 use crate::local::toolchain::Java;
 use crate::local::{DEFAULT_HEAP, LocalError, RingSpec, UpOutcome, check_heap, heap_kib};
 
@@ -41,24 +41,15 @@ impl LocalRing {
             }
             Some(existing) => existing,
             None => RingState {
-                name: self.name.clone(),
-                cassandra_version: spec.cassandra_version.clone(),
-                shape: spec.shape,
-                heap: spec.heap.clone().unwrap_or_else(|| DEFAULT_HEAP.to_owned()),
                 security: spec.security,
                 metrics: spec.metrics.unwrap_or(false),
                 latency: spec.latency.unwrap_or_default(),
-                proxy: None,
-                nodes: spec
-                    .shape
-                    .plan()
-                    .into_iter()
-                    .map(|plan| NodeState {
-                        plan,
-                        pid: None,
-                        log_mark: 0,
-                    })
-                    .collect(),
+                ..RingState::planned(
+                    &self.name,
+                    &spec.cassandra_version,
+                    spec.shape,
+                    spec.heap.as_deref().unwrap_or(DEFAULT_HEAP),
+                )
             },
         };
         let stopped: Vec<usize> = (0..state.nodes.len())
