@@ -409,6 +409,20 @@ async fn the_distance_lesson_shows_what_crossing_datacenters_costs() -> anyhow::
     );
     assert!(down.status.success(), "and stops");
     let stdout = run.unwrap_or_default();
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("lessons.json"))?)?;
+    assert!(
+        report["modelled_network"]
+            .as_str()
+            .is_some_and(|n| n.contains("20ms each way between DCs")),
+        "the lessons say how much delay their numbers carry: {}",
+        report["modelled_network"]
+    );
+    assert!(
+        std::fs::read_to_string(out.join("index.html"))?
+            .contains("Network delay added to every number here"),
+        "and their page says it"
+    );
     let lesson = read_lessons(&out).remove(0);
     const CLAIM: &str = "the distance lesson shows what crossing datacenters costs";
     assert!(

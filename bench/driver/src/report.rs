@@ -83,6 +83,10 @@ pub struct RunReport {
     /// second by second; `None` when the app did not sample it (and in older reports).
     #[serde(default)]
     pub ring: Option<RingSide>,
+    /// The delay a local ring of this machine models between the client and the ring, when the
+    /// contact points were such a ring: every latency of the report carries it.
+    #[serde(default)]
+    pub modelled_network: Option<String>,
     /// What the app adds of its own (the shop's verification, say); `null` when nothing.
     #[serde(default)]
     pub app: serde_json::Value,

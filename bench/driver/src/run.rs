@@ -98,6 +98,8 @@ pub struct Run {
     /// The session that samples the ring's own view ([`Run::watch_the_ring`]), or why there is
     /// none; `None` when the app did not ask.
     ring: Option<Result<RingWatch, String>>,
+    /// The delay the ring models, when it is a local ring with a modelled network.
+    modelled_network: Option<String>,
     config: serde_json::Value,
     signals: Signals,
 }
@@ -161,6 +163,7 @@ impl Run {
             start_at,
             clock_offset_ms: None,
             ring: None,
+            modelled_network: None,
             config,
             signals: Signals::catch(),
         })
@@ -194,6 +197,8 @@ impl Run {
     /// `--no-ring-view`) is noted in the report, and the run goes on. `connection` is the app's
     /// connected session, whose local datacenter the watching session takes.
     pub async fn watch_the_ring(&mut self, args: &ConnectionArgs, connection: &Connection) {
+        // A local ring with a modelled network: the report says how much delay it added.
+        self.modelled_network = cluster::local::describe_modelled_network(&args.contact_points());
         self.ring = Some(if self.args.no_ring_view {
             Err("--no-ring-view".to_owned())
         } else {

@@ -71,6 +71,7 @@ impl Run {
             client,
             limiter,
             ring,
+            modelled_network: self.modelled_network.clone(),
             app: serde_json::Value::Null,
         }
     }

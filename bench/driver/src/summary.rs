@@ -20,6 +20,7 @@ impl RunReport {
         write_client_cost(&mut out, self);
         write_machine_cpu(&mut out, self);
         write_ring_side(&mut out, self);
+        write_modelled_network(&mut out, self);
         write_rate_verdict(&mut out, self);
         out
     }
@@ -184,6 +185,13 @@ fn write_machine_cpu(out: &mut String, r: &RunReport) {
 }
 
 /// What the ring said about its own load, with how it was sampled and what a round took.
+/// The delay a local ring added between the client and the ring, when it modelled one.
+fn write_modelled_network(out: &mut String, r: &RunReport) {
+    if let Some(network) = &r.modelled_network {
+        let _ = writeln!(out, "  network: delay added by {network}");
+    }
+}
+
 fn write_ring_side(out: &mut String, r: &RunReport) {
     if let Some(ring) = &r.ring {
         let _ = writeln!(out, "  ring: {}", ring.describe());

@@ -211,33 +211,21 @@ fn finding(local: &Timed, quorum: &Timed, extra_ms: f64, modelled: &Option<Strin
     numbers + &distance + lesson
 }
 
-/// The delay the ring models, when the contact points are a local ring of this machine's.
+/// The delay the ring models, when the contact points are a local ring of this machine's that
+/// models one.
 fn modelled_distance(lab: &Lab) -> Option<String> {
-    let hosts = lab.args.connection.contact_points();
-    let home = cluster::local::Home::from_env();
-    home.ring_names().into_iter().find_map(|name| {
-        let ring = cluster::local::LocalRing::new(home.clone(), &name).ok()?;
-        let state = ring.state().ok()??;
-        let ours = state.nodes.iter().any(|node| {
-            let address = state.client_address(&node.plan).to_string();
-            hosts
-                .iter()
-                .any(|host| host.split(':').next() == Some(address.as_str()))
-        });
-        ours.then(|| {
-            if state.latency.between_dcs.is_zero() {
-                format!(
-                    "The ring (local ring '{name}') adds no delay between its datacenters: they \
-                     share this machine's loopback."
-                )
-            } else {
-                format!(
-                    "The ring (local ring '{name}') models {} each way between its datacenters \
-                     with delaying proxies, so a round trip between them costs at least twice \
-                     that: a modelled network, not a real one.",
-                    humantime::format_duration(state.latency.between_dcs)
-                )
-            }
-        })
+    let (name, latency) = cluster::local::modelled_network(&lab.args.connection.contact_points())?;
+    Some(if latency.between_dcs.is_zero() {
+        format!(
+            "The ring (local ring '{name}') adds no delay between its datacenters: they share \
+             this machine's loopback."
+        )
+    } else {
+        format!(
+            "The ring (local ring '{name}') models {} each way between its datacenters with \
+             delaying proxies, so a round trip between them costs at least twice that: a \
+             modelled network, not a real one.",
+            humantime::format_duration(latency.between_dcs)
+        )
     })
 }

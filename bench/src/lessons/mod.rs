@@ -110,6 +110,11 @@ pub async fn run(args: &LessonsArgs) -> Result<(LessonsReport, PathBuf)> {
     let folder = crate::suite::prepare_folder(Some(&report_folder(args)))?;
     let started_at = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
     let (lab, nodes) = Lab::set_up(args, &started_at, &folder).await?;
+    if let Some(network) =
+        cluster::local::describe_modelled_network(&args.connection.contact_points())
+    {
+        eprintln!("bench lessons: network delay added by {network}");
+    }
     eprintln!(
         "bench lessons: {} lesson(s), {} per variant after {} of warm-up, keyspace {} (replication 1 per datacenter), report in {}",
         selected.len(),
@@ -128,6 +133,9 @@ pub async fn run(args: &LessonsArgs) -> Result<(LessonsReport, PathBuf)> {
         hosts: args.connection.contact_points(),
         local_dc: lab.cassandra.local_dc.clone(),
         nodes: nodes.into_iter().collect(),
+        modelled_network: cluster::local::describe_modelled_network(
+            &args.connection.contact_points(),
+        ),
         options: args.clone(),
         lessons,
     };

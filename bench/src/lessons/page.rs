@@ -28,6 +28,9 @@ pub(super) fn write(folder: &Path, report: &LessonsReport) -> std::io::Result<()
             (report.local_dc) "; nodes per datacenter: " (nodes) ". Each lesson measures \
             its variants side by side, on one session and the same data: compare the ratios."
         }
+        @if let Some(network) = &report.modelled_network {
+            p { "Network delay added to every number here: " strong { (network) } "." }
+        }
         @for section in &sections { (section) }
     };
     let title = format!("pickle lessons {}", report.started_at);

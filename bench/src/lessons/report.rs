@@ -94,6 +94,9 @@ pub struct LessonsReport {
     pub local_dc: String,
     /// Nodes per datacenter.
     pub nodes: Vec<(String, usize)>,
+    /// The delay a local ring models for these contact points, when it is such a ring: every
+    /// number of the lessons carries it.
+    pub modelled_network: Option<String>,
     /// The options.
     pub options: LessonsArgs,
     /// Each lesson.

@@ -54,6 +54,9 @@ pub fn page(suite: &SuiteReport) -> Result<String, PageError> {
             (ring.datacenters.join(", ")) " (" (ring.hosts.join(", ")) ")"
             @if let Some(version) = &ring.cassandra_version { ", Cassandra " (version) }
             @if ring.started_locally { ", started locally by bench" }
+            @if let Some(network) = &ring.modelled_network {
+                ". Network delay added: " strong { (network) }
+            }
             ". Keyspace " code { (suite.keyspace) } ". "
             "Response time counts from each operation's " em { "intended" } " start, so a \
              late schedule or a full in-flight window shows in it."

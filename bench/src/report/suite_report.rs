@@ -26,6 +26,10 @@ pub struct RingInfo {
     pub cassandra_version: Option<String>,
     /// Whether `bench` started the ring itself (a local ring of JVMs on this machine).
     pub started_locally: bool,
+    /// The delay a local ring models between its clients and nodes (and its DCs), when the
+    /// contact points are such a ring: every number of the report carries it.
+    #[serde(default)]
+    pub modelled_network: Option<String>,
 }
 
 /// One scenario of a suite.

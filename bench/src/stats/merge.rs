@@ -249,6 +249,7 @@ pub fn merge_reports(reports: &[&RunReport], partial: bool) -> Result<RunReport,
         client,
         limiter: merged_limiter(reports),
         ring: merged_ring(reports),
+        modelled_network: reports.iter().find_map(|r| r.modelled_network.clone()),
         app: shards::shard_rows(reports),
     })
 }

@@ -58,6 +58,7 @@ pub(crate) fn report_of(latencies: &[u64]) -> RunReport {
             warning: None,
         },
         ring: None,
+        modelled_network: None,
         app: serde_json::Value::Null,
     }
 }

@@ -69,6 +69,13 @@ async fn a_slow_network_is_named_by_the_report_not_the_server() -> anyhow::Resul
     succeeded("the ring and its proxy stop", &down);
 
     let report = RunReport::read(&report)?;
+    assert!(
+        report.modelled_network.as_deref().is_some_and(|n| n
+            .contains("local ring 'test-slow': 30ms each way client-node")
+            && n.contains("not a real network")),
+        "the report says how much delay its numbers carry: {:?}",
+        report.modelled_network
+    );
     let limiter = &report.limiter;
     eprintln!("the slow network's verdict: {}", limiter.explanation);
     assert_eq!(
