@@ -8,7 +8,8 @@
 //!    failed writes.
 //! 3. **Prepare** every statement once, before the first write.
 //! 4. **Register the workforce** (seeded fake data) and await every write: the original sent
-//!    its employee writes and never looked at the answers.
+//!    its employee writes and never looked at the answers. A write that times out is sent again
+//!    (it is idempotent), so a busy moment of the ring does not undo a registration of millions.
 //! 5. **Write visits** at a fixed rate, each one denormalized into three tables concurrently,
 //!    never more than `--max-in-flight` writes outstanding.
 //! 6. **Report** honestly: latency from each visit's intended start, and what limited the rate.
@@ -253,12 +254,9 @@ async fn register_employees(
     // Each employee is made from the seed when its turn comes, so a million cost no memory.
     let count = workforce.employee_count();
     let ours = (0..count).filter(|&i| shard.owns(i as u64));
+    let retried = std::sync::atomic::AtomicU64::new(0);
     futures::stream::iter(ours.map(|i| workforce.employee(i)))
-        .map(|employee| async move {
-            session
-                .execute_unpaged(&writes.insert_employee, &employee)
-                .await
-        })
+        .map(|employee| write_employee(session, writes, employee, &retried))
         .buffer_unordered(64)
         .try_for_each(|_| async { Ok(()) })
         .await
@@ -268,14 +266,54 @@ async fn register_employees(
     } else {
         format!(" (shard {shard}: {} of them)", shard.share_of(count as u64))
     };
+    let retried = match retried.into_inner() {
+        0 => String::new(),
+        n => format!("; {n} writes were sent again after a timeout"),
+    };
     eprintln!(
-        "factory: registered {} employees{share} and {} trees (seed {}) in {:.2} s",
+        "factory: registered {} employees{share} and {} trees (seed {}) in {:.2} s{retried}",
         count,
         workforce.tree_count(),
         workforce.seed,
         began.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// How many times an employee's write is sent before its timeout ends the registration.
+const EMPLOYEE_WRITE_ATTEMPTS: u32 = 5;
+
+/// One employee's row, sent again when it times out: the write is idempotent (the same row twice
+/// is one row), so a node that was too busy for a moment (a flush, a GC pause, under a
+/// registration of millions) costs a retry after a short pause, not the whole registration. Any
+/// other error, or a timeout on the last attempt, is returned.
+async fn write_employee(
+    session: &Session,
+    writes: &FactoryStatements,
+    employee: schema::model::Employee,
+    retried: &std::sync::atomic::AtomicU64,
+) -> Result<(), scylla::errors::ExecutionError> {
+    use driver::errors::{ErrorKind, classify};
+    let mut attempt = 1;
+    loop {
+        let error = match session
+            .execute_unpaged(&writes.insert_employee, &employee)
+            .await
+        {
+            Ok(_) => return Ok(()),
+            Err(error) => error,
+        };
+        let timed_out = matches!(
+            classify(&error).kind,
+            ErrorKind::WriteTimeout | ErrorKind::ClientTimeout | ErrorKind::Overloaded
+        );
+        if !timed_out || attempt == EMPLOYEE_WRITE_ATTEMPTS {
+            return Err(error);
+        }
+        retried.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tokio::time::sleep(std::time::Duration::from_millis(200 * u64::from(attempt))).await;
+        attempt += 1;
+    }
 }
 
 /// One visit, denormalized: the same event written to each table that answers one question about
