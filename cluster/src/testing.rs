@@ -107,7 +107,7 @@ impl OwnRing {
         self.state
             .nodes
             .iter()
-            .map(|n| n.plan.address.to_string())
+            .map(|n| self.state.client_address(&n.plan).to_string())
             .collect::<Vec<_>>()
             .join(",")
     }

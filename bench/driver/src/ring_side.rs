@@ -406,20 +406,19 @@ impl RingSide {
                 evidence.max_in_flight,
                 limiter.explanation
             );
-        } else if limiter.verdict == Verdict::Failures && self.network_bound(evidence) {
-            limiter.explanation =
-                format!("{}. {}", limiter.explanation, self.network_clause(evidence));
         } else if cites && !self.nodes.is_empty() {
             let stop = if limiter.explanation.ends_with('.') {
                 ""
             } else {
                 "."
             };
-            limiter.explanation = format!(
-                "{}{stop} Server side: {}.",
-                limiter.explanation,
-                self.describe()
-            );
+            // Failures while the time went on the network say so; other limits cite the ring.
+            let evidence = if limiter.verdict == Verdict::Failures && self.network_bound(evidence) {
+                self.network_clause(evidence)
+            } else {
+                format!("Server side: {}.", self.describe())
+            };
+            limiter.explanation = format!("{}{stop} {evidence}", limiter.explanation);
         }
         limiter
     }

@@ -94,9 +94,8 @@ impl LocalRing {
 
     /// The pid of the ring's delaying proxies while they run.
     pub fn proxy_pid(&self, state: &RingState) -> Option<u32> {
-        distance::proxies_running(&self.dir(), state)
-            .then(|| state.proxy.as_ref().and_then(|p| p.pid))
-            .flatten()
+        let pid = state.proxy.as_ref()?.pid?;
+        distance::proxies_running(&self.dir(), state).then_some(pid)
     }
 
     fn existing(&self) -> Result<RingState, LocalError> {

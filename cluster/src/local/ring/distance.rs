@@ -66,20 +66,34 @@ pub(super) fn proxies_running(ring_dir: &Path, state: &RingState) -> bool {
         })
 }
 
-/// Starts the proxies the ring's latency asks for, unless they run, and returns once every route
-/// listens. `program` serves them as `program ring proxy --routes FILE` (the `bench` binary).
+/// Records `program` as what serves the ring's proxies, as `program ring proxy --routes FILE`
+/// (the `bench` binary): a later start of a node (a fault test's, say) finds it in the state.
+pub(super) fn serve_proxies_with(state: &mut RingState, program: &Path) {
+    match &mut state.proxy {
+        Some(proxy) => proxy.program = program.to_path_buf(),
+        None => {
+            state.proxy = Some(ProxyState {
+                program: program.to_path_buf(),
+                pid: None,
+            })
+        }
+    }
+}
+
+/// Starts the proxies the ring's latency asks for, unless they run, with the program recorded by
+/// [`serve_proxies_with`], and returns once every route listens.
 pub(super) async fn start_proxies(
     ring_dir: &Path,
     state: &mut RingState,
-    program: Option<&Path>,
 ) -> Result<(), LocalError> {
     let routes = routes(state);
     if routes.is_empty() || proxies_running(ring_dir, state) {
         return Ok(());
     }
-    let program = program
-        .map(Path::to_path_buf)
-        .or_else(|| state.proxy.as_ref().map(|p| p.program.clone()))
+    let program = state
+        .proxy
+        .as_ref()
+        .map(|p| p.program.clone())
         .ok_or(LocalError::NoProxyProgram)?;
     let listens: Vec<SocketAddr> = routes.iter().map(|r| r.listen).collect();
     let busy: Vec<String> = ports::wait_until_free(&listens, Instant::now() + LISTEN_WAIT)

@@ -88,8 +88,11 @@ impl LocalRing {
         }
         let deadline = Instant::now() + spec.timeout;
         let everyone = vec![true; state.nodes.len()];
+        if let Some(program) = &spec.proxy_program {
+            distance::serve_proxies_with(&mut state, program);
+        }
         if stopped.is_empty() {
-            distance::start_proxies(&dir, &mut state, spec.proxy_program.as_deref()).await?;
+            distance::start_proxies(&dir, &mut state).await?;
             let marks = readiness::log_marks(&dir, &state);
             let wait = Wait {
                 checked: &everyone,
@@ -112,7 +115,6 @@ impl LocalRing {
             distance::stop_proxies(&dir, &mut state).await?;
             state.latency = latency;
         }
-        distance::start_proxies(&dir, &mut state, spec.proxy_program.as_deref()).await?;
         self.start_nodes(&mut state, &stopped, &everyone, deadline)
             .await?;
         self.retire_default_password(&state).await?;
@@ -136,7 +138,7 @@ impl LocalRing {
         let starting: Vec<&NodePlan> = indices.iter().map(|&i| &state.nodes[i].plan).collect();
         ports::wait_for_nodes(&starting, state.metrics, deadline).await?;
         // The nodes are configured to be reached through the proxies: they come first.
-        distance::start_proxies(&dir, state, None).await?;
+        distance::start_proxies(&dir, state).await?;
         let java = Java::find()?;
         let jars = Jars::resolve(&self.home.jar_cache(), &state.cassandra_version)?;
         let agent = if state.metrics {
