@@ -2,17 +2,16 @@
 //!
 //! Tokio's timer wheel ticks every millisecond, so `sleep_until` wakes up to 1 ms after the
 //! deadline, about 0.5 ms on average. On loopback that is as long as a write itself, and an
-//! operation would be sent late for no reason of the server's. [`PreciseTimer`] keeps a thread
-//! that sleeps on a condition variable (microsecond deadlines, within the kernel's ~50 µs timer
-//! slack) and wakes the run's task through a `Notify`. [`TokioTimer`] is the plain tokio sleep:
-//! the tests use it because it follows tokio's paused clock.
+//! operation would be sent late for no reason of the server's. [`PreciseTimer`] asks the kernel
+//! instead: a `timerfd` with a nanosecond deadline, watched by the runtime's own reactor, so the
+//! thread that sends the operation is the one the deadline wakes. (A timer thread that then
+//! wakes the runtime, which this replaced, paid two wake-ups per operation: at 5000 visits/s on
+//! one thread, 25 to 26 µs of CPU per write against 19 to 22.) [`TokioTimer`] is the plain tokio
+//! sleep: the tests use it because it follows tokio's paused clock.
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
-use std::thread::JoinHandle;
 
-use tokio::sync::Notify;
 use tokio::time::{Instant, Sleep};
 
 /// Something that can wait until an instant. Setting a deadline has effect only when the
@@ -55,116 +54,36 @@ impl Timer for TokioTimer {
     }
 }
 
-/// The state the timer thread and the run share.
-struct Shared {
-    state: Mutex<State>,
-    changed: Condvar,
-    fired: Notify,
-}
-
-#[derive(Default)]
-struct State {
-    deadline: Option<std::time::Instant>,
-    stop: bool,
-}
-
-/// A timer thread with microsecond deadlines (see the module documentation).
+/// A kernel timer in the runtime's reactor, with nanosecond deadlines (see the module
+/// documentation). One file descriptor for the whole run, re-armed for each deadline.
 pub struct PreciseTimer {
-    shared: Arc<Shared>,
-    thread: Option<JoinHandle<()>>,
-    deadline: Option<std::time::Instant>,
+    delay: tokio_timerfd::Delay,
+    deadline: Option<Instant>,
 }
 
 impl PreciseTimer {
-    /// Starts the timer thread.
+    /// A timer for the current runtime; fails where timerfd does (not Linux, no descriptors).
     pub fn start() -> std::io::Result<PreciseTimer> {
-        let shared = Arc::new(Shared {
-            state: Mutex::new(State::default()),
-            changed: Condvar::new(),
-            fired: Notify::new(),
-        });
-        let thread_shared = Arc::clone(&shared);
-        let thread = std::thread::Builder::new()
-            .name("pacer".into())
-            .spawn(move || keep_time(&thread_shared))?;
         Ok(PreciseTimer {
-            shared,
-            thread: Some(thread),
+            delay: tokio_timerfd::Delay::new(std::time::Instant::now())?,
             deadline: None,
         })
     }
 }
 
-/// The timer thread: sleeps until the current deadline, then fires once.
-fn keep_time(shared: &Shared) {
-    // Linux lets a sleeping thread wake up to 50 µs late by default (timer slack) to save power;
-    // the pacer wants its deadlines kept, so it asks for the least slack. Failure only costs
-    // precision.
-    let _ = nix::sys::prctl::set_timerslack(1);
-    let mut state = shared.state.lock().unwrap_or_else(PoisonError::into_inner);
-    loop {
-        if state.stop {
+impl Timer for PreciseTimer {
+    async fn sleep_until(&mut self, deadline: Instant) {
+        // A deadline already passed returns at once, also one this timer already fired for.
+        if Instant::now() >= deadline {
             return;
         }
-        state = match state.deadline {
-            None => shared
-                .changed
-                .wait(state)
-                .unwrap_or_else(PoisonError::into_inner),
-            Some(deadline) => {
-                let now = std::time::Instant::now();
-                if now >= deadline {
-                    state.deadline = None;
-                    shared.fired.notify_one();
-                    state
-                } else {
-                    shared
-                        .changed
-                        .wait_timeout(state, deadline - now)
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .0
-                }
-            }
-        };
-    }
-}
-
-impl Timer for PreciseTimer {
-    fn sleep_until(&mut self, deadline: Instant) -> impl Future<Output = ()> + Send + '_ {
-        let deadline = deadline.into_std();
-        async move {
-            if std::time::Instant::now() >= deadline {
-                return;
-            }
-            if self.deadline != Some(deadline) {
-                let mut state = self
-                    .shared
-                    .state
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner);
-                state.deadline = Some(deadline);
-                self.shared.changed.notify_one();
-                self.deadline = Some(deadline);
-            }
-            // A notification left over from an earlier deadline can wake us early: check again.
-            while std::time::Instant::now() < deadline {
-                self.shared.fired.notified().await;
-            }
+        if self.deadline != Some(deadline) {
+            self.delay.reset(deadline.into_std());
+            self.deadline = Some(deadline);
         }
-    }
-}
-
-impl Drop for PreciseTimer {
-    fn drop(&mut self) {
-        self.shared
-            .state
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .stop = true;
-        self.shared.changed.notify_one();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+        // The timer fires at its deadline or later, never before. Should reading it fail, the
+        // operation is due anyway: the loop sends it, and its lateness shows what that cost.
+        let _ = (&mut self.delay).await;
     }
 }
 
@@ -194,6 +113,47 @@ mod tests {
         let later = Instant::now() + Duration::from_millis(3);
         timer.sleep_until(later).await;
         assert!(Instant::now() >= later);
+    }
+
+    #[tokio::test]
+    async fn waiting_again_for_a_deadline_it_fired_for_returns_at_once() {
+        let mut timer = PreciseTimer::start().unwrap();
+        let deadline = Instant::now() + Duration::from_micros(300);
+        timer.sleep_until(deadline).await;
+        // The kernel timer fires once per deadline: waiting for it again would never end.
+        tokio::time::timeout(Duration::from_secs(5), timer.sleep_until(deadline))
+            .await
+            .expect("a passed deadline returns at once");
+    }
+
+    #[tokio::test]
+    async fn a_wait_given_up_and_taken_up_again_ends_at_its_deadline() {
+        let mut timer = PreciseTimer::start().unwrap();
+        let deadline = Instant::now() + Duration::from_millis(3);
+        let given_up =
+            tokio::time::timeout(Duration::from_micros(10), timer.sleep_until(deadline)).await;
+        assert!(given_up.is_err(), "3 ms had not passed after 10 µs");
+        tokio::time::timeout(Duration::from_secs(5), timer.sleep_until(deadline))
+            .await
+            .expect("the timer stayed armed for the same deadline");
+        assert!(Instant::now() >= deadline);
+    }
+
+    #[test]
+    fn the_precise_timer_works_on_a_runtime_of_several_threads() {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let mut timer = PreciseTimer::start().unwrap();
+            for micros in [200u64, 1_500, 50] {
+                let deadline = Instant::now() + Duration::from_micros(micros);
+                timer.sleep_until(deadline).await;
+                assert!(Instant::now() >= deadline);
+            }
+        });
     }
 
     #[tokio::test(start_paused = true)]
