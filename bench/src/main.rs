@@ -144,12 +144,22 @@ struct ShowArgs {
     report: PathBuf,
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let bench: Bench = cli::parse_args();
     cli::init_tracing();
     let command = bench.command.unwrap_or(Command::Run(bench.suite));
-    cli::exit_code(run(command).await)
+    // The floor and the lessons drive Cassandra the apps' way, on one thread unless told
+    // otherwise; rings, suites and reports run on tokio's usual runtime.
+    let runtime = match &command {
+        Command::Floor { floor, .. } => driver::runtime::on_threads(floor.threads),
+        Command::Lessons(_) => driver::runtime::on_threads(1),
+        _ => tokio::runtime::Runtime::new(),
+    };
+    let finished = match runtime {
+        Ok(runtime) => runtime.block_on(run(command)),
+        Err(e) => Err(anyhow::Error::new(e).context("cannot start the async runtime")),
+    };
+    cli::exit_code(finished)
 }
 
 async fn run(command: Command) -> anyhow::Result<()> {

@@ -94,11 +94,16 @@ struct ShopArgs {
 /// One timesheet read: the request, measured, and the timesheet when the read succeeded.
 type TimesheetRead = (Request, Option<Timesheet>);
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let args: Args = cli::parse_args();
     cli::init_tracing();
-    cli::exit_code(run(args).await)
+    // One thread unless --threads says more: at a fixed rate a client spends most of its CPU
+    // waking up, and every hand-off between threads is one more wake-up.
+    let finished = match driver::runtime::on_threads(args.run.threads) {
+        Ok(runtime) => runtime.block_on(run(args)),
+        Err(e) => Err(anyhow::Error::new(e).context("cannot start the async runtime")),
+    };
+    cli::exit_code(finished)
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {

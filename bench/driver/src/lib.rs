@@ -2,7 +2,8 @@
 //! measures and reports on them).
 //!
 //! - [`pace`]: when each operation is due (one global, open-loop schedule);
-//! - [`timer`]: the one timer that waits for due times, precise to tens of microseconds;
+//! - [`timer`]: the one timer that waits for due times, precise to tens of microseconds, on the
+//!   [`runtime`] of one thread (unless `--threads` says more);
 //! - [`drive`]: the loop that starts operations on schedule behind the in-flight semaphore, and
 //!   [`outstanding`]: which of them are still out, and since when;
 //! - [`record`]: HDR histograms of response, wait and service times, per second and in total,
@@ -35,6 +36,7 @@ pub mod record;
 pub mod report;
 pub mod ring_side;
 pub mod run;
+pub mod runtime;
 pub mod shard;
 pub mod shutdown;
 pub mod summary;

@@ -63,7 +63,7 @@ pub enum RunError {
     /// The run's start (`--start-at`) passed before this process was ready to send.
     #[error(transparent)]
     StartPassed(#[from] StartPassed),
-    /// The timer thread could not start.
+    /// The pacing timer could not be made (a timerfd: Linux only).
     #[error("cannot start the pacing timer: {0}")]
     Timer(std::io::Error),
     /// The JSON report could not be written.

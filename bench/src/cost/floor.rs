@@ -37,6 +37,10 @@ pub struct FloorArgs {
     #[serde(serialize_with = "cluster::options::serialize_duration")]
     pub warmup: Duration,
 
+    /// Threads of the runtime, as the factory's --threads (1: tokio's current-thread runtime).
+    #[arg(long, value_name = "COUNT", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub threads: u16,
+
     /// Print the result as JSON (for `bench overhead`).
     #[arg(long)]
     pub json: bool,

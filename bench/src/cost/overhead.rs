@@ -238,7 +238,7 @@ fn connection_flags(
     .to_flags()
 }
 
-/// The flags both processes share: where, what, how many at once, how long.
+/// The flags both processes share: where, what, how many at once, on how many threads, how long.
 fn common_flags(
     connection: &ConnectionArgs,
     cassandra: &Connection,
@@ -249,6 +249,7 @@ fn common_flags(
     flags.extend(
         [
             ("--max-in-flight", floor.max_in_flight.to_string()),
+            ("--threads", floor.threads.to_string()),
             (
                 "--duration",
                 humantime::format_duration(floor.duration).to_string(),
