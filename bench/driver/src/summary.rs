@@ -160,11 +160,12 @@ fn write_client_cost(out: &mut String, r: &RunReport) {
     let cost = &r.client;
     let _ = writeln!(
         out,
-        "  client: {:.2} CPU s ({:.2} cores busy), {:.1} CPU µs per {request}, {:.1} per {op}; RSS {} MiB at start, {} MiB at end, {} MiB peak",
+        "  client: {:.2} CPU s ({:.2} cores busy), {:.1} CPU µs per {request}, {:.1} per {op}, {:.2} wake-ups per {op}; RSS {} MiB at start, {} MiB at end, {} MiB peak",
         cost.cpu_seconds,
         cost.cores_busy,
         cost.cpu_us_per_request,
         cost.cpu_us_per_op,
+        cost.wake_ups_per_op,
         cost.rss_start_bytes >> 20,
         cost.rss_end_bytes >> 20,
         cost.peak_rss_bytes >> 20,

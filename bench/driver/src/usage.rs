@@ -1,7 +1,8 @@
 //! What the load generator itself costs: CPU time and memory of this process.
 //!
 //! A benchmark that does not measure its own client cannot tell a slow server from a starved
-//! client. CPU time comes from `getrusage` (user + system, all threads); memory from
+//! client. CPU time comes from `getrusage` (user + system, all threads), and so do wake-ups (the
+//! times a thread went to sleep until something woke it); memory from
 //! `/proc/self/statm` (resident now) and `getrusage` (peak resident). The machine's CPU comes
 //! from `/proc/stat`, so that a client short of CPU can be told from a machine short of CPU:
 //! when a node runs on the same machine, its cores are not the client's.
@@ -20,6 +21,9 @@ pub struct Usage {
     pub rss_bytes: u64,
     /// Peak resident memory so far, bytes.
     pub peak_rss_bytes: u64,
+    /// Voluntary context switches so far, all threads: each is a thread that went to sleep and
+    /// was later woken, which on a virtual machine costs tens of µs of CPU.
+    pub wake_ups: u64,
     /// The whole machine's CPU time so far, busy and in all, every process together.
     pub machine: MachineCpu,
 }
@@ -70,7 +74,7 @@ impl MachineCpu {
 impl Usage {
     /// Samples the current process. Fields that cannot be read stay zero.
     pub fn now() -> Usage {
-        let (cpu, peak_rss_bytes) = match getrusage(UsageWho::RUSAGE_SELF) {
+        let (cpu, peak_rss_bytes, wake_ups) = match getrusage(UsageWho::RUSAGE_SELF) {
             Ok(usage) => {
                 let time = |tv: nix::sys::time::TimeVal| {
                     Duration::from_secs(u64::try_from(tv.tv_sec()).unwrap_or(0))
@@ -80,14 +84,16 @@ impl Usage {
                 (
                     time(usage.user_time()) + time(usage.system_time()),
                     u64::try_from(usage.max_rss()).unwrap_or(0) * 1024,
+                    u64::try_from(usage.voluntary_context_switches()).unwrap_or(0),
                 )
             }
-            Err(_) => (Duration::ZERO, 0),
+            Err(_) => (Duration::ZERO, 0, 0),
         };
         Usage {
             cpu,
             rss_bytes: resident_bytes(),
             peak_rss_bytes,
+            wake_ups,
             machine: MachineCpu::now(),
         }
     }
@@ -119,6 +125,13 @@ pub struct ClientCost {
     pub cpu_us_per_request: f64,
     /// CPU microseconds per operation (per visit, per fan-out).
     pub cpu_us_per_op: f64,
+    /// Times a thread of the client went to sleep and was woken (voluntary context switches).
+    /// Unthrottled, a busy client seldom sleeps; paced, it wakes at least once per operation.
+    #[serde(default)]
+    pub wake_ups: u64,
+    /// Wake-ups per operation.
+    #[serde(default)]
+    pub wake_ups_per_op: f64,
     /// Resident memory when measurement began, bytes.
     pub rss_start_bytes: u64,
     /// Resident memory at the end, bytes.
@@ -161,6 +174,12 @@ impl ClientCost {
             },
             cpu_us_per_request: per(requests),
             cpu_us_per_op: per(ops),
+            wake_ups: end.wake_ups.saturating_sub(start.wake_ups),
+            wake_ups_per_op: if ops == 0 {
+                0.0
+            } else {
+                end.wake_ups.saturating_sub(start.wake_ups) as f64 / ops as f64
+            },
             rss_start_bytes: start.rss_bytes,
             rss_end_bytes: end.rss_bytes,
             peak_rss_bytes: end.peak_rss_bytes,
@@ -215,6 +234,13 @@ mod tests {
         let cost = ClientCost::between(start, end, Duration::from_secs(1), 10, 20);
         assert!(cost.cpu_seconds >= 0.020, "{cost:?}");
         assert!((cost.cpu_us_per_op - 2.0 * cost.cpu_us_per_request).abs() < 1e-6);
+        // Sleeping is waking up later: one sleep shows as at least one more wake-up.
+        let before = Usage::now();
+        std::thread::sleep(Duration::from_millis(5));
+        let after = Usage::now();
+        assert!(after.wake_ups > before.wake_ups, "{before:?} {after:?}");
+        let slept = ClientCost::between(before, after, Duration::from_secs(1), 1, 1);
+        assert_eq!(slept.wake_ups_per_op, slept.wake_ups as f64);
         assert!(end.machine.cores >= 1 && end.machine.total_ticks >= end.machine.busy_ticks);
         assert!((0.0..=1.0).contains(&cost.machine_busy));
     }

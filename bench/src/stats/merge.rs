@@ -292,6 +292,7 @@ impl Totals {
             // Peaks reached at different times do not add; see the per-second sums instead.
             pacing.peak_in_flight = pacing.peak_in_flight.max(report.pacing.peak_in_flight);
             client.cpu_seconds += report.client.cpu_seconds;
+            client.wake_ups += report.client.wake_ups;
             client.cores_busy += report.client.cores_busy;
             client.rss_start_bytes += report.client.rss_start_bytes;
             client.rss_end_bytes += report.client.rss_end_bytes;
@@ -306,6 +307,12 @@ impl Totals {
         };
         client.cpu_us_per_request = per(counts.requests + counts.requests_failed);
         client.cpu_us_per_op = per(counts.ops + counts.ops_failed);
+        let ops = counts.ops + counts.ops_failed;
+        client.wake_ups_per_op = if ops > 0 {
+            client.wake_ups as f64 / ops as f64
+        } else {
+            0.0
+        };
         Totals {
             counts,
             errors,

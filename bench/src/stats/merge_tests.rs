@@ -50,6 +50,7 @@ pub(crate) fn report_of(latencies: &[u64]) -> RunReport {
         pacing: Pacing::default(),
         client: ClientCost {
             cpu_seconds: count as f64 / 1e4,
+            wake_ups: 2 * count,
             ..ClientCost::default()
         },
         limiter: Limiter {
@@ -94,6 +95,9 @@ fn two_halves_merge_into_the_percentiles_of_the_whole() {
     assert_ne!(averaged, expected.p99);
     let expected_cpu = whole.client.cpu_seconds * 1e6 / whole.counts.requests as f64;
     assert!((merged.client.cpu_us_per_request - expected_cpu).abs() < 1e-9);
+    // Wake-ups add up, and so per visit they are the whole's two.
+    assert_eq!(merged.client.wake_ups, 2 * whole.counts.ops);
+    assert!((merged.client.wake_ups_per_op - 2.0).abs() < 1e-9);
 }
 
 /// A second of `ops` visits ending at `at`, `seconds` long, with `in_flight` out at its end.
