@@ -152,14 +152,10 @@ fn main() -> ExitCode {
     // otherwise; rings, suites and reports run on tokio's usual runtime.
     let runtime = match &command {
         Command::Floor { floor, .. } => driver::runtime::on_threads(floor.threads),
-        Command::Lessons(_) => driver::runtime::on_threads(1),
+        Command::Lessons(_) => driver::runtime::on_threads(bench::lessons::THREADS),
         _ => tokio::runtime::Runtime::new(),
     };
-    let finished = match runtime {
-        Ok(runtime) => runtime.block_on(run(command)),
-        Err(e) => Err(anyhow::Error::new(e).context("cannot start the async runtime")),
-    };
-    cli::exit_code(finished)
+    cli::exit_code_on(runtime, run(command))
 }
 
 async fn run(command: Command) -> anyhow::Result<()> {

@@ -2,7 +2,8 @@
 //! install logging, and turn the result of `run` into an exit code (1 for runtime failures).
 //!
 //! Binaries stay thin, as in ripgrep and mini-redis: `main` calls [`parse_args`], [`init_tracing`]
-//! and then [`exit_code`] on the result of the real work.
+//! and then [`exit_code`] on the result of the real work ([`exit_code_on`] when `main` builds
+//! its own runtime).
 
 use std::fmt;
 use std::process::ExitCode;
@@ -182,6 +183,18 @@ pub fn exit_code(result: anyhow::Result<()>) -> ExitCode {
             ExitCode::from(exit_code_of(&error))
         }
     }
+}
+
+/// Runs the real work `app` to its end on `runtime` and picks the exit code as [`exit_code`] does;
+/// a runtime that could not be built is such an error too.
+pub fn exit_code_on(
+    runtime: std::io::Result<tokio::runtime::Runtime>,
+    app: impl std::future::Future<Output = anyhow::Result<()>>,
+) -> ExitCode {
+    exit_code(match runtime {
+        Ok(runtime) => runtime.block_on(app),
+        Err(e) => Err(anyhow::Error::new(e).context("cannot start the async runtime")),
+    })
 }
 
 /// The error and its causes on one line, each said once: a library error that already ends with

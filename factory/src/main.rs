@@ -111,11 +111,8 @@ fn main() -> ExitCode {
     cli::init_tracing();
     // One thread unless --threads says more: at a fixed rate a client spends most of its CPU
     // waking up, and every hand-off between threads is one more wake-up.
-    let finished = match driver::runtime::on_threads(args.run.threads) {
-        Ok(runtime) => runtime.block_on(run(args)),
-        Err(e) => Err(anyhow::Error::new(e).context("cannot start the async runtime")),
-    };
-    cli::exit_code(finished)
+    let runtime = driver::runtime::on_threads(args.run.threads);
+    cli::exit_code_on(runtime, run(args))
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {

@@ -158,6 +158,7 @@ impl ClientCost {
         requests: u64,
     ) -> ClientCost {
         let cpu = end.cpu.saturating_sub(start.cpu).as_secs_f64();
+        let wake_ups = end.wake_ups.saturating_sub(start.wake_ups);
         let per = |count: u64| {
             if count == 0 {
                 0.0
@@ -174,11 +175,11 @@ impl ClientCost {
             },
             cpu_us_per_request: per(requests),
             cpu_us_per_op: per(ops),
-            wake_ups: end.wake_ups.saturating_sub(start.wake_ups),
+            wake_ups,
             wake_ups_per_op: if ops == 0 {
                 0.0
             } else {
-                end.wake_ups.saturating_sub(start.wake_ups) as f64 / ops as f64
+                wake_ups as f64 / ops as f64
             },
             rss_start_bytes: start.rss_bytes,
             rss_end_bytes: end.rss_bytes,

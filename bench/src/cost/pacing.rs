@@ -43,10 +43,10 @@ pub struct PacedRound {
     pub wake_ups_per_visit: f64,
     /// CPU µs one wake-up cost, measured right after at the same rate ([`wake_up_cost`]).
     pub wake_up_us: f64,
+    /// Writes per visit in the paced run (3, or 4 with the production_by_day table): a wake-up
+    /// per visit costs each write that share of it.
+    pub writes_per_visit: f64,
 }
-
-/// A visit's writes: a wake-up per visit costs each write a third of it.
-const WRITES_PER_VISIT: f64 = 3.0;
 
 /// How long each round measures the cost of a wake-up.
 const WAKING: Duration = Duration::from_secs(3);
@@ -90,6 +90,7 @@ pub fn measure(
                 late_ms: [wait.p50 / 1e3, wait.p99 / 1e3],
                 wake_ups_per_visit: paced.client.wake_ups_per_op,
                 wake_up_us,
+                writes_per_visit: paced.counts.requests as f64 / paced.counts.ops.max(1) as f64,
             });
         }
     }
@@ -212,7 +213,7 @@ fn median(numbers: impl Iterator<Item = f64>) -> Option<f64> {
 /// The least a paced write can cost without sending visits together: unthrottled, plus its share
 /// of one wake-up per visit.
 fn floor_us(round: &PacedRound) -> f64 {
-    round.unthrottled_us + round.wake_up_us / WRITES_PER_VISIT
+    round.unthrottled_us + round.wake_up_us / round.writes_per_visit.max(1.0)
 }
 
 /// Paced CPU per write over unthrottled, when both wrote something.
@@ -235,6 +236,7 @@ mod tests {
             late_ms: [0.0, 0.0],
             wake_ups_per_visit: 1.0,
             wake_up_us: 30.0,
+            writes_per_visit: 3.0,
         };
         assert_eq!(ratio(&round(0.0)), None);
         assert_eq!(ratio(&round(13.0)), Some(1.3));

@@ -107,8 +107,7 @@ impl Lab {
             no_ring_view: true,
             timer: TimerChoice::Precise,
             pace_window: Duration::ZERO,
-            // `bench lessons` runs on one thread, as the apps do by default.
-            threads: 1,
+            threads: super::THREADS,
         }
     }
 

@@ -35,6 +35,9 @@ use serde::Serialize;
 pub use lab::Lab;
 pub use report::{Lesson, LessonsReport};
 
+/// Threads of the runtime the lessons drive on: one, as the apps by default (`--threads`).
+pub const THREADS: u16 = 1;
+
 /// Options of `bench lessons`.
 #[derive(Debug, Clone, Args, Serialize)]
 pub struct LessonsArgs {

@@ -306,8 +306,8 @@ impl Totals {
             }
         };
         client.cpu_us_per_request = per(counts.requests + counts.requests_failed);
-        client.cpu_us_per_op = per(counts.ops + counts.ops_failed);
         let ops = counts.ops + counts.ops_failed;
+        client.cpu_us_per_op = per(ops);
         client.wake_ups_per_op = if ops > 0 {
             client.wake_ups as f64 / ops as f64
         } else {
