@@ -10,10 +10,12 @@
 //! - [`lessons`]: each pattern of the apps as a controlled experiment (`bench lessons`);
 //! - [`cost`]: what the client itself costs: the raw driver loop, the factory beside it, pacing;
 //! - [`ring`]: `bench ring up | status | down | list ...`, the command-line face of the local ring
-//!   (`cluster::local`); [`error`]: why a command failed.
+//!   (`cluster::local`); [`error`]: why a command failed;
+//! - [`fuzzing`]: the entry points of the fuzz targets: every file a user hands us, from bytes.
 
 pub mod cost;
 pub mod error;
+pub mod fuzzing;
 pub mod lessons;
 pub mod report;
 pub mod ring;

@@ -55,6 +55,10 @@ enum Command {
     Lessons(LessonsArgs),
     /// Merge reports of processes that ran the same scenarios at once into one report folder.
     Merge(MergeArgs),
+    /// Measure how far `compare --fail-if-slower` can be trusted here: cut one long run of an
+    /// unchanged process into windows, compare them in pairs (A/A: every failure is a false
+    /// alarm), and check how often each window's tail intervals hold the whole run's tails.
+    Calibrate(CalibrateArgs),
     /// Write the HTML page (with its plots) of a report.
     Plot(PlotArgs),
     /// Print a run report's summary, and its memory over time.
@@ -87,15 +91,41 @@ struct CompareArgs {
     a: PathBuf,
     /// The report compared with it.
     b: PathBuf,
-    /// Exit with code 1 when a scenario is significantly worse by more than this: less
-    /// throughput, a higher mean, p99 or p99.9 latency, or more errors (Welch's test on
-    /// per-second samples at their effective size, or 95% intervals of the tails that do not
-    /// overlap).
-    #[arg(long, value_name = "PERCENT", value_parser = parse_percent)]
+    /// Exit with code 1 when a scenario is significantly worse by more than this (less
+    /// throughput achieved, a higher mean, p99 or p99.9 latency, or more errors, every test of
+    /// the comparison held to one family-wise error of 5%), or when a scenario cannot be judged
+    /// (a run that did not finish, runs at different rates or loops). Also the resolution of
+    /// "same": a change this large ruled out. [default resolution: 5%]
+    #[arg(long, value_name = "PERCENT", value_parser = parse_percent, env = "PICKLE_FAIL_IF_SLOWER")]
     fail_if_slower: Option<f64>,
     /// Compare only these scenarios.
     #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
     scenario: Vec<String>,
+    /// Also write the comparison, every row with its test and judgement, as JSON here.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+struct CalibrateArgs {
+    /// A long run's report (a file or a folder) with its interval log (--hdr-log): tens of
+    /// minutes of one unchanged process, at the rate the gate will judge.
+    report: PathBuf,
+    /// The length of each window: the length of the runs the gate will compare.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration, env = "PICKLE_CALIBRATE_WINDOW")]
+    window: std::time::Duration,
+    /// Leave this much of the run's start out (a fresh node's warm-up).
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = humantime::parse_duration, env = "PICKLE_CALIBRATE_SKIP")]
+    skip: std::time::Duration,
+    /// The gate's threshold, as `compare --fail-if-slower` takes it.
+    #[arg(long, value_name = "PERCENT", default_value = "5%", value_parser = parse_percent, env = "PICKLE_FAIL_IF_SLOWER")]
+    fail_if_slower: f64,
+    /// Calibrate only these scenarios of a suite's report. [default: all]
+    #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
+    scenario: Vec<String>,
+    /// Also write the calibration as JSON here.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -164,6 +194,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Lessons(args) => lessons(args).await,
         Command::Compare(args) => compare(args),
         Command::Merge(args) => merge(args),
+        Command::Calibrate(args) => calibrate(args),
         Command::Plot(args) => plot(args),
         Command::Show(args) => show(args),
         Command::Plan(args) => plan(args),
@@ -210,29 +241,75 @@ async fn lessons(args: LessonsArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `bench compare A B`: the changes, scenario by scenario; an error when one is slower by more
-/// than `--fail-if-slower`.
+/// `bench compare A B`: the changes, scenario by scenario, judged; with `--fail-if-slower`, an
+/// error when one is significantly slower by more than that, or a scenario could not be judged.
 fn compare(args: CompareArgs) -> anyhow::Result<()> {
     let (a, b) = (suite_report::load(&args.a)?, suite_report::load(&args.b)?);
-    let changes = compare::compare(&a.suite, &b.suite, &args.scenario)?;
-    print!("{}", compare::text(&changes));
+    let threshold = args.fail_if_slower.unwrap_or(compare::DEFAULT_THRESHOLD);
+    let comparison = compare::compare(&a, &b, &args.scenario, threshold)?;
+    print!("{}", compare::text(&comparison));
+    if let Some(path) = &args.json {
+        driver::report::write_json(path, &comparison)?;
+    }
     let Some(threshold) = args.fail_if_slower else {
         return Ok(());
     };
-    let regressions: Vec<String> = changes
-        .iter()
-        .flat_map(|s| {
-            s.changes
-                .iter()
-                .filter(|c| c.is_regression(threshold))
-                .map(move |c| format!("{} {}", s.name, c.metric))
-        })
-        .collect();
+    let (regressions, unjudged): (Vec<String>, Vec<String>) = comparison
+        .failures()
+        .into_iter()
+        .partition(|f| !f.contains(" not judged: "));
+    if regressions.is_empty() && unjudged.is_empty() {
+        let untold = comparison.untold();
+        let untold = if untold.is_empty() {
+            String::new()
+        } else {
+            format!("; could not tell (not gated): {}", untold.join(", "))
+        };
+        println!(
+            "gate passed: nothing significantly slower by more than {threshold}% in {} tests{untold}",
+            comparison.tests
+        );
+        return Ok(());
+    }
+    let mut parts = Vec::new();
     if !regressions.is_empty() {
-        anyhow::bail!(
+        parts.push(format!(
             "significantly slower by more than {threshold}%: {}",
             regressions.join(", ")
-        );
+        ));
+    }
+    parts.extend(unjudged);
+    anyhow::bail!("gate failed: {}", parts.join("; "))
+}
+
+/// `bench calibrate REPORT`: the gate's false alarms on A/A pairs of windows, and the tails'
+/// coverage.
+fn calibrate(args: CalibrateArgs) -> anyhow::Result<()> {
+    let loaded = suite_report::load(&args.report)?;
+    let mut results = Vec::new();
+    for scenario in &loaded.suite.scenarios {
+        if !args.scenario.is_empty() && !args.scenario.contains(&scenario.name) {
+            continue;
+        }
+        let calibration = bench::stats::calibrate::calibrate(
+            &loaded,
+            scenario,
+            args.window,
+            args.skip,
+            args.fail_if_slower,
+        )?;
+        print!("{}", calibration.text());
+        results.push(calibration);
+    }
+    if results.is_empty() {
+        return Err(UsageError(format!(
+            "--scenario {}: none of them is in the report",
+            args.scenario.join(",")
+        ))
+        .into());
+    }
+    if let Some(path) = &args.json {
+        driver::report::write_json(path, &results)?;
     }
     Ok(())
 }

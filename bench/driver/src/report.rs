@@ -10,7 +10,7 @@ use std::path::Path;
 
 use base64::Engine as _;
 use hdrhistogram::Histogram;
-use hdrhistogram::serialization::{Deserializer, Serializer as _, V2DeflateSerializer};
+use hdrhistogram::serialization::{Serializer as _, V2DeflateSerializer};
 use serde::{Deserialize, Serialize};
 
 use crate::drive::Ending;
@@ -19,6 +19,8 @@ use crate::ring_side::RingSide;
 use crate::shard::Shard;
 use crate::tally::{ALL, Counts, IntervalSummary, Pacing, Percentiles, RESPONSE};
 use crate::usage::ClientCost;
+
+mod checks;
 
 /// The report format's version; readers refuse other versions with a clear message.
 pub const FORMAT: u32 = 1;
@@ -160,12 +162,38 @@ impl RunReport {
         base64::engine::general_purpose::STANDARD.encode(bytes)
     }
 
-    /// The histogram of `tag`, decoded; `None` if absent or unreadable.
+    /// The percentiles (µs) and the encoded form of each tag's histogram: the report's
+    /// `latency_us` and `histograms` for histograms added up elsewhere (a merge, a window).
+    pub fn tagged(
+        histograms: &BTreeMap<String, Histogram<u64>>,
+    ) -> (BTreeMap<String, Percentiles>, BTreeMap<String, String>) {
+        (
+            histograms
+                .iter()
+                .map(|(tag, h)| (tag.clone(), Percentiles::of(h)))
+                .collect(),
+            histograms
+                .iter()
+                .map(|(tag, h)| (tag.clone(), RunReport::encode(h)))
+                .collect(),
+        )
+    }
+
+    /// The histogram of `tag`, decoded; `None` if absent or unreadable (a report read from a file
+    /// has had every histogram checked, see [`RunReport::check`]).
     pub fn histogram(&self, tag: &str) -> Option<Histogram<u64>> {
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(self.histograms.get(tag)?)
-            .ok()?;
-        Deserializer::new().deserialize(&mut bytes.as_slice()).ok()
+        self.decoded(tag)?.ok()
+    }
+
+    /// The histogram of `tag`, decoded, or why it cannot be; `None` if absent.
+    pub fn decoded(&self, tag: &str) -> Option<Result<Histogram<u64>, String>> {
+        let text = self.histograms.get(tag)?;
+        Some(
+            base64::engine::general_purpose::STANDARD
+                .decode(text)
+                .map_err(|e| format!("not base64: {e}"))
+                .and_then(|bytes| crate::tally::decode_histogram(&bytes)),
+        )
     }
 
     /// Writes the report as JSON, atomically: a temporary file, then a rename, so a reader never
@@ -174,13 +202,20 @@ impl RunReport {
         write_json(path, self)
     }
 
-    /// Reads a report written by [`RunReport::write`].
+    /// Reads a report written by [`RunReport::write`], and checks it ([`RunReport::check`]).
     pub fn read(path: &Path) -> Result<RunReport, ReportError> {
         let value = read_json(path)?;
-        serde_json::from_value(value).map_err(|e| ReportError::Foreign {
+        RunReport::from_json(value).map_err(|reason| ReportError::Foreign {
             path: path.display().to_string(),
-            reason: e.to_string(),
+            reason,
         })
+    }
+
+    /// A report from its JSON, checked ([`RunReport::check`]); what is wrong, if anything.
+    pub fn from_json(value: serde_json::Value) -> Result<RunReport, String> {
+        let report: RunReport = serde_json::from_value(value).map_err(|e| e.to_string())?;
+        report.check()?;
+        Ok(report)
     }
 
     /// Every operation due in the measured time: succeeded, failed, missed or abandoned.

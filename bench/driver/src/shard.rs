@@ -16,13 +16,34 @@ use std::time::{Duration, SystemTime};
 use cluster::cli::UsageError;
 use serde::{Deserialize, Serialize};
 
-/// Shard `index` (0-based) of `count`.
+/// Shard `index` (0-based) of `count`. Read from a report, it is checked as [`Shard::new`] checks
+/// it: a report cannot hold a shard that does not exist.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "ShardFields")]
 pub struct Shard {
     /// This process's place, 0 to count - 1.
     pub index: u32,
     /// How many processes share the run.
     pub count: u32,
+}
+
+/// The most shards one run may have: far more loaders than any ring needs, and few enough that
+/// `bench merge` can track them all.
+pub const MAX_SHARDS: u32 = 100_000;
+
+/// A shard as a report holds it, before it is checked.
+#[derive(Deserialize)]
+struct ShardFields {
+    index: u32,
+    count: u32,
+}
+
+impl TryFrom<ShardFields> for Shard {
+    type Error = String;
+
+    fn try_from(fields: ShardFields) -> Result<Shard, String> {
+        Shard::new(fields.index, fields.count)
+    }
 }
 
 impl Shard {
@@ -33,6 +54,9 @@ impl Shard {
     pub fn new(index: u32, count: u32) -> Result<Shard, String> {
         if count == 0 {
             return Err("a run has at least one shard: N must be 1 or more".to_owned());
+        }
+        if count > MAX_SHARDS {
+            return Err(format!("{count} shards: a run has at most {MAX_SHARDS}"));
         }
         if index >= count {
             return Err(format!(
@@ -290,6 +314,24 @@ mod tests {
     use std::collections::BTreeSet;
 
     use super::*;
+
+    #[test]
+    fn a_shard_read_from_a_report_is_checked_like_one_given_on_the_command_line() {
+        let read = |json: &str| serde_json::from_str::<Shard>(json);
+        assert_eq!(
+            read(r#"{"index": 1, "count": 3}"#).unwrap(),
+            Shard { index: 1, count: 3 }
+        );
+        for (json, says) in [
+            (r#"{"index": 5, "count": 2}"#, "shard 5 of 2 does not exist"),
+            (r#"{"index": 0, "count": 0}"#, "at least one shard"),
+            (r#"{"index": 0, "count": 4000000000}"#, "at most 100000"),
+        ] {
+            let error = read(json).unwrap_err().to_string();
+            assert!(error.contains(says), "{json}: {error}");
+        }
+        assert!(read(r#"{"index": 0, "count": 4e9}"#).is_err());
+    }
 
     #[test]
     fn shards_take_every_nth_operation_and_add_up_to_the_whole() {

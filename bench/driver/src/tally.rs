@@ -10,6 +10,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::errors::ErrorKind;
 
+mod decode;
+pub use decode::decode_histogram;
+
 /// The highest time a histogram holds: one hour, in nanoseconds. Longer times are clamped.
 const HIGHEST_NANOS: u64 = 3_600_000_000_000;
 

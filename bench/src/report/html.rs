@@ -94,32 +94,50 @@ figcaption { font-size: 13px; color: #555; max-width: 760px; }
 .note { color: #555; font-size: 14px; max-width: 60em; }
 ";
 
-/// One percentile plot per tool, its scenarios side by side.
+/// One percentile plot per tool and loop, its scenarios side by side. Closed-loop scenarios (no
+/// target rate) get a plot of their own: their latency counts from each send, and drawn on the
+/// same axes as the open-loop runs' latency from each due time it would look like the faster run
+/// when it only waited less.
 fn percentile_figures(suite: &SuiteReport) -> Result<Vec<Markup>, PlotError> {
-    let mut tools: Vec<&str> = suite
+    let mut groups: Vec<(&str, bool)> = suite
         .scenarios
         .iter()
-        .map(|s| s.report.tool.as_str())
+        .map(|s| (s.report.tool.as_str(), s.report.is_open_loop()))
         .collect();
-    tools.dedup();
-    tools
+    groups.dedup();
+    let mut seen = Vec::new();
+    groups.retain(|g| {
+        let new = !seen.contains(g);
+        seen.push(*g);
+        new
+    });
+    groups
         .into_iter()
-        .map(|tool| {
+        .map(|(tool, open)| {
             let series: Vec<(String, hdrhistogram::Histogram<u64>)> = suite
                 .scenarios
                 .iter()
-                .filter(|s| s.report.tool == tool)
+                .filter(|s| s.report.tool == tool && s.report.is_open_loop() == open)
                 .filter_map(|s| Some((s.name.clone(), s.report.headline_histogram()?)))
                 .collect();
-            let svg = plots::percentile_curves(
-                &format!("{tool}: latency of every operation by percentile"),
-                &series,
-            )?;
-            Ok(figure(
-                &format!("{tool}-percentiles"),
-                &svg,
-                "Both axes are logarithmic: each step right adds a nine.",
-            ))
+            let (title, name, caption) = if open {
+                (
+                    format!("{tool}: latency of every operation by percentile, from each due time"),
+                    format!("{tool}-percentiles"),
+                    "Both axes are logarithmic: each step right adds a nine.",
+                )
+            } else {
+                (
+                    format!("{tool}, closed loop: latency from each send, by percentile"),
+                    format!("{tool}-closed-loop-percentiles"),
+                    "Closed loop (unthrottled): each operation is sent when a permit frees, so its \
+                     latency counts from the send and leaves out the queueing a user on a \
+                     schedule waits through. Drawn apart from the open-loop runs, whose latency \
+                     counts from each due time: the two are not comparable.",
+                )
+            };
+            let svg = plots::percentile_curves(&title, &series)?;
+            Ok(figure(&name, &svg, caption))
         })
         .collect()
 }
@@ -262,5 +280,34 @@ mod tests {
         assert!(page.contains("data-plot=\"factory-percentiles\""));
         assert!(page.contains("<th>limited by</th>"));
         assert!(page.trim_end().ends_with("</html>"));
+    }
+
+    #[test]
+    fn a_closed_loop_run_is_drawn_apart_from_the_open_loop_ones() {
+        let open = crate::stats::merge::tests::report_of(&[1_000_000, 2_000_000]);
+        let closed = driver::report::RunReport {
+            target_rate: None,
+            ..open.clone()
+        };
+        let mut suite = SuiteReport::of_run(open, None);
+        let mut max = suite.scenarios[0].clone();
+        max.name = "factory-max".into();
+        max.report = closed;
+        suite.scenarios.push(max);
+        let page = page(&suite).unwrap();
+        let closed_figure = page
+            .split("data-plot=\"factory-closed-loop-percentiles\"")
+            .nth(1)
+            .expect("a figure of its own for the closed loop");
+        assert!(closed_figure.contains("factory-max") && closed_figure.contains("not comparable"));
+        let open_figure = page
+            .split("data-plot=\"factory-percentiles\"")
+            .nth(1)
+            .and_then(|f| f.split("</figure>").next())
+            .expect("a figure for the open loop");
+        assert!(
+            !open_figure.contains("factory-max"),
+            "the open-loop plot leaves factory-max out"
+        );
     }
 }

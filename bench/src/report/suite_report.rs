@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use driver::hdr_log::{self, IntervalLog, ReadLogError};
 use driver::report::{FORMAT, ReportError, RunReport};
 
 /// The file name of a suite's report inside its folder.
@@ -106,7 +107,79 @@ pub struct Loaded {
     pub folder: PathBuf,
 }
 
-/// Reads a report: a suite's folder or `report.json`, or a single run's `--report` file.
+impl Loaded {
+    /// Where `scenario`'s interval log is: beside the report, or (for a single run's report)
+    /// where the run wrote it, if it is not beside the report. `None` when no log was written.
+    pub fn log_path(&self, scenario: &Scenario) -> Option<PathBuf> {
+        let name = scenario.hdr_log.as_ref()?;
+        let beside = self.folder.join(name);
+        let written = scenario.report.config["run"]["hdr_log"]
+            .as_str()
+            .map(PathBuf::from)
+            .filter(|p| p.file_name() == Some(std::ffi::OsStr::new(name)) && p.is_file());
+        Some(match written {
+            Some(written) if !beside.is_file() => written,
+            _ => beside,
+        })
+    }
+
+    /// `scenario`'s interval log, read and checked against its report: its untagged histograms
+    /// must add up to the report's headline (the same operations, the same slowest). `None` when
+    /// the run wrote no log; an error, naming the file, when it wrote one that cannot be read or
+    /// is not this run's.
+    pub fn interval_log(&self, scenario: &Scenario) -> Result<Option<IntervalLog>, ReadLogError> {
+        self.log_of(scenario, |_| true)
+    }
+
+    /// [`Loaded::interval_log`] with only its untagged histograms (the headline): what the
+    /// comparisons read, an eighth of the memory.
+    pub fn headline_log(&self, scenario: &Scenario) -> Result<Option<IntervalLog>, ReadLogError> {
+        self.log_of(scenario, |tag| tag.is_none())
+    }
+
+    fn log_of(
+        &self,
+        scenario: &Scenario,
+        keep: impl Fn(Option<&str>) -> bool,
+    ) -> Result<Option<IntervalLog>, ReadLogError> {
+        let Some(path) = self.log_path(scenario) else {
+            return Ok(None);
+        };
+        let log = hdr_log::read_tags(&path, keep)?;
+        log_matches(&scenario.report, &log)
+            .map_err(|reason| ReadLogError::NotOfItsReport { path, reason })?;
+        Ok(Some(log))
+    }
+}
+
+/// Whether `log` is `report`'s: its untagged histograms add up to the report's headline (the same
+/// operations, the same slowest); what differs, if anything.
+pub fn log_matches(report: &RunReport, log: &IntervalLog) -> Result<(), String> {
+    let mut total = driver::record::new_histogram();
+    for interval in log.untagged() {
+        if total.add(&interval.histogram).is_err() {
+            return Err("a histogram holds values beyond an hour".to_owned());
+        }
+    }
+    let headline = report.headline_histogram();
+    let (count, max) = headline.as_ref().map_or((0, 0), |h| {
+        (h.len(), if h.is_empty() { 0 } else { h.max() })
+    });
+    let log_max = if total.is_empty() { 0 } else { total.max() };
+    if total.len() != count || !total.equivalent(log_max, max) {
+        return Err(format!(
+            "its untagged histograms hold {} operations up to {:.3} ms, and the report's \
+             headline {count} up to {:.3} ms",
+            total.len(),
+            log_max as f64 / 1e6,
+            max as f64 / 1e6
+        ));
+    }
+    Ok(())
+}
+
+/// Reads a report: a suite's folder or `report.json`, or a single run's `--report` file. Every
+/// run report in it is checked ([`RunReport::check`]).
 pub fn load(path: &Path) -> Result<Loaded, ReportError> {
     let file = if path.is_dir() {
         path.join(SUITE_FILE)
@@ -114,24 +187,43 @@ pub fn load(path: &Path) -> Result<Loaded, ReportError> {
         path.to_path_buf()
     };
     let value = driver::report::read_json(&file)?;
-    let foreign = |reason: String| ReportError::Foreign {
+    let folder = file.parent().map(Path::to_path_buf).unwrap_or_default();
+    let suite = from_json(value).map_err(|reason| ReportError::Foreign {
         path: file.display().to_string(),
         reason,
-    };
-    let folder = file.parent().map(Path::to_path_buf).unwrap_or_default();
+    })?;
+    Ok(Loaded { suite, folder })
+}
+
+/// A report's JSON (a suite's, or a single run's as a suite of one), checked; what is wrong, if
+/// anything.
+pub fn from_json(value: serde_json::Value) -> Result<SuiteReport, String> {
     let suite = if value.get("kind").and_then(serde_json::Value::as_str) == Some("suite") {
-        serde_json::from_value(value).map_err(|e| foreign(e.to_string()))?
+        let suite: SuiteReport = serde_json::from_value(value).map_err(|e| e.to_string())?;
+        for scenario in &suite.scenarios {
+            scenario
+                .report
+                .check()
+                .map_err(|why| format!("scenario {}: {why}", scenario.name))?;
+            if let Some(log) = &scenario.hdr_log
+                && Path::new(log).file_name() != Some(std::ffi::OsStr::new(log))
+            {
+                return Err(format!(
+                    "scenario {}: its log '{log}' is not a file name in the report's folder",
+                    scenario.name
+                ));
+            }
+        }
+        suite
     } else {
-        let report: RunReport =
-            serde_json::from_value(value).map_err(|e| foreign(e.to_string()))?;
+        let report = RunReport::from_json(value)?;
         let log = report.config["run"]["hdr_log"]
             .as_str()
-            .map(PathBuf::from)
-            .filter(|p| folder.join(p.file_name().unwrap_or_default()).exists())
-            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()));
+            .and_then(|p| Path::new(p).file_name())
+            .map(|n| n.to_string_lossy().into_owned());
         SuiteReport::of_run(report, log)
     };
-    Ok(Loaded { suite, folder })
+    Ok(suite)
 }
 
 /// `text` in lines of at most `width` characters (a longer word gets a line of its own), each

@@ -1,36 +1,46 @@
-//! `bench compare A B`: two reports, scenario by scenario, with the changes in throughput,
-//! latency, tails and errors, and whether they are more than noise.
+//! `bench compare A B`: two reports, scenario by scenario, with the change in throughput,
+//! latency, tails and errors, and whether each change is more than noise; and the gate
+//! `--fail-if-slower` rests on.
 //!
-//! - **Means** (operations per second, mean latency): Welch's t-test on one sample per second.
-//!   Per-second samples of a run are autocorrelated (a slow second is followed by slow seconds),
-//!   so each side counts as its *effective* sample size, `n (1 - r) / (1 + r)` with `r` its
-//!   lag-1 autocorrelation, as latte does; otherwise every drift would look significant. Seconds
-//!   in which nothing ended have no latency and are left out, never counted as 0 ms.
-//! - **Tails** (p99, p99.9): a 95% confidence interval of each quantile, from the order
-//!   statistics of its histogram with the count shrunk by the same autocorrelation factor; a
-//!   change is significant when the two intervals do not overlap.
-//! - **Errors**: the share of operations due that failed, were missed or abandoned, per second,
-//!   by the same test as the means.
+//! Each gated row gets a test fit for what it measures ([`rows`]); then all the gated tests of
+//! the comparison, every scenario together, are held to one family-wise error of 5% by Holm's
+//! method ([`crate::stats::family`]), so that forty tests do not add up to a false alarm in most
+//! pairs of unchanged runs. Every row then gets a judgement:
+//! - **worse** or **better**: the change is significant for the family;
+//! - **same**: not significant, and its 95% interval lies within the resolution asked for (the
+//!   `--fail-if-slower` threshold, 5% by default): a change that large is ruled out;
+//! - **cannot tell**: not significant, but the interval reaches beyond the resolution (the runs are
+//!   too short or too noisy to rule a change out), with the length of run that would do; or no
+//!   test could be made (no interval log, too little in the tail), with why.
 //!
-//! - **The ring's side** (when both reports sampled it): the nodes' own counts, every node
-//!   together, one sample per second, by the same test as the means. Evidence, shown beside
-//!   the client's numbers; `--fail-if-slower` does not weigh it.
-//!
-//! Latency here is the headline: every operation, from its due time to its outcome.
-//! `--fail-if-slower 5%` turns a significant change for the worse beyond 5%, in any of these
-//! (a p99 regression included), into exit code 1, for CI.
+//! Before any of that, the runs must be comparable ([`standing`]); a pair that is not is named
+//! and never judged. The gate fails on a regression beyond the threshold (a rise of errors from
+//! none counts as beyond any), and on any scenario it could not judge: a gate passes only what it
+//! checked. Rows it could not tell are listed, not failed: a short run's p99.9 is "cannot tell",
+//! not a star either way.
+
+pub mod rows;
+pub mod standing;
+mod text;
 
 use serde::Serialize;
 
-use crate::report::suite_report::SuiteReport;
-use crate::stats::{effective_size, quantile_interval, welch_autocorrelated};
+use crate::report::suite_report::Loaded;
+use crate::stats::family::holm;
+use crate::stats::means::welch_autocorrelated;
+use crate::stats::tails::seconds_to_text;
 use cluster::ring_view::CLIENT_REQUESTS;
-use driver::record::IntervalSummary;
+use driver::hdr_log::ReadLogError;
 use driver::report::RunReport;
 use driver::ring_side::{NodeSecond, RingSide};
+pub use standing::Standing;
+pub use text::text;
 
-/// Below this p-value a difference is called significant; confidence intervals are at 1 - ALPHA.
+/// The family-wise error rate of the gated tests; intervals are at 95%.
 pub const ALPHA: f64 = 0.05;
+
+/// The resolution without `--fail-if-slower`: changes within it are "the same".
+pub const DEFAULT_THRESHOLD: f64 = 5.0;
 
 /// Why two reports cannot be compared.
 #[derive(Debug, thiserror::Error)]
@@ -46,244 +56,326 @@ pub enum CompareError {
         /// Which report lacks it (`A` or `B`).
         which: &'static str,
     },
+    /// A scenario's interval log could not be read, or is not its report's.
+    #[error(transparent)]
+    Log(#[from] ReadLogError),
+}
+
+/// What a row's numbers say.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "judgement", content = "why", rename_all = "snake_case")]
+pub enum Judgement {
+    /// Significantly worse, for the family.
+    Worse,
+    /// Significantly better, for the family.
+    Better,
+    /// Not significant, and any change beyond the resolution is ruled out.
+    Same,
+    /// Not significant, and a change beyond the resolution is not ruled out, or nothing could be
+    /// tested: why, and what would do.
+    CannotTell(String),
+    /// Shown, not tested.
+    NotTested,
 }
 
 /// One metric of one scenario, in A and in B.
 #[derive(Debug, Clone, Serialize)]
-pub struct Change {
-    /// The metric's name.
+pub struct Row {
+    /// The metric.
     pub metric: String,
-    /// Its value in A.
-    pub a: f64,
+    /// Its value in A (`None`: none).
+    pub a: Option<f64>,
     /// Its value in B.
-    pub b: f64,
-    /// (B - A) / A, in percent.
-    pub percent: f64,
-    /// Welch's p-value, for metrics with per-second samples.
-    pub p_value: Option<f64>,
-    /// 95% confidence intervals of A and B, for tail quantiles.
-    pub intervals: Option<[(f64, f64); 2]>,
+    pub b: Option<f64>,
     /// Whether a rise is bad (latency) rather than good (throughput).
     pub higher_is_worse: bool,
+    /// Whether `--fail-if-slower` weighs it.
+    pub gated: bool,
+    /// 95% intervals of A's and B's values (the tails).
+    pub intervals: Option<[(f64, f64); 2]>,
+    /// The 95% interval of the change, percent.
+    pub change_interval: Option<(f64, f64)>,
+    /// The test's p-value.
+    pub p_value: Option<f64>,
+    /// The p-value adjusted for the family (Holm), for gated rows.
+    pub p_adjusted: Option<f64>,
+    /// A rise from zero (errors where there were none).
+    pub new: bool,
+    /// Why the row could not be tested, when it could not.
+    pub unknown: Option<String>,
+    /// A stall B's run held and A's never came near (see [`rows`]): a rule beside the test,
+    /// since one event in one run is beyond what any test of two runs can call significant.
+    pub stall: Option<String>,
+    /// The shorter run's measured seconds.
+    pub seconds: f64,
+    /// What the numbers say (in JSON, `judgement` and, when there is one, `why`).
+    #[serde(flatten)]
+    pub judgement: Judgement,
 }
 
-impl Change {
-    fn new(metric: &str, a: f64, b: f64, p_value: Option<f64>, higher_is_worse: bool) -> Change {
-        let percent = if a == 0.0 { 0.0 } else { (b - a) / a * 100.0 };
-        Change {
+impl Row {
+    /// A row shown and not tested, until a test fills it in.
+    pub fn new(metric: &str, a: Option<f64>, b: Option<f64>, higher_is_worse: bool) -> Row {
+        Row {
             metric: metric.to_owned(),
             a,
             b,
-            percent,
-            p_value,
-            intervals: None,
             higher_is_worse,
+            gated: false,
+            intervals: None,
+            change_interval: None,
+            p_value: None,
+            p_adjusted: None,
+            new: false,
+            unknown: None,
+            stall: None,
+            seconds: 0.0,
+            judgement: Judgement::NotTested,
         }
     }
 
-    /// The same change with its percentage recomputed from `a` and `b`.
-    fn with_percent(self) -> Change {
-        Change::new(
-            &self.metric,
-            self.a,
-            self.b,
-            self.p_value,
-            self.higher_is_worse,
-        )
-    }
-
-    /// A tail quantile, significant when its confidence intervals in A and B do not overlap.
-    fn tail(metric: &str, a: f64, b: f64, intervals: Option<[(f64, f64); 2]>) -> Change {
-        Change {
-            intervals,
-            ..Change::new(metric, a, b, None, true)
+    /// The same row, weighed by the gate.
+    pub fn gated(self) -> Row {
+        Row {
+            gated: true,
+            ..self
         }
     }
 
-    /// Whether the difference is more than noise: Welch's p-value below [`ALPHA`], or confidence
-    /// intervals that do not overlap.
-    pub fn is_significant(&self) -> bool {
-        self.p_value.is_some_and(|p| p < ALPHA)
-            || self
-                .intervals
-                .is_some_and(|[(a_low, a_high), (b_low, b_high)]| a_high < b_low || b_high < a_low)
+    /// (B - A) / A in percent; `None` when A is 0 (and B is not) or either is missing.
+    pub fn change(&self) -> Option<f64> {
+        match (self.a?, self.b?) {
+            (a, b) if a == b => Some(0.0),
+            (0.0, _) => None,
+            (a, b) => Some((b - a) / a * 100.0),
+        }
     }
 
-    /// A change for the worse beyond `threshold` percent that is significant. A rise from zero
-    /// (errors where there were none) counts as beyond any threshold.
+    /// Judges the row (see the module documentation) at `threshold` percent.
+    fn judge(&mut self, threshold: f64) {
+        let beyond = self.change().is_some_and(|c| c > threshold);
+        self.judgement = if self.stall.is_some() && self.higher_is_worse && beyond {
+            Judgement::Worse
+        } else if let Some(why) = &self.unknown {
+            Judgement::CannotTell(why.clone())
+        } else if let Some(p) = self.p_adjusted.or(self.p_value) {
+            let rose = self.new || self.change().is_some_and(|c| c > 0.0);
+            if p < ALPHA {
+                if rose == self.higher_is_worse {
+                    Judgement::Worse
+                } else {
+                    Judgement::Better
+                }
+            } else if self.new {
+                Judgement::CannotTell("new, but too few to tell from chance".to_owned())
+            } else {
+                self.within(threshold)
+            }
+        } else if self.gated && self.a.is_some() && self.a == self.b {
+            Judgement::Same
+        } else {
+            Judgement::NotTested
+        };
+    }
+
+    /// Same when the change's interval lies within `threshold`; otherwise how long a run would
+    /// resolve it (intervals narrow with the square root of the run's length).
+    fn within(&self, threshold: f64) -> Judgement {
+        let Some((low, high)) = self.change_interval else {
+            return Judgement::CannotTell("no interval".to_owned());
+        };
+        if -threshold <= low && high <= threshold {
+            return Judgement::Same;
+        }
+        let half = (high - low) / 2.0;
+        let needed = self.seconds * (half / threshold.max(f64::MIN_POSITIVE)).powi(2);
+        Judgement::CannotTell(format!(
+            "the change could be anywhere from {low:+.1}% to {high:+.1}%; ruling out ±{threshold}% \
+             would take runs of about {}",
+            seconds_to_text(needed)
+        ))
+    }
+
+    /// A change for the worse beyond `threshold` percent, significant for the family; a rise
+    /// from zero counts as beyond any threshold.
     pub fn is_regression(&self, threshold: f64) -> bool {
-        let rise = if self.a == 0.0 && self.b > 0.0 {
-            f64::INFINITY
-        } else {
-            self.percent
-        };
-        let worse = if self.higher_is_worse {
-            rise
-        } else {
-            -self.percent
-        };
-        worse > threshold && self.is_significant()
+        let beyond = self.new
+            || self.change().is_some_and(|c| {
+                if self.higher_is_worse {
+                    c > threshold
+                } else {
+                    -c > threshold
+                }
+            });
+        self.gated && self.judgement == Judgement::Worse && beyond
     }
 }
 
-/// The changes of one scenario.
+/// The rows of one scenario.
 #[derive(Debug, Clone, Serialize)]
 pub struct ScenarioChanges {
     /// The scenario.
     pub name: String,
-    /// Its metrics.
-    pub changes: Vec<Change>,
-    /// What the ring said about itself in A and in B ([`ring_changes`]): evidence beside the
-    /// client's numbers, never a regression of their own.
-    pub ring: Vec<Change>,
+    /// Whether its runs could be compared.
+    pub standing: Standing,
+    /// Set-up that differs, worth saying.
+    pub notes: Vec<String>,
+    /// Its metrics (none when its runs could not be compared).
+    pub rows: Vec<Row>,
+    /// What the ring said about itself in A and in B: evidence beside the client's numbers,
+    /// never weighed by the gate.
+    pub ring: Vec<Row>,
     /// Why there are no ring rows, when there are none.
     pub ring_missing: Option<String>,
 }
 
-/// Compares the scenarios of two reports (all of them, or those named).
-pub fn compare(
-    a: &SuiteReport,
-    b: &SuiteReport,
-    only: &[String],
-) -> Result<Vec<ScenarioChanges>, CompareError> {
-    let names: Vec<String> = if only.is_empty() {
-        let (in_a, in_b): (Vec<&str>, Vec<&str>) = (
-            a.scenarios.iter().map(|s| s.name.as_str()).collect(),
-            b.scenarios.iter().map(|s| s.name.as_str()).collect(),
-        );
-        let only_a: Vec<&str> = in_a.iter().filter(|n| !in_b.contains(n)).copied().collect();
-        let only_b: Vec<&str> = in_b.iter().filter(|n| !in_a.contains(n)).copied().collect();
-        if !only_a.is_empty() || !only_b.is_empty() {
-            let side = |names: &[&str], label: &str| {
-                if names.is_empty() {
-                    None
-                } else {
-                    Some(format!("only {label} has {}", names.join(", ")))
+/// A whole comparison, judged.
+#[derive(Debug, Clone, Serialize)]
+pub struct Comparison {
+    /// Every scenario.
+    pub scenarios: Vec<ScenarioChanges>,
+    /// The resolution, percent: `--fail-if-slower`, or [`DEFAULT_THRESHOLD`].
+    pub threshold: f64,
+    /// How many gated tests the family held.
+    pub tests: usize,
+}
+
+impl Comparison {
+    /// Why the gate fails: every regression, and every scenario it could not judge; empty when
+    /// it passes.
+    pub fn failures(&self) -> Vec<String> {
+        let mut failures = Vec::new();
+        for scenario in &self.scenarios {
+            match &scenario.standing {
+                Standing::Comparable => {}
+                Standing::Unfinished(why) | Standing::Apart(why) => {
+                    failures.push(format!("{} not judged: {why}", scenario.name));
                 }
-            };
-            let parts: Vec<String> = [side(&only_a, "A"), side(&only_b, "B")]
-                .into_iter()
-                .flatten()
-                .collect();
-            return Err(CompareError::Mismatch(parts.join("; ")));
+            }
+            for row in &scenario.rows {
+                if row.is_regression(self.threshold) {
+                    failures.push(format!("{} {}", scenario.name, row.metric));
+                }
+            }
         }
-        in_a.into_iter().map(str::to_owned).collect()
-    } else {
-        only.to_vec()
-    };
-    names
-        .iter()
-        .map(|name| {
-            let left = a.scenario(name).ok_or_else(|| CompareError::Missing {
-                name: name.clone(),
-                which: "A",
-            })?;
-            let right = b.scenario(name).ok_or_else(|| CompareError::Missing {
-                name: name.clone(),
-                which: "B",
-            })?;
-            let (ring, ring_missing) = match ring_changes(&left.report, &right.report) {
-                Ok(ring) => (ring, None),
-                Err(why) => (Vec::new(), Some(why)),
-            };
-            Ok(ScenarioChanges {
-                name: name.clone(),
-                changes: changes(&left.report, &right.report),
-                ring,
-                ring_missing,
+        failures
+    }
+
+    /// The gated rows the comparison could not tell, as `scenario metric`.
+    pub fn untold(&self) -> Vec<String> {
+        self.scenarios
+            .iter()
+            .flat_map(|s| {
+                s.rows
+                    .iter()
+                    .filter(|r| r.gated && matches!(r.judgement, Judgement::CannotTell(_)))
+                    .map(move |r| format!("{} {}", s.name, r.metric))
             })
-        })
-        .collect()
-}
-
-/// Whole seconds only (the last, partial interval would skew the samples), and only those for
-/// which `value` has something to say.
-fn samples(
-    intervals: &[IntervalSummary],
-    value: impl Fn(&IntervalSummary) -> Option<f64>,
-) -> Vec<f64> {
-    intervals
-        .iter()
-        .filter(|i| i.seconds >= 0.9)
-        .filter_map(value)
-        .collect()
-}
-
-fn mean(x: &[f64]) -> f64 {
-    if x.is_empty() {
-        0.0
-    } else {
-        x.iter().sum::<f64>() / x.len() as f64
+            .collect()
     }
 }
 
-/// A metric with one sample per second, tested for a change in its mean.
-fn per_second(
-    metric: &str,
-    (a, b): (&RunReport, &RunReport),
-    value: impl Fn(&IntervalSummary) -> Option<f64>,
-    higher_is_worse: bool,
-) -> Change {
-    let (sa, sb) = (samples(&a.intervals, &value), samples(&b.intervals, &value));
-    let p = welch_autocorrelated(&sa, &sb).map(|(_, p)| p);
-    Change::new(metric, mean(&sa), mean(&sb), p, higher_is_worse)
-}
-
-/// The share of a run's values worth an independent one: its per-second mean latencies' effective
-/// size over their count.
-fn effective_share(report: &RunReport) -> f64 {
-    let means = samples(&report.intervals, |i| i.headline().map(|p| p.mean));
-    if means.len() < 3 {
-        return 1.0;
-    }
-    effective_size(&means) / means.len() as f64
-}
-
-fn changes(a: &RunReport, b: &RunReport) -> Vec<Change> {
-    let op = &a.names.op;
-    let rate = |i: &IntervalSummary| {
-        Some((i.counts.ops + i.counts.ops_failed + i.counts.missed) as f64 / i.seconds)
-    };
-    let mean_ms = |i: &IntervalSummary| i.headline().map(|p| p.mean / 1e3);
-    let errors = |i: &IntervalSummary| {
-        let c = &i.counts;
-        let due = c.ops + c.ops_failed + c.missed + c.abandoned;
-        (due > 0).then(|| (due - c.ops) as f64 * 100.0 / due as f64)
-    };
-    let (ra, rb) = (a.headline(), b.headline());
-    let (ha, hb) = (a.headline_histogram(), b.headline_histogram());
-    let (share_a, share_b) = (effective_share(a), effective_share(b));
-    let tail = |name: &str, quantile: f64, va: f64, vb: f64| {
-        let intervals = match (&ha, &hb) {
-            (Some(ha), Some(hb)) => quantile_interval(ha, quantile, share_a)
-                .zip(quantile_interval(hb, quantile, share_b))
-                .map(|(ia, ib)| [ia, ib]),
-            _ => None,
+/// Compares the scenarios of two reports (all of them, or those named), judging every change at
+/// `threshold` percent.
+pub fn compare(
+    a: &Loaded,
+    b: &Loaded,
+    only: &[String],
+    threshold: f64,
+) -> Result<Comparison, CompareError> {
+    let names = scenario_names(a, b, only)?;
+    let mut scenarios = Vec::new();
+    for name in &names {
+        let missing = |which| CompareError::Missing {
+            name: name.clone(),
+            which,
         };
-        Change::tail(name, va / 1e3, vb / 1e3, intervals)
-    };
-    vec![
-        per_second(&format!("{op}s/s"), (a, b), rate, false),
-        per_second("mean latency ms (per second)", (a, b), mean_ms, true),
-        Change::new("p50 latency ms", ra.p50 / 1e3, rb.p50 / 1e3, None, true),
-        tail("p99 latency ms", 0.99, ra.p99, rb.p99),
-        tail("p99.9 latency ms", 0.999, ra.p999, rb.p999),
-        Change::new("max latency ms", ra.max / 1e3, rb.max / 1e3, None, true),
-        // The whole run's share beside it; the per-second shares decide the significance.
-        Change {
-            a: a.error_rate() * 100.0,
-            b: b.error_rate() * 100.0,
-            ..per_second("errors %", (a, b), errors, true)
+        let left = a.suite.scenario(name).ok_or_else(|| missing("A"))?;
+        let right = b.suite.scenario(name).ok_or_else(|| missing("B"))?;
+        let (standing, notes) = standing::of(&left.report, &right.report);
+        let rows = if standing == Standing::Comparable {
+            let (la, lb) = (a.headline_log(left)?, b.headline_log(right)?);
+            rows::rows(
+                &rows::Side {
+                    report: &left.report,
+                    log: la.as_ref(),
+                },
+                &rows::Side {
+                    report: &right.report,
+                    log: lb.as_ref(),
+                },
+            )
+        } else {
+            Vec::new()
+        };
+        let (ring, ring_missing) = match ring_rows(&left.report, &right.report) {
+            Ok(ring) => (ring, None),
+            Err(why) => (Vec::new(), Some(why)),
+        };
+        scenarios.push(ScenarioChanges {
+            name: name.clone(),
+            standing,
+            notes,
+            rows,
+            ring,
+            ring_missing,
+        });
+    }
+    Ok(judge(scenarios, threshold))
+}
+
+/// Adjusts the gated rows' p-values for the family and judges every row.
+pub fn judge(mut scenarios: Vec<ScenarioChanges>, threshold: f64) -> Comparison {
+    let gated: Vec<(usize, usize)> = scenarios
+        .iter()
+        .enumerate()
+        .flat_map(|(s, scenario)| {
+            scenario
+                .rows
+                .iter()
+                .enumerate()
+                .filter(|(_, row)| row.gated && row.unknown.is_none() && row.p_value.is_some())
+                .map(move |(r, _)| (s, r))
+        })
+        .collect();
+    let p_values: Vec<f64> = gated
+        .iter()
+        .map(|&(s, r)| scenarios[s].rows[r].p_value.unwrap_or(1.0))
+        .collect();
+    for (&(s, r), adjusted) in gated.iter().zip(holm(&p_values)) {
+        scenarios[s].rows[r].p_adjusted = Some(adjusted);
+    }
+    for scenario in &mut scenarios {
+        for row in scenario.rows.iter_mut().chain(&mut scenario.ring) {
+            row.judge(threshold);
         }
-        .with_percent(),
-        Change::new(
-            "CPU µs per request",
-            a.client.cpu_us_per_request,
-            b.client.cpu_us_per_request,
-            None,
-            true,
-        ),
-    ]
+    }
+    Comparison {
+        scenarios,
+        threshold,
+        tests: gated.len(),
+    }
+}
+
+/// The scenarios to compare: those named, or all, which must then be the same in both.
+fn scenario_names(a: &Loaded, b: &Loaded, only: &[String]) -> Result<Vec<String>, CompareError> {
+    if !only.is_empty() {
+        return Ok(only.to_vec());
+    }
+    let in_a: Vec<&str> = a.suite.scenarios.iter().map(|s| s.name.as_str()).collect();
+    let in_b: Vec<&str> = b.suite.scenarios.iter().map(|s| s.name.as_str()).collect();
+    let only_in = |x: &[&str], y: &[&str], label: &str| {
+        let names: Vec<&str> = x.iter().filter(|n| !y.contains(n)).copied().collect();
+        (!names.is_empty()).then(|| format!("only {label} has {}", names.join(", ")))
+    };
+    let parts: Vec<String> = [only_in(&in_a, &in_b, "A"), only_in(&in_b, &in_a, "B")]
+        .into_iter()
+        .flatten()
+        .collect();
+    if !parts.is_empty() {
+        return Err(CompareError::Mismatch(parts.join("; ")));
+    }
+    Ok(in_a.into_iter().map(str::to_owned).collect())
 }
 
 /// A metric with one sample per round of the ring's own view, tested for a change in its mean.
@@ -292,16 +384,26 @@ fn per_round(
     (a, b): (&RingSide, &RingSide),
     value: impl Fn(&NodeSecond) -> f64,
     higher_is_worse: bool,
-) -> Change {
+) -> Row {
     let (sa, sb) = (a.per_round(&value), b.per_round(&value));
-    let p = welch_autocorrelated(&sa, &sb).map(|(_, p)| p);
-    Change::new(metric, mean(&sa), mean(&sb), p, higher_is_worse)
+    let mean = |x: &[f64]| (!x.is_empty()).then(|| x.iter().sum::<f64>() / x.len() as f64);
+    let mut row = Row::new(metric, mean(&sa), mean(&sb), higher_is_worse);
+    if let Some(test) = welch_autocorrelated(&sa, &sb) {
+        row.p_value = Some(test.p);
+        if test.mean_a != 0.0 {
+            row.change_interval = Some((
+                test.interval.0 / test.mean_a * 100.0,
+                test.interval.1 / test.mean_a * 100.0,
+            ));
+        }
+    }
+    row
 }
 
 /// The ring's own numbers in A and in B, every node together, once a second: the client
 /// requests the nodes served, the tasks they queued, the compactions they ran and the hint files
 /// they kept; or why a side has none.
-fn ring_changes(a: &RunReport, b: &RunReport) -> Result<Vec<Change>, String> {
+fn ring_rows(a: &RunReport, b: &RunReport) -> Result<Vec<Row>, String> {
     let sampled = |report: &RunReport, which: &str| match &report.ring {
         Some(ring) if !ring.nodes.is_empty() => Ok(ring.clone()),
         Some(ring) => Err(format!("{which}'s ring was {}", ring.how)),
@@ -313,72 +415,29 @@ fn ring_changes(a: &RunReport, b: &RunReport) -> Result<Vec<Change>, String> {
             .into_iter()
             .fold(0.0, f64::max)
     };
+    let rings = (&ra, &rb);
     Ok(vec![
         per_round(
             "ring: requests served/s",
-            (&ra, &rb),
+            rings,
             |s| s.completed_per_s(CLIENT_REQUESTS),
             false,
         ),
-        per_round("ring: tasks queued", (&ra, &rb), NodeSecond::queued, true),
-        Change::new("ring: most tasks queued", most(&ra), most(&rb), None, true),
+        per_round("ring: tasks queued", rings, NodeSecond::queued, true),
+        Row::new(
+            "ring: most tasks queued",
+            Some(most(&ra)),
+            Some(most(&rb)),
+            true,
+        ),
         per_round(
             "ring: compactions running",
-            (&ra, &rb),
+            rings,
             |s| f64::from(s.compactions),
             true,
         ),
-        per_round(
-            "ring: hint files",
-            (&ra, &rb),
-            |s| s.hint_files as f64,
-            true,
-        ),
+        per_round("ring: hint files", rings, |s| s.hint_files as f64, true),
     ])
-}
-
-/// The comparison as a text table; significant changes carry a `*`.
-pub fn text(scenarios: &[ScenarioChanges]) -> String {
-    let header = ["scenario", "metric", "A", "B", "change", "evidence"];
-    let mut table = driver::table::new(&header, &[0, 1, 5]);
-    let mut ring_missing = Vec::new();
-    for scenario in scenarios {
-        if let Some(why) = &scenario.ring_missing {
-            ring_missing.push(format!("{}: {why}", scenario.name));
-        }
-        for (i, change) in scenario.changes.iter().chain(&scenario.ring).enumerate() {
-            let name = if i == 0 { scenario.name.as_str() } else { "" };
-            let mark = if change.is_significant() { " *" } else { "" };
-            let evidence = match (change.p_value, change.intervals) {
-                (Some(p), _) => format!("p {p:.4}{mark}"),
-                (None, Some([(a_low, a_high), (b_low, b_high)])) => {
-                    format!("95% CI A {a_low:.3}-{a_high:.3}, B {b_low:.3}-{b_high:.3}{mark}")
-                }
-                (None, None) => String::new(),
-            };
-            table.add_row([
-                name.to_owned(),
-                change.metric.to_string(),
-                format!("{:.3}", change.a),
-                format!("{:.3}", change.b),
-                format!("{:+.1}%", change.percent),
-                evidence,
-            ]);
-        }
-    }
-    let mut out = driver::table::render(&table, 0);
-    out.push_str(
-        "* significant: Welch's t-test on per-second samples counted at their effective size \
-         (autocorrelation), p < 0.05; for p99 and p99.9, 95% confidence intervals that do not \
-         overlap. Latency counts every operation due, failed and missed ones too.\n\
-         ring: the nodes' own counts (system_views, once a second, every node together; a second \
-         in which a node did not answer is left out): evidence beside the client's numbers, which \
-         --fail-if-slower does not weigh.\n",
-    );
-    if !ring_missing.is_empty() {
-        out.push_str(&format!("No ring rows for {}.\n", ring_missing.join("; ")));
-    }
-    out
 }
 
 /// `5%` or `5` as a percentage.

@@ -18,12 +18,11 @@ use std::time::{Duration, SystemTime};
 use hdrhistogram::Histogram;
 
 use crate::report::suite_report::{Loaded, Scenario, SuiteReport};
-use driver::hdr_log::{self, LoggedInterval};
+use driver::hdr_log::{self, IntervalLog, ReadLogError};
 use driver::limiter::Limiter;
-use driver::record::{Counts, Pacing, Percentiles, new_histogram};
+use driver::record::{Counts, Pacing, new_histogram};
 use driver::report::{ReportError, RunReport};
 use driver::ring_side::RingSide;
-use driver::tally::add_into;
 use driver::usage::ClientCost;
 
 /// Why reports cannot be merged.
@@ -60,9 +59,15 @@ pub enum MergeError {
     },
 }
 
+/// How far a log's start may be from its report's: the same instant, written twice, to the
+/// millisecond; a second allows for rounding.
+const LOG_START_SLACK_S: f64 = 1.0;
+
 /// Merges `inputs` into a suite report written into `out` (with merged HDR logs where every
 /// input has one) and returns it. Sharded inputs must be every shard of one run, once each;
-/// with `partial`, those there are merged and the report says which are missing.
+/// with `partial`, those there are merged and the report says which are missing. Every log an
+/// input names must be there and be its report's; when an input wrote none, the merged seconds
+/// have no percentiles (n/a), never zeros.
 pub fn merge_into(out: &Path, inputs: &[Loaded], partial: bool) -> Result<SuiteReport, MergeError> {
     let first = inputs.first().ok_or(MergeError::TooFew)?;
     if inputs.len() < 2 {
@@ -91,31 +96,29 @@ pub fn merge_into(out: &Path, inputs: &[Loaded], partial: bool) -> Result<SuiteR
     }
     let mut scenarios = Vec::new();
     for name in names {
-        let parts: Vec<(&Scenario, &Path)> = inputs
+        let parts: Vec<(&Scenario, &Loaded)> = inputs
             .iter()
-            .filter_map(|i| i.suite.scenario(name).map(|s| (s, i.folder.as_path())))
-            .collect();
-        let logs: Option<Vec<(Vec<LoggedInterval>, SystemTime)>> = parts
-            .iter()
-            .map(|(scenario, folder)| {
-                let log = scenario.hdr_log.as_ref()?;
-                let intervals = hdr_log::read(&folder.join(log)).ok()?;
-                Some((intervals, started(&scenario.report)))
-            })
+            .filter_map(|i| i.suite.scenario(name).map(|s| (s, i)))
             .collect();
         let reports: Vec<&RunReport> = parts.iter().map(|(s, _)| &s.report).collect();
-        let mut report = merge_reports(&reports, partial)?;
-        let base = reports
-            .iter()
-            .map(|r| started(r))
-            .min()
-            .unwrap_or(SystemTime::UNIX_EPOCH);
+        let mut logs = Vec::new();
+        for (scenario, loaded) in &parts {
+            if let Some(log) = loaded.interval_log(scenario)? {
+                log_starts_with_report(&log, &scenario.report).map_err(|reason| {
+                    MergeError::Log(ReadLogError::NotOfItsReport {
+                        path: loaded.log_path(scenario).unwrap_or_default(),
+                        reason,
+                    })
+                })?;
+                logs.push(log);
+            }
+        }
+        let every_log = (logs.len() == parts.len()).then_some(logs.as_slice());
+        let MergedRun { report, log } = merge_runs(&reports, every_log, partial)?;
         let mut hdr_log = None;
-        if let Some(logs) = logs {
-            let merged = merge_logs(&logs, base);
-            fill_interval_percentiles(&mut report.intervals, &merged);
+        if let Some(MergedLog { seconds, base }) = log {
             let file = format!("{name}.hlog");
-            write_log(&out.join(&file), &merged, base)?;
+            write_log(&out.join(&file), &seconds, base)?;
             hdr_log = Some(file);
         }
         scenarios.push(Scenario {
@@ -142,8 +145,62 @@ pub fn merge_into(out: &Path, inputs: &[Loaded], partial: bool) -> Result<SuiteR
     Ok(suite)
 }
 
+/// A log must start when its report says measurement began: one that does not is another run's.
+pub fn log_starts_with_report(log: &IntervalLog, report: &RunReport) -> Result<(), String> {
+    let report_start = started(report)
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64();
+    if (log.start_time_s - report_start).abs() <= LOG_START_SLACK_S {
+        return Ok(());
+    }
+    Err(format!(
+        "it starts at {:.3} s since the epoch, and its report at {report_start:.3} ({})",
+        log.start_time_s, report.started_at
+    ))
+}
+
+/// The per-second histograms of merged logs, by tag and second, from `base`.
+pub struct MergedLog {
+    /// Each tag's histogram of each second (`None`: the untagged headline).
+    pub seconds: BTreeMap<(Tag, u64), Histogram<u64>>,
+    /// When second 0 began.
+    pub base: SystemTime,
+}
+
+/// One run merged from several, in memory.
+pub struct MergedRun {
+    /// The merged report, its per-second percentiles filled from the merged log if there is one.
+    pub report: RunReport,
+    /// The merged log, when every input had one.
+    pub log: Option<MergedLog>,
+}
+
+/// Merges runs that ran at once (see [`merge_reports`]) and, when `logs` gives every run's
+/// interval log in the same order, their logs second by second.
+pub fn merge_runs(
+    reports: &[&RunReport],
+    logs: Option<&[IntervalLog]>,
+    partial: bool,
+) -> Result<MergedRun, MergeError> {
+    let mut report = merge_reports(reports, partial)?;
+    let base = reports
+        .iter()
+        .map(|r| started(r))
+        .min()
+        .unwrap_or(SystemTime::UNIX_EPOCH);
+    let log = logs.filter(|l| l.len() == reports.len()).map(|logs| {
+        let seconds = merge_logs(logs, base);
+        fill_interval_percentiles(&mut report.intervals, &seconds);
+        MergedLog { seconds, base }
+    });
+    Ok(MergedRun { report, log })
+}
+
+/// When measurement began; every report given to a merge has been checked to hold a time there
+/// ([`RunReport::check`]).
 fn started(report: &RunReport) -> SystemTime {
-    humantime::parse_rfc3339(&report.started_at).unwrap_or(SystemTime::UNIX_EPOCH)
+    humantime::parse_rfc3339_weak(&report.started_at).unwrap_or(SystemTime::UNIX_EPOCH)
 }
 
 /// The per-input rows of every scenario of `inputs`, as text: shard, host, rate, p99.
@@ -178,15 +235,15 @@ fn merged_ring(reports: &[&RunReport]) -> Option<RingSide> {
 /// Sharded reports must be every shard of one run, once each (see [`merge_into`]).
 pub fn merge_reports(reports: &[&RunReport], partial: bool) -> Result<RunReport, MergeError> {
     let first = reports.first().ok_or(MergeError::TooFew)?;
-    if let Some(other) = reports.iter().find(|r| r.tool != first.tool) {
-        return Err(MergeError::Mismatch(format!(
-            "a {} report and a {} report",
-            first.tool, other.tool
-        )));
+    for (i, report) in reports.iter().enumerate() {
+        report
+            .check()
+            .map_err(|why| MergeError::Mismatch(format!("input {}: {why}", i + 1)))?;
     }
+    check_one_kind(reports)?;
     let coverage = shards::check_shards(reports, partial)?;
     check_overlap(reports)?;
-    let histograms = summed_histograms(reports);
+    let (latency_us, encoded) = RunReport::tagged(&summed_histograms(reports)?);
     let Totals {
         counts,
         errors,
@@ -201,7 +258,7 @@ pub fn merge_reports(reports: &[&RunReport], partial: bool) -> Result<RunReport,
         .iter()
         .map(|i| i.in_flight)
         .fold(pacing.peak_in_flight, usize::max);
-    Ok(RunReport {
+    let merged = RunReport {
         format: first.format,
         tool: first.tool.clone(),
         version: first.version.clone(),
@@ -236,14 +293,8 @@ pub fn merge_reports(reports: &[&RunReport], partial: bool) -> Result<RunReport,
         counts,
         abandoned: reports.iter().map(|r| r.abandoned).sum(),
         errors,
-        latency_us: histograms
-            .iter()
-            .map(|(tag, h)| (tag.clone(), Percentiles::of(h)))
-            .collect(),
-        histograms: histograms
-            .iter()
-            .map(|(tag, h)| (tag.clone(), RunReport::encode(h)))
-            .collect(),
+        latency_us,
+        histograms: encoded,
         intervals,
         pacing,
         client,
@@ -251,21 +302,80 @@ pub fn merge_reports(reports: &[&RunReport], partial: bool) -> Result<RunReport,
         ring: merged_ring(reports),
         modelled_network: reports.iter().find_map(|r| r.modelled_network.clone()),
         app: shards::shard_rows(reports),
-    })
+    };
+    // What was added up must itself be a sound report: every visit due in the headline, no
+    // count beyond what a report holds.
+    merged.check().map_err(|why| {
+        MergeError::Mismatch(format!("the merged report would not be sound: {why}"))
+    })?;
+    Ok(merged)
 }
 
-/// Each tag's histograms, added up: percentiles of the whole, never averages of percentiles.
-fn summed_histograms(reports: &[&RunReport]) -> BTreeMap<String, Histogram<u64>> {
-    let mut histograms: BTreeMap<String, Histogram<u64>> = BTreeMap::new();
-    for report in reports {
-        for tag in report.histograms.keys() {
-            if let Some(histogram) = report.histogram(tag) {
-                let total = histograms.entry(tag.clone()).or_insert_with(new_histogram);
-                add_into(total, &histogram);
-            }
+/// Refuses inputs that were not one kind of run: other tools or operations, open loop with
+/// closed, other modelled networks.
+fn check_one_kind(reports: &[&RunReport]) -> Result<(), MergeError> {
+    let first = reports[0];
+    let refuse = |i: usize, what: String| {
+        Err(MergeError::Mismatch(format!(
+            "input 1 and input {}: {what}",
+            i + 1
+        )))
+    };
+    for (i, other) in reports.iter().enumerate().skip(1) {
+        if other.tool != first.tool || other.names.op != first.names.op {
+            return refuse(
+                i,
+                format!("a {} report and a {} report", first.tool, other.tool),
+            );
+        }
+        if other.is_open_loop() != first.is_open_loop() {
+            return refuse(
+                i,
+                "one ran open loop (a target rate) and the other closed loop (unthrottled): their \
+                 latencies count from different instants"
+                    .to_owned(),
+            );
+        }
+        if other.modelled_network != first.modelled_network {
+            let network = |r: &RunReport| {
+                r.modelled_network
+                    .clone()
+                    .unwrap_or_else(|| "none".to_owned())
+            };
+            return refuse(
+                i,
+                format!(
+                    "modelled networks differ ({} and {})",
+                    network(first),
+                    network(other)
+                ),
+            );
         }
     }
-    histograms
+    Ok(())
+}
+
+/// Each tag's histograms, added up: percentiles of the whole, never averages of percentiles. A
+/// histogram that cannot be read or added is an error, never a part quietly left out.
+fn summed_histograms(
+    reports: &[&RunReport],
+) -> Result<BTreeMap<String, Histogram<u64>>, MergeError> {
+    let mut histograms: BTreeMap<String, Histogram<u64>> = BTreeMap::new();
+    for (i, report) in reports.iter().enumerate() {
+        for tag in report.histograms.keys() {
+            let refuse = |what: String| {
+                MergeError::Mismatch(format!("input {}: histogram '{tag}' {what}", i + 1))
+            };
+            let histogram = report
+                .histogram(tag)
+                .ok_or_else(|| refuse("is not a readable HDR histogram".to_owned()))?;
+            let total = histograms.entry(tag.clone()).or_insert_with(new_histogram);
+            total
+                .add(&histogram)
+                .map_err(|e| refuse(format!("cannot be added ({e:?}): values beyond an hour?")))?;
+        }
+    }
+    Ok(histograms)
 }
 
 /// What adds up across processes: counts, errors by kind, time waited, the client's cost.
@@ -386,6 +496,7 @@ mod shards;
 
 #[path = "merge_series.rs"]
 mod series;
+pub use series::Tag;
 use series::{fill_interval_percentiles, merge_intervals, merge_logs, write_log};
 
 #[cfg(test)]

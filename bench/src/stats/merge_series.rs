@@ -8,8 +8,8 @@ use std::time::{Duration, SystemTime};
 use hdrhistogram::Histogram;
 
 use super::{MergeError, started};
-use driver::hdr_log::{HdrLog, LoggedInterval};
-use driver::record::{ALL, Counts, IntervalSummary, Percentiles, RESPONSE, new_histogram};
+use driver::hdr_log::{HdrLog, IntervalLog};
+use driver::record::{Counts, IntervalSummary, Percentiles, RESPONSE, new_histogram};
 use driver::report::RunReport;
 use driver::tally::add_into;
 
@@ -73,17 +73,24 @@ pub(super) fn merge_intervals(reports: &[&RunReport]) -> Vec<IntervalSummary> {
     seconds.into_values().collect()
 }
 
-/// HDR logs merged: each input's intervals shifted onto the common base time and added per tag
-/// and per second.
+/// A histogram's tag in a merged log: `None` for the untagged headline.
+pub type Tag = Option<String>;
+
+/// HDR logs merged: each log's intervals placed on the wall clock by the log's own times, from
+/// `base`, and added per tag and per second.
 pub(super) fn merge_logs(
-    logs: &[(Vec<LoggedInterval>, SystemTime)],
+    logs: &[IntervalLog],
     base: SystemTime,
-) -> BTreeMap<(String, u64), Histogram<u64>> {
-    let mut merged: BTreeMap<(String, u64), Histogram<u64>> = BTreeMap::new();
-    for (intervals, start) in logs {
-        let offset = start.duration_since(base).unwrap_or_default();
-        for interval in intervals {
-            let second = (interval.start + offset).as_secs_f64().round() as u64;
+) -> BTreeMap<(Tag, u64), Histogram<u64>> {
+    let base_s = base
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64();
+    let mut merged: BTreeMap<(Tag, u64), Histogram<u64>> = BTreeMap::new();
+    for log in logs {
+        for interval in &log.intervals {
+            let at = log.start_time_s + interval.start_s - base_s;
+            let second = at.round().max(0.0) as u64;
             let total = merged
                 .entry((interval.tag.clone(), second))
                 .or_insert_with(new_histogram);
@@ -97,15 +104,15 @@ pub(super) fn merge_logs(
 /// `response`) from the merged logs.
 pub(super) fn fill_interval_percentiles(
     intervals: &mut [IntervalSummary],
-    logs: &BTreeMap<(String, u64), Histogram<u64>>,
+    logs: &BTreeMap<(Tag, u64), Histogram<u64>>,
 ) {
     for interval in intervals {
         // The interval ending at second s started at s - 1.
         let start = (interval.at.round() as u64).saturating_sub(1);
-        if let Some(histogram) = logs.get(&(RESPONSE.to_owned(), start)) {
+        if let Some(histogram) = logs.get(&(Some(RESPONSE.to_owned()), start)) {
             interval.response_us = Percentiles::of(histogram);
         }
-        if let Some(histogram) = logs.get(&(ALL.to_owned(), start)) {
+        if let Some(histogram) = logs.get(&(None, start)) {
             interval.all_us = Percentiles::of(histogram);
         }
     }
@@ -113,7 +120,7 @@ pub(super) fn fill_interval_percentiles(
 
 pub(super) fn write_log(
     path: &Path,
-    merged: &BTreeMap<(String, u64), Histogram<u64>>,
+    merged: &BTreeMap<(Tag, u64), Histogram<u64>>,
     base: SystemTime,
 ) -> Result<(), MergeError> {
     let fail = |source| MergeError::WriteLog {
@@ -126,15 +133,14 @@ pub(super) fn write_log(
         &format!("pickle bench merge {}", env!("CARGO_PKG_VERSION")),
     )
     .map_err(fail)?;
-    let mut in_time_order: Vec<(&(String, u64), &Histogram<u64>)> = merged.iter().collect();
+    let mut in_time_order: Vec<(&(Tag, u64), &Histogram<u64>)> = merged.iter().collect();
     in_time_order.sort_by_key(|((tag, second), _)| (*second, tag.clone()));
     for ((tag, second), histogram) in in_time_order {
-        log.write(
-            tag,
-            histogram,
-            Duration::from_secs(*second),
-            Duration::from_secs(1),
-        );
+        let start = Duration::from_secs(*second);
+        match tag {
+            None => log.write_untagged(histogram, start, Duration::from_secs(1)),
+            Some(tag) => log.write_tagged(tag, histogram, start, Duration::from_secs(1)),
+        }
     }
     log.finish().map_err(fail)
 }

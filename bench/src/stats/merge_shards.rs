@@ -38,11 +38,7 @@ impl Coverage {
             Coverage::Partial { count, missing, .. } => Some(format!(
                 "partial: shard{} {} of {count} missing",
                 if missing.len() == 1 { "" } else { "s" },
-                missing
-                    .iter()
-                    .map(u32::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                listed(missing, u32::to_string)
             )),
             _ => None,
         }
@@ -73,6 +69,17 @@ impl Coverage {
     }
 }
 
+/// The first few shards named, and how many more: a run of thousands of shards with most missing
+/// gets a line, not a page.
+fn listed(shards: &[u32], name: impl Fn(&u32) -> String) -> String {
+    const SHOWN: usize = 10;
+    let mut text: Vec<String> = shards.iter().take(SHOWN).map(name).collect();
+    if shards.len() > SHOWN {
+        text.push(format!("and {} more", shards.len() - SHOWN));
+    }
+    text.join(", ")
+}
+
 /// Checks that sharded inputs are every shard of one run, once each (or, with `partial`, that
 /// those there are of one run, once each).
 pub fn check_shards(reports: &[&RunReport], partial: bool) -> Result<Coverage, MergeError> {
@@ -86,7 +93,11 @@ pub fn check_shards(reports: &[&RunReport], partial: bool) -> Result<Coverage, M
     };
     let id = &reports[first_input - 1].run.id;
     let refuse = |what: String| Err(MergeError::Shards(what));
-    let mut seen: Vec<Option<usize>> = vec![None; first.count as usize];
+    // Which input gave each shard; a map, not a vector of `count` places: a report says how
+    // many shards its run had, and the merge takes no allocation's size from a file.
+    let mut seen: std::collections::BTreeMap<u32, usize> = std::collections::BTreeMap::new();
+    let global = |r: &RunReport, s: Shard| r.target_rate.map(|t| t * f64::from(s.count));
+    let first_global = global(reports[first_input - 1], first);
     for (input, shard) in &shards {
         let report = reports[input - 1];
         let Some(shard) = shard else {
@@ -106,15 +117,23 @@ pub fn check_shards(reports: &[&RunReport], partial: bool) -> Result<Coverage, M
                  run has one number of shards"
             ));
         }
-        if let Some(earlier) = seen[shard.index as usize].replace(*input) {
+        match (first_global, global(report, *shard)) {
+            (Some(theirs), Some(ours)) if (theirs - ours).abs() > 1e-6 * theirs.max(ours) => {
+                return refuse(format!(
+                    "input {input} is shard {shard} of run {id} at {ours:.1}/s in all, but input \
+                     {first_input} is of that run at {theirs:.1}/s: the shards of one run share \
+                     one schedule"
+                ));
+            }
+            _ => {}
+        }
+        if let Some(earlier) = seen.insert(shard.index, *input) {
             return refuse(format!(
                 "shard {shard} of run {id} is given twice: inputs {earlier} and {input}"
             ));
         }
     }
-    let missing: Vec<u32> = (0..first.count)
-        .filter(|&i| seen[i as usize].is_none())
-        .collect();
+    let missing: Vec<u32> = (0..first.count).filter(|i| !seen.contains_key(i)).collect();
     match (missing.is_empty(), partial) {
         (true, _) => Ok(Coverage::Complete {
             id: id.clone(),
@@ -130,14 +149,10 @@ pub fn check_shards(reports: &[&RunReport], partial: bool) -> Result<Coverage, M
                 1 => ("", "is", "it"),
                 _ => ("s", "are", "them"),
             };
-            let named: Vec<String> = missing
-                .iter()
-                .map(|i| format!("{i}/{}", first.count))
-                .collect();
             refuse(format!(
                 "shard{plural} {} of run {id} {verb} missing; add {pronoun}, or pass --partial to \
                  merge what is there, marked partial",
-                named.join(", ")
+                listed(&missing, |i| format!("{i}/{}", first.count))
             ))
         }
     }

@@ -4,7 +4,7 @@ use rand::{RngExt, SeedableRng};
 
 use super::*;
 use driver::limiter::Verdict;
-use driver::record::{IntervalSummary, RESPONSE};
+use driver::record::{IntervalSummary, Percentiles, RESPONSE};
 use driver::report::{Names, RunIdentity};
 use driver::shard::Shard;
 

@@ -142,11 +142,11 @@ fn claim_every_scenario_has_a_log_of_its_responses(
                 scenario.name
             )
         }));
-        let intervals = hdr_log::read(&log)?;
+        let intervals = hdr_log::read(&log)?.intervals;
         assert!(
             intervals
                 .iter()
-                .any(|i| i.tag == "response" && !i.histogram.is_empty()),
+                .any(|i| i.has_tag("response") && !i.histogram.is_empty()),
             "claim: every scenario has a log of its responses: {}",
             log.display()
         );
@@ -218,9 +218,9 @@ fn claim_a_run_ends_with_its_duration_counting_every_visit_due(loaded: &suite_re
     );
 }
 
-/// Two percentile plots (factory, shop), the rate ladder, and one over-time plot per scenario.
-/// Six plots of the client's numbers, and per scenario the ring's side: the requests each node
-/// served, and its queues when it had any.
+/// Three percentile plots (the factory's open-loop runs, its closed-loop run apart, the shop), the
+/// rate ladder, and one over-time plot per scenario: seven plots of the client's numbers, and per
+/// scenario the ring's side: the requests each node served, and its queues when it had any.
 fn claim_the_page_draws_every_plot_with_the_rings_side(out: &Path, loaded: &suite_report::Loaded) {
     const CLAIM: &str = "the page draws every plot, the ring's side of each scenario too";
     let rings: Vec<_> = (loaded.suite.scenarios.iter())
@@ -231,7 +231,13 @@ fn claim_the_page_draws_every_plot_with_the_rings_side(out: &Path, loaded: &suit
         3,
         "claim: {CLAIM}: every scenario sampled the ring"
     );
-    let expected = 6 + rings.len() + rings.iter().filter(|r| r.strain().is_some()).count();
+    let expected = 7 + rings.len() + rings.iter().filter(|r| r.strain().is_some()).count();
+    let page = std::fs::read_to_string(out.join("index.html")).unwrap_or_default();
+    assert!(
+        page.contains(r#"data-plot="factory-closed-loop-percentiles""#)
+            && page.contains(r#"data-plot="factory-percentiles""#),
+        "claim: {CLAIM}: the closed-loop factory-max is drawn apart from the open-loop runs"
+    );
     assert_eq!(
         drawn_plots(&out.join("index.html")),
         (expected, expected),

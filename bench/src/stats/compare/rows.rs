@@ -1,0 +1,247 @@
+//! The rows of one scenario: each metric in A and in B, its change, and the test that says
+//! whether the change is more than noise.
+//!
+//! - **Throughput** is what was achieved: operations that were sent and ended, per whole second;
+//!   operations never sent (missed) are not throughput. Beside it, each run's share of its
+//!   target.
+//! - **Mean latency**: the per-second means, Welch's test at their effective size
+//!   ([`crate::stats::means`]).
+//! - **p99, p99.9**: a block bootstrap over whole seconds of the interval logs
+//!   ([`crate::stats::tails`]); without a log, or with too little in the tail, "cannot tell".
+//!   Beside the test, one rule: when 1% of B's operations were slower than A's slowest (a node
+//!   that paused two seconds in B, say), p99 is worse, significant or not. One stall in one run
+//!   is one event, and no test of two runs can tell one event from chance; but a stall that
+//!   long, in that many operations, is what a gate is for, and a run of the unchanged process
+//!   seldom holds one (the README gives how seldom, measured with `bench calibrate`).
+//! - **Errors**: operations that failed, were missed or abandoned, as counts
+//!   ([`crate::stats::counts`]); a rise from none is new.
+//! - p50, max and CPU are shown, not tested.
+
+use hdrhistogram::Histogram;
+
+use crate::stats::counts::{SecondCount, compare_rates};
+use crate::stats::means::welch_autocorrelated;
+use crate::stats::tails::{Seconds, TailJudgement, compare_tails};
+use driver::hdr_log::IntervalLog;
+use driver::record::IntervalSummary;
+use driver::report::RunReport;
+
+use super::Row;
+
+/// The tail quantiles tested, and their rows' names.
+const TAILS: [(f64, &str); 2] = [(0.99, "p99 latency ms"), (0.999, "p99.9 latency ms")];
+
+/// One side of the comparison: its report and, if it wrote one, its interval log.
+pub struct Side<'a> {
+    /// The run's report.
+    pub report: &'a RunReport,
+    /// Its interval log.
+    pub log: Option<&'a IntervalLog>,
+}
+
+/// Whole seconds only (a partial last interval would skew the samples), and only those for which
+/// `value` has something to say.
+pub fn samples(
+    intervals: &[IntervalSummary],
+    value: impl Fn(&IntervalSummary) -> Option<f64>,
+) -> Vec<f64> {
+    intervals
+        .iter()
+        .filter(|i| i.seconds >= 0.9)
+        .filter_map(value)
+        .collect()
+}
+
+/// A row of a metric with one sample per second, tested for a change in its mean.
+pub fn per_second(
+    metric: &str,
+    (a, b): (&[IntervalSummary], &[IntervalSummary]),
+    value: impl Fn(&IntervalSummary) -> Option<f64>,
+    higher_is_worse: bool,
+) -> Row {
+    let (sa, sb) = (samples(a, &value), samples(b, &value));
+    let mut row = Row::new(metric, mean(&sa), mean(&sb), higher_is_worse);
+    match welch_autocorrelated(&sa, &sb) {
+        Some(test) if test.mean_a != 0.0 => {
+            row.p_value = Some(test.p);
+            row.change_interval = Some((
+                test.interval.0 / test.mean_a * 100.0,
+                test.interval.1 / test.mean_a * 100.0,
+            ));
+        }
+        Some(_) => row.unknown = Some("A's mean is 0".to_owned()),
+        None => row.unknown = Some("fewer than two whole seconds with a value".to_owned()),
+    }
+    row
+}
+
+fn mean(x: &[f64]) -> Option<f64> {
+    (!x.is_empty()).then(|| x.iter().sum::<f64>() / x.len() as f64)
+}
+
+/// Every row of one scenario, the gated ones marked.
+pub fn rows(a: &Side, b: &Side) -> Vec<Row> {
+    let (ra, rb) = (a.report, b.report);
+    let op = &ra.names.op;
+    let achieved = |i: &IntervalSummary| {
+        Some((i.counts.ops + i.counts.ops_failed) as f64 / i.seconds.max(f64::MIN_POSITIVE))
+    };
+    let mean_ms = |i: &IntervalSummary| i.headline().map(|p| p.mean / 1e3);
+    let (ha, hb) = (ra.headline(), rb.headline());
+    let mut rows = vec![
+        per_second(
+            &format!("{op}s/s achieved"),
+            (&ra.intervals, &rb.intervals),
+            achieved,
+            false,
+        )
+        .gated(),
+    ];
+    if let (Some(ta), Some(tb)) = (ra.target_rate, rb.target_rate) {
+        rows.push(Row::new(
+            "achieved % of target",
+            Some(ra.achieved_rate / ta * 100.0),
+            Some(rb.achieved_rate / tb * 100.0),
+            false,
+        ));
+    }
+    rows.push(
+        per_second(
+            "mean latency ms (per second)",
+            (&ra.intervals, &rb.intervals),
+            mean_ms,
+            true,
+        )
+        .gated(),
+    );
+    rows.push(Row::new(
+        "p50 latency ms",
+        Some(ha.p50 / 1e3),
+        Some(hb.p50 / 1e3),
+        true,
+    ));
+    rows.extend(tails(a, b));
+    rows.push(Row::new(
+        "max latency ms",
+        Some(ha.max / 1e3),
+        Some(hb.max / 1e3),
+        true,
+    ));
+    rows.push(errors(ra, rb));
+    rows.push(Row::new(
+        "CPU µs per request",
+        Some(ra.client.cpu_us_per_request),
+        Some(rb.client.cpu_us_per_request),
+        true,
+    ));
+    let seconds = ra.measured_seconds.min(rb.measured_seconds);
+    for row in &mut rows {
+        row.seconds = seconds;
+    }
+    rows
+}
+
+/// The p99 and p99.9 rows: the reports' values, judged from the interval logs.
+fn tails(a: &Side, b: &Side) -> Vec<Row> {
+    let (ha, hb) = (a.report.headline(), b.report.headline());
+    let values = [(ha.p99, hb.p99), (ha.p999, hb.p999)];
+    let mut rows: Vec<Row> = TAILS
+        .iter()
+        .zip(values)
+        .map(|((_, name), (va, vb))| Row::new(name, Some(va / 1e3), Some(vb / 1e3), true).gated())
+        .collect();
+    let (Some(la), Some(lb)) = (a.log, b.log) else {
+        let which = match (a.log, b.log) {
+            (None, None) => "A and B have",
+            (None, _) => "A has",
+            _ => "B has",
+        };
+        for row in &mut rows {
+            row.unknown = Some(format!(
+                "{which} no interval log, which tails are judged from (run with --hdr-log)"
+            ));
+        }
+        return rows;
+    };
+    let seconds = |log: &IntervalLog| -> Vec<Histogram<u64>> {
+        log.untagged().map(|i| i.histogram.clone()).collect()
+    };
+    let (sa, sb) = (
+        Seconds::new(&seconds(la), 0.99),
+        Seconds::new(&seconds(lb), 0.99),
+    );
+    let quantiles: Vec<f64> = TAILS.iter().map(|(q, _)| *q).collect();
+    // The stall rule: 1% of B's operations slower than A's slowest.
+    if let Some(row) = rows.first_mut() {
+        let (slowest_a, p99_b) = (sa.quantile(1.0), sb.quantile(0.99));
+        if p99_b > slowest_a && slowest_a > 0 {
+            row.stall = Some(format!(
+                "1% of B's operations took {:.3} ms or more, longer than A's slowest ({:.3} ms): \
+                 B stalled where A never did",
+                p99_b as f64 / 1e6,
+                slowest_a as f64 / 1e6
+            ));
+        }
+    }
+    for (row, judgement) in rows.iter_mut().zip(compare_tails(&sa, &sb, &quantiles)) {
+        match judgement {
+            TailJudgement::TooShort(why) => row.unknown = Some(why),
+            TailJudgement::Tested(test) => {
+                row.p_value = Some(test.p);
+                let ms = |(low, high): (f64, f64)| (low / 1e6, high / 1e6);
+                row.intervals = Some([ms(test.interval_a), ms(test.interval_b)]);
+                let (low, high) = test.ratio_interval;
+                row.change_interval = Some(((low - 1.0) * 100.0, (high - 1.0) * 100.0));
+            }
+        }
+    }
+    rows
+}
+
+/// The errors row: the share of operations due that did not succeed, tested on the counts.
+fn errors(a: &RunReport, b: &RunReport) -> Row {
+    let per_second = |r: &RunReport| -> Vec<SecondCount> {
+        r.intervals
+            .iter()
+            .map(|i| {
+                let c = &i.counts;
+                SecondCount {
+                    events: c.ops_failed + c.missed + c.abandoned,
+                    due: c.ops + c.ops_failed + c.missed + c.abandoned,
+                }
+            })
+            .collect()
+    };
+    let whole = |r: &RunReport| SecondCount {
+        events: r.operations_due() - r.counts.ops,
+        due: r.operations_due(),
+    };
+    // A report's seconds hold its operations; the whole run's counts stand in if they do not.
+    let seconds = |r: &RunReport| {
+        let seconds = per_second(r);
+        let due: u64 = seconds.iter().map(|s| s.due).sum();
+        if due == r.operations_due() {
+            seconds
+        } else {
+            vec![whole(r)]
+        }
+    };
+    let test = compare_rates(&seconds(a), &seconds(b));
+    let mut row = Row::new(
+        "errors %",
+        Some(test.share_a() * 100.0),
+        Some(test.share_b() * 100.0),
+        true,
+    )
+    .gated();
+    row.p_value = Some(test.p);
+    row.new = test.a.0 == 0 && test.b.0 > 0;
+    row.change_interval = test
+        .ratio_interval
+        .map(|(low, high)| ((low - 1.0) * 100.0, (high - 1.0) * 100.0));
+    if test.a.0 == 0 && test.b.0 == 0 {
+        // Nothing failed on either side: nothing to test, and nothing changed.
+        row.p_value = None;
+    }
+    row
+}

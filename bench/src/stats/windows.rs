@@ -1,0 +1,218 @@
+//! A run cut into windows of time, each a report of its own with its own interval log: what a
+//! calibration cuts a long run into (pairs of windows of one unchanged process are A/A pairs), and
+//! what a per-window check judges.
+//!
+//! A window holds the seconds of the interval log that start within it and the report's
+//! per-second summaries that end within it; its histograms are those seconds' histograms added up,
+//! tag by tag, so its percentiles are exactly those of the operations it holds. Its counts are
+//! its seconds' counts. What cannot be cut (the client's CPU, the verdict) is the whole run's,
+//! and the window's report says it is a window.
+
+use std::collections::BTreeMap;
+
+use hdrhistogram::Histogram;
+
+use driver::hdr_log::{IntervalLog, LoggedInterval};
+use driver::record::{ALL, Counts, new_histogram};
+use driver::report::RunReport;
+use driver::tally::add_into;
+
+/// One window of a run: its report and its interval log.
+#[derive(Debug, Clone)]
+pub struct Window {
+    /// Its start, seconds after measurement began.
+    pub from_s: f64,
+    /// Its end.
+    pub to_s: f64,
+    /// The window as a report of its own.
+    pub report: RunReport,
+    /// Its seconds of the interval log, timed from the window's start.
+    pub log: IntervalLog,
+}
+
+/// The window `[from_s, to_s)` of a run: `None` when no second of the log starts in it.
+pub fn window(report: &RunReport, log: &IntervalLog, from_s: f64, to_s: f64) -> Option<Window> {
+    let inside = |i: &&LoggedInterval| i.start_s >= from_s - 1e-6 && i.start_s < to_s - 1e-6;
+    let seconds: Vec<LoggedInterval> = log
+        .intervals
+        .iter()
+        .filter(inside)
+        .map(|i| LoggedInterval {
+            start_s: i.start_s - from_s,
+            ..i.clone()
+        })
+        .collect();
+    if !seconds.iter().any(LoggedInterval::is_untagged) {
+        return None;
+    }
+    let mut histograms: BTreeMap<String, Histogram<u64>> = BTreeMap::new();
+    for second in &seconds {
+        let tag = second.tag.clone().unwrap_or_else(|| ALL.to_owned());
+        add_into(
+            histograms.entry(tag).or_insert_with(new_histogram),
+            &second.histogram,
+        );
+    }
+    let intervals: Vec<_> = report
+        .intervals
+        .iter()
+        .filter(|i| i.at > from_s + 1e-6 && i.at <= to_s + 1e-6)
+        .map(|i| driver::record::IntervalSummary {
+            at: i.at - from_s,
+            ..i.clone()
+        })
+        .collect();
+    let mut counts = Counts::default();
+    intervals.iter().for_each(|i| counts.add(&i.counts));
+    let length = seconds
+        .iter()
+        .map(|s| s.start_s + s.length.as_secs_f64())
+        .fold(0.0, f64::max);
+    let mut errors = BTreeMap::new();
+    for interval in &intervals {
+        for (kind, n) in &interval.errors {
+            *errors.entry(kind.name().to_owned()).or_insert(0) += n;
+        }
+    }
+    let ops = counts.ops + counts.ops_failed;
+    let (latency_us, encoded) = RunReport::tagged(&histograms);
+    let window_report = RunReport {
+        started_at: later(&report.started_at, from_s),
+        ending: report.ending.clone(),
+        achieved_rate: ops as f64 / length.max(f64::MIN_POSITIVE),
+        achieved_request_rate: (counts.requests + counts.requests_failed) as f64
+            / length.max(f64::MIN_POSITIVE),
+        measured_seconds: length,
+        wall_seconds: length,
+        counts,
+        abandoned: counts.abandoned,
+        errors,
+        latency_us,
+        histograms: encoded,
+        intervals,
+        ring: report.ring.as_ref().map(|ring| {
+            let mut ring = ring.clone();
+            for node in &mut ring.nodes {
+                node.seconds
+                    .retain(|s| s.at_s >= from_s - 1e-6 && s.at_s < to_s - 1e-6);
+            }
+            ring
+        }),
+        ..report.clone()
+    };
+    Some(Window {
+        from_s,
+        to_s,
+        report: window_report,
+        log: IntervalLog {
+            start_time_s: log.start_time_s + from_s,
+            intervals: seconds,
+        },
+    })
+}
+
+/// `started_at` moved `seconds` later, in RFC 3339.
+fn later(started_at: &str, seconds: f64) -> String {
+    humantime::parse_rfc3339_weak(started_at)
+        .map(|t| {
+            humantime::format_rfc3339_millis(
+                t + std::time::Duration::from_secs_f64(seconds.max(0.0)),
+            )
+            .to_string()
+        })
+        .unwrap_or_else(|_| started_at.to_owned())
+}
+
+/// A run cut into consecutive windows of `length` seconds from `skip` seconds on; a last window
+/// shorter than `length` is left out.
+pub fn cut(report: &RunReport, log: &IntervalLog, length: f64, skip: f64) -> Vec<Window> {
+    let end = log
+        .intervals
+        .iter()
+        .map(|i| i.start_s + i.length.as_secs_f64())
+        .fold(0.0, f64::max);
+    let mut windows = Vec::new();
+    let mut from = skip;
+    while from + length <= end + 1e-6 && length > 0.0 {
+        windows.extend(window(report, log, from, from + length));
+        from += length;
+    }
+    windows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::merge::tests::report_of;
+    use driver::record::{IntervalSummary, Percentiles};
+
+    /// A run of `seconds` seconds, second `i` holding `i + 1` operations of `i + 1` ms.
+    fn run(seconds: usize) -> (RunReport, IntervalLog) {
+        let mut report = report_of(&[]);
+        let mut log = IntervalLog {
+            start_time_s: 1_764_000_000.0,
+            intervals: Vec::new(),
+        };
+        let mut total = new_histogram();
+        for i in 0..seconds {
+            let mut second = new_histogram();
+            second
+                .record_n((i as u64 + 1) * 1_000_000, i as u64 + 1)
+                .unwrap();
+            total.add(&second).unwrap();
+            let counts = Counts {
+                ops: i as u64 + 1,
+                requests: 3 * (i as u64 + 1),
+                ..Counts::default()
+            };
+            report.counts.add(&counts);
+            report.intervals.push(IntervalSummary {
+                at: (i + 1) as f64,
+                seconds: 1.0,
+                counts,
+                response_us: Percentiles::of(&second),
+                all_us: Percentiles::of(&second),
+                oldest_outstanding_us: 0.0,
+                in_flight: 0,
+                rss_bytes: 0,
+                errors: BTreeMap::new(),
+            });
+            log.intervals.push(LoggedInterval {
+                tag: None,
+                start_s: i as f64,
+                length: std::time::Duration::from_secs(1),
+                histogram: second,
+            });
+        }
+        report.histograms = BTreeMap::from([(ALL.to_owned(), RunReport::encode(&total))]);
+        (report, log)
+    }
+
+    #[test]
+    fn a_window_holds_exactly_its_seconds_operations_and_percentiles() {
+        let (report, log) = run(10);
+        let w = window(&report, &log, 2.0, 5.0).unwrap();
+        // Seconds 2, 3 and 4: 3 + 4 + 5 operations of 3, 4 and 5 ms.
+        assert_eq!(w.report.counts.ops, 12);
+        assert_eq!(w.report.operations_due(), 12);
+        assert_eq!(w.report.measured_seconds, 3.0);
+        assert_eq!(w.report.achieved_rate, 4.0);
+        assert_eq!(w.report.intervals.len(), 3);
+        assert_eq!(w.report.intervals[0].at, 1.0);
+        assert_eq!(w.log.intervals[0].start_s, 0.0);
+        let all = w.report.histogram(ALL).unwrap();
+        assert_eq!(all.len(), 12);
+        assert!(all.equivalent(all.max(), 5_000_000));
+        assert_eq!(w.report.started_at, "2026-11-22T06:00:02.000Z");
+        w.report.check().unwrap();
+    }
+
+    #[test]
+    fn a_run_cuts_into_whole_windows_after_the_part_skipped() {
+        let (report, log) = run(10);
+        let windows = cut(&report, &log, 3.0, 1.0);
+        let spans: Vec<(f64, f64)> = windows.iter().map(|w| (w.from_s, w.to_s)).collect();
+        assert_eq!(spans, [(1.0, 4.0), (4.0, 7.0), (7.0, 10.0)]);
+        assert!(window(&report, &log, 20.0, 30.0).is_none());
+    }
+}

@@ -1,0 +1,5 @@
+//! Fuzz target `merge`: the bytes go to `bench::fuzzing::merge`, which reads them as the command
+//! does and asserts what must hold of the result.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| bench::fuzzing::merge(data));

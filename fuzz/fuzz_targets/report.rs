@@ -1,0 +1,5 @@
+//! Fuzz target `report`: the bytes go to `bench::fuzzing::report`, which reads them as the command
+//! does and asserts what must hold of the result.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| bench::fuzzing::report(data));
