@@ -8,12 +8,16 @@
 //! holds one): `report A \0 log A \0 report B \0 log B`, an empty log for none.
 
 use crate::report::suite_report::{self, log_matches};
-use crate::stats::compare::rows::{Side, rows};
+use crate::stats::compare::rows::{Side, rows_with};
 use crate::stats::compare::{ScenarioChanges, judge, standing, text};
 use crate::stats::merge::{MergedRun, log_starts_with_report, merge_runs};
 use crate::stats::tails::Seconds;
 use driver::hdr_log::{self, IntervalLog};
 use driver::report::RunReport;
+
+/// Bootstrap replicates in the fuzz targets: the code paths are those of the two thousand a
+/// comparison draws, at a hundredth of the cost.
+const FEW_REPLICATES: usize = 20;
 
 /// A report's bytes as `bench compare`, `merge` and `plot` read them: JSON, a suite's or a single
 /// run's, checked; then its summary and table, as `bench show` and the suite print them.
@@ -43,7 +47,7 @@ pub fn interval_log(data: &[u8]) {
     };
     let seconds: Vec<_> = log.untagged().map(|i| i.histogram.clone()).collect();
     let series = Seconds::new(&seconds, 0.99);
-    let replicates = series.bootstrap(&[0.99, 0.999], 20, 1);
+    let replicates = series.bootstrap(&[0.99, 0.999], FEW_REPLICATES, 1);
     assert!(replicates.iter().all(|r| r.iter().all(|v| v.is_finite())));
 }
 
@@ -104,7 +108,7 @@ pub fn compare(data: &[u8]) {
         return;
     };
     let (standing, notes) = standing::of(&a, &b);
-    let rows = rows(
+    let rows = rows_with(
         &Side {
             report: &a,
             log: la.as_ref(),
@@ -113,6 +117,7 @@ pub fn compare(data: &[u8]) {
             report: &b,
             log: lb.as_ref(),
         },
+        FEW_REPLICATES,
     );
     let comparison = judge(
         vec![ScenarioChanges {

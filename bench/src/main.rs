@@ -30,17 +30,30 @@ use driver::report::RunReport;
     about,
     long_about = None,
     allow_negative_numbers = true,
-    args_conflicts_with_subcommands = true,
     subcommand_value_name = "COMMAND",
-    subcommand_help_heading = "Commands (none: run the suite with the options below)"
+    after_help = "`bench` alone is `bench run`, and so are the suite's options without a command: \
+                  `bench --duration 5s` is `bench run --duration 5s` (see `bench run --help`)."
 )]
 struct Bench {
     #[command(subcommand)]
-    command: Option<Command>,
+    command: Command,
+}
 
-    /// Without a command, the suite's options: `bench --duration 5s` is `bench run --duration 5s`.
-    #[command(flatten)]
-    suite: SuiteArgs,
+/// The command line with `run` put in where no command was named: `bench` alone, or the suite's
+/// options alone, run the suite. The suite's options (the connection's among them) so belong to
+/// `run` only, and the offline commands (`compare`, `merge`...) list no flag they would ignore.
+fn with_implied_run(mut argv: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    use clap::CommandFactory as _;
+    let first = argv.get(1).and_then(|word| word.to_str());
+    let named = first.is_some_and(|word| {
+        Bench::command().find_subcommand(word).is_some()
+            || matches!(word, "help" | "-h" | "--help" | "-V" | "--version")
+            || word == cli::PRINT_ENV_VARS
+    });
+    if !named {
+        argv.insert(1.min(argv.len()), "run".into());
+    }
+    argv
 }
 
 #[derive(Debug, Subcommand)]
@@ -175,9 +188,9 @@ struct ShowArgs {
 }
 
 fn main() -> ExitCode {
-    let bench: Bench = cli::parse_args();
+    let bench: Bench = cli::parse_args_from(with_implied_run(std::env::args_os().collect()));
     cli::init_tracing();
-    let command = bench.command.unwrap_or(Command::Run(bench.suite));
+    let command = bench.command;
     // The floor and the lessons drive Cassandra the apps' way, on one thread unless told
     // otherwise; rings, suites and reports run on tokio's usual runtime.
     let runtime = match &command {
@@ -440,22 +453,41 @@ mod tests {
     use super::*;
 
     fn parse(words: &[&str]) -> Result<Bench, clap::Error> {
-        Bench::try_parse_from(words)
+        Bench::try_parse_from(with_implied_run(
+            words.iter().map(std::ffi::OsString::from).collect(),
+        ))
     }
 
     #[test]
     fn options_alone_mean_the_suite() {
-        let alone = parse(&["bench"]).unwrap();
-        assert!(alone.command.is_none());
-        let shortened = parse(&["bench", "--duration", "5s"]).unwrap();
-        assert!(shortened.command.is_none());
-        assert_eq!(shortened.suite.duration, std::time::Duration::from_secs(5));
+        assert!(matches!(
+            parse(&["bench"]).unwrap().command,
+            Command::Run(_)
+        ));
+        let Command::Run(shortened) = parse(&["bench", "--duration", "5s"]).unwrap().command else {
+            panic!("the suite's options alone run the suite");
+        };
+        assert_eq!(shortened.duration, std::time::Duration::from_secs(5));
         assert!(matches!(
             parse(&["bench", "ring", "up"]).unwrap().command,
-            Some(Command::Ring(_))
+            Command::Ring(_)
         ));
         // The suite's options and another command do not mix.
-        let mixed = parse(&["bench", "--duration", "5s", "show", "r.json"]).unwrap_err();
-        assert_eq!(mixed.kind(), clap::error::ErrorKind::ArgumentConflict);
+        assert!(parse(&["bench", "--duration", "5s", "show", "r.json"]).is_err());
+    }
+
+    #[test]
+    fn offline_commands_take_no_connection_flag() {
+        use clap::CommandFactory as _;
+        for name in ["compare", "merge", "plot", "show", "plan", "calibrate"] {
+            let command = Bench::command();
+            let sub = command.find_subcommand(name).expect(name);
+            assert!(
+                sub.get_arguments().all(|a| a.get_id() != "hosts"),
+                "{name} lists --hosts"
+            );
+        }
+        assert!(parse(&["bench", "compare", "a", "b", "--hosts", "10.0.0.1"]).is_err());
+        assert!(parse(&["bench", "run", "--hosts", "10.0.0.1"]).is_ok());
     }
 }

@@ -44,6 +44,8 @@ pub struct RowCounts {
     pub better: usize,
     /// Could not be told.
     pub cannot_tell: usize,
+    /// Judged worse by the stall rule (1% of B slower than A's slowest), not by a test.
+    pub stalls: usize,
 }
 
 /// One tail quantile's coverage.
@@ -125,13 +127,17 @@ pub fn calibrate(
                         worse: 0,
                         better: 0,
                         cannot_tell: 0,
+                        stalls: 0,
                     });
                     counts.len() - 1
                 }
             };
             let c = &mut counts[index];
             match row.judgement {
-                Judgement::Worse => c.worse += 1,
+                Judgement::Worse => {
+                    c.worse += 1;
+                    c.stalls += usize::from(row.stall.is_some());
+                }
                 Judgement::Better => c.better += 1,
                 Judgement::CannotTell(_) => c.cannot_tell += 1,
                 Judgement::Same | Judgement::NotTested => {}
@@ -209,11 +215,21 @@ impl Calibration {
             self.false_alarms,
             share(self.false_alarms, self.pairs)
         );
-        let mut table = driver::table::new(&["metric", "worse", "better", "cannot tell"], &[0]);
+        let mut table = driver::table::new(
+            &[
+                "metric",
+                "worse",
+                "by the stall rule",
+                "better",
+                "cannot tell",
+            ],
+            &[0],
+        );
         for row in &self.rows {
             table.add_row([
                 row.metric.clone(),
                 row.worse.to_string(),
+                row.stalls.to_string(),
                 row.better.to_string(),
                 row.cannot_tell.to_string(),
             ]);

@@ -263,9 +263,20 @@ pub fn seconds_to_text(seconds: f64) -> String {
 /// Compares quantiles `qs` of two runs, each resampled [`REPLICATES`] times; a replicate of A is
 /// set against a replicate of B to give one replicate of B over A.
 pub fn compare_tails(a: &Seconds, b: &Seconds, qs: &[f64]) -> Vec<TailJudgement> {
+    compare_tails_with(a, b, qs, REPLICATES)
+}
+
+/// [`compare_tails`] with `replicates` replicate runs a side (the fuzz targets take few: the
+/// logic is the same, and a fuzzer wants many inputs a second).
+pub fn compare_tails_with(
+    a: &Seconds,
+    b: &Seconds,
+    qs: &[f64],
+    replicates: usize,
+) -> Vec<TailJudgement> {
     let (ra, rb) = (
-        a.bootstrap(qs, REPLICATES, 1),
-        b.bootstrap(qs, REPLICATES, 2),
+        a.bootstrap(qs, replicates, 1),
+        b.bootstrap(qs, replicates, 2),
     );
     qs.iter()
         .enumerate()

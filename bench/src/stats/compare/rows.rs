@@ -21,7 +21,7 @@ use hdrhistogram::Histogram;
 
 use crate::stats::counts::{SecondCount, compare_rates};
 use crate::stats::means::welch_autocorrelated;
-use crate::stats::tails::{Seconds, TailJudgement, compare_tails};
+use crate::stats::tails::{Seconds, TailJudgement, compare_tails_with};
 use driver::hdr_log::IntervalLog;
 use driver::record::IntervalSummary;
 use driver::report::RunReport;
@@ -81,6 +81,11 @@ fn mean(x: &[f64]) -> Option<f64> {
 
 /// Every row of one scenario, the gated ones marked.
 pub fn rows(a: &Side, b: &Side) -> Vec<Row> {
+    rows_with(a, b, crate::stats::tails::REPLICATES)
+}
+
+/// [`rows`] with `replicates` bootstrap replicates a side for the tails.
+pub fn rows_with(a: &Side, b: &Side, replicates: usize) -> Vec<Row> {
     let (ra, rb) = (a.report, b.report);
     let op = &ra.names.op;
     let achieved = |i: &IntervalSummary| {
@@ -120,7 +125,7 @@ pub fn rows(a: &Side, b: &Side) -> Vec<Row> {
         Some(hb.p50 / 1e3),
         true,
     ));
-    rows.extend(tails(a, b));
+    rows.extend(tails(a, b, replicates));
     rows.push(Row::new(
         "max latency ms",
         Some(ha.max / 1e3),
@@ -142,7 +147,7 @@ pub fn rows(a: &Side, b: &Side) -> Vec<Row> {
 }
 
 /// The p99 and p99.9 rows: the reports' values, judged from the interval logs.
-fn tails(a: &Side, b: &Side) -> Vec<Row> {
+fn tails(a: &Side, b: &Side, replicates: usize) -> Vec<Row> {
     let (ha, hb) = (a.report.headline(), b.report.headline());
     let values = [(ha.p99, hb.p99), (ha.p999, hb.p999)];
     let mut rows: Vec<Row> = TAILS
@@ -183,7 +188,10 @@ fn tails(a: &Side, b: &Side) -> Vec<Row> {
             ));
         }
     }
-    for (row, judgement) in rows.iter_mut().zip(compare_tails(&sa, &sb, &quantiles)) {
+    for (row, judgement) in rows
+        .iter_mut()
+        .zip(compare_tails_with(&sa, &sb, &quantiles, replicates))
+    {
         match judgement {
             TailJudgement::TooShort(why) => row.unknown = Some(why),
             TailJudgement::Tested(test) => {

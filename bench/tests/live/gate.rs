@@ -1,0 +1,153 @@
+//! The gate on real runs: `bench compare --fail-if-slower 5%` fails when B's only node paused two
+//! seconds, when B's requests all failed for a second and more, and when B achieved well under
+//! its target, each against a baseline run of the same ring a moment before. A ring of the
+//! test's own (one node on 127.0.12.x), so that pausing its node disturbs no other test.
+
+use std::path::Path;
+use std::process::{Child, Command};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use cluster::local::{NodeSignal, Shape};
+use cluster::testing::{self, OwnRing, one_line_failure};
+
+/// The runs the pause and the outage are compared on: 500 visits/s for 15 s.
+const PAUSED: [&str; 4] = ["--rate", "500", "--duration", "15s"];
+
+/// The runs a rate fallen short is compared on: 3000 visits/s for 10 s.
+const FAST: [&str; 4] = ["--rate", "3000", "--duration", "10s"];
+
+fn factory(own: &OwnRing, keyspace: &str, folder: &Path, name: &str, extra: &[&str]) -> Command {
+    let mut command = Command::new(assert_cmd::cargo::cargo_bin("factory"));
+    command
+        .args(["--hosts", &own.hosts(), "--keyspace", keyspace, "--quiet"])
+        .args(extra)
+        .arg("--report")
+        .arg(folder.join(format!("{name}.json")))
+        .arg("--hdr-log")
+        .arg(folder.join(format!("{name}.hlog")));
+    command
+}
+
+fn finished(mut child: Child, name: &str) -> anyhow::Result<()> {
+    let status = child.wait()?;
+    anyhow::ensure!(status.success(), "the {name} run failed: {status}");
+    Ok(())
+}
+
+/// Runs `name` with the node paused for `pause`, `at` after the run started.
+fn paused_run(
+    own: &OwnRing,
+    keyspace: &str,
+    folder: &Path,
+    name: &str,
+    extra: &[&str],
+    (at, pause): (Duration, Duration),
+) -> anyhow::Result<()> {
+    let child = factory(own, keyspace, folder, name, extra).spawn()?;
+    std::thread::sleep(at);
+    own.ring.signal_node(1, NodeSignal::Pause)?;
+    std::thread::sleep(pause);
+    own.ring.signal_node(1, NodeSignal::Resume)?;
+    finished(child, name)
+}
+
+/// `bench compare A B --fail-if-slower 5%`: its one error line, which must exist.
+fn gate_fails(folder: &Path, a: &str, b: &str) -> String {
+    one_line_failure(
+        Command::new(assert_cmd::cargo::cargo_bin("bench"))
+            .arg("compare")
+            .arg(folder.join(format!("{a}.json")))
+            .arg(folder.join(format!("{b}.json")))
+            .args(["--fail-if-slower", "5%"]),
+        1,
+    )
+}
+
+#[tokio::test]
+async fn the_gate_fails_on_a_paused_node_an_outage_and_a_rate_fallen_short() -> anyhow::Result<()> {
+    let _turn = testing::exclusive().await;
+    let prefix = "127.0.12".parse().map_err(anyhow::Error::msg)?;
+    let own = testing::start_ring(
+        "test-gate",
+        Shape::new(1, 1, prefix).map_err(anyhow::Error::msg)?,
+    )
+    .await?;
+    let result = claims(&own).await;
+    let _ = own.ring.signal_node(1, NodeSignal::Resume);
+    own.stop().await?;
+    result
+}
+
+async fn claims(own: &OwnRing) -> anyhow::Result<()> {
+    let keyspace = schema::testing::fresh_keyspace_on(&own.hosts(), "gate").await?;
+    let folder = tempfile::tempdir()?;
+    let folder = folder.path();
+    // A first run warms the node's JIT and caches; the baseline is the one after it.
+    finished(
+        factory(own, &keyspace, folder, "warm-up", &PAUSED).spawn()?,
+        "warm-up",
+    )?;
+    finished(
+        factory(own, &keyspace, folder, "baseline", &PAUSED).spawn()?,
+        "baseline",
+    )?;
+
+    paused_run(
+        own,
+        &keyspace,
+        folder,
+        "paused",
+        &PAUSED,
+        (Duration::from_secs(6), Duration::from_secs(2)),
+    )?;
+    let line = gate_fails(folder, "baseline", "paused");
+    assert!(
+        line.contains("p99 latency ms"),
+        "claim: a 2 s pause of the only node in B fails the gate on p99: {line}"
+    );
+
+    // With a request timeout of 300 ms, the node out for 1.5 s is an outage: every visit sent
+    // meanwhile fails.
+    paused_run(
+        own,
+        &keyspace,
+        folder,
+        "outage",
+        &[&PAUSED[..], &["--request-timeout", "300ms"]].concat(),
+        (Duration::from_secs(6), Duration::from_millis(1500)),
+    )
+    .context("claim: a run through a 1.5 s outage finishes")?;
+    let line = gate_fails(folder, "baseline", "outage");
+    assert!(
+        line.contains("errors %"),
+        "claim: an outage in B fails the gate on errors: {line}"
+    );
+
+    // One visit in flight at a time cannot keep 3000/s: each would need to take a third of a
+    // millisecond, three writes and all.
+    finished(
+        factory(own, &keyspace, folder, "fast", &FAST).spawn()?,
+        "fast",
+    )?;
+    let narrow_flags = [&FAST[..], &["--max-in-flight", "3"]].concat();
+    finished(
+        factory(own, &keyspace, folder, "narrow", &narrow_flags).spawn()?,
+        "narrow",
+    )?;
+    let read = |name: &str| driver::report::RunReport::read(&folder.join(format!("{name}.json")));
+    let (fast, narrow) = (read("fast")?, read("narrow")?);
+    assert!(
+        narrow.achieved_rate < 0.6 * fast.achieved_rate,
+        "claim: a window of one visit falls well short of the default window's rate: {} against {}",
+        narrow.achieved_rate,
+        fast.achieved_rate
+    );
+    let line = gate_fails(folder, "fast", "narrow");
+    assert!(
+        line.contains("visits/s achieved"),
+        "claim: B achieving {:.0}% of A's rate fails the gate on throughput: {line}",
+        narrow.achieved_rate / fast.achieved_rate * 100.0
+    );
+    Ok(())
+}
