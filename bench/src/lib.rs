@@ -8,11 +8,13 @@
 //! - [`stats`]: the tests and intervals comparisons rest on, [`stats::compare`] (reports side by
 //!   side) and [`stats::merge`] (reports added up);
 //! - [`lessons`]: each pattern of the apps as a controlled experiment (`bench lessons`);
+//! - [`capacity`]: a run judged window by window against bounds (`bench check`);
 //! - [`cost`]: what the client itself costs: the raw driver loop, the factory beside it, pacing;
 //! - [`ring`]: `bench ring up | status | down | list ...`, the command-line face of the local ring
 //!   (`cluster::local`); [`error`]: why a command failed;
 //! - [`fuzzing`]: the entry points of the fuzz targets: every file a user hands us, from bytes.
 
+pub mod capacity;
 pub mod cost;
 pub mod error;
 pub mod fuzzing;

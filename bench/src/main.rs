@@ -72,6 +72,10 @@ enum Command {
     /// unchanged process into windows, compare them in pairs (A/A: every failure is a false
     /// alarm), and check how often each window's tail intervals hold the whole run's tails.
     Calibrate(CalibrateArgs),
+    /// Judge a run window by window: exit 1 naming every window whose p99, p99.9, rate drop or
+    /// errors broke its bound ("p99 under 15 ms in every 10-minute window"). Works on merged
+    /// shard reports; needs the run's interval log.
+    Check(CheckArgs),
     /// Write the HTML page (with its plots) of a report.
     Plot(PlotArgs),
     /// Print a run report's summary, and its memory over time.
@@ -137,6 +141,33 @@ struct CalibrateArgs {
     #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
     scenario: Vec<String>,
     /// Also write the calibration as JSON here.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+struct CheckArgs {
+    /// The report (a file or a folder) with its interval log.
+    report: PathBuf,
+    /// The windows' length: every window of the run must meet every bound.
+    #[arg(long, value_name = "DURATION", value_parser = driver::args::parse_positive_duration, env = "PICKLE_CHECK_PER")]
+    per: std::time::Duration,
+    /// Highest p99 of a window (latency from each due time, every operation due counted).
+    #[arg(long, value_name = "DURATION", value_parser = driver::args::parse_positive_duration, env = "PICKLE_CHECK_P99")]
+    p99: Option<std::time::Duration>,
+    /// Highest p99.9 of a window.
+    #[arg(long, value_name = "DURATION", value_parser = driver::args::parse_positive_duration, env = "PICKLE_CHECK_P999")]
+    p999: Option<std::time::Duration>,
+    /// Largest drop of a window's rate below the target (or, unthrottled, the run's own rate).
+    #[arg(long, value_name = "PERCENT", value_parser = parse_percent, env = "PICKLE_CHECK_RATE_DROP")]
+    rate_drop: Option<f64>,
+    /// Highest share of a window's operations that failed, were missed or abandoned.
+    #[arg(long, value_name = "PERCENT", value_parser = parse_percent, env = "PICKLE_CHECK_ERRORS")]
+    errors: Option<f64>,
+    /// Check only these scenarios of a suite's report. [default: all]
+    #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
+    scenario: Vec<String>,
+    /// Also write every window's numbers and verdict as JSON here.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
 }
@@ -208,6 +239,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Compare(args) => compare(args),
         Command::Merge(args) => merge(args),
         Command::Calibrate(args) => calibrate(args),
+        Command::Check(args) => check(args),
         Command::Plot(args) => plot(args),
         Command::Show(args) => show(args),
         Command::Plan(args) => plan(args),
@@ -325,6 +357,78 @@ fn calibrate(args: CalibrateArgs) -> anyhow::Result<()> {
         driver::report::write_json(path, &results)?;
     }
     Ok(())
+}
+
+/// `bench check REPORT --per D --p99 D ...`: every window against the bounds; an error naming the
+/// windows that broke one.
+fn check(args: CheckArgs) -> anyhow::Result<()> {
+    use bench::capacity::check::{Bounds, check};
+    let ms = |d: Option<std::time::Duration>| d.map(|d| d.as_secs_f64() * 1e3);
+    let bounds = Bounds {
+        p99_ms: ms(args.p99),
+        p999_ms: ms(args.p999),
+        rate_drop_percent: args.rate_drop,
+        errors_percent: args.errors,
+    };
+    if bounds.p99_ms.is_none()
+        && bounds.p999_ms.is_none()
+        && bounds.rate_drop_percent.is_none()
+        && bounds.errors_percent.is_none()
+    {
+        return Err(UsageError(
+            "give at least one bound: --p99, --p999, --rate-drop or --errors".to_owned(),
+        )
+        .into());
+    }
+    let loaded = suite_report::load(&args.report)?;
+    let mut checked = Vec::new();
+    for scenario in &loaded.suite.scenarios {
+        if !args.scenario.is_empty() && !args.scenario.contains(&scenario.name) {
+            continue;
+        }
+        let result = check(&loaded, scenario, args.per, &bounds).map_err(|e| match e {
+            bench::capacity::check::CheckError::Unusable(why) => {
+                anyhow::Error::new(UsageError(why))
+            }
+            other => other.into(),
+        })?;
+        print!("{}", result.text());
+        checked.push(result);
+    }
+    if checked.is_empty() {
+        return Err(UsageError(format!(
+            "--scenario {}: none of them is in the report",
+            args.scenario.join(",")
+        ))
+        .into());
+    }
+    if let Some(path) = &args.json {
+        driver::report::write_json(path, &checked)?;
+    }
+    let failing: Vec<String> = checked
+        .iter()
+        .flat_map(|c| {
+            c.failing().into_iter().map(move |w| {
+                format!(
+                    "{} {:.0}-{:.0} s ({})",
+                    c.scenario,
+                    w.from_s,
+                    w.to_s,
+                    w.broken.join(", ")
+                )
+            })
+        })
+        .collect();
+    let windows: usize = checked.iter().map(|c| c.windows.len()).sum();
+    if failing.is_empty() {
+        println!("check passed: every one of {windows} windows met every bound");
+        return Ok(());
+    }
+    anyhow::bail!(
+        "{} of {windows} windows broke a bound: {}",
+        failing.len(),
+        failing.join("; ")
+    )
 }
 
 /// `bench merge OUT IN...`: reports of processes that ran at once, added up into a new folder.

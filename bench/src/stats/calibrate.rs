@@ -44,8 +44,8 @@ pub struct RowCounts {
     pub better: usize,
     /// Could not be told.
     pub cannot_tell: usize,
-    /// Judged worse by the stall rule (1% of B slower than A's slowest), not by a test.
-    pub stalls: usize,
+    /// Judged worse by a rule (a stall A never came near, a target A met), not by a test.
+    pub by_rule: usize,
 }
 
 /// One tail quantile's coverage.
@@ -127,7 +127,7 @@ pub fn calibrate(
                         worse: 0,
                         better: 0,
                         cannot_tell: 0,
-                        stalls: 0,
+                        by_rule: 0,
                     });
                     counts.len() - 1
                 }
@@ -136,7 +136,7 @@ pub fn calibrate(
             match row.judgement {
                 Judgement::Worse => {
                     c.worse += 1;
-                    c.stalls += usize::from(row.stall.is_some());
+                    c.by_rule += usize::from(row.rule.is_some());
                 }
                 Judgement::Better => c.better += 1,
                 Judgement::CannotTell(_) => c.cannot_tell += 1,
@@ -216,20 +216,14 @@ impl Calibration {
             share(self.false_alarms, self.pairs)
         );
         let mut table = driver::table::new(
-            &[
-                "metric",
-                "worse",
-                "by the stall rule",
-                "better",
-                "cannot tell",
-            ],
+            &["metric", "worse", "by a rule", "better", "cannot tell"],
             &[0],
         );
         for row in &self.rows {
             table.add_row([
                 row.metric.clone(),
                 row.worse.to_string(),
-                row.stalls.to_string(),
+                row.by_rule.to_string(),
                 row.better.to_string(),
                 row.cannot_tell.to_string(),
             ]);

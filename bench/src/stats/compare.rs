@@ -103,9 +103,10 @@ pub struct Row {
     pub new: bool,
     /// Why the row could not be tested, when it could not.
     pub unknown: Option<String>,
-    /// A stall B's run held and A's never came near (see [`rows`]): a rule beside the test,
-    /// since one event in one run is beyond what any test of two runs can call significant.
-    pub stall: Option<String>,
+    /// A rule beside the test, when B broke it (see [`rows`]): a stall A never came near, a
+    /// target A met and B did not. One event in one run, or a schedule not kept, is beyond what
+    /// a test of two runs' samples can call significant, but is what a gate is for.
+    pub rule: Option<String>,
     /// The shorter run's measured seconds.
     pub seconds: f64,
     /// What the numbers say (in JSON, `judgement` and, when there is one, `why`).
@@ -128,7 +129,7 @@ impl Row {
             p_adjusted: None,
             new: false,
             unknown: None,
-            stall: None,
+            rule: None,
             seconds: 0.0,
             judgement: Judgement::NotTested,
         }
@@ -153,8 +154,14 @@ impl Row {
 
     /// Judges the row (see the module documentation) at `threshold` percent.
     fn judge(&mut self, threshold: f64) {
-        let beyond = self.change().is_some_and(|c| c > threshold);
-        self.judgement = if self.stall.is_some() && self.higher_is_worse && beyond {
+        let worse_beyond = self.change().is_some_and(|c| {
+            if self.higher_is_worse {
+                c > threshold
+            } else {
+                -c > threshold
+            }
+        });
+        self.judgement = if self.rule.is_some() && worse_beyond {
             Judgement::Worse
         } else if let Some(why) = &self.unknown {
             Judgement::CannotTell(why.clone())

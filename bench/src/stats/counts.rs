@@ -83,13 +83,20 @@ pub fn dispersion(seconds: &[SecondCount]) -> f64 {
 /// Tests whether B's events per operation due differ from A's, A's per-second counts setting the
 /// dispersion.
 pub fn compare_rates(a: &[SecondCount], b: &[SecondCount]) -> RateTest {
-    let total = |seconds: &[SecondCount]| {
-        seconds
-            .iter()
-            .fold((0u64, 0u64), |(e, d), s| (e + s.events, d + s.due))
-    };
-    let (ta, tb) = (total(a), total(b));
-    let phi = dispersion(a);
+    compare_totals(total(a), total(b), dispersion(a))
+}
+
+/// A run's events and operations due, added up over its seconds.
+pub fn total(seconds: &[SecondCount]) -> (u64, u64) {
+    seconds
+        .iter()
+        .fold((0u64, 0u64), |(e, d), s| (e + s.events, d + s.due))
+}
+
+/// Tests whether B's events per operation due (`tb`: events, due) differ from A's, the counts
+/// scaled by dispersion `phi` (at least 1).
+pub fn compare_totals(ta: (u64, u64), tb: (u64, u64), phi: f64) -> RateTest {
+    let phi = phi.max(1.0);
     RateTest {
         a: ta,
         b: tb,

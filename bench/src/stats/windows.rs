@@ -2,8 +2,8 @@
 //! calibration cuts a long run into (pairs of windows of one unchanged process are A/A pairs), and
 //! what a per-window check judges.
 //!
-//! A window holds the seconds of the interval log that start within it and the report's
-//! per-second summaries that end within it; its histograms are those seconds' histograms added up,
+//! A window holds the seconds of the interval log, and the report's per-second summaries, that
+//! start within it; its histograms are those seconds' histograms added up,
 //! tag by tag, so its percentiles are exactly those of the operations it holds. Its counts are
 //! its seconds' counts. What cannot be cut (the client's CPU, the verdict) is the whole run's,
 //! and the window's report says it is a window.
@@ -53,10 +53,15 @@ pub fn window(report: &RunReport, log: &IntervalLog, from_s: f64, to_s: f64) -> 
             &second.histogram,
         );
     }
+    // A summary belongs where its second of the log does: by when it began. (Seconds are the
+    // recorder's ticks, not whole seconds from the start: the first can be a sliver.)
     let intervals: Vec<_> = report
         .intervals
         .iter()
-        .filter(|i| i.at > from_s + 1e-6 && i.at <= to_s + 1e-6)
+        .filter(|i| {
+            let start = i.at - i.seconds;
+            start >= from_s - 1e-6 && start < to_s - 1e-6
+        })
         .map(|i| driver::record::IntervalSummary {
             at: i.at - from_s,
             ..i.clone()
@@ -124,8 +129,24 @@ fn later(started_at: &str, seconds: f64) -> String {
 }
 
 /// A run cut into consecutive windows of `length` seconds from `skip` seconds on; a last window
-/// shorter than `length` is left out.
+/// shorter than `length` is left out (windows to be compared with each other must be alike).
 pub fn cut(report: &RunReport, log: &IntervalLog, length: f64, skip: f64) -> Vec<Window> {
+    cut_windows(report, log, length, skip, false)
+}
+
+/// A run cut into consecutive windows of `length` seconds, the last one shorter if the run does
+/// not end on a window's end: every second is in a window (what a per-window check judges).
+pub fn cut_all(report: &RunReport, log: &IntervalLog, length: f64) -> Vec<Window> {
+    cut_windows(report, log, length, 0.0, true)
+}
+
+fn cut_windows(
+    report: &RunReport,
+    log: &IntervalLog,
+    length: f64,
+    skip: f64,
+    last_too: bool,
+) -> Vec<Window> {
     let end = log
         .intervals
         .iter()
@@ -133,9 +154,13 @@ pub fn cut(report: &RunReport, log: &IntervalLog, length: f64, skip: f64) -> Vec
         .fold(0.0, f64::max);
     let mut windows = Vec::new();
     let mut from = skip;
-    while from + length <= end + 1e-6 && length > 0.0 {
-        windows.extend(window(report, log, from, from + length));
-        from += length;
+    while length > 0.0 && from < end - 1e-6 {
+        let to = from + length;
+        if to > end + 1e-6 && !last_too {
+            break;
+        }
+        windows.extend(window(report, log, from, to.min(end.max(from))));
+        from = to;
     }
     windows
 }
@@ -214,5 +239,11 @@ mod tests {
         let spans: Vec<(f64, f64)> = windows.iter().map(|w| (w.from_s, w.to_s)).collect();
         assert_eq!(spans, [(1.0, 4.0), (4.0, 7.0), (7.0, 10.0)]);
         assert!(window(&report, &log, 20.0, 30.0).is_none());
+        // Every second is in some window when the last may be shorter.
+        let all = cut_all(&report, &log, 4.0);
+        let spans: Vec<(f64, f64)> = all.iter().map(|w| (w.from_s, w.to_s)).collect();
+        assert_eq!(spans, [(0.0, 4.0), (4.0, 8.0), (8.0, 10.0)]);
+        let ops: u64 = all.iter().map(|w| w.report.counts.ops).sum();
+        assert_eq!(ops, report.counts.ops);
     }
 }

@@ -19,7 +19,7 @@
 
 use hdrhistogram::Histogram;
 
-use crate::stats::counts::{SecondCount, compare_rates};
+use crate::stats::counts::{SecondCount, compare_totals, dispersion};
 use crate::stats::means::welch_autocorrelated;
 use crate::stats::tails::{Seconds, TailJudgement, compare_tails_with};
 use driver::hdr_log::IntervalLog;
@@ -27,6 +27,9 @@ use driver::record::IntervalSummary;
 use driver::report::RunReport;
 
 use super::Row;
+
+/// A run that achieved this share of its target kept up with it (the verdict's own line).
+const KEPT_UP: f64 = 0.99;
 
 /// The tail quantiles tested, and their rows' names.
 const TAILS: [(f64, &str); 2] = [(0.99, "p99 latency ms"), (0.999, "p99.9 latency ms")];
@@ -103,10 +106,21 @@ pub fn rows_with(a: &Side, b: &Side, replicates: usize) -> Vec<Row> {
         .gated(),
     ];
     if let (Some(ta), Some(tb)) = (ra.target_rate, rb.target_rate) {
+        let (share_a, share_b) = (ra.achieved_rate / ta, rb.achieved_rate / tb);
+        // The rule: a schedule A kept and B did not is a regression, whatever the seconds'
+        // spread (a run that falls behind sends in fits and starts, and a short one has few
+        // seconds to test).
+        if share_a >= KEPT_UP && share_b < KEPT_UP {
+            rows[0].rule = Some(format!(
+                "A achieved its target ({:.1}%) and B {:.1}% of it",
+                share_a * 100.0,
+                share_b * 100.0
+            ));
+        }
         rows.push(Row::new(
             "achieved % of target",
-            Some(ra.achieved_rate / ta * 100.0),
-            Some(rb.achieved_rate / tb * 100.0),
+            Some(share_a * 100.0),
+            Some(share_b * 100.0),
             false,
         ));
     }
@@ -180,7 +194,7 @@ fn tails(a: &Side, b: &Side, replicates: usize) -> Vec<Row> {
     if let Some(row) = rows.first_mut() {
         let (slowest_a, p99_b) = (sa.quantile(1.0), sb.quantile(0.99));
         if p99_b > slowest_a && slowest_a > 0 {
-            row.stall = Some(format!(
+            row.rule = Some(format!(
                 "1% of B's operations took {:.3} ms or more, longer than A's slowest ({:.3} ms): \
                  B stalled where A never did",
                 p99_b as f64 / 1e6,
@@ -206,35 +220,24 @@ fn tails(a: &Side, b: &Side, replicates: usize) -> Vec<Row> {
     rows
 }
 
-/// The errors row: the share of operations due that did not succeed, tested on the counts.
+/// The errors row: the share of operations due that did not succeed, tested on the counts. The
+/// dispersion comes from A's failed operations second by second: those fail when they fail, while
+/// missed and abandoned ones are all booked when the run ends, one lump in its last second that
+/// says nothing of bursts.
 fn errors(a: &RunReport, b: &RunReport) -> Row {
-    let per_second = |r: &RunReport| -> Vec<SecondCount> {
-        r.intervals
-            .iter()
-            .map(|i| {
-                let c = &i.counts;
-                SecondCount {
-                    events: c.ops_failed + c.missed + c.abandoned,
-                    due: c.ops + c.ops_failed + c.missed + c.abandoned,
-                }
-            })
-            .collect()
-    };
-    let whole = |r: &RunReport| SecondCount {
-        events: r.operations_due() - r.counts.ops,
-        due: r.operations_due(),
-    };
-    // A report's seconds hold its operations; the whole run's counts stand in if they do not.
-    let seconds = |r: &RunReport| {
-        let seconds = per_second(r);
-        let due: u64 = seconds.iter().map(|s| s.due).sum();
-        if due == r.operations_due() {
-            seconds
-        } else {
-            vec![whole(r)]
-        }
-    };
-    let test = compare_rates(&seconds(a), &seconds(b));
+    let whole = |r: &RunReport| (r.operations_due() - r.counts.ops, r.operations_due());
+    let failed_per_second: Vec<SecondCount> = a
+        .intervals
+        .iter()
+        .map(|i| {
+            let c = &i.counts;
+            SecondCount {
+                events: c.ops_failed,
+                due: c.ops + c.ops_failed,
+            }
+        })
+        .collect();
+    let test = compare_totals(whole(a), whole(b), dispersion(&failed_per_second));
     let mut row = Row::new(
         "errors %",
         Some(test.share_a() * 100.0),

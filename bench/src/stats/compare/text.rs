@@ -74,8 +74,8 @@ pub fn text(comparison: &Comparison) -> String {
         }
         for row in scenario.rows.iter().chain(&scenario.ring) {
             table.add_row(cells(&name(), row));
-            if let (Some(stall), Judgement::Worse) = (&row.stall, &row.judgement) {
-                below.push(format!("{} {}: worse: {stall}.", scenario.name, row.metric));
+            if let (Some(rule), Judgement::Worse) = (&row.rule, &row.judgement) {
+                below.push(format!("{} {}: worse: {rule}.", scenario.name, row.metric));
             }
             if let Judgement::CannotTell(why) = &row.judgement {
                 below.push(format!(
