@@ -228,7 +228,7 @@ pub fn from_json(value: serde_json::Value) -> Result<SuiteReport, String> {
 
 /// `text` in lines of at most `width` characters (a longer word gets a line of its own), each
 /// ending in a newline.
-fn wrap(text: &str, width: usize) -> String {
+pub(crate) fn wrap(text: &str, width: usize) -> String {
     let mut out = String::new();
     let mut line = String::new();
     for word in text.split_whitespace() {

@@ -109,6 +109,9 @@ pub struct Row {
     pub rule: Option<String>,
     /// The shorter run's measured seconds.
     pub seconds: f64,
+    /// Both runs kept one schedule (open loop, 99% of one target): the row is the same by
+    /// construction.
+    pub kept_schedule: bool,
     /// What the numbers say (in JSON, `judgement` and, when there is one, `why`).
     #[serde(flatten)]
     pub judgement: Judgement,
@@ -131,6 +134,7 @@ impl Row {
             unknown: None,
             rule: None,
             seconds: 0.0,
+            kept_schedule: false,
             judgement: Judgement::NotTested,
         }
     }
@@ -163,6 +167,8 @@ impl Row {
         });
         self.judgement = if self.rule.is_some() && worse_beyond {
             Judgement::Worse
+        } else if self.kept_schedule {
+            Judgement::Same
         } else if let Some(why) = &self.unknown {
             Judgement::CannotTell(why.clone())
         } else if let Some(p) = self.p_adjusted.or(self.p_value) {
@@ -189,7 +195,13 @@ impl Row {
     /// resolve it (intervals narrow with the square root of the run's length).
     fn within(&self, threshold: f64) -> Judgement {
         let Some((low, high)) = self.change_interval else {
-            return Judgement::CannotTell("no interval".to_owned());
+            return if self.a == self.b {
+                Judgement::Same
+            } else {
+                Judgement::CannotTell(
+                    "A's mean is 0, so no change can be put in percent".to_owned(),
+                )
+            };
         };
         if -threshold <= low && high <= threshold {
             return Judgement::Same;

@@ -77,7 +77,7 @@ pub fn text(comparison: &Comparison) -> String {
             if let (Some(rule), Judgement::Worse) = (&row.rule, &row.judgement) {
                 below.push(format!("{} {}: worse: {rule}.", scenario.name, row.metric));
             }
-            if let Judgement::CannotTell(why) = &row.judgement {
+            if let (Judgement::CannotTell(why), true) = (&row.judgement, row.gated) {
                 below.push(format!(
                     "{} {}: cannot tell: {why}.",
                     scenario.name, row.metric
@@ -107,17 +107,21 @@ fn method(comparison: &Comparison) -> String {
         .iter()
         .filter(|s| s.standing == Standing::Comparable)
         .count();
-    format!(
-        "How: {} gated tests over {scenarios} scenario(s) (throughput, mean latency, p99, p99.9, \
+    crate::report::suite_report::wrap(
+        &format!(
+            "How: {} gated tests over {scenarios} scenario(s) (throughput, mean latency, p99, p99.9, \
          errors) held to a family-wise error of {:.0}% by Holm's method; p is Holm-adjusted \
          (\"raw\": the ring's rows, evidence never gated). Throughput counts operations sent and \
-         ended, per whole second; means: Welch's t-test on per-second samples at their effective \
+         ended, per whole second (two runs that kept one target are the same by their schedule); \
+         means: Welch's t-test on per-second samples at their effective \
          size; p99 and p99.9: a block bootstrap over whole seconds of the interval logs (95% \
          intervals in brackets); errors (failed, missed, abandoned): counts, conditional binomial \
          test scaled by A's dispersion. \"same\": a change beyond ±{}% is ruled out; \"cannot \
          tell\": it is not. Latency counts every operation due, from its due time.\n",
-        comparison.tests,
-        ALPHA * 100.0,
-        comparison.threshold
+            comparison.tests,
+            ALPHA * 100.0,
+            comparison.threshold
+        ),
+        100,
     )
 }
