@@ -109,12 +109,25 @@ pub struct Strain {
     pub blocked_max: i64,
     /// Rounds in which it had work queued (pending or blocked), and rounds in all.
     pub queued_rounds: usize,
+    /// Rounds in which it had at least [`SATURATED_PENDING`] tasks queued.
+    pub deep_rounds: usize,
     /// Rounds the node answered.
     pub rounds: usize,
 }
 
-/// A queue this deep, in at least a quarter of the rounds, is a ring that cannot keep up.
-const SATURATED_PENDING: i64 = 8;
+impl Strain {
+    /// The most tasks it queued in one round, pending and blocked.
+    pub fn depth(&self) -> i64 {
+        self.pending_max + self.blocked_max
+    }
+}
+
+/// A queue of at least this many tasks (pending and blocked), in at least a quarter of the
+/// rounds, is a ring that cannot keep up. Both parts count: the view's own three queries can
+/// queue a couple of tasks on an idle node, and one node at 1000 visits/s that kept up here
+/// (one local node, debug build) queued up to 8 in Native-Transport-Requests once, with a task
+/// or two queued in 9 of 30 rounds; a ring that cannot keep up has a deep queue most seconds.
+pub const SATURATED_PENDING: i64 = 8;
 
 /// A median round of the ring's own view at least this long (loopback: about 1 ms) can be the
 /// network's, when it is also at least half the requests' service time.
@@ -224,9 +237,9 @@ impl RingSide {
         }
     }
 
-    /// The pool that queued the most work, if any node queued any.
-    pub fn strain(&self) -> Option<Strain> {
-        let mut worst: Option<Strain> = None;
+    /// Every pool of every node that queued work at least once, with how deep and how often.
+    pub fn strains(&self) -> Vec<Strain> {
+        let mut strains = Vec::new();
         for node in &self.nodes {
             let answered: Vec<&NodeSecond> = node.seconds.iter().filter(|s| s.answered).collect();
             let names: std::collections::BTreeSet<&String> =
@@ -236,24 +249,39 @@ impl RingSide {
                     .iter()
                     .filter_map(|s| s.pools.get(name).copied())
                     .collect();
+                let queued = |p: &&PoolSecond| p.pending + p.blocked;
                 let strain = Strain {
                     pool: name.clone(),
                     node: format!("{} ({})", node.address, node.datacenter),
                     pending_max: states.iter().map(|p| p.pending).max().unwrap_or(0),
                     blocked_max: states.iter().map(|p| p.blocked).max().unwrap_or(0),
-                    queued_rounds: states
-                        .iter()
-                        .filter(|p| p.pending > 0 || p.blocked > 0)
+                    queued_rounds: states.iter().filter(|p| queued(p) > 0).count(),
+                    deep_rounds: (states.iter())
+                        .filter(|p| queued(p) >= SATURATED_PENDING)
                         .count(),
                     rounds: answered.len(),
                 };
-                let depth = |s: &Strain| s.pending_max + s.blocked_max;
-                if depth(&strain) > 0 && worst.as_ref().is_none_or(|w| depth(&strain) > depth(w)) {
-                    worst = Some(strain);
+                if strain.depth() > 0 {
+                    strains.push(strain);
                 }
             }
         }
-        worst
+        strains
+    }
+
+    /// The pool that queued the most work, if any node queued any.
+    pub fn strain(&self) -> Option<Strain> {
+        deepest(self.strains())
+    }
+
+    /// The deepest queue of a ring that could not keep up: a pool that queued at least
+    /// [`SATURATED_PENDING`] tasks in at least a quarter of the rounds its node answered.
+    pub fn saturated(&self) -> Option<Strain> {
+        deepest(
+            self.strains()
+                .into_iter()
+                .filter(|s| s.deep_rounds * 4 >= s.rounds && s.deep_rounds > 0),
+        )
     }
 
     /// The pool's tasks completed per second over the measured rounds, every node together.
@@ -316,13 +344,6 @@ impl RingSide {
         )
     }
 
-    /// Whether the ring queued work deep and often enough to be the limit.
-    fn saturated(&self) -> Option<Strain> {
-        self.strain().filter(|s| {
-            s.pending_max + s.blocked_max >= SATURATED_PENDING && s.queued_rounds * 4 >= s.rounds
-        })
-    }
-
     /// Whether the requests' time went on the way to the ring and back rather than in it: the
     /// ring's own view (tiny virtual-table queries, every node at once) took a median round of
     /// at least [`NETWORK_ROUND_MS`] and at least half the requests' median service time, while
@@ -337,9 +358,7 @@ impl RingSide {
         answered
             && self.round_ms_p50 >= NETWORK_ROUND_MS
             && self.round_ms_p50 >= 0.5 * e.service_p50_s * 1e3
-            && self
-                .strain()
-                .is_none_or(|s| s.pending_max + s.blocked_max < SATURATED_PENDING)
+            && self.strain().is_none_or(|s| s.depth() < SATURATED_PENDING)
             && !e.machine_taken_by_others()
     }
 
@@ -354,10 +373,7 @@ impl RingSide {
             "while no request of the run was answered".to_owned()
         };
         let queues = match self.strain() {
-            Some(s) => format!(
-                "no node queued more than {} tasks",
-                s.pending_max + s.blocked_max
-            ),
+            Some(s) => format!("no node queued more than {} tasks", s.depth()),
             None => "no node queued work".to_owned(),
         };
         format!(
@@ -385,12 +401,12 @@ impl RingSide {
         if let (Verdict::InFlightBound, Some(s)) = (limiter.verdict, self.saturated()) {
             limiter.verdict = Verdict::ServerLatency;
             limiter.explanation = format!(
-                "The window was full because the ring could not keep up: {} on {} queued up to {} tasks ({} blocked) in {} of {} seconds; a larger window would only queue more. {}",
+                "The window was full because the ring could not keep up: {} on {} queued up to {} tasks ({} blocked), {SATURATED_PENDING} or more in {} of {} seconds; a larger window would only queue more. {}",
                 s.pool,
                 s.node,
                 s.pending_max,
                 s.blocked_max,
-                s.queued_rounds,
+                s.deep_rounds,
                 s.rounds,
                 limiter.explanation
             );
@@ -422,6 +438,13 @@ impl RingSide {
         }
         limiter
     }
+}
+
+/// The strain of the deepest queue among `strains`.
+fn deepest(strains: impl IntoIterator<Item = Strain>) -> Option<Strain> {
+    strains
+        .into_iter()
+        .reduce(|worst, s| if s.depth() > worst.depth() { s } else { worst })
 }
 
 /// One node's round, its throughput from the `previous` answered round.

@@ -133,6 +133,52 @@ fn a_full_window_while_a_node_queued_work_is_the_server_not_the_bound() {
 }
 
 #[test]
+fn a_ring_is_saturated_only_when_it_queued_eight_tasks_in_a_quarter_of_the_seconds() {
+    let start = Instant::now();
+    // As one node that kept up with 1000 visits/s here: 8 tasks queued once, a task or two in
+    // 9 of 30 rounds. Deep once and shallow often is not a ring that cannot keep up.
+    let mut shallow: Vec<Vec<NodeSample>> = (0..30)
+        .map(|i| vec![sample("10.0.0.1", i64::from(i % 3 == 0), 0)])
+        .collect();
+    shallow[4] = vec![sample("10.0.0.1", 8, 0)];
+    let side = RingSide::from_rounds(&rounds(start, shallow), start);
+    let strain = side.strain().expect("a strain");
+    assert_eq!((strain.depth(), strain.deep_rounds), (8, 1));
+    assert!(strain.queued_rounds * 4 >= strain.rounds, "{strain:?}");
+    assert_eq!(side.saturated(), None);
+    assert_eq!(
+        side.weigh(limited_by_the_bound(), &quiet()).verdict,
+        Verdict::InFlightBound
+    );
+    // Eight or more in 8 of 30 rounds (more than a quarter): the ring could not keep up.
+    let deep: Vec<Vec<NodeSample>> = (0..30)
+        .map(|i| vec![sample("10.0.0.1", if i % 4 == 0 { 9 } else { 0 }, 0)])
+        .collect();
+    let side = RingSide::from_rounds(&rounds(start, deep), start);
+    let saturated = side.saturated().expect("saturated");
+    assert_eq!((saturated.deep_rounds, saturated.rounds), (8, 30));
+    let limiter = side.weigh(limited_by_the_bound(), &quiet());
+    assert_eq!(limiter.verdict, Verdict::ServerLatency);
+    assert!(
+        limiter.explanation.contains("8 or more in 8 of 30 seconds"),
+        "{}",
+        limiter.explanation
+    );
+    // Seven of 30 is under a quarter.
+    let rare: Vec<Vec<NodeSample>> = (0..30)
+        .map(|i| {
+            vec![sample(
+                "10.0.0.1",
+                if i % 4 == 0 && i > 0 { 9 } else { 0 },
+                0,
+            )]
+        })
+        .collect();
+    let side = RingSide::from_rounds(&rounds(start, rare), start);
+    assert_eq!(side.saturated(), None);
+}
+
+#[test]
 fn a_ring_with_no_queue_leaves_the_verdict_and_says_so() {
     let start = Instant::now();
     let idle = || vec![sample("10.0.0.1", 0, 0)];

@@ -114,7 +114,7 @@ async fn a_rate_the_node_cannot_take_gets_a_verdict_that_cites_the_ring() -> any
     let cited = match limiter.verdict {
         // The window filled while the node queued work: the verdict names that queue.
         Verdict::ServerLatency if limiter.explanation.starts_with("The window was full") => {
-            let strain = ring.strain().expect("the queue the verdict names");
+            let strain = ring.saturated().expect("the queue the verdict names");
             limiter.explanation.contains(&strain.pool)
         }
         _ => limiter
