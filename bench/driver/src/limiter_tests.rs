@@ -1,6 +1,7 @@
 //! The tests of `limiter`.
 
 use super::*;
+use crate::tally::Pacing;
 
 fn evidence() -> Evidence {
     Evidence::example()
