@@ -8,6 +8,7 @@ use tokio::time::Instant;
 
 use super::tests::{never, plan, run};
 use super::*;
+use crate::limiter::{Evidence, Verdict, diagnose};
 use crate::pace::End;
 use crate::record::Percentiles;
 
@@ -102,4 +103,22 @@ async fn a_pace_window_is_not_booked_as_the_clients_lateness() {
     let wait = Percentiles::of(&recording.histograms.wait);
     assert!((2_000.0..=3_100.0).contains(&wait.p50), "{wait:?}");
     assert!((wait.max - 5_000.0).abs() < 10.0, "{wait:?}");
+    // So the verdict is that the run kept up on time, not that the client's CPU held it.
+    let service = Percentiles::of(&recording.histograms.service[0]);
+    let evidence = Evidence {
+        target_rate: Some(1000.0),
+        achieved_rate: 1000.0,
+        succeeded_rate: 1000.0,
+        measured_seconds: 2.0,
+        pacing: recording.pacing,
+        wait_p50_s: wait.p50 / 1e6,
+        send_late_p50_s: late.p50 / 1e6,
+        pace_window_s: 0.005,
+        requests_per_op: 1,
+        service_p50_s: service.p50 / 1e6,
+        operations: 2000,
+        ..Evidence::example()
+    };
+    let limiter = diagnose(&evidence);
+    assert_eq!(limiter.verdict, Verdict::KeptUp, "{}", limiter.explanation);
 }

@@ -313,3 +313,42 @@ fn slow_rounds_are_not_the_network_when_quick_beside_the_requests_or_the_machine
         Verdict::InFlightBound
     );
 }
+
+#[test]
+fn a_run_that_caught_up_late_is_weighed_with_the_ring_like_one_that_fell_short() {
+    let start = Instant::now();
+    // The window was full for 37 of 60 s at a flat 80 ms of service, while the node queued
+    // 40 tasks or more every second: the ring could not keep up, though the backlog drained.
+    let queued = || vec![sample("10.0.0.1", 40, 0)];
+    let side = RingSide::from_rounds(&rounds(start, (0..8).map(|_| queued()).collect()), start);
+    let late = Evidence {
+        target_rate: Some(300.0),
+        achieved_rate: 300.0,
+        succeeded_rate: 300.0,
+        pacing: crate::tally::Pacing {
+            waiting_for_permits_s: 37.0,
+            late_with_free_permits_s: 0.4,
+            peak_in_flight: 64,
+        },
+        wait_p50_s: 1.978,
+        send_late_p50_s: 1.978,
+        max_in_flight: 64,
+        service_p10_s: 0.07,
+        service_p50_s: 0.08,
+        ..quiet()
+    };
+    let limiter = side.weigh(crate::limiter::diagnose(&late), &late);
+    assert_eq!(limiter.verdict, Verdict::ServerLatency);
+    assert!(
+        limiter
+            .explanation
+            .starts_with("The window was full because the ring could not keep up"),
+        "{}",
+        limiter.explanation
+    );
+    assert!(
+        (limiter.warning.as_deref()).is_some_and(|w| w.contains("only by catching up late")),
+        "{:?}",
+        limiter.warning
+    );
+}
