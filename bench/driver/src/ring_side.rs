@@ -18,7 +18,11 @@ use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::limiter::{Evidence, Limiter, Verdict};
+mod strain;
+mod weigh;
+
+pub use strain::{SATURATED_PENDING, Strain};
+pub use weigh::NETWORK_ROUND_MS;
 
 /// How often the ring is sampled.
 pub const INTERVAL: Duration = Duration::from_secs(1);
@@ -95,43 +99,6 @@ pub struct PoolSecond {
     /// Tasks completed per second since the previous round.
     pub completed_per_s: f64,
 }
-
-/// The ring's strongest sign of saturation: a pool that queued work.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Strain {
-    /// The pool.
-    pub pool: String,
-    /// The node, with its datacenter.
-    pub node: String,
-    /// Most tasks pending in one round.
-    pub pending_max: i64,
-    /// Most tasks blocked in one round.
-    pub blocked_max: i64,
-    /// Rounds in which it had work queued (pending or blocked), and rounds in all.
-    pub queued_rounds: usize,
-    /// Rounds in which it had at least [`SATURATED_PENDING`] tasks queued.
-    pub deep_rounds: usize,
-    /// Rounds the node answered.
-    pub rounds: usize,
-}
-
-impl Strain {
-    /// The most tasks it queued in one round, pending and blocked.
-    pub fn depth(&self) -> i64 {
-        self.pending_max + self.blocked_max
-    }
-}
-
-/// A queue of at least this many tasks (pending and blocked), in at least a quarter of the
-/// rounds, is a ring that cannot keep up. Both parts count: the view's own three queries can
-/// queue a couple of tasks on an idle node, and one node at 1000 visits/s that kept up here
-/// (one local node, debug build) queued up to 8 in Native-Transport-Requests once, with a task
-/// or two queued in 9 of 30 rounds; a ring that cannot keep up has a deep queue most seconds.
-pub const SATURATED_PENDING: i64 = 8;
-
-/// A median round of the ring's own view at least this long (loopback: about 1 ms) can be the
-/// network's, when it is also at least half the requests' service time.
-pub const NETWORK_ROUND_MS: f64 = 10.0;
 
 /// One round as sampled.
 struct Round {
@@ -237,53 +204,6 @@ impl RingSide {
         }
     }
 
-    /// Every pool of every node that queued work at least once, with how deep and how often.
-    pub fn strains(&self) -> Vec<Strain> {
-        let mut strains = Vec::new();
-        for node in &self.nodes {
-            let answered: Vec<&NodeSecond> = node.seconds.iter().filter(|s| s.answered).collect();
-            let names: std::collections::BTreeSet<&String> =
-                answered.iter().flat_map(|s| s.pools.keys()).collect();
-            for name in names {
-                let states: Vec<PoolSecond> = answered
-                    .iter()
-                    .filter_map(|s| s.pools.get(name).copied())
-                    .collect();
-                let queued = |p: &&PoolSecond| p.pending + p.blocked;
-                let strain = Strain {
-                    pool: name.clone(),
-                    node: format!("{} ({})", node.address, node.datacenter),
-                    pending_max: states.iter().map(|p| p.pending).max().unwrap_or(0),
-                    blocked_max: states.iter().map(|p| p.blocked).max().unwrap_or(0),
-                    queued_rounds: states.iter().filter(|p| queued(p) > 0).count(),
-                    deep_rounds: (states.iter())
-                        .filter(|p| queued(p) >= SATURATED_PENDING)
-                        .count(),
-                    rounds: answered.len(),
-                };
-                if strain.depth() > 0 {
-                    strains.push(strain);
-                }
-            }
-        }
-        strains
-    }
-
-    /// The pool that queued the most work, if any node queued any.
-    pub fn strain(&self) -> Option<Strain> {
-        deepest(self.strains())
-    }
-
-    /// The deepest queue of a ring that could not keep up: a pool that queued at least
-    /// [`SATURATED_PENDING`] tasks in at least a quarter of the rounds its node answered.
-    pub fn saturated(&self) -> Option<Strain> {
-        deepest(
-            self.strains()
-                .into_iter()
-                .filter(|s| s.deep_rounds * 4 >= s.rounds && s.deep_rounds > 0),
-        )
-    }
-
     /// The pool's tasks completed per second over the measured rounds, every node together.
     pub fn completed_per_s(&self, pool: &str) -> f64 {
         self.nodes
@@ -343,108 +263,6 @@ impl RingSide {
             self.rounds, self.round_ms_p50
         )
     }
-
-    /// Whether the requests' time went on the way to the ring and back rather than in it: the
-    /// ring's own view (tiny virtual-table queries, every node at once) took a median round of
-    /// at least [`NETWORK_ROUND_MS`] and at least half the requests' median service time, while
-    /// no node ever queued as many as [`SATURATED_PENDING`] tasks (the view's own queries can
-    /// queue a couple) and the machine's CPU was not taken by others (which would slow both as
-    /// well). On loopback a round takes about a millisecond.
-    fn network_bound(&self, e: &Evidence) -> bool {
-        let answered = self
-            .nodes
-            .iter()
-            .any(|node| node.seconds.iter().any(|s| s.answered));
-        answered
-            && self.round_ms_p50 >= NETWORK_ROUND_MS
-            && self.round_ms_p50 >= 0.5 * e.service_p50_s * 1e3
-            && self.strain().is_none_or(|s| s.depth() < SATURATED_PENDING)
-            && !e.machine_taken_by_others()
-    }
-
-    /// The sentence that says the time went on the network, with its numbers.
-    fn network_clause(&self, e: &Evidence) -> String {
-        let service = if e.service_p50_s > 0.0 {
-            format!(
-                "against a median service time of {:.3} ms",
-                e.service_p50_s * 1e3
-            )
-        } else {
-            "while no request of the run was answered".to_owned()
-        };
-        let queues = match self.strain() {
-            Some(s) => format!("no node queued more than {} tasks", s.depth()),
-            None => "no node queued work".to_owned(),
-        };
-        format!(
-            "The time went on the way to the ring and back, not in it: the ring's own view (tiny \
-             virtual-table queries, every node at once) took a median {:.1} ms a round while \
-             {queues}, {service}; on loopback a round takes about 1 ms. The network (on a local \
-             ring, its modelled latency: `bench ring status`) set the service time.",
-            self.round_ms_p50
-        )
-    }
-
-    /// The verdict with the ring's evidence: a full window while the ring queued work is the
-    /// server, not the bound; a full window or failures while the ring answered its own view as
-    /// slowly as the requests, with nothing queued, is the network; every verdict about a limit
-    /// cites what the ring showed.
-    pub fn weigh(&self, mut limiter: Limiter, evidence: &Evidence) -> Limiter {
-        let cites = !matches!(
-            limiter.verdict,
-            Verdict::KeptUp | Verdict::NothingMeasured | Verdict::Unthrottled
-        );
-        let window_verdict = matches!(
-            limiter.verdict,
-            Verdict::InFlightBound | Verdict::ServerLatency
-        );
-        if let (Verdict::InFlightBound, Some(s)) = (limiter.verdict, self.saturated()) {
-            limiter.verdict = Verdict::ServerLatency;
-            limiter.explanation = format!(
-                "The window was full because the ring could not keep up: {} on {} queued up to {} tasks ({} blocked), {SATURATED_PENDING} or more in {} of {} seconds; a larger window would only queue more. {}",
-                s.pool,
-                s.node,
-                s.pending_max,
-                s.blocked_max,
-                s.deep_rounds,
-                s.rounds,
-                limiter.explanation
-            );
-        } else if window_verdict && self.network_bound(evidence) {
-            limiter.verdict = Verdict::NetworkLatency;
-            let target = evidence.target_rate.unwrap_or(evidence.achieved_rate);
-            limiter.explanation = format!(
-                "{} At this latency the target needs about {:.0} requests in flight (Little's \
-                 law) and the window holds {}: raise --max-in-flight, or bring the client nearer \
-                 the ring. {}",
-                self.network_clause(evidence),
-                evidence.needed_in_flight(target, evidence.service_p50_s),
-                evidence.max_in_flight,
-                limiter.explanation
-            );
-        } else if cites && !self.nodes.is_empty() {
-            let stop = if limiter.explanation.ends_with('.') {
-                ""
-            } else {
-                "."
-            };
-            // Failures while the time went on the network say so; other limits cite the ring.
-            let evidence = if limiter.verdict == Verdict::Failures && self.network_bound(evidence) {
-                self.network_clause(evidence)
-            } else {
-                format!("Server side: {}.", self.describe())
-            };
-            limiter.explanation = format!("{}{stop} {evidence}", limiter.explanation);
-        }
-        limiter
-    }
-}
-
-/// The strain of the deepest queue among `strains`.
-fn deepest(strains: impl IntoIterator<Item = Strain>) -> Option<Strain> {
-    strains
-        .into_iter()
-        .reduce(|worst, s| if s.depth() > worst.depth() { s } else { worst })
 }
 
 /// One node's round, its throughput from the `previous` answered round.

@@ -1,4 +1,8 @@
+//! The tests of `ring_side`: rounds as sampled become the report's series, and the ring's
+//! evidence weighs in the rate's verdict.
+
 use super::*;
+use crate::limiter::{Evidence, Limiter, Verdict};
 
 /// A node's answer with one pool: MutationStage with `pending` queued and `completed` so far.
 fn sample(address: &str, pending: i64, completed: i64) -> NodeSample {
