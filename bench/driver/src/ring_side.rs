@@ -7,20 +7,24 @@
 //! node took and could not start) and their throughput (tasks completed per second), the
 //! compactions running and the hints waiting. The samples are kept as sampled, never averaged
 //! away, and the report says how they were taken and what they cost (rounds, queries, how long a
-//! round took). [`RingSide::weigh`] adds the ring's evidence to the rate's verdict.
+//! round took), with how long each node took to answer them before the load began (its
+//! distance, with nothing queued) and in every round. [`RingSide::weigh`] adds the ring's
+//! evidence to the rate's verdict.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use cluster::ring_view::{NodeSample, PoolState, QUERIES_PER_NODE, RingWatch};
+use cluster::ring_view::{Baseline, NodeSample, PoolState, QUERIES_PER_NODE, RingWatch};
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+mod distance;
 mod strain;
 mod weigh;
 
+pub use distance::LocalDistance;
 pub use strain::{SATURATED_PENDING, Strain};
 pub use weigh::NETWORK_ROUND_MS;
 
@@ -42,6 +46,9 @@ pub struct RingSide {
     pub round_ms_p50: f64,
     /// The longest round, ms.
     pub round_ms_max: f64,
+    /// The datacenter the workload's requests stayed in (the watching session's).
+    #[serde(default)]
+    pub local_dc: String,
     /// Every node's series.
     pub nodes: Vec<NodeSeries>,
 }
@@ -53,6 +60,10 @@ pub struct NodeSeries {
     pub address: String,
     /// Its datacenter.
     pub datacenter: String,
+    /// How long it took to answer a round before the load began, ms (the median of
+    /// [`cluster::ring_view::BASELINE_ROUNDS`]): its distance from the client, nothing queued.
+    #[serde(default)]
+    pub baseline_ms: Option<f64>,
     /// One entry per round.
     pub seconds: Vec<NodeSecond>,
 }
@@ -70,6 +81,10 @@ pub struct NodeSecond {
     pub compactions: u32,
     /// Hint files waiting for other nodes.
     pub hint_files: i64,
+    /// How long it took to answer the round, ms: its distance and, under load, its queue (the
+    /// view's queries pass through the same request stage as the workload's).
+    #[serde(default)]
+    pub took_ms: f64,
 }
 
 impl NodeSecond {
@@ -111,11 +126,14 @@ struct Round {
 pub struct RingWatcher {
     rounds: Arc<Mutex<Vec<Round>>>,
     task: JoinHandle<()>,
+    local_dc: String,
+    baseline: Baseline,
 }
 
 impl RingWatcher {
     /// Starts sampling now (the first round is the baseline of the throughput that follows).
     pub fn start(watch: RingWatch) -> RingWatcher {
+        let (local_dc, baseline) = (watch.local_dc().to_owned(), watch.baseline().clone());
         let rounds = Arc::new(Mutex::new(Vec::new()));
         let kept = Arc::clone(&rounds);
         let task = tokio::spawn(async move {
@@ -130,7 +148,12 @@ impl RingWatcher {
                     .push(round);
             }
         });
-        RingWatcher { rounds, task }
+        RingWatcher {
+            rounds,
+            task,
+            local_dc,
+            baseline,
+        }
     }
 
     /// Stops sampling and keeps the rounds from `measured_from` on, with the round before it as
@@ -140,7 +163,7 @@ impl RingWatcher {
         self.task.abort();
         let rounds =
             std::mem::take(&mut *self.rounds.lock().unwrap_or_else(PoisonError::into_inner));
-        RingSide::from_rounds(&rounds, measured_from)
+        RingSide::from_rounds(&rounds, measured_from).timed_before(&self.local_dc, &self.baseline)
     }
 }
 
@@ -151,6 +174,16 @@ impl RingSide {
             how: format!("not sampled: {why}"),
             ..RingSide::default()
         }
+    }
+
+    /// The same, with how long each node took to answer before the load, and which datacenter
+    /// the workload stayed in.
+    fn timed_before(mut self, local_dc: &str, baseline: &Baseline) -> RingSide {
+        self.local_dc = local_dc.to_owned();
+        for node in &mut self.nodes {
+            node.baseline_ms = (baseline.get(&node.address)).map(|took| took.as_secs_f64() * 1e3);
+        }
+        self
     }
 
     fn from_rounds(rounds: &[Round], measured_from: Instant) -> RingSide {
@@ -179,6 +212,7 @@ impl RingSide {
                 let series = nodes.entry(&sample.address).or_insert_with(|| NodeSeries {
                     address: sample.address.clone(),
                     datacenter: sample.datacenter.clone(),
+                    baseline_ms: None,
                     seconds: Vec::new(),
                 });
                 let at_s = round
@@ -200,6 +234,7 @@ impl RingSide {
             queries_per_node: QUERIES_PER_NODE,
             round_ms_p50: took.get(took.len() / 2).copied().unwrap_or(0.0),
             round_ms_max: took.last().copied().unwrap_or(0.0),
+            local_dc: String::new(),
             nodes: nodes.into_values().collect(),
         }
     }
@@ -258,8 +293,14 @@ impl RingSide {
             1 => "1 node".to_owned(),
             n => format!("{n} nodes"),
         };
+        let local = self.local_distance().map_or_else(String::new, |d| {
+            format!(
+                ", {} answering in {:.1} ms before the load and {:.1} ms during it",
+                d.datacenter, d.before_ms, d.during_ms
+            )
+        });
         format!(
-            "the ring's own view ({nodes}, {} rounds of system_views, a round {:.1} ms at the median{unanswered}): {queues}",
+            "the ring's own view ({nodes}, {} rounds of system_views, a round {:.1} ms at the median{local}{unanswered}): {queues}",
             self.rounds, self.round_ms_p50
         )
     }
@@ -300,6 +341,7 @@ fn second(
         pools,
         compactions: sample.compactions,
         hint_files: sample.hint_files,
+        took_ms: sample.took.as_secs_f64() * 1e3,
     }
 }
 

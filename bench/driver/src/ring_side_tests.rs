@@ -5,7 +5,7 @@ use super::*;
 use crate::limiter::{Evidence, Limiter, Verdict};
 
 /// A node's answer with one pool: MutationStage with `pending` queued and `completed` so far.
-fn sample(address: &str, pending: i64, completed: i64) -> NodeSample {
+pub(super) fn sample(address: &str, pending: i64, completed: i64) -> NodeSample {
     let state = PoolState {
         active: 2,
         pending,
@@ -19,10 +19,11 @@ fn sample(address: &str, pending: i64, completed: i64) -> NodeSample {
         compactions: 1,
         hint_files: 0,
         failed: None,
+        took: Duration::from_millis(1),
     }
 }
 
-fn unanswered(address: &str) -> NodeSample {
+pub(super) fn unanswered(address: &str) -> NodeSample {
     NodeSample {
         failed: Some("timed out".to_owned()),
         pools: BTreeMap::new(),
@@ -31,7 +32,7 @@ fn unanswered(address: &str) -> NodeSample {
 }
 
 /// Rounds one second apart from `start`, one per list of samples.
-fn rounds(start: Instant, samples: Vec<Vec<NodeSample>>) -> Vec<Round> {
+pub(super) fn rounds(start: Instant, samples: Vec<Vec<NodeSample>>) -> Vec<Round> {
     samples
         .into_iter()
         .enumerate()
@@ -99,11 +100,11 @@ fn an_unanswered_round_is_kept_as_such_and_the_next_rate_counts_from_the_last_an
 }
 
 /// Evidence of a run whose requests took a median 1 ms, on a machine half busy.
-fn quiet() -> Evidence {
+pub(super) fn quiet() -> Evidence {
     Evidence::example()
 }
 
-fn limited_by_the_bound() -> Limiter {
+pub(super) fn limited_by_the_bound() -> Limiter {
     Limiter {
         verdict: Verdict::InFlightBound,
         explanation: "The window of 64 was full.".to_owned(),
@@ -233,89 +234,6 @@ fn a_ring_not_sampled_says_why_and_weighs_nothing() {
         limited_by_the_bound()
     );
     assert_eq!(RingSide::from_rounds(&[], Instant::now()).nodes.len(), 0);
-}
-
-/// Rounds of an idle ring that each took `took`.
-fn slow_rounds(start: Instant, took: Duration, count: usize) -> Vec<Round> {
-    (0..count)
-        .map(|i| Round {
-            at: start + Duration::from_secs(i as u64),
-            took,
-            samples: vec![sample("10.0.0.1", 0, 0)],
-        })
-        .collect()
-}
-
-#[test]
-fn a_full_window_while_the_ring_answered_its_view_as_slowly_with_nothing_queued_is_the_network() {
-    let start = Instant::now();
-    let side = RingSide::from_rounds(&slow_rounds(start, Duration::from_millis(62), 4), start);
-    // Requests took a median 64 ms: the ring's own tiny queries took as long.
-    let far = Evidence {
-        service_p50_s: 0.064,
-        target_rate: Some(200.0),
-        max_in_flight: 6,
-        ..quiet()
-    };
-    let limiter = side.weigh(limited_by_the_bound(), &far);
-    assert_eq!(limiter.verdict, Verdict::NetworkLatency);
-    assert_eq!(limiter.verdict.describe(), "the network's latency");
-    for part in [
-        "took a median 62.0 ms a round while no node queued work",
-        "against a median service time of 64.000 ms",
-        "about 38 requests in flight",
-        "the window holds 6",
-    ] {
-        assert!(
-            limiter.explanation.contains(part),
-            "{part}: {}",
-            limiter.explanation
-        );
-    }
-    // Failures keep their verdict, and say where the time went.
-    let failed = Limiter {
-        verdict: Verdict::Failures,
-        ..limited_by_the_bound()
-    };
-    let limiter = side.weigh(failed, &far);
-    assert_eq!(limiter.verdict, Verdict::Failures);
-    assert!(limiter.explanation.contains("the way to the ring and back"));
-}
-
-#[test]
-fn slow_rounds_are_not_the_network_when_quick_beside_the_requests_or_the_machine_is_full() {
-    let start = Instant::now();
-    let side = RingSide::from_rounds(&slow_rounds(start, Duration::from_millis(12), 4), start);
-    // The requests took 40 ms, the ring's view 12: the time was in the server.
-    let slow_server = Evidence {
-        service_p50_s: 0.040,
-        ..quiet()
-    };
-    assert_eq!(
-        side.weigh(limited_by_the_bound(), &slow_server).verdict,
-        Verdict::InFlightBound
-    );
-    // A round of 12 ms beside requests of 14 ms, on a machine other processes took: the CPU.
-    let busy = Evidence {
-        service_p50_s: 0.014,
-        machine_busy: 0.99,
-        cores_busy: 0.1,
-        ..quiet()
-    };
-    assert_eq!(
-        side.weigh(limited_by_the_bound(), &busy).verdict,
-        Verdict::InFlightBound
-    );
-    // Rounds of 5 ms are never the network (loopback takes about 1 ms, a busy one a few).
-    let near = RingSide::from_rounds(&slow_rounds(start, Duration::from_millis(5), 4), start);
-    let quick = Evidence {
-        service_p50_s: 0.004,
-        ..quiet()
-    };
-    assert_eq!(
-        near.weigh(limited_by_the_bound(), &quick).verdict,
-        Verdict::InFlightBound
-    );
 }
 
 #[test]
