@@ -1,6 +1,7 @@
 //! What limited the rate, in words: the report's answer to "why not faster?".
 //!
-//! When a fixed-rate run falls behind its schedule, the driver knows what held it there (time, each instant counted once):
+//! When a fixed-rate run falls behind its schedule, the driver knows what held it there (time,
+//! each instant counted once):
 //! - **waiting for permits**: an operation was due but the in-flight window was full. By
 //!   Little's law the window needed is rate x requests per operation x service time. Which
 //!   service time matters: one measured under the very overload would blame the bound for a
@@ -22,7 +23,8 @@
 //! draining a backlog (it waited for permits a meaningful share of its time, or sent its median
 //! operation later than a request's service time) gets the same diagnosis as a run that fell
 //! short, with a warning that says how late it caught up. A run that reached its rate with
-//! operations that failed did not keep up: **failures** is its verdict. A run that measured nothing (stopped during its warm-up) gets no verdict, and says so.
+//! operations that failed did not keep up: **failures** is its verdict. A run that measured
+//! nothing (stopped during its warm-up) gets no verdict, and says so.
 
 use serde::{Deserialize, Serialize};
 
