@@ -60,7 +60,7 @@ pub struct NodeSeries {
     pub address: String,
     /// Its datacenter.
     pub datacenter: String,
-    /// How long it took to answer a round before the load began, ms (the median of
+    /// How long it took to answer a round before the load began, ms (the fastest of
     /// [`cluster::ring_view::BASELINE_ROUNDS`]): its distance from the client, nothing queued.
     #[serde(default)]
     pub baseline_ms: Option<f64>,

@@ -61,7 +61,7 @@ async fn a_modest_rate_on_a_healthy_node_keeps_up_on_time() -> anyhow::Result<()
 #[tokio::test]
 async fn a_run_that_drained_a_stall_before_its_end_did_not_keep_up() -> anyhow::Result<()> {
     let _turn = testing::exclusive().await;
-    let prefix: IpPrefix = "127.0.12".parse().map_err(anyhow::Error::msg)?;
+    let prefix: IpPrefix = "127.0.16".parse().map_err(anyhow::Error::msg)?;
     let shape = Shape::new(1, 1, prefix).map_err(anyhow::Error::msg)?;
     let own = testing::start_ring("test-late", shape).await?;
     let hosts = own.hosts();

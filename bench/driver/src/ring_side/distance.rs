@@ -13,7 +13,8 @@ pub struct LocalDistance {
     pub datacenter: String,
     /// Its nodes.
     pub nodes: usize,
-    /// How long they took to answer the view before the load: the median of their baselines, ms.
+    /// How long they took to answer the view before the load: the median of their own fastest
+    /// answers then, ms.
     pub before_ms: f64,
     /// How long they took during the run: the median of their answered rounds, ms.
     pub during_ms: f64,

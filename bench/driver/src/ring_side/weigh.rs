@@ -6,11 +6,12 @@ use super::{RingSide, SATURATED_PENDING};
 use crate::limiter::{Evidence, Limiter, Verdict};
 
 /// The local datacenter's nodes answering the ring's own view in at least this long before the
-/// load (a median) are far enough away for the network to be the requests' time, when it is
-/// also at least half their service time. A node on loopback answered in 3.8 ms here, and in
-/// 6.4 ms on a machine 100% busy with two nodes and another engineer's load; one 30 ms away each
-/// way (modelled), in 68 to 74 ms.
-pub const NETWORK_ROUND_MS: f64 = 10.0;
+/// load (each node's fastest of five rounds, their median) are far enough away for the network
+/// to be the requests' time, when it is also at least half their service time. Loopback here:
+/// 1.0 ms on a warm node, 13.3 ms on a node started seconds before, on a machine whose two cores
+/// were 100% busy with five JVMs; a node 30 ms away each way (modelled): 67 to 73 ms. So a
+/// network 10 ms or more away each way is named, and a cold, crowded loopback is not.
+pub const NETWORK_ROUND_MS: f64 = 20.0;
 
 impl RingSide {
     /// Whether the requests' time went on the way to the ring and back rather than in it. Only
