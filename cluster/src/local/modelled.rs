@@ -1,13 +1,15 @@
 //! Which running local ring a run's contact points reach, and the network it models: reports use
 //! it to say how much delay their numbers carry.
 //!
-//! Only a running ring counts (one with a node whose process is alive, paused included): a
-//! stopped ring's saved state (`ring.json`) still names its addresses, and a ring started since
-//! on the same addresses, or none at all, is what the contact points reach. Contact points that
+//! Only a running ring's nodes count (a node whose process is alive, paused included): a stopped
+//! ring's saved state (`ring.json`) still names its addresses, and a ring started since on the
+//! same addresses, or none at all, is what the contact points reach. Contact points that
 //! match more than one running ring are refused ([`AmbiguousRing`]) rather than guessed at.
 
+use std::path::Path;
+
 use super::process::{self, ProcessState};
-use super::state::RingState;
+use super::state::{NodeState, RingState};
 use super::{Home, Latency};
 
 /// Contact points that reach more than one running local ring: which one carried the numbers
@@ -39,7 +41,7 @@ pub fn modelled_network_in(
     let reached: Vec<(String, RingState)> = (home.ring_names().into_iter())
         .filter_map(|name| {
             let state = RingState::load(&home.ring_dir(&name)).ok().flatten()?;
-            (reaches(&state, hosts) && running(home, &name, &state)).then_some((name, state))
+            reaches(home, &name, &state, hosts).then_some((name, state))
         })
         .collect();
     match reached.as_slice() {
@@ -66,10 +68,14 @@ pub fn describe_modelled_network(hosts: &[String]) -> Option<String> {
     }
 }
 
-/// Whether one of `hosts` is an address of one of the ring's nodes: the one clients are handed
-/// (its proxy, when the ring models a delay) or its own.
-fn reaches(state: &RingState, hosts: &[String]) -> bool {
+/// Whether one of `hosts` is an address of one of the ring's running nodes: the one clients are
+/// handed (its proxy, when the ring models a delay) or its own.
+fn reaches(home: &Home, name: &str, state: &RingState, hosts: &[String]) -> bool {
+    let dir = home.ring_dir(name);
     state.nodes.iter().any(|node| {
+        if !running(&dir, node) {
+            return false;
+        }
         let addresses = [state.client_address(&node.plan), node.plan.address];
         hosts.iter().any(|host| {
             let ip = host.rsplit_once(':').map_or(host.as_str(), |(ip, _)| ip);
@@ -78,17 +84,15 @@ fn reaches(state: &RingState, hosts: &[String]) -> bool {
     })
 }
 
-/// Whether a node of the ring is running (or paused: still the ring, with its connections open).
-fn running(home: &Home, name: &str, state: &RingState) -> bool {
-    let dir = home.ring_dir(name);
-    state.nodes.iter().any(|node| {
-        node.pid.is_some_and(|pid| {
-            let node_dir = RingState::node_dir(&dir, node.plan.index);
-            matches!(
-                process::process_state(pid, &node_dir),
-                ProcessState::Running | ProcessState::Paused
-            )
-        })
+/// Whether the node of the ring in `ring_dir` is running (or paused: still the ring, with its
+/// connections open).
+fn running(ring_dir: &Path, node: &NodeState) -> bool {
+    node.pid.is_some_and(|pid| {
+        let node_dir = RingState::node_dir(ring_dir, node.plan.index);
+        matches!(
+            process::process_state(pid, &node_dir),
+            ProcessState::Running | ProcessState::Paused
+        )
     })
 }
 
