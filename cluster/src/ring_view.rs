@@ -3,14 +3,18 @@
 //!
 //! Virtual tables are local to the node that answers: a query about "the" thread pools returns
 //! the coordinator's. So [`RingWatch`] asks each node itself, with a single-target load balancing
-//! policy per node, over a session of its own (one connection per node, no compression): the
-//! samples never wait behind the workload's requests in a connection's queue, and never take
-//! the workload's permits.
+//! policy per node, over a session of its own (one connection per node, no compression): on the
+//! client, the samples never wait behind the workload's requests in a connection's queue, and
+//! never take the workload's permits. On the node they do share the way in: every CQL request,
+//! these included, passes through the same request stage (`Native-Transport-Requests`), so a
+//! busy node answers them late too. How long a node takes to answer them under load is therefore
+//! its distance *and* its queue; [`RingWatch::connect`] times each node before the load, when
+//! nothing queues, and that [`Baseline`] is the distance alone.
 //!
 //! One [`RingWatch::sample`] is one round: per node, the thread pools (`thread_pools`: active,
 //! pending and blocked tasks now, tasks completed since the node started), the compactions
 //! running (`sstable_tasks`) and the hints waiting (`pending_hints`): three small queries per
-//! node.
+//! node, sent together, and how long the node took to answer all three.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -54,11 +58,24 @@ const QUERIES: [&str; 3] = [
 /// Queries one round sends to each node.
 pub const QUERIES_PER_NODE: usize = QUERIES.len();
 
+/// Rounds taken before the load to time each node: the fastest of five is the node's distance.
+/// The distance is a floor no round goes under, while a fresh connection's first answer, a
+/// collection or a machine busy with other work only add to some rounds: on a loopback node of
+/// a machine whose two cores ran five other JVMs, rounds took a median 21 ms. On a node 30 ms
+/// away each way the five take about 0.3 s in all.
+pub const BASELINE_ROUNDS: usize = 5;
+
 /// A session that reads every node's own view of its load.
 pub struct RingWatch {
     session: Session,
     nodes: Vec<Watched>,
+    local_dc: String,
+    baseline: Baseline,
 }
+
+/// How long each node took to answer a round before the load began (the fastest of
+/// [`BASELINE_ROUNDS`]), by address: its distance from this client, with nothing queued.
+pub type Baseline = BTreeMap<String, Duration>;
 
 /// One node, and the statements that reach only it.
 struct Watched {
@@ -95,6 +112,8 @@ pub struct NodeSample {
     pub hint_files: i64,
     /// Why the node did not answer, if it did not.
     pub failed: Option<String>,
+    /// How long the node took to answer the round's queries (sent together).
+    pub took: Duration,
 }
 
 /// Why the ring cannot be watched.
@@ -110,7 +129,8 @@ pub enum WatchError {
 
 impl RingWatch {
     /// Connects a session of its own (one connection per node, uncompressed, in the workload's
-    /// `local_dc`) and checks that the first node answers about its thread pools.
+    /// `local_dc`), checks that the first node answers about its thread pools, and times every
+    /// node over [`BASELINE_ROUNDS`] rounds: call it before the load begins.
     pub async fn connect(args: &ConnectionArgs, local_dc: &str) -> Result<RingWatch, WatchError> {
         let mut args = args.clone();
         args.dc = Some(local_dc.to_owned());
@@ -124,7 +144,12 @@ impl RingWatch {
             .iter()
             .map(|node| Watched::new(node.clone()))
             .collect();
-        let watch = RingWatch { session, nodes };
+        let mut watch = RingWatch {
+            session,
+            nodes,
+            local_dc: local_dc.to_owned(),
+            baseline: Baseline::new(),
+        };
         if let Some(first) = watch.nodes.first() {
             watch
                 .session
@@ -132,7 +157,33 @@ impl RingWatch {
                 .await
                 .map_err(|e| WatchError::NoVirtualTables(e.to_string()))?;
         }
+        watch.baseline = watch.time_every_node().await;
         Ok(watch)
+    }
+
+    /// The datacenter the workload's requests stay in.
+    pub fn local_dc(&self) -> &str {
+        &self.local_dc
+    }
+
+    /// How long each node took to answer before the load (see [`Baseline`]).
+    pub fn baseline(&self) -> &Baseline {
+        &self.baseline
+    }
+
+    /// [`BASELINE_ROUNDS`] rounds, one after another: each node's fastest answer. A node that
+    /// never answered has none.
+    async fn time_every_node(&self) -> Baseline {
+        let mut fastest = Baseline::new();
+        for _ in 0..BASELINE_ROUNDS {
+            for sample in self.sample().await.0 {
+                if sample.failed.is_none() {
+                    let took = fastest.entry(sample.address).or_insert(sample.took);
+                    *took = (*took).min(sample.took);
+                }
+            }
+        }
+        fastest
     }
 
     /// One round: every node asked at once; the round's own length comes back beside it.
@@ -178,9 +229,12 @@ impl Watched {
             compactions: 0,
             hint_files: 0,
             failed: None,
+            took: Duration::ZERO,
         };
+        let started = Instant::now();
         let [pools, tasks, hints] = [0, 1, 2].map(|i| rows(session, &self.statements[i]));
         let (pools, tasks, hints) = futures::join!(pools, tasks, hints);
+        sample.took = started.elapsed();
         match pools {
             Ok(rows) => sample.pools = rows.iter().filter_map(pool_state).collect(),
             Err(why) => sample.failed = Some(why),

@@ -120,9 +120,11 @@ enum Next {
     Ask,
     /// The due time.
     Due(Instant),
-    /// Permits, since `turned_to`; `due` is `None` when unthrottled.
+    /// Permits, since `turned_to`; `due` is `None` when unthrottled, and `meant` is when it was
+    /// meant to go out: its due time, or with a pace window the window's send time.
     Permits {
         due: Option<Instant>,
+        meant: Option<Instant>,
         turned_to: Instant,
     },
     /// Nothing: the run is stopping.
@@ -219,3 +221,7 @@ mod tests;
 #[cfg(test)]
 #[path = "drive_ending_tests.rs"]
 mod ending_tests;
+
+#[cfg(test)]
+#[path = "drive_window_tests.rs"]
+mod window_tests;

@@ -9,7 +9,7 @@ use tokio::time::Instant;
 use super::{Ending, Intended, Next, Outcome, Plan, Stopping};
 use crate::outstanding::Outstanding;
 use crate::pace::{Due, wall_clock_of};
-use crate::record::{Completed, IntervalSummary, Recorder};
+use crate::record::{Completed, IntervalSummary, Recorder, Turn};
 
 /// The driver loop's state between two turns.
 pub(super) struct Loop<'a> {
@@ -21,6 +21,9 @@ pub(super) struct Loop<'a> {
     n: u64,
     next: Next,
     previous_start: Instant,
+    /// When the pace window's batch under way goes out: operations due before then go out
+    /// with it, and were meant to (the window's lateness is the plan, not the client's).
+    batch_sends_at: Instant,
     pub(super) stopping: Option<Stopping>,
     stopped: Instant,
     missed: u64,
@@ -40,6 +43,7 @@ impl<'a> Loop<'a> {
             n: 0,
             next: Next::Ask,
             previous_start: start,
+            batch_sends_at: start,
             stopping: None,
             stopped: start,
             missed: 0,
@@ -104,10 +108,17 @@ impl<'a> Loop<'a> {
     pub(super) fn stop(&mut self, ending: Ending) {
         let ran_out = ending == Ending::Finished;
         (self.stopped, self.missed) = stop_sending(self.plan, self.recorder, self.n, ran_out);
-        if let Next::Permits { due, turned_to } = self.next {
-            let until = self.stopped.max(turned_to);
-            self.recorder
-                .record_pacing(due, self.previous_start, turned_to, until);
+        if let Next::Permits {
+            meant, turned_to, ..
+        } = self.next
+        {
+            let acquired = self.stopped.max(turned_to);
+            self.recorder.record_pacing(Turn {
+                meant,
+                could_start: self.previous_start,
+                turned_to,
+                acquired,
+            });
         }
         self.stopping = Some(Stopping {
             ending,
@@ -187,10 +198,19 @@ impl<'a> Loop<'a> {
         }
     }
 
-    /// The due time came: now the operation waits for its permits.
+    /// The due time came (or, with a pace window, the window's send time): now the operation
+    /// waits for its permits. It was meant to go out with the batch under way, if it is due
+    /// before that batch goes out; a wake-up that starts a batch moves that send time on.
     pub(super) fn turn_to_permits(&mut self, due: Option<Instant>) {
+        let meant = due.map(|due| {
+            if let Some(wake) = self.wake_at().filter(|wake| *wake > due) {
+                self.batch_sends_at = wake;
+            }
+            due.max(self.batch_sends_at)
+        });
         self.next = Next::Permits {
             due,
+            meant,
             turned_to: Instant::now(),
         };
     }
@@ -203,12 +223,23 @@ impl<'a> Loop<'a> {
     /// operation's number and intended start.
     pub(super) fn launch(&mut self) -> (u64, Intended) {
         let acquired = Instant::now();
-        let (due, turned_to) = match self.next {
-            Next::Permits { due, turned_to } => (due, turned_to),
-            _ => (None, acquired),
+        let (due, meant, turned_to) = match self.next {
+            Next::Permits {
+                due,
+                meant,
+                turned_to,
+            } => (due, meant, turned_to),
+            _ => (None, None, acquired),
         };
-        self.recorder
-            .record_pacing(due, self.previous_start, turned_to, acquired);
+        self.recorder.record_pacing(Turn {
+            meant,
+            could_start: self.previous_start,
+            turned_to,
+            acquired,
+        });
+        if let (Some(due), Some(meant)) = (due, meant) {
+            self.recorder.record_sent(due, meant, acquired);
+        }
         self.previous_start = acquired;
         // Unthrottled operations are due the moment they can start.
         let at = due.unwrap_or(acquired);
@@ -252,6 +283,7 @@ fn turn(plan: &Plan, n: u64, now: Instant, next: &mut Next) -> Option<Ending> {
             Due::At(at) => Next::Due(at),
             Due::Now => Next::Permits {
                 due: None,
+                meant: None,
                 turned_to: now,
             },
             Due::Finished => return Some(Ending::Finished),

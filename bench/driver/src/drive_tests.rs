@@ -131,64 +131,6 @@ async fn operations_start_exactly_on_schedule() {
     assert!((response.max - 1_000.0).abs() < 2.0, "{response:?}");
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_pace_window_sends_in_batches_each_as_late_as_the_window_made_it() {
-    let start = Instant::now() + MS;
-    let end = End {
-        operations: Some(120),
-        after: None,
-    };
-    let batched = Plan {
-        pace_window: 5 * MS,
-        ..plan(start, Some(1000.0), end, 64)
-    };
-    let (recording, outcome, calls) = run(&batched, |sent| sent + MS, never()).await;
-    assert_eq!((outcome.started, outcome.missed), (120, 0));
-    // Operation 0 goes at the start. Then at 1000/s a wake-up waits 5 ms after the first
-    // operation due since the last went out, and takes the six due by then: 1 + 20 wake-ups for
-    // 120 operations.
-    let mut wakes: Vec<Instant> = calls.iter().map(|(_, _, sent)| *sent).collect();
-    wakes.dedup();
-    assert_eq!(wakes.len(), 21);
-    for (n, intended, sent) in &calls {
-        assert_eq!(
-            *intended,
-            start + Duration::from_millis(*n),
-            "{n} was due then"
-        );
-        let late = *sent - *intended;
-        assert!(late <= 5 * MS, "operation {n} went out {late:?} late");
-    }
-    // The lateness is the report's: every response counts from the due time.
-    let response = Percentiles::of(&recording.histograms.response);
-    assert!((response.max - 6_000.0).abs() < 10.0, "{response:?}");
-    assert!((response.p50 - 3_000.0).abs() < 600.0, "{response:?}");
-
-    // A run bounded by time sends every operation due before its end: the last window is not
-    // batched (waking at the end would miss them).
-    let timed = End {
-        operations: None,
-        after: Some(Duration::from_millis(100)),
-    };
-    let batched = Plan {
-        pace_window: 5 * MS,
-        ..plan(start + Duration::from_secs(2), Some(1000.0), timed, 64)
-    };
-    let (_, outcome, _) = run(&batched, |sent| sent + MS, never()).await;
-    assert_eq!((outcome.started, outcome.missed), (100, 0));
-
-    // Without a window, one wake-up per operation, each on time.
-    let (_, _, calls) = run(
-        &plan(start + Duration::from_secs(3), Some(1000.0), end, 64),
-        |sent| sent + MS,
-        never(),
-    )
-    .await;
-    let mut wakes: Vec<Instant> = calls.iter().map(|(_, _, sent)| *sent).collect();
-    wakes.dedup();
-    assert_eq!(wakes.len(), 120);
-}
-
 /// A server that answers in 1 ms, except that everything sent during the stall from `from` to
 /// `to` waits for its end.
 fn stalled(from: Instant, to: Instant) -> impl Fn(Instant) -> Instant {

@@ -1,7 +1,7 @@
 //! What limited the rate, in words: the report's answer to "why not faster?".
 //!
-//! When a fixed-rate run falls short of its target, the driving loop is behind schedule, and the
-//! driver knows what held it there (time, each instant counted once):
+//! When a fixed-rate run falls behind its schedule, the driver knows what held it there (time,
+//! each instant counted once):
 //! - **waiting for permits**: an operation was due but the in-flight window was full. By
 //!   Little's law the window needed is rate x requests per operation x service time. Which
 //!   service time matters: one measured under the very overload would blame the bound for a
@@ -19,18 +19,26 @@
 //!   (a node on the same machine, say), **the machine** is short of CPU, and more CPU for the
 //!   client alone would not help; otherwise **the client** is.
 //!
-//! A run that reached its rate with operations that failed did not keep up: **failures** is its
-//! verdict. A run that measured nothing (stopped during its warm-up) gets no verdict, and says so.
+//! **Kept up** means on time, not caught up by the end: a run that reached its rate only by
+//! draining a backlog (it waited for permits a meaningful share of its time, or sent its median
+//! operation later than a request's service time) gets the same diagnosis as a run that fell
+//! short, with a warning that says how late it caught up. A run that reached its rate with
+//! operations that failed did not keep up: **failures** is its verdict. A run that measured
+//! nothing (stopped during its warm-up) gets no verdict, and says so.
 
 use serde::{Deserialize, Serialize};
 
-use crate::tally::Pacing;
+mod evidence;
+
+pub use evidence::Evidence;
 
 /// The verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
-    /// The target rate was achieved (within 1%) by operations that succeeded.
+    /// The target rate was achieved (within 1%) by operations that succeeded, on time: the loop
+    /// did not wait for permits a meaningful share of the time, and the median operation went
+    /// out less late than a request's service time.
     KeptUp,
     /// The target rate was reached, but more than 1% of it by operations that failed.
     Failures,
@@ -76,152 +84,9 @@ pub struct Limiter {
     pub verdict: Verdict,
     /// One or two sentences with the numbers behind the verdict.
     pub explanation: String,
-    /// Set when the achieved rate is below 99% of the target.
+    /// Set when the achieved rate is below 99% of the target, when it was reached only by
+    /// catching up late, or when operations failed.
     pub warning: Option<String>,
-}
-
-/// The measurements the diagnosis needs.
-#[derive(Debug, Clone, Copy)]
-pub struct Evidence {
-    /// Target operations per second, `None` when unthrottled.
-    pub target_rate: Option<f64>,
-    /// Achieved operations per second, successful and failed.
-    pub achieved_rate: f64,
-    /// Operations per second that succeeded.
-    pub succeeded_rate: f64,
-    /// Measured seconds.
-    pub measured_seconds: f64,
-    /// Where the loop's time behind schedule went.
-    pub pacing: Pacing,
-    /// Median time from due to send (the wait histogram), seconds.
-    pub wait_p50_s: f64,
-    /// `--max-in-flight`.
-    pub max_in_flight: usize,
-    /// Requests per operation.
-    pub requests_per_op: usize,
-    /// Service time of the fastest tenth of requests (p10), seconds: the nearest to an unloaded
-    /// server's.
-    pub service_p10_s: f64,
-    /// Median service time of a request, seconds.
-    pub service_p50_s: f64,
-    /// Mean service time of a request, seconds.
-    pub service_mean_s: f64,
-    /// 99th percentile service time, seconds.
-    pub service_p99_s: f64,
-    /// Mean response time of an operation (its due time to its last answer), seconds.
-    pub response_mean_s: f64,
-    /// CPU cores the client kept busy.
-    pub cores_busy: f64,
-    /// The machine's cores (0 when unknown).
-    pub machine_cores: usize,
-    /// How busy the machine's cores were, every process together (0 to 1).
-    pub machine_busy: f64,
-    /// Operations the measured time held: sent or missed. None means nothing was measured.
-    pub operations: u64,
-}
-
-/// Above this share of its cores busy, the machine had no CPU to spare.
-const MACHINE_SATURATED: f64 = 0.9;
-
-impl Evidence {
-    #[cfg(test)]
-    /// A run at 5000/s that kept up, on a machine half busy: tests vary it.
-    pub(crate) fn example() -> Evidence {
-        Evidence {
-            target_rate: Some(5000.0),
-            achieved_rate: 5000.0,
-            succeeded_rate: 5000.0,
-            measured_seconds: 60.0,
-            pacing: Pacing {
-                waiting_for_permits_s: 0.0,
-                late_with_free_permits_s: 3.0,
-                peak_in_flight: 40,
-            },
-            wait_p50_s: 0.0001,
-            max_in_flight: 256,
-            requests_per_op: 3,
-            service_p10_s: 0.0007,
-            service_p50_s: 0.001,
-            service_mean_s: 0.0012,
-            service_p99_s: 0.004,
-            response_mean_s: 0.0012,
-            cores_busy: 0.4,
-            machine_cores: 2,
-            machine_busy: 0.5,
-            operations: 300_000,
-        }
-    }
-
-    /// "the machine's 2 cores were 97% busy, 0.33 of them in this process", or nothing when the
-    /// machine's CPU is unknown.
-    fn machine(&self) -> Option<String> {
-        (self.machine_cores > 0).then(|| {
-            format!(
-                "the machine's {} cores were {:.0}% busy, {:.2} of them in this process",
-                self.machine_cores,
-                self.machine_busy * 100.0,
-                self.cores_busy
-            )
-        })
-    }
-
-    /// [`Evidence::machine`] as the tail of a sentence ("; the machine's..."), or nothing.
-    fn machine_clause(&self) -> String {
-        self.machine()
-            .map_or_else(String::new, |m| format!("; {m}"))
-    }
-
-    /// Whether the machine's cores were nearly all busy, mostly with other processes' work.
-    pub(crate) fn machine_taken_by_others(&self) -> bool {
-        let others = self.machine_busy * self.machine_cores as f64 - self.cores_busy;
-        self.machine_busy >= MACHINE_SATURATED && others > self.cores_busy
-    }
-
-    /// Where the loop's time behind schedule went, as shares of the measured time.
-    fn lateness(&self) -> String {
-        let seconds = self.measured_seconds.max(f64::EPSILON);
-        format!(
-            "the loop was behind schedule {:.1}% of the time waiting for permits and {:.1}% with permits free",
-            self.pacing.waiting_for_permits_s / seconds * 100.0,
-            self.pacing.late_with_free_permits_s / seconds * 100.0
-        )
-    }
-
-    /// Whether the loop was behind schedule more with permits free than waiting for them.
-    fn mostly_late_with_permits_free(&self) -> bool {
-        self.pacing.late_with_free_permits_s > self.pacing.waiting_for_permits_s
-    }
-
-    /// The service times, p10 to p99, or that none was measured.
-    fn service_times(&self) -> String {
-        if self.service_p50_s > 0.0 {
-            format!(
-                "service time p10 {:.3} ms, median {:.3} ms, mean {:.3} ms, p99 {:.3} ms",
-                self.service_p10_s * 1e3,
-                self.service_p50_s * 1e3,
-                self.service_mean_s * 1e3,
-                self.service_p99_s * 1e3
-            )
-        } else {
-            "no request was answered in the measured time".to_owned()
-        }
-    }
-
-    /// Service time that grew with load: requests queued in the server.
-    fn queued_in_server(&self) -> bool {
-        self.service_p50_s > 2.0 * self.service_p10_s
-    }
-
-    /// Requests in flight that `target` operations per second need at `service_s` per request
-    /// (Little's law).
-    pub(crate) fn needed_in_flight(&self, target: f64, service_s: f64) -> f64 {
-        target * self.requests_per_op as f64 * service_s
-    }
-
-    /// The share of the window a need must fit in.
-    fn window(&self) -> f64 {
-        self.max_in_flight as f64 * 0.9
-    }
 }
 
 /// Decides what limited the rate.
@@ -237,20 +102,32 @@ pub fn diagnose(e: &Evidence) -> Limiter {
     if share >= 0.99 && succeeded < 0.99 {
         return failures(share, succeeded);
     }
-    if share >= 0.99 {
+    // Short of the target, or at it only by catching up: either way the same question, what
+    // held the operations. A run that fell short asks which wait took more of its time; one
+    // that caught up asks whether it waited for permits at all, since its timer's own lateness
+    // (a few percent of the time at 1000/s) would otherwise outweigh a window full for 5%.
+    let (warning, held_by_window) = if share < 0.99 {
+        let warning = format!(
+            "achieved {:.1}/s is {:.1}% of the target {target:.0}/s",
+            e.achieved_rate,
+            share * 100.0
+        );
+        (warning, !e.mostly_late_with_permits_free())
+    } else if e.on_time() {
         return kept_up(e, share);
-    }
-    let warning = Some(format!(
-        "achieved {:.1}/s is {:.1}% of the target {target:.0}/s",
-        e.achieved_rate,
-        share * 100.0
-    ));
+    } else {
+        let warning = format!(
+            "reached {:.1}% of the target {target:.0}/s only by catching up late: {}",
+            share * 100.0,
+            e.how_late()
+        );
+        (warning, e.waited_for_permits())
+    };
     let needed_unloaded = e.needed_in_flight(target, e.service_p10_s);
     let needed_typical = e.needed_in_flight(target, e.service_p50_s);
-    let (verdict, explanation) = if e.mostly_late_with_permits_free() && e.machine_taken_by_others()
-    {
+    let (verdict, explanation) = if !held_by_window && e.machine_taken_by_others() {
         the_machine_cpu(e)
-    } else if e.mostly_late_with_permits_free() {
+    } else if !held_by_window {
         the_client_cpu(e)
     } else if e.machine_taken_by_others() {
         a_saturated_server_on_this_machine(e)
@@ -264,7 +141,7 @@ pub fn diagnose(e: &Evidence) -> Limiter {
     Limiter {
         verdict,
         explanation,
-        warning,
+        warning: Some(warning),
     }
 }
 
@@ -313,12 +190,20 @@ fn failures(share: f64, succeeded: f64) -> Limiter {
     }
 }
 
-/// The rate was reached by operations that succeeded.
+/// The rate was reached on time by operations that succeeded.
 fn kept_up(e: &Evidence, share: f64) -> Limiter {
+    let waited = if e.pacing.waiting_for_permits_s > 0.0 {
+        format!(
+            "; the loop waited for permits {:.1}% of the time",
+            e.pacing.waiting_for_permits_s / e.measured_seconds * 100.0
+        )
+    } else {
+        String::new()
+    };
     Limiter {
         verdict: Verdict::KeptUp,
         explanation: format!(
-            "kept up with the target ({:.1}% of it); operations were sent a median {:.3} ms after their due time",
+            "kept up with the target ({:.1}% of it), on time; operations were sent a median {:.3} ms after their due time{waited}",
             share * 100.0,
             e.wait_p50_s * 1e3
         ),

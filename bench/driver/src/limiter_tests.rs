@@ -1,6 +1,7 @@
 //! The tests of `limiter`.
 
 use super::*;
+use crate::tally::Pacing;
 
 fn evidence() -> Evidence {
     Evidence::example()
@@ -205,4 +206,122 @@ fn unthrottled_runs_explain_their_pace() {
         "{}",
         limiter.explanation
     );
+}
+
+/// A new user's first run on a fresh compose ring (`factory --rate 300 --duration 60s`, a window
+/// of 64): the window was full for 37 of the 60 s, visits went out a median 1,978 ms late, and
+/// the backlog drained before the end, so the rate was reached.
+fn caught_up_late() -> Evidence {
+    Evidence {
+        target_rate: Some(300.0),
+        achieved_rate: 300.0,
+        succeeded_rate: 300.0,
+        pacing: Pacing {
+            waiting_for_permits_s: 37.0,
+            late_with_free_permits_s: 0.4,
+            peak_in_flight: 64,
+        },
+        wait_p50_s: 1.978,
+        send_late_p50_s: 1.978,
+        max_in_flight: 64,
+        service_p10_s: 0.004,
+        service_p50_s: 0.045,
+        service_mean_s: 0.09,
+        service_p99_s: 0.9,
+        operations: 18_000,
+        ..evidence()
+    }
+}
+
+#[test]
+fn a_run_that_reached_its_rate_only_by_catching_up_did_not_keep_up() {
+    let limiter = diagnose(&caught_up_late());
+    assert_eq!(
+        limiter.verdict,
+        Verdict::ServerLatency,
+        "{}",
+        limiter.explanation
+    );
+    let warning = limiter.warning.expect("a warning");
+    for part in [
+        "reached 100.0% of the target 300/s only by catching up late",
+        "a median 1978.000 ms after their due time",
+        "waited 37.0 s of the 60.0 s for permits",
+    ] {
+        assert!(warning.contains(part), "{part}: {warning}");
+    }
+    // The same backlog with service times flat at 80 ms: the window of 64 holds 21 visits,
+    // and Little's law says 300/s x 3 writes x 80 ms needs 72 in flight.
+    let flat = Evidence {
+        service_p10_s: 0.07,
+        service_p50_s: 0.08,
+        ..caught_up_late()
+    };
+    let limiter = diagnose(&flat);
+    assert_eq!(limiter.verdict, Verdict::InFlightBound);
+    assert!(
+        limiter
+            .explanation
+            .contains("needs about 72 requests in flight"),
+        "{}",
+        limiter.explanation
+    );
+    // Sent late with permits free, later than a request takes: the client, caught up late.
+    let slow_loop = Evidence {
+        achieved_rate: 5000.0,
+        pacing: Pacing {
+            waiting_for_permits_s: 0.0,
+            late_with_free_permits_s: 20.0,
+            peak_in_flight: 40,
+        },
+        wait_p50_s: 0.004,
+        send_late_p50_s: 0.004,
+        ..evidence()
+    };
+    let limiter = diagnose(&slow_loop);
+    assert_eq!(limiter.verdict, Verdict::ClientCpu);
+    assert!(
+        limiter
+            .warning
+            .unwrap()
+            .contains("only by catching up late")
+    );
+}
+
+#[test]
+fn a_run_on_time_keeps_up_though_its_timer_or_a_short_stall_left_it_a_little_late() {
+    // One local node at 1000 visits/s (debug build): sent a median 0.069 ms late against
+    // 0.47 ms of service, the window full for 0.16 of 30 s, late with permits free 3.2 s.
+    let on_time = Evidence {
+        target_rate: Some(1000.0),
+        achieved_rate: 1000.0,
+        succeeded_rate: 1000.0,
+        measured_seconds: 30.0,
+        pacing: Pacing {
+            waiting_for_permits_s: 0.16,
+            late_with_free_permits_s: 3.2,
+            peak_in_flight: 180,
+        },
+        wait_p50_s: 0.000069,
+        send_late_p50_s: 0.000069,
+        service_p10_s: 0.0003,
+        service_p50_s: 0.00047,
+        ..evidence()
+    };
+    let limiter = diagnose(&on_time);
+    assert_eq!(limiter.verdict, Verdict::KeptUp, "{}", limiter.explanation);
+    assert!(
+        limiter.explanation.contains("permits 0.5% of the time"),
+        "{}",
+        limiter.explanation
+    );
+    // A 1 ms pace window leaves the median visit 0.6 ms after its due time, later than the
+    // service time, but on the window's time: still on time.
+    let windowed = Evidence {
+        wait_p50_s: 0.0006,
+        send_late_p50_s: 0.00005,
+        pace_window_s: 0.001,
+        ..on_time
+    };
+    assert_eq!(diagnose(&windowed).verdict, Verdict::KeptUp);
 }

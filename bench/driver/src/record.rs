@@ -19,6 +19,8 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
+use hdrhistogram::Histogram;
+
 use tokio::time::Instant;
 
 use crate::errors::{ErrorKind, Failure};
@@ -58,6 +60,20 @@ pub struct Completed {
     pub requests: Vec<Request>,
 }
 
+/// How the loop got to one operation, for [`Recorder::record_pacing`].
+#[derive(Debug, Clone, Copy)]
+pub struct Turn {
+    /// When it was meant to go out: its due time, or with a pace window the window's send time;
+    /// `None` when unthrottled (nothing is due in advance).
+    pub meant: Option<Instant>,
+    /// The earliest the loop could have turned to it: when the previous operation went out.
+    pub could_start: Instant,
+    /// When the loop turned to it.
+    pub turned_to: Instant,
+    /// When it got its permits (or, for one the run stopped waiting for, when it stopped).
+    pub acquired: Instant,
+}
+
 /// Everything recorded about a run, handed over when it ends.
 #[derive(Debug, Clone)]
 pub struct Recording {
@@ -73,6 +89,10 @@ pub struct Recording {
     pub intervals: Vec<IntervalSummary>,
     /// Where the time behind schedule went.
     pub pacing: Pacing,
+    /// From when each measured operation was meant to go out (its due time, or with a pace
+    /// window the window's send time) to when it went out, every one sent: the lateness that
+    /// was not planned, which the verdict weighs. The wait histogram counts from the due time.
+    pub send_late: Histogram<u64>,
     /// Length of the measured part of the run: from the end of the warm-up until sending stopped.
     pub measured: Duration,
     /// Wall-clock time from the end of the warm-up until the recording ended, the drain included.
@@ -100,6 +120,7 @@ pub struct Recorder {
     intervals: Vec<IntervalSummary>,
     exporter: Option<Exporter>,
     pacing: Pacing,
+    send_late: Histogram<u64>,
     log: Option<HdrLog>,
     fatal: Option<Failure>,
     /// Since when no operation has reached a node, and the last failure that said so.
@@ -127,6 +148,7 @@ impl Recorder {
             intervals: Vec::new(),
             exporter: None,
             pacing: Pacing::default(),
+            send_late: new_histogram(),
             log,
             fatal: None,
             outage: None,
@@ -240,28 +262,30 @@ impl Recorder {
         }
     }
 
-    /// Notes how the loop got to an operation due at `due` (`None` when unthrottled): it turned to
-    /// it at `turned_to`, could have as early as `could_start` (the previous operation's start),
-    /// and got its permits at `acquired`.
-    pub fn record_pacing(
-        &mut self,
-        due: Option<Instant>,
-        could_start: Instant,
-        turned_to: Instant,
-        acquired: Instant,
-    ) {
-        let Some(due) = due else { return };
+    /// Notes where the loop's time behind schedule went on the way to one operation: late with
+    /// permits free from when it was meant to go out (or the previous one went out) until the
+    /// loop turned to it, then waiting for permits. Time before it was meant to go out is not
+    /// behind: a pace window's wait is the plan, not a client short of CPU.
+    pub fn record_pacing(&mut self, turn: Turn) {
+        let Some(meant) = turn.meant else { return };
         // Only the measured time counts: a visit due in the warm-up whose wait runs into the
         // measured time counts from its start (a loop stuck since the warm-up is still stuck).
         let from = self.measure_from;
-        let behind = turned_to
-            .max(from)
-            .saturating_duration_since(due.max(could_start).max(from));
+        let behind = (turn.turned_to.max(from))
+            .saturating_duration_since(meant.max(turn.could_start).max(from));
         self.pacing.late_with_free_permits_s += behind.as_secs_f64();
-        self.pacing.waiting_for_permits_s += acquired
-            .max(from)
-            .saturating_duration_since(turned_to.max(due).max(from))
+        self.pacing.waiting_for_permits_s += (turn.acquired.max(from))
+            .saturating_duration_since(turn.turned_to.max(meant).max(from))
             .as_secs_f64();
+    }
+
+    /// Notes that an operation due at `due`, meant to go out at `meant`, went out at `sent` (if it
+    /// was due in the measured time).
+    pub fn record_sent(&mut self, due: Instant, meant: Instant, sent: Instant) {
+        if due >= self.measure_from {
+            self.send_late
+                .saturating_record(nanos(sent.saturating_duration_since(meant)));
+        }
     }
 
     /// Notes how many requests are in flight now.
@@ -359,6 +383,7 @@ impl Recorder {
             errors: self.errors,
             intervals: self.intervals,
             pacing: self.pacing,
+            send_late: self.send_late,
             measured: stopped.saturating_duration_since(self.measure_from),
             wall: end.saturating_duration_since(self.measure_from),
             measured_from: self.measure_from_wall,

@@ -7,18 +7,26 @@
 //! node took and could not start) and their throughput (tasks completed per second), the
 //! compactions running and the hints waiting. The samples are kept as sampled, never averaged
 //! away, and the report says how they were taken and what they cost (rounds, queries, how long a
-//! round took). [`RingSide::weigh`] adds the ring's evidence to the rate's verdict.
+//! round took), with how long each node took to answer them before the load began (its
+//! distance, with nothing queued) and in every round. [`RingSide::weigh`] adds the ring's
+//! evidence to the rate's verdict.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use cluster::ring_view::{NodeSample, PoolState, QUERIES_PER_NODE, RingWatch};
+use cluster::ring_view::{Baseline, NodeSample, PoolState, QUERIES_PER_NODE, RingWatch};
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::limiter::{Evidence, Limiter, Verdict};
+mod distance;
+mod strain;
+mod weigh;
+
+pub use distance::LocalDistance;
+pub use strain::{SATURATED_PENDING, Strain};
+pub use weigh::NETWORK_ROUND_MS;
 
 /// How often the ring is sampled.
 pub const INTERVAL: Duration = Duration::from_secs(1);
@@ -38,6 +46,9 @@ pub struct RingSide {
     pub round_ms_p50: f64,
     /// The longest round, ms.
     pub round_ms_max: f64,
+    /// The datacenter the workload's requests stayed in (the watching session's).
+    #[serde(default)]
+    pub local_dc: String,
     /// Every node's series.
     pub nodes: Vec<NodeSeries>,
 }
@@ -49,6 +60,10 @@ pub struct NodeSeries {
     pub address: String,
     /// Its datacenter.
     pub datacenter: String,
+    /// How long it took to answer a round before the load began, ms (the fastest of
+    /// [`cluster::ring_view::BASELINE_ROUNDS`]): its distance from the client, nothing queued.
+    #[serde(default)]
+    pub baseline_ms: Option<f64>,
     /// One entry per round.
     pub seconds: Vec<NodeSecond>,
 }
@@ -66,6 +81,10 @@ pub struct NodeSecond {
     pub compactions: u32,
     /// Hint files waiting for other nodes.
     pub hint_files: i64,
+    /// How long it took to answer the round, ms: its distance and, under load, its queue (the
+    /// view's queries pass through the same request stage as the workload's).
+    #[serde(default)]
+    pub took_ms: f64,
 }
 
 impl NodeSecond {
@@ -96,30 +115,6 @@ pub struct PoolSecond {
     pub completed_per_s: f64,
 }
 
-/// The ring's strongest sign of saturation: a pool that queued work.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Strain {
-    /// The pool.
-    pub pool: String,
-    /// The node, with its datacenter.
-    pub node: String,
-    /// Most tasks pending in one round.
-    pub pending_max: i64,
-    /// Most tasks blocked in one round.
-    pub blocked_max: i64,
-    /// Rounds in which it had work queued (pending or blocked), and rounds in all.
-    pub queued_rounds: usize,
-    /// Rounds the node answered.
-    pub rounds: usize,
-}
-
-/// A queue this deep, in at least a quarter of the rounds, is a ring that cannot keep up.
-const SATURATED_PENDING: i64 = 8;
-
-/// A median round of the ring's own view at least this long (loopback: about 1 ms) can be the
-/// network's, when it is also at least half the requests' service time.
-pub const NETWORK_ROUND_MS: f64 = 10.0;
-
 /// One round as sampled.
 struct Round {
     at: Instant,
@@ -131,11 +126,14 @@ struct Round {
 pub struct RingWatcher {
     rounds: Arc<Mutex<Vec<Round>>>,
     task: JoinHandle<()>,
+    local_dc: String,
+    baseline: Baseline,
 }
 
 impl RingWatcher {
     /// Starts sampling now (the first round is the baseline of the throughput that follows).
     pub fn start(watch: RingWatch) -> RingWatcher {
+        let (local_dc, baseline) = (watch.local_dc().to_owned(), watch.baseline().clone());
         let rounds = Arc::new(Mutex::new(Vec::new()));
         let kept = Arc::clone(&rounds);
         let task = tokio::spawn(async move {
@@ -150,7 +148,12 @@ impl RingWatcher {
                     .push(round);
             }
         });
-        RingWatcher { rounds, task }
+        RingWatcher {
+            rounds,
+            task,
+            local_dc,
+            baseline,
+        }
     }
 
     /// Stops sampling and keeps the rounds from `measured_from` on, with the round before it as
@@ -160,7 +163,7 @@ impl RingWatcher {
         self.task.abort();
         let rounds =
             std::mem::take(&mut *self.rounds.lock().unwrap_or_else(PoisonError::into_inner));
-        RingSide::from_rounds(&rounds, measured_from)
+        RingSide::from_rounds(&rounds, measured_from).timed_before(&self.local_dc, &self.baseline)
     }
 }
 
@@ -171,6 +174,16 @@ impl RingSide {
             how: format!("not sampled: {why}"),
             ..RingSide::default()
         }
+    }
+
+    /// The same, with how long each node took to answer before the load, and which datacenter
+    /// the workload stayed in.
+    fn timed_before(mut self, local_dc: &str, baseline: &Baseline) -> RingSide {
+        self.local_dc = local_dc.to_owned();
+        for node in &mut self.nodes {
+            node.baseline_ms = (baseline.get(&node.address)).map(|took| took.as_secs_f64() * 1e3);
+        }
+        self
     }
 
     fn from_rounds(rounds: &[Round], measured_from: Instant) -> RingSide {
@@ -199,6 +212,7 @@ impl RingSide {
                 let series = nodes.entry(&sample.address).or_insert_with(|| NodeSeries {
                     address: sample.address.clone(),
                     datacenter: sample.datacenter.clone(),
+                    baseline_ms: None,
                     seconds: Vec::new(),
                 });
                 let at_s = round
@@ -220,40 +234,9 @@ impl RingSide {
             queries_per_node: QUERIES_PER_NODE,
             round_ms_p50: took.get(took.len() / 2).copied().unwrap_or(0.0),
             round_ms_max: took.last().copied().unwrap_or(0.0),
+            local_dc: String::new(),
             nodes: nodes.into_values().collect(),
         }
-    }
-
-    /// The pool that queued the most work, if any node queued any.
-    pub fn strain(&self) -> Option<Strain> {
-        let mut worst: Option<Strain> = None;
-        for node in &self.nodes {
-            let answered: Vec<&NodeSecond> = node.seconds.iter().filter(|s| s.answered).collect();
-            let names: std::collections::BTreeSet<&String> =
-                answered.iter().flat_map(|s| s.pools.keys()).collect();
-            for name in names {
-                let states: Vec<PoolSecond> = answered
-                    .iter()
-                    .filter_map(|s| s.pools.get(name).copied())
-                    .collect();
-                let strain = Strain {
-                    pool: name.clone(),
-                    node: format!("{} ({})", node.address, node.datacenter),
-                    pending_max: states.iter().map(|p| p.pending).max().unwrap_or(0),
-                    blocked_max: states.iter().map(|p| p.blocked).max().unwrap_or(0),
-                    queued_rounds: states
-                        .iter()
-                        .filter(|p| p.pending > 0 || p.blocked > 0)
-                        .count(),
-                    rounds: answered.len(),
-                };
-                let depth = |s: &Strain| s.pending_max + s.blocked_max;
-                if depth(&strain) > 0 && worst.as_ref().is_none_or(|w| depth(&strain) > depth(w)) {
-                    worst = Some(strain);
-                }
-            }
-        }
-        worst
     }
 
     /// The pool's tasks completed per second over the measured rounds, every node together.
@@ -310,117 +293,16 @@ impl RingSide {
             1 => "1 node".to_owned(),
             n => format!("{n} nodes"),
         };
+        let local = self.local_distance().map_or_else(String::new, |d| {
+            format!(
+                ", {} answering in {:.1} ms before the load and {:.1} ms during it",
+                d.datacenter, d.before_ms, d.during_ms
+            )
+        });
         format!(
-            "the ring's own view ({nodes}, {} rounds of system_views, a round {:.1} ms at the median{unanswered}): {queues}",
+            "the ring's own view ({nodes}, {} rounds of system_views, a round {:.1} ms at the median{local}{unanswered}): {queues}",
             self.rounds, self.round_ms_p50
         )
-    }
-
-    /// Whether the ring queued work deep and often enough to be the limit.
-    fn saturated(&self) -> Option<Strain> {
-        self.strain().filter(|s| {
-            s.pending_max + s.blocked_max >= SATURATED_PENDING && s.queued_rounds * 4 >= s.rounds
-        })
-    }
-
-    /// Whether the requests' time went on the way to the ring and back rather than in it: the
-    /// ring's own view (tiny virtual-table queries, every node at once) took a median round of
-    /// at least [`NETWORK_ROUND_MS`] and at least half the requests' median service time, while
-    /// no node ever queued as many as [`SATURATED_PENDING`] tasks (the view's own queries can
-    /// queue a couple) and the machine's CPU was not taken by others (which would slow both as
-    /// well). On loopback a round takes about a millisecond.
-    fn network_bound(&self, e: &Evidence) -> bool {
-        let answered = self
-            .nodes
-            .iter()
-            .any(|node| node.seconds.iter().any(|s| s.answered));
-        answered
-            && self.round_ms_p50 >= NETWORK_ROUND_MS
-            && self.round_ms_p50 >= 0.5 * e.service_p50_s * 1e3
-            && self
-                .strain()
-                .is_none_or(|s| s.pending_max + s.blocked_max < SATURATED_PENDING)
-            && !e.machine_taken_by_others()
-    }
-
-    /// The sentence that says the time went on the network, with its numbers.
-    fn network_clause(&self, e: &Evidence) -> String {
-        let service = if e.service_p50_s > 0.0 {
-            format!(
-                "against a median service time of {:.3} ms",
-                e.service_p50_s * 1e3
-            )
-        } else {
-            "while no request of the run was answered".to_owned()
-        };
-        let queues = match self.strain() {
-            Some(s) => format!(
-                "no node queued more than {} tasks",
-                s.pending_max + s.blocked_max
-            ),
-            None => "no node queued work".to_owned(),
-        };
-        format!(
-            "The time went on the way to the ring and back, not in it: the ring's own view (tiny \
-             virtual-table queries, every node at once) took a median {:.1} ms a round while \
-             {queues}, {service}; on loopback a round takes about 1 ms. The network (on a local \
-             ring, its modelled latency: `bench ring status`) set the service time.",
-            self.round_ms_p50
-        )
-    }
-
-    /// The verdict with the ring's evidence: a full window while the ring queued work is the
-    /// server, not the bound; a full window or failures while the ring answered its own view as
-    /// slowly as the requests, with nothing queued, is the network; every verdict about a limit
-    /// cites what the ring showed.
-    pub fn weigh(&self, mut limiter: Limiter, evidence: &Evidence) -> Limiter {
-        let cites = !matches!(
-            limiter.verdict,
-            Verdict::KeptUp | Verdict::NothingMeasured | Verdict::Unthrottled
-        );
-        let window_verdict = matches!(
-            limiter.verdict,
-            Verdict::InFlightBound | Verdict::ServerLatency
-        );
-        if let (Verdict::InFlightBound, Some(s)) = (limiter.verdict, self.saturated()) {
-            limiter.verdict = Verdict::ServerLatency;
-            limiter.explanation = format!(
-                "The window was full because the ring could not keep up: {} on {} queued up to {} tasks ({} blocked) in {} of {} seconds; a larger window would only queue more. {}",
-                s.pool,
-                s.node,
-                s.pending_max,
-                s.blocked_max,
-                s.queued_rounds,
-                s.rounds,
-                limiter.explanation
-            );
-        } else if window_verdict && self.network_bound(evidence) {
-            limiter.verdict = Verdict::NetworkLatency;
-            let target = evidence.target_rate.unwrap_or(evidence.achieved_rate);
-            limiter.explanation = format!(
-                "{} At this latency the target needs about {:.0} requests in flight (Little's \
-                 law) and the window holds {}: raise --max-in-flight, or bring the client nearer \
-                 the ring. {}",
-                self.network_clause(evidence),
-                evidence.needed_in_flight(target, evidence.service_p50_s),
-                evidence.max_in_flight,
-                limiter.explanation
-            );
-        } else if cites && !self.nodes.is_empty() {
-            let stop = if limiter.explanation.ends_with('.') {
-                ""
-            } else {
-                "."
-            };
-            // Failures while the time went on the network say so; other limits cite the ring.
-            let evidence = if limiter.verdict == Verdict::Failures && self.network_bound(evidence) {
-                self.network_clause(evidence)
-            } else {
-                format!("Server side: {}.", self.describe())
-            };
-            limiter.explanation = format!("{}{stop} {evidence}", limiter.explanation);
-        }
-        limiter
     }
 }
 
@@ -459,6 +341,7 @@ fn second(
         pools,
         compactions: sample.compactions,
         hint_files: sample.hint_files,
+        took_ms: sample.took.as_secs_f64() * 1e3,
     }
 }
 

@@ -1,7 +1,11 @@
+//! The tests of `ring_side`: rounds as sampled become the report's series, and the ring's
+//! evidence weighs in the rate's verdict.
+
 use super::*;
+use crate::limiter::{Evidence, Limiter, Verdict};
 
 /// A node's answer with one pool: MutationStage with `pending` queued and `completed` so far.
-fn sample(address: &str, pending: i64, completed: i64) -> NodeSample {
+pub(super) fn sample(address: &str, pending: i64, completed: i64) -> NodeSample {
     let state = PoolState {
         active: 2,
         pending,
@@ -15,10 +19,11 @@ fn sample(address: &str, pending: i64, completed: i64) -> NodeSample {
         compactions: 1,
         hint_files: 0,
         failed: None,
+        took: Duration::from_millis(1),
     }
 }
 
-fn unanswered(address: &str) -> NodeSample {
+pub(super) fn unanswered(address: &str) -> NodeSample {
     NodeSample {
         failed: Some("timed out".to_owned()),
         pools: BTreeMap::new(),
@@ -27,7 +32,7 @@ fn unanswered(address: &str) -> NodeSample {
 }
 
 /// Rounds one second apart from `start`, one per list of samples.
-fn rounds(start: Instant, samples: Vec<Vec<NodeSample>>) -> Vec<Round> {
+pub(super) fn rounds(start: Instant, samples: Vec<Vec<NodeSample>>) -> Vec<Round> {
     samples
         .into_iter()
         .enumerate()
@@ -95,11 +100,11 @@ fn an_unanswered_round_is_kept_as_such_and_the_next_rate_counts_from_the_last_an
 }
 
 /// Evidence of a run whose requests took a median 1 ms, on a machine half busy.
-fn quiet() -> Evidence {
+pub(super) fn quiet() -> Evidence {
     Evidence::example()
 }
 
-fn limited_by_the_bound() -> Limiter {
+pub(super) fn limited_by_the_bound() -> Limiter {
     Limiter {
         verdict: Verdict::InFlightBound,
         explanation: "The window of 64 was full.".to_owned(),
@@ -130,6 +135,52 @@ fn a_full_window_while_a_node_queued_work_is_the_server_not_the_bound() {
         "{}",
         limiter.explanation
     );
+}
+
+#[test]
+fn a_ring_is_saturated_only_when_it_queued_eight_tasks_in_a_quarter_of_the_seconds() {
+    let start = Instant::now();
+    // As one node that kept up with 1000 visits/s here: 8 tasks queued once, a task or two in
+    // 9 of 30 rounds. Deep once and shallow often is not a ring that cannot keep up.
+    let mut shallow: Vec<Vec<NodeSample>> = (0..30)
+        .map(|i| vec![sample("10.0.0.1", i64::from(i % 3 == 0), 0)])
+        .collect();
+    shallow[4] = vec![sample("10.0.0.1", 8, 0)];
+    let side = RingSide::from_rounds(&rounds(start, shallow), start);
+    let strain = side.strain().expect("a strain");
+    assert_eq!((strain.depth(), strain.deep_rounds), (8, 1));
+    assert!(strain.queued_rounds * 4 >= strain.rounds, "{strain:?}");
+    assert_eq!(side.saturated(), None);
+    assert_eq!(
+        side.weigh(limited_by_the_bound(), &quiet()).verdict,
+        Verdict::InFlightBound
+    );
+    // Eight or more in 8 of 30 rounds (more than a quarter): the ring could not keep up.
+    let deep: Vec<Vec<NodeSample>> = (0..30)
+        .map(|i| vec![sample("10.0.0.1", if i % 4 == 0 { 9 } else { 0 }, 0)])
+        .collect();
+    let side = RingSide::from_rounds(&rounds(start, deep), start);
+    let saturated = side.saturated().expect("saturated");
+    assert_eq!((saturated.deep_rounds, saturated.rounds), (8, 30));
+    let limiter = side.weigh(limited_by_the_bound(), &quiet());
+    assert_eq!(limiter.verdict, Verdict::ServerLatency);
+    assert!(
+        limiter.explanation.contains("8 or more in 8 of 30 seconds"),
+        "{}",
+        limiter.explanation
+    );
+    // Seven of 30 is under a quarter.
+    let rare: Vec<Vec<NodeSample>> = (0..30)
+        .map(|i| {
+            vec![sample(
+                "10.0.0.1",
+                if i % 4 == 0 && i > 0 { 9 } else { 0 },
+                0,
+            )]
+        })
+        .collect();
+    let side = RingSide::from_rounds(&rounds(start, rare), start);
+    assert_eq!(side.saturated(), None);
 }
 
 #[test]
@@ -185,85 +236,41 @@ fn a_ring_not_sampled_says_why_and_weighs_nothing() {
     assert_eq!(RingSide::from_rounds(&[], Instant::now()).nodes.len(), 0);
 }
 
-/// Rounds of an idle ring that each took `took`.
-fn slow_rounds(start: Instant, took: Duration, count: usize) -> Vec<Round> {
-    (0..count)
-        .map(|i| Round {
-            at: start + Duration::from_secs(i as u64),
-            took,
-            samples: vec![sample("10.0.0.1", 0, 0)],
-        })
-        .collect()
-}
-
 #[test]
-fn a_full_window_while_the_ring_answered_its_view_as_slowly_with_nothing_queued_is_the_network() {
+fn a_run_that_caught_up_late_is_weighed_with_the_ring_like_one_that_fell_short() {
     let start = Instant::now();
-    let side = RingSide::from_rounds(&slow_rounds(start, Duration::from_millis(62), 4), start);
-    // Requests took a median 64 ms: the ring's own tiny queries took as long.
-    let far = Evidence {
-        service_p50_s: 0.064,
-        target_rate: Some(200.0),
-        max_in_flight: 6,
+    // The window was full for 37 of 60 s at a flat 80 ms of service, while the node queued
+    // 40 tasks or more every second: the ring could not keep up, though the backlog drained.
+    let queued = || vec![sample("10.0.0.1", 40, 0)];
+    let side = RingSide::from_rounds(&rounds(start, (0..8).map(|_| queued()).collect()), start);
+    let late = Evidence {
+        target_rate: Some(300.0),
+        achieved_rate: 300.0,
+        succeeded_rate: 300.0,
+        pacing: crate::tally::Pacing {
+            waiting_for_permits_s: 37.0,
+            late_with_free_permits_s: 0.4,
+            peak_in_flight: 64,
+        },
+        wait_p50_s: 1.978,
+        send_late_p50_s: 1.978,
+        max_in_flight: 64,
+        service_p10_s: 0.07,
+        service_p50_s: 0.08,
         ..quiet()
     };
-    let limiter = side.weigh(limited_by_the_bound(), &far);
-    assert_eq!(limiter.verdict, Verdict::NetworkLatency);
-    assert_eq!(limiter.verdict.describe(), "the network's latency");
-    for part in [
-        "took a median 62.0 ms a round while no node queued work",
-        "against a median service time of 64.000 ms",
-        "about 38 requests in flight",
-        "the window holds 6",
-    ] {
-        assert!(
-            limiter.explanation.contains(part),
-            "{part}: {}",
-            limiter.explanation
-        );
-    }
-    // Failures keep their verdict, and say where the time went.
-    let failed = Limiter {
-        verdict: Verdict::Failures,
-        ..limited_by_the_bound()
-    };
-    let limiter = side.weigh(failed, &far);
-    assert_eq!(limiter.verdict, Verdict::Failures);
-    assert!(limiter.explanation.contains("the way to the ring and back"));
-}
-
-#[test]
-fn slow_rounds_are_not_the_network_when_quick_beside_the_requests_or_the_machine_is_full() {
-    let start = Instant::now();
-    let side = RingSide::from_rounds(&slow_rounds(start, Duration::from_millis(12), 4), start);
-    // The requests took 40 ms, the ring's view 12: the time was in the server.
-    let slow_server = Evidence {
-        service_p50_s: 0.040,
-        ..quiet()
-    };
-    assert_eq!(
-        side.weigh(limited_by_the_bound(), &slow_server).verdict,
-        Verdict::InFlightBound
+    let limiter = side.weigh(crate::limiter::diagnose(&late), &late);
+    assert_eq!(limiter.verdict, Verdict::ServerLatency);
+    assert!(
+        limiter
+            .explanation
+            .starts_with("The window was full because the ring could not keep up"),
+        "{}",
+        limiter.explanation
     );
-    // A round of 12 ms beside requests of 14 ms, on a machine other processes took: the CPU.
-    let busy = Evidence {
-        service_p50_s: 0.014,
-        machine_busy: 0.99,
-        cores_busy: 0.1,
-        ..quiet()
-    };
-    assert_eq!(
-        side.weigh(limited_by_the_bound(), &busy).verdict,
-        Verdict::InFlightBound
-    );
-    // Rounds of 5 ms are never the network (loopback takes about 1 ms, a busy one a few).
-    let near = RingSide::from_rounds(&slow_rounds(start, Duration::from_millis(5), 4), start);
-    let quick = Evidence {
-        service_p50_s: 0.004,
-        ..quiet()
-    };
-    assert_eq!(
-        near.weigh(limited_by_the_bound(), &quick).verdict,
-        Verdict::InFlightBound
+    assert!(
+        (limiter.warning.as_deref()).is_some_and(|w| w.contains("only by catching up late")),
+        "{:?}",
+        limiter.warning
     );
 }

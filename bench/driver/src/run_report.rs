@@ -104,6 +104,8 @@ impl Run {
             measured_seconds: seconds,
             pacing: recording.pacing,
             wait_p50_s: Percentiles::of(&recording.histograms.wait).p50 / 1e6,
+            send_late_p50_s: Percentiles::of(&recording.send_late).p50 / 1e6,
+            pace_window_s: self.args.pace_window.as_secs_f64(),
             max_in_flight: self.args.max_in_flight as usize,
             requests_per_op: self.workload.requests_per_op,
             service_p10_s: all_service.value_at_quantile(0.1) as f64 / 1e9,

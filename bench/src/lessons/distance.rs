@@ -214,7 +214,10 @@ fn finding(local: &Timed, quorum: &Timed, extra_ms: f64, modelled: &Option<Strin
 /// The delay the ring models, when the contact points are a local ring of this machine's that
 /// models one.
 fn modelled_distance(lab: &Lab) -> Option<String> {
-    let (name, latency) = cluster::local::modelled_network(&lab.args.connection.contact_points())?;
+    // Contact points that reach more than one running ring say nothing here: the page's
+    // network line says which rings, and that the delay is not known.
+    let (name, latency) =
+        cluster::local::modelled_network(&lab.args.connection.contact_points()).ok()??;
     Some(if latency.between_dcs.is_zero() {
         format!(
             "The ring (local ring '{name}') adds no delay between its datacenters: they share \

@@ -386,6 +386,7 @@ fn ring(served: &[f64], queued: &[i64], silent: Option<usize>) -> RingSide {
     let node = |address: &str, silent: Option<usize>| NodeSeries {
         address: address.to_owned(),
         datacenter: "dc1".to_owned(),
+        baseline_ms: None,
         seconds: (served.iter().zip(queued))
             .enumerate()
             .map(|(i, (&served, &queued))| NodeSecond {

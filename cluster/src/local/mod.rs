@@ -10,6 +10,7 @@ mod config;
 pub mod delay;
 mod jars;
 mod metrics;
+mod modelled;
 mod ports;
 mod process;
 mod readiness;
@@ -26,6 +27,9 @@ use std::time::Duration;
 pub use delay::Latency;
 pub use jars::{DEFAULT_CASSANDRA_VERSION, Jars};
 pub use metrics::{METRICS_PORT, metrics_endpoint};
+pub use modelled::{
+    AmbiguousRing, describe_modelled_network, modelled_network, modelled_network_in,
+};
 pub use process::ProcessState;
 pub use ring::{LocalRing, NodeSignal};
 pub use security::{SUPERUSER, Security, SecurityFiles};
@@ -273,31 +277,6 @@ impl Home {
             }
         }
     }
-}
-
-/// The network a local ring of this machine models for clients of `hosts` (contact points,
-/// `host` or `host:port`), if one of its nodes answers at one of them and it models any delay:
-/// the ring's name and its latencies. Reports use it to say how much delay their numbers carry.
-pub fn modelled_network(hosts: &[String]) -> Option<(String, Latency)> {
-    let home = Home::from_env();
-    home.ring_names().into_iter().find_map(|name| {
-        let state = RingState::load(&home.ring_dir(&name)).ok()??;
-        let ours = state.nodes.iter().any(|node| {
-            let addresses = [state.client_address(&node.plan), node.plan.address];
-            hosts.iter().any(|host| {
-                let ip = host.rsplit_once(':').map_or(host.as_str(), |(ip, _)| ip);
-                addresses.iter().any(|a| a.to_string() == ip)
-            })
-        });
-        (ours && state.latency.is_modelled()).then_some((name, state.latency))
-    })
-}
-
-/// [`modelled_network`] in words, for a report: "local ring 'far': 1ms each way client-node
-/// (modelled by delaying proxies), not a real network".
-pub fn describe_modelled_network(hosts: &[String]) -> Option<String> {
-    modelled_network(hosts)
-        .map(|(name, latency)| format!("local ring '{name}': {latency}, not a real network"))
 }
 
 /// The heap per node of a new ring when none is asked for: three nodes and the load generator

@@ -4,6 +4,7 @@ mod ending;
 mod faults;
 mod registry;
 mod ring_side;
+mod verdicts;
 mod window_example;
 mod writes;
 

@@ -110,11 +110,18 @@ async fn a_rate_the_node_cannot_take_gets_a_verdict_that_cites_the_ring() -> any
     let run = RunReport::read(&report)?;
     let limiter = &run.limiter;
     assert_ne!(limiter.verdict, Verdict::KeptUp, "{}", limiter.explanation);
+    // A busy server on loopback is never the network, however slowly it answered its view.
+    assert_ne!(
+        limiter.verdict,
+        Verdict::NetworkLatency,
+        "{}",
+        limiter.explanation
+    );
     let ring = run.ring.as_ref().expect("a ring section");
     let cited = match limiter.verdict {
         // The window filled while the node queued work: the verdict names that queue.
         Verdict::ServerLatency if limiter.explanation.starts_with("The window was full") => {
-            let strain = ring.strain().expect("the queue the verdict names");
+            let strain = ring.saturated().expect("the queue the verdict names");
             limiter.explanation.contains(&strain.pool)
         }
         _ => limiter

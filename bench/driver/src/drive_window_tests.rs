@@ -1,0 +1,124 @@
+//! The pace window under tokio's paused clock: visits due within one window go out together,
+//! each as late as the window made it in its wait and response times, but the window's wait is
+//! the plan, so the verdict's split of lateness counts from the window's send time.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::tests::{never, plan, run};
+use super::*;
+use crate::limiter::{Evidence, Verdict, diagnose};
+use crate::pace::End;
+use crate::record::Percentiles;
+
+const MS: Duration = Duration::from_millis(1);
+
+#[tokio::test(start_paused = true)]
+async fn a_pace_window_sends_in_batches_each_as_late_as_the_window_made_it() {
+    let start = Instant::now() + MS;
+    let end = End {
+        operations: Some(120),
+        after: None,
+    };
+    let batched = Plan {
+        pace_window: 5 * MS,
+        ..plan(start, Some(1000.0), end, 64)
+    };
+    let (recording, outcome, calls) = run(&batched, |sent| sent + MS, never()).await;
+    assert_eq!((outcome.started, outcome.missed), (120, 0));
+    // Operation 0 goes at the start. Then at 1000/s a wake-up waits 5 ms after the first
+    // operation due since the last went out, and takes the six due by then: 1 + 20 wake-ups for
+    // 120 operations.
+    let mut wakes: Vec<Instant> = calls.iter().map(|(_, _, sent)| *sent).collect();
+    wakes.dedup();
+    assert_eq!(wakes.len(), 21);
+    for (n, intended, sent) in &calls {
+        assert_eq!(
+            *intended,
+            start + Duration::from_millis(*n),
+            "{n} was due then"
+        );
+        let late = *sent - *intended;
+        assert!(late <= 5 * MS, "operation {n} went out {late:?} late");
+    }
+    // The lateness is the report's: every response counts from the due time.
+    let response = Percentiles::of(&recording.histograms.response);
+    assert!((response.max - 6_000.0).abs() < 10.0, "{response:?}");
+    assert!((response.p50 - 3_000.0).abs() < 600.0, "{response:?}");
+
+    // A run bounded by time sends every operation due before its end: the last window is not
+    // batched (waking at the end would miss them).
+    let timed = End {
+        operations: None,
+        after: Some(Duration::from_millis(100)),
+    };
+    let batched = Plan {
+        pace_window: 5 * MS,
+        ..plan(start + Duration::from_secs(2), Some(1000.0), timed, 64)
+    };
+    let (_, outcome, _) = run(&batched, |sent| sent + MS, never()).await;
+    assert_eq!((outcome.started, outcome.missed), (100, 0));
+
+    // Without a window, one wake-up per operation, each on time.
+    let (_, _, calls) = run(
+        &plan(start + Duration::from_secs(3), Some(1000.0), end, 64),
+        |sent| sent + MS,
+        never(),
+    )
+    .await;
+    let mut wakes: Vec<Instant> = calls.iter().map(|(_, _, sent)| *sent).collect();
+    wakes.dedup();
+    assert_eq!(wakes.len(), 120);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_pace_window_is_not_booked_as_the_clients_lateness() {
+    let start = Instant::now() + MS;
+    let end = End {
+        operations: Some(2000),
+        after: None,
+    };
+    let batched = Plan {
+        pace_window: 5 * MS,
+        ..plan(start, Some(1000.0), end, 64)
+    };
+    let (recording, outcome, _) = run(&batched, |sent| sent + MS, never()).await;
+    assert_eq!((outcome.started, outcome.missed), (2000, 0));
+    // Batches of six, each sent 5 ms after its first was due: that wait is the window's, and
+    // the loop sent every visit when the window said. Counted from the due time, five sixths of
+    // the 2 s would be "late with permits free", which blames the client's CPU.
+    assert!(
+        recording.pacing.late_with_free_permits_s < 0.001,
+        "{:?}",
+        recording.pacing
+    );
+    assert_eq!(recording.pacing.waiting_for_permits_s, 0.0);
+    let late = Percentiles::of(&recording.send_late);
+    assert!(
+        late.count == 2000 && late.max < 1.0,
+        "from the window's send time (µs): {late:?}"
+    );
+    // The wait and response times still count from the due time: the window is in them.
+    let wait = Percentiles::of(&recording.histograms.wait);
+    assert!((2_000.0..=3_100.0).contains(&wait.p50), "{wait:?}");
+    assert!((wait.max - 5_000.0).abs() < 10.0, "{wait:?}");
+    // So the verdict is that the run kept up on time, not that the client's CPU held it.
+    let service = Percentiles::of(&recording.histograms.service[0]);
+    let evidence = Evidence {
+        target_rate: Some(1000.0),
+        achieved_rate: 1000.0,
+        succeeded_rate: 1000.0,
+        measured_seconds: 2.0,
+        pacing: recording.pacing,
+        wait_p50_s: wait.p50 / 1e6,
+        send_late_p50_s: late.p50 / 1e6,
+        pace_window_s: 0.005,
+        requests_per_op: 1,
+        service_p50_s: service.p50 / 1e6,
+        operations: 2000,
+        ..Evidence::example()
+    };
+    let limiter = diagnose(&evidence);
+    assert_eq!(limiter.verdict, Verdict::KeptUp, "{}", limiter.explanation);
+}
