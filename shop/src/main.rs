@@ -16,6 +16,7 @@
 //!    schedule, measured and reported the same way.
 
 mod compare;
+mod failed_read;
 mod fanout;
 mod load;
 mod show;
@@ -27,10 +28,11 @@ use std::process::ExitCode;
 use clap::Parser;
 use cluster::cli::{self, UsageError};
 use cluster::{Connection, ConnectionArgs};
-use driver::{Run, RunArgs, measure_on, record::Request};
+use driver::{Run, RunArgs, record::Request};
 use schema::reads::{ShopStatements, Staff, Timesheet};
 use serde::Serialize;
 
+use crate::failed_read::measure_read;
 use crate::fanout::{Fanout, Tag};
 
 /// Read employees' timesheets from Cassandra, all at once, and show that the fan-out costs about
@@ -148,7 +150,7 @@ async fn read_concurrently(
     let session = &cassandra.session;
     let each = staff.iter().map(|person| {
         let read = reads.timesheet(session, person.employee_id);
-        measure_on(cassandra, Tag::Timesheets.index(), read)
+        measure_read(cassandra, Tag::Timesheets.index(), read)
     });
     futures::future::join_all(each).await
 }
@@ -164,7 +166,7 @@ async fn read_sequentially(
     let mut results = Vec::with_capacity(staff.len());
     for person in staff {
         let read = reads.timesheet(session, person.employee_id);
-        results.push(measure_on(cassandra, Tag::Timesheets.index(), read).await);
+        results.push(measure_read(cassandra, Tag::Timesheets.index(), read).await);
     }
     results
 }

@@ -11,7 +11,6 @@ use std::time::{Duration, SystemTime};
 
 use cluster::Connection;
 use cluster::options::parse_duration;
-use driver::measure_on;
 use driver::record::Request;
 use futures::StreamExt;
 use rand::SeedableRng;
@@ -21,6 +20,7 @@ use schema::reads::{Mismatch, RecordedVisit, ShopStatements, Timesheet};
 use serde::Serialize;
 use uuid::Uuid;
 
+use crate::failed_read::measure_read;
 use crate::fanout::{Fanout, Tag};
 
 /// What `--verify` checks, flattened into the shop's options.
@@ -166,14 +166,14 @@ async fn employee(
     match trees {
         None => {
             let every = reads.all_visits(session, employee_id);
-            let (request, all) = measure_on(cassandra, read_visits, every).await;
+            let (request, all) = measure_read(cassandra, read_visits, every).await;
             requests.push(request);
             visits.extend(all.into_iter().flatten());
         }
         Some(trees) => {
             let latest = trees.into_iter().map(|tree| {
                 let latest = reads.visit_before(session, employee_id, tree, before);
-                measure_on(cassandra, read_visits, latest)
+                measure_read(cassandra, read_visits, latest)
             });
             for (request, visit) in futures::future::join_all(latest).await {
                 requests.push(request);
@@ -213,12 +213,12 @@ async fn both_copies(
 ) -> ([Request; 2], Option<Vec<Mismatch>>) {
     let session = &cassandra.session;
     let (tree, production) = futures::join!(
-        measure_on(
+        measure_read(
             cassandra,
             Tag::VerifyTrees.index(),
             reads.check_tree_copy(session, employee_id, &visit)
         ),
-        measure_on(
+        measure_read(
             cassandra,
             Tag::VerifyProduction.index(),
             reads.check_production_copy(session, employee_id, &visit)

@@ -131,18 +131,6 @@ impl RequestError for ExecutionError {
     }
 }
 
-impl RequestError for schema::reads::ReadError {
-    fn failure(&self) -> Failure {
-        match self {
-            schema::reads::ReadError::Request(error) => classify(error),
-            schema::reads::ReadError::Rows(reason) => Failure {
-                kind: ErrorKind::Invalid,
-                detail: Some(reason.clone()),
-            },
-        }
-    }
-}
-
 /// Sorts a driver error into a [`Failure`].
 pub fn classify(error: &ExecutionError) -> Failure {
     let kind = kind_of(error);
