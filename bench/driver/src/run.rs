@@ -198,7 +198,7 @@ impl Run {
     /// connected session, whose local datacenter the watching session takes.
     pub async fn watch_the_ring(&mut self, args: &ConnectionArgs, connection: &Connection) {
         // A local ring with a modelled network: the report says how much delay it added.
-        self.modelled_network = cluster::local::describe_modelled_network(&args.contact_points());
+        self.modelled_network = cluster::local_network::describe_modelled_network(&args.contact_points());
         self.ring = Some(if self.args.no_ring_view {
             Err("--no-ring-view".to_owned())
         } else {

@@ -216,9 +216,10 @@ fn finding(local: &Timed, quorum: &Timed, extra_ms: f64, modelled: &Option<Strin
 fn modelled_distance(lab: &Lab) -> Option<String> {
     // Contact points that reach more than one running ring say nothing here: the page's
     // network line says which rings, and that the delay is not known.
-    let (name, latency) =
-        cluster::local::modelled_network(&lab.args.connection.contact_points()).ok()??;
-    Some(if latency.between_dcs.is_zero() {
+    let ring =
+        cluster::local_network::modelled_network(&lab.args.connection.contact_points()).ok()??;
+    let name = &ring.ring;
+    Some(if ring.dc_latency.is_zero() {
         format!(
             "The ring (local ring '{name}') adds no delay between its datacenters: they share \
              this machine's loopback."
@@ -228,7 +229,7 @@ fn modelled_distance(lab: &Lab) -> Option<String> {
             "The ring (local ring '{name}') models {} each way between its datacenters with \
              delaying proxies, so a round trip between them costs at least twice that: a \
              modelled network, not a real one.",
-            humantime::format_duration(latency.between_dcs)
+            humantime::format_duration(ring.dc_latency)
         )
     })
 }

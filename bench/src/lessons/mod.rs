@@ -114,7 +114,7 @@ pub async fn run(args: &LessonsArgs) -> Result<(LessonsReport, PathBuf)> {
     let started_at = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
     let (lab, nodes) = Lab::set_up(args, &started_at, &folder).await?;
     if let Some(network) =
-        cluster::local::describe_modelled_network(&args.connection.contact_points())
+        cluster::local_network::describe_modelled_network(&args.connection.contact_points())
     {
         eprintln!("bench lessons: network delay added by {network}");
     }
@@ -136,7 +136,7 @@ pub async fn run(args: &LessonsArgs) -> Result<(LessonsReport, PathBuf)> {
         hosts: args.connection.contact_points(),
         local_dc: lab.cassandra.local_dc.clone(),
         nodes: nodes.into_iter().collect(),
-        modelled_network: cluster::local::describe_modelled_network(
+        modelled_network: cluster::local_network::describe_modelled_network(
             &args.connection.contact_points(),
         ),
         options: args.clone(),

@@ -105,7 +105,7 @@ pub async fn run_suite(args: &SuiteArgs, folder: &Path) -> Result<SuiteReport> {
         nodes: session.get_cluster_state().get_nodes_info().len(),
         cassandra_version: crate::suite::setup::release_version(session).await,
         started_locally,
-        modelled_network: cluster::local::describe_modelled_network(
+        modelled_network: cluster::local_network::describe_modelled_network(
             &args.connection.contact_points(),
         ),
     };

@@ -6,11 +6,11 @@
 //! others UP. A running ring of another shape is refused, never silently reused. Rings live under
 //! [`Home`] (`$PICKLE_HOME`, by default `~/.local/share/pickle`), one folder per `--name`.
 
+mod announce;
 mod config;
 pub mod delay;
 mod jars;
 mod metrics;
-mod modelled;
 mod ports;
 mod process;
 mod readiness;
@@ -24,12 +24,11 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::local_network::pickle_home;
+
 pub use delay::Latency;
 pub use jars::{DEFAULT_CASSANDRA_VERSION, Jars};
 pub use metrics::{METRICS_PORT, metrics_endpoint};
-pub use modelled::{
-    AmbiguousRing, describe_modelled_network, modelled_network, modelled_network_in,
-};
 pub use process::ProcessState;
 pub use ring::{LocalRing, NodeSignal};
 pub use security::{SUPERUSER, Security, SecurityFiles};
@@ -202,7 +201,7 @@ impl LocalError {
 }
 
 /// The folder that holds the jar cache and every ring: `$PICKLE_HOME`, else
-/// `$XDG_DATA_HOME/pickle`, else `~/.local/share/pickle`.
+/// `$XDG_DATA_HOME/pickle`, else `~/.local/share/pickle` ([`pickle_home`]).
 #[derive(Debug, Clone)]
 pub struct Home {
     root: PathBuf,
@@ -214,28 +213,24 @@ impl Home {
         Home { root: root.into() }
     }
 
-    /// The home the environment points at.
+    /// The home the environment points at ([`pickle_home`]).
     pub fn from_env() -> Home {
-        if let Some(root) = std::env::var_os("PICKLE_HOME") {
-            return Home::at(root);
-        }
-        if let Some(data) = std::env::var_os("XDG_DATA_HOME") {
-            return Home::at(Path::new(&data).join("pickle"));
-        }
-        let home = std::env::var_os("HOME")
-            .map(PathBuf::from)
-            .unwrap_or_else(std::env::temp_dir);
-        Home::at(home.join(".local/share/pickle"))
+        Home::at(pickle_home())
+    }
+
+    /// The folder of every ring, one folder per ring: where each announces itself to clients.
+    pub fn rings_folder(&self) -> PathBuf {
+        self.root.join("rings")
     }
 
     /// The folder of the ring called `name`.
     pub fn ring_dir(&self, name: &str) -> PathBuf {
-        self.root.join("rings").join(name)
+        self.rings_folder().join(name)
     }
 
     /// The names of every ring that has a folder here, sorted.
     pub fn ring_names(&self) -> Vec<String> {
-        let Ok(entries) = fs::read_dir(self.root.join("rings")) else {
+        let Ok(entries) = fs::read_dir(self.rings_folder()) else {
             return Vec::new();
         };
         let mut names: Vec<String> = entries
@@ -260,7 +255,7 @@ impl Home {
     /// Takes the ring's lock, so that two `up`s (say, two test binaries) never start the same
     /// ring twice. The lock file sits beside the ring's folder, so `--wipe` cannot remove it.
     async fn lock(&self, name: &str) -> Result<fs::File, LocalError> {
-        let rings = self.root.join("rings");
+        let rings = self.rings_folder();
         fs::create_dir_all(&rings).map_err(|source| LocalError::io("create", &rings, source))?;
         let path = rings.join(format!(".{name}.lock"));
         let file =

@@ -111,7 +111,8 @@ impl RingState {
         }
     }
 
-    /// Writes the state atomically.
+    /// Writes the state atomically, and announces it to the clients of this machine (see
+    /// `announce`).
     pub fn save(&self, ring_dir: &Path) -> Result<(), LocalError> {
         let path = Self::path(ring_dir);
         let temporary = ring_dir.join("ring.json.tmp");
@@ -122,7 +123,9 @@ impl RingState {
             })?;
         fs::write(&temporary, text)
             .map_err(|source| LocalError::io("write", &temporary, source))?;
-        fs::rename(&temporary, &path).map_err(|source| LocalError::io("rename", &temporary, source))
+        fs::rename(&temporary, &path)
+            .map_err(|source| LocalError::io("rename", &temporary, source))?;
+        super::announce::announce(self, ring_dir)
     }
 
     /// The modelled delay, each way, between a client and `node`. Clients are modelled in the

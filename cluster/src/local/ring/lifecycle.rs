@@ -8,6 +8,7 @@ use std::fs;
 use std::time::{Duration, Instant};
 
 use super::{LocalRing, distance, is_running, stop_node};
+use crate::local::announce::announce;
 use crate::local::config::NodeConfig;
 use crate::local::jars::Jars;
 use crate::local::metrics::MetricsAgent;
@@ -100,6 +101,8 @@ impl LocalRing {
                 gossip_marks: &marks,
             };
             readiness::wait_until_up(&dir, &state, &wait, &self.access(&state), deadline).await?;
+            // A ring started by an older `bench` has no announcement yet: reused, it has one.
+            announce(&state, &dir)?;
             return Ok((state, UpOutcome::Reused));
         }
         // The heap and metrics of a restarted ring follow this call's, if it gave them.

@@ -1,15 +1,18 @@
-//! The tests of `modelled`: rings in a home of their own, running when a live process claims
-//! their node's folder (a shell waiting on its input, whose command line names that folder, as
-//! a node's JVM does).
+//! The tests of `announce`, read back as every app reads them (`local_network`): rings in a home
+//! of their own, running when a live process claims their node's folder (a shell waiting on its
+//! input, whose command line names that folder, as a node's JVM does).
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use super::*;
 use crate::local::shape::{IpPrefix, Shape};
+use crate::local::{Home, Latency};
+use crate::local_network::modelled_network_in;
 
-/// A ring called `name` on `prefix`, saved in `home`, modelling `client` each way; running when
-/// a process is returned (kill it when done).
+use super::*;
+
+/// A ring called `name` on `prefix`, saved in `home` (which announces it), modelling `client`
+/// each way; running when a process is returned (kill it when done).
 fn ring(home: &Home, name: &str, prefix: &str, client: Duration, run: bool) -> Option<Child> {
     let prefix: IpPrefix = prefix.parse().expect("a prefix");
     let shape = Shape::new(1, 1, prefix).expect("a shape");
@@ -51,22 +54,23 @@ fn hosts(hosts: &[&str]) -> Vec<String> {
 fn only_a_running_ring_says_what_network_a_run_reached() {
     let folder = tempfile::tempdir().expect("a folder");
     let home = Home::at(folder.path());
+    let rings = home.rings_folder();
     let ms = Duration::from_millis;
-    // A ring with 30 ms of client latency, stopped: its saved state still names 127.1.11.1.
+    // A ring with 30 ms of client latency, stopped: its announcement still names 127.1.11.1.
     stop(ring(&home, "far", "127.0.11", ms(30), false));
     let far = hosts(&["127.1.11.1:9042"]);
-    assert_eq!(modelled_network_in(&home, &far), Ok(None));
+    assert_eq!(modelled_network_in(&rings, &far), Ok(None));
     // The same ring running: its delay is what the run carried.
     let running = ring(&home, "far", "127.0.11", ms(30), true);
-    let found = modelled_network_in(&home, &far);
+    let found = modelled_network_in(&rings, &far);
     stop(running);
     assert_eq!(
-        found.map(|f| f.map(|(name, latency)| (name, latency.client))),
+        found.map(|f| f.map(|ring| (ring.ring, ring.client_latency))),
         Ok(Some(("far".to_owned(), ms(30))))
     );
     // Stopped, with another ring running on its nodes' own addresses and no delay: none.
     let near = ring(&home, "near", "127.0.11", Duration::ZERO, true);
-    let found = modelled_network_in(&home, &hosts(&["127.0.11.1"]));
+    let found = modelled_network_in(&rings, &hosts(&["127.0.11.1"]));
     stop(near);
     assert_eq!(found, Ok(None));
 }
@@ -78,7 +82,7 @@ fn contact_points_that_reach_two_running_rings_are_refused_not_guessed() {
     let ms = Duration::from_millis;
     let a = ring(&home, "a", "127.0.31", ms(1), true);
     let b = ring(&home, "b", "127.0.32", Duration::ZERO, true);
-    let found = modelled_network_in(&home, &hosts(&["127.1.31.1", "127.0.32.1"]));
+    let found = modelled_network_in(&home.rings_folder(), &hosts(&["127.1.31.1", "127.0.32.1"]));
     stop(a);
     stop(b);
     let refused = found.expect_err("two rings are refused");
