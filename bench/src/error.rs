@@ -4,7 +4,7 @@
 //! pass through as they are. A usage mistake and an interruption keep their own types as the
 //! source, so that the binary's exit code (2 and 130) finds them in the chain of causes.
 
-use cluster::cli::{Interrupted, UsageError};
+use client::cli::{Interrupted, UsageError};
 
 /// What a `bench` command returns.
 pub type Result<T, E = BenchError> = std::result::Result<T, E>;
@@ -20,10 +20,10 @@ pub enum BenchError {
     Interrupted(#[source] Interrupted),
     /// The ring could not be reached.
     #[error(transparent)]
-    Connect(#[from] cluster::ConnectError),
+    Connect(#[from] client::ConnectError),
     /// The local ring could not be started, stopped or read.
     #[error(transparent)]
-    Ring(#[from] cluster::local::LocalError),
+    Ring(#[from] ring::LocalError),
     /// The schema could not be read, applied or dropped.
     #[error(transparent)]
     Schema(#[from] schema::SchemaError),
@@ -91,7 +91,7 @@ impl BenchError {
 mod tests {
     use std::process::ExitCode;
 
-    use cluster::cli::exit_code;
+    use client::cli::exit_code;
 
     use super::*;
 

@@ -10,8 +10,8 @@
 //! - [`lessons`]: each pattern of the apps as a controlled experiment (`bench lessons`);
 //! - [`capacity`]: a run judged window by window against bounds (`bench check`);
 //! - [`cost`]: what the client itself costs: the raw driver loop, the factory beside it, pacing;
-//! - [`ring`]: `bench ring up | status | down | list ...`, the command-line face of the local ring
-//!   (`cluster::local`); [`error`]: why a command failed;
+//! - [`ring_command`]: `bench ring up | status | down | list ...`, the command-line face of the
+//!   local ring (the `ring` crate); [`error`]: why a command failed;
 //! - [`fuzzing`]: the entry points of the fuzz targets: every file a user hands us, from bytes.
 
 pub mod capacity;
@@ -20,6 +20,6 @@ pub mod error;
 pub mod fuzzing;
 pub mod lessons;
 pub mod report;
-pub mod ring;
+pub mod ring_command;
 pub mod stats;
 pub mod suite;

@@ -14,12 +14,12 @@ use bench::cost::floor::{FloorArgs, write_visits_raw};
 use bench::cost::overhead::{OverheadArgs, measure_overhead};
 use bench::lessons::LessonsArgs;
 use bench::report::suite_report;
-use bench::ring::RingCommand;
+use bench::ring_command::RingCommand;
 use bench::stats::compare::{self, parse_percent};
 use bench::suite::{self, SuiteArgs};
 use clap::{Parser, Subcommand};
-use cluster::ConnectionArgs;
-use cluster::cli::{self, UsageError};
+use client::ConnectionArgs;
+use client::cli::{self, UsageError};
 use driver::report::RunReport;
 
 /// Benchmark a Cassandra ring with the pickle factory and shop: `bench` alone runs the standard

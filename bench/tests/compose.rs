@@ -125,7 +125,7 @@ fn variables_the_apps_read() -> BTreeSet<String> {
     let mut variables = BTreeSet::new();
     for binary in ["factory", "shop", "schema", "bench"] {
         let output = Command::new(assert_cmd::cargo::cargo_bin(binary))
-            .arg(cluster::cli::PRINT_ENV_VARS)
+            .arg(client::cli::PRINT_ENV_VARS)
             .output()
             .expect("the binary runs");
         assert!(output.status.success(), "{binary} --print-env-vars failed");

@@ -6,7 +6,7 @@
 use std::process::Command;
 
 use anyhow::Context as _;
-use cluster::testing;
+use ring::testing;
 
 /// The table row of `variant` in `lesson`.
 fn row<'a>(lesson: &'a serde_json::Value, variant: &str) -> &'a Vec<serde_json::Value> {

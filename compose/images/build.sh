@@ -10,7 +10,7 @@
 #                              target, from release binaries built here on the host
 #
 # What containers cannot download is fetched on the host: Cassandra's jars with Maven (the
-# committed cluster/cassandra/pom.xml, the same jars `bench ring up` runs), cqlsh with pip.
+# committed ring/cassandra/pom.xml, the same jars `bench ring up` runs), cqlsh with pip.
 # Each image is made only when it is missing or its inputs changed (a label holds their hash), so
 # a second run takes seconds. Then point compose at them:
 #
@@ -86,7 +86,7 @@ stage_jars() {
     command -v mvn >/dev/null || fail "Maven is missing: apt-get install maven"
     say "fetching Cassandra $cassandra_version's jars with Maven"
     local log="$stage/maven.log"
-    if ! mvn -B -q -f "$root/cluster/cassandra/pom.xml" dependency:copy-dependencies \
+    if ! mvn -B -q -f "$root/ring/cassandra/pom.xml" dependency:copy-dependencies \
         -DincludeScope=runtime "-Dcassandra.version=$cassandra_version" "-DoutputDirectory=$into" \
         >"$log" 2>&1; then
         tail -20 "$log" >&2
@@ -96,14 +96,14 @@ stage_jars() {
 
 make_cassandra() {
     local image="pickle/cassandra:$cassandra_version" hash context="$stage/cassandra"
-    hash="$(inputs_hash compose/images/build.sh compose/images/cassandra cluster/cassandra)"
+    hash="$(inputs_hash compose/images/build.sh compose/images/cassandra ring/cassandra)"
     if up_to_date "$image" "$hash"; then
         say "$image is up to date"
         return
     fi
     rm -rf "$context" && mkdir -p "$context"
     cp -r "$images/cassandra/." "$context/"
-    cp "$root/cluster/cassandra/jvm17-server.options" "$context/"
+    cp "$root/ring/cassandra/jvm17-server.options" "$context/"
     stage_jars "$context/lib"
     # Wheels for the image's Python (Debian bookworm: CPython 3.11), whatever the host runs,
     # unpacked rather than installed: `pip download` works where pip may not install (PEP 668).

@@ -19,8 +19,8 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::Parser;
-use cluster::cli::{self, UsageError};
-use cluster::{Connection, ConnectionArgs};
+use client::cli::{self, UsageError};
+use client::{Connection, ConnectionArgs};
 use driver::shard::Shard;
 use driver::{Completed, Intended, Run, RunArgs, Workload, measure_write};
 use futures::{StreamExt, TryStreamExt};

@@ -8,8 +8,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use cluster::ConnectionArgs;
-use cluster::cli::{self, UsageError};
+use client::ConnectionArgs;
+use client::cli::{self, UsageError};
 use schema::{Replication, SchemaFile};
 
 /// Apply, check or drop the pickle schema (schema/schema.cql) on a Cassandra ring.

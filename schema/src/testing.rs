@@ -1,7 +1,7 @@
 //! Live-test help for every crate that needs the pickle schema: a fresh keyspace with it applied,
 //! on the shared test ring or on a ring of the test's own.
 
-use cluster::testing;
+use ring::testing;
 
 /// A fresh keyspace, named after `prefix`, with `schema.cql` applied on the test ring. Returns its
 /// name and the `--hosts` value that reaches the ring.

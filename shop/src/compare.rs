@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use cluster::Connection;
+use client::Connection;
 use driver::record::{Percentiles, new_histogram};
 use hdrhistogram::Histogram;
 use schema::reads::{ShopStatements, Staff};

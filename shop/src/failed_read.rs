@@ -9,7 +9,7 @@
 
 use std::future::Future;
 
-use cluster::Connection;
+use client::Connection;
 use driver::errors::{ErrorKind, Failure, RequestError, classify};
 use driver::measure_on;
 use driver::record::Request;

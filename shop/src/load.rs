@@ -5,8 +5,8 @@
 use std::sync::{Mutex, PoisonError};
 
 use anyhow::Context;
-use cluster::Connection;
-use cluster::cli::UsageError;
+use client::Connection;
+use client::cli::UsageError;
 use driver::{Completed, Run, Workload};
 use rand::SeedableRng;
 use rand::rngs::SmallRng;

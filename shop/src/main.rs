@@ -26,8 +26,8 @@ mod verify;
 use std::process::ExitCode;
 
 use clap::Parser;
-use cluster::cli::{self, UsageError};
-use cluster::{Connection, ConnectionArgs};
+use client::cli::{self, UsageError};
+use client::{Connection, ConnectionArgs};
 use driver::{Run, RunArgs, record::Request};
 use schema::reads::{ShopStatements, Staff, Timesheet};
 use serde::Serialize;

@@ -9,8 +9,8 @@
 
 use std::time::{Duration, SystemTime};
 
-use cluster::Connection;
-use cluster::options::parse_duration;
+use client::Connection;
+use client::options::parse_duration;
 use driver::record::Request;
 use futures::StreamExt;
 use rand::SeedableRng;
@@ -38,7 +38,7 @@ pub struct VerifyArgs {
 
     /// Visits younger than this are not verified: their three writes may still be in flight.
     #[arg(long, env = "SHOP_VERIFY_GRACE", value_name = "DURATION", default_value = "15s", value_parser = parse_duration, allow_hyphen_values = true)]
-    #[serde(serialize_with = "cluster::options::serialize_duration")]
+    #[serde(serialize_with = "client::options::serialize_duration")]
     pub verify_grace: Duration,
 }
 

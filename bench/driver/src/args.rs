@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use clap::{Args, ValueEnum};
-use cluster::cli::UsageError;
-use cluster::options::{parse_duration, serialize_duration};
+use client::cli::UsageError;
+use client::options::{parse_duration, serialize_duration};
 use serde::Serialize;
 
 use crate::shard::{Shard, parse_start_at};
@@ -140,7 +140,7 @@ pub struct RunArgs {
     /// operation, which at fixed rates is most of the client's CPU. 0 (the default) wakes for
     /// each operation. Up to 10ms.
     #[arg(long, env = "PICKLE_PACE_WINDOW", value_name = "DURATION", default_value = "0s", value_parser = parse_pace_window, allow_hyphen_values = true)]
-    #[serde(serialize_with = "cluster::options::serialize_duration")]
+    #[serde(serialize_with = "client::options::serialize_duration")]
     pub pace_window: Duration,
 
     /// Threads that run this client. 1 (the default): the schedule, the driver's connections
@@ -156,7 +156,7 @@ pub struct RunArgs {
 
 /// A pace window: a duration of at most 10 ms (a longer one would be a different schedule).
 pub fn parse_pace_window(text: &str) -> Result<Duration, String> {
-    let window = cluster::options::parse_duration(text)?;
+    let window = client::options::parse_duration(text)?;
     if window > Duration::from_millis(10) {
         return Err(format!(
             "'{text}' is longer than the 10ms a pace window may be: it delays operations by up to \

@@ -8,7 +8,7 @@
 
 use std::future::Future;
 
-use cluster::Connection;
+use client::Connection;
 use scylla::errors::ExecutionError;
 use scylla::response::query_result::QueryResult;
 use tokio::time::Instant;

@@ -1,7 +1,7 @@
 //! The ring's side of a run: what every node said about its own load, once a second, while the
 //! run was measured, beside the client's numbers in the same report.
 //!
-//! A [`RingWatcher`] samples [`cluster::ring_view`] once a second on a task of its own (a
+//! A [`RingWatcher`] samples [`client::ring_view`] once a second on a task of its own (a
 //! session of its own too, so the client's hot path never waits for it). Its rounds become a
 //! [`RingSide`]: per node and per second, the thread pools' queues (pending, blocked: work the
 //! node took and could not start) and their throughput (tasks completed per second), the
@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use cluster::ring_view::{Baseline, NodeSample, PoolState, QUERIES_PER_NODE, RingWatch};
+use client::ring_view::{Baseline, NodeSample, PoolState, QUERIES_PER_NODE, RingWatch};
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -61,7 +61,7 @@ pub struct NodeSeries {
     /// Its datacenter.
     pub datacenter: String,
     /// How long it took to answer a round before the load began, ms (the fastest of
-    /// [`cluster::ring_view::BASELINE_ROUNDS`]): its distance from the client, nothing queued.
+    /// [`client::ring_view::BASELINE_ROUNDS`]): its distance from the client, nothing queued.
     #[serde(default)]
     pub baseline_ms: Option<f64>,
     /// One entry per round.
@@ -75,7 +75,7 @@ pub struct NodeSecond {
     pub at_s: f64,
     /// Whether the node answered (when not, nothing else is set).
     pub answered: bool,
-    /// The thread pools that matter ([`cluster::ring_view::POOLS`]), by name.
+    /// The thread pools that matter ([`client::ring_view::POOLS`]), by name.
     pub pools: BTreeMap<String, PoolSecond>,
     /// Compactions running.
     pub compactions: u32,

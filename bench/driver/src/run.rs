@@ -11,8 +11,8 @@
 use std::future::Future;
 use std::time::{Duration, SystemTime};
 
-use cluster::ring_view::RingWatch;
-use cluster::{Connection, ConnectionArgs};
+use client::ring_view::RingWatch;
+use client::{Connection, ConnectionArgs};
 use serde::Serialize;
 use tokio::time::Instant;
 
@@ -77,9 +77,9 @@ pub enum RunError {
 /// Why a run that produced its report still failed ([`Finished::result`]).
 #[derive(Debug, thiserror::Error)]
 pub enum Stopped {
-    /// Ctrl-C or SIGTERM; the [`cluster::cli::Interrupted`] inside makes the exit code 130.
+    /// Ctrl-C or SIGTERM; the [`client::cli::Interrupted`] inside makes the exit code 130.
     #[error("the run stopped early")]
-    Interrupted(#[source] cluster::cli::Interrupted),
+    Interrupted(#[source] client::cli::Interrupted),
     /// Errors stopped it (too many, a fatal one, an outage); the exit code is 1.
     #[error("the run stopped early: {0}")]
     Errors(String),
@@ -128,7 +128,7 @@ impl Finished {
     pub fn result(&self) -> Result<(), Stopped> {
         match &self.outcome.ending {
             Ending::Finished => Ok(()),
-            Ending::Interrupted => Err(Stopped::Interrupted(cluster::cli::Interrupted)),
+            Ending::Interrupted => Err(Stopped::Interrupted(client::cli::Interrupted)),
             other => Err(Stopped::Errors(describe_ending(other))),
         }
     }
@@ -142,7 +142,7 @@ impl Run {
         args: &RunArgs,
         workload: Workload,
         config: &impl Serialize,
-    ) -> Result<Run, cluster::cli::UsageError> {
+    ) -> Result<Run, client::cli::UsageError> {
         let args = args.resolved()?;
         args.validate(workload.requests_per_op)?;
         let config = serde_json::to_value(config).unwrap_or(serde_json::Value::Null);
@@ -186,7 +186,7 @@ impl Run {
     }
 
     /// Notes how far the ring's clock is from this machine's (see
-    /// [`cluster::Connection::clock_offset_ms`]), for the report and the summary.
+    /// [`client::Connection::clock_offset_ms`]), for the report and the summary.
     pub fn note_clock_offset(&mut self, offset_ms: Option<f64>) {
         self.clock_offset_ms = offset_ms;
     }
@@ -198,7 +198,7 @@ impl Run {
     /// connected session, whose local datacenter the watching session takes.
     pub async fn watch_the_ring(&mut self, args: &ConnectionArgs, connection: &Connection) {
         // A local ring with a modelled network: the report says how much delay it added.
-        self.modelled_network = cluster::local_network::describe_modelled_network(&args.contact_points());
+        self.modelled_network = client::local_network::describe_modelled_network(&args.contact_points());
         self.ring = Some(if self.args.no_ring_view {
             Err("--no-ring-view".to_owned())
         } else {
@@ -407,8 +407,8 @@ mod tests {
 
     #[test]
     fn an_interrupted_run_carries_interrupted_as_its_cause_for_exit_code_130() {
-        let stopped = Stopped::Interrupted(cluster::cli::Interrupted);
+        let stopped = Stopped::Interrupted(client::cli::Interrupted);
         let cause = std::error::Error::source(&stopped).expect("a cause");
-        assert!(cause.is::<cluster::cli::Interrupted>());
+        assert!(cause.is::<client::cli::Interrupted>());
     }
 }

@@ -13,7 +13,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::{Duration, SystemTime};
 
-use cluster::cli::UsageError;
+use client::cli::UsageError;
 use serde::{Deserialize, Serialize};
 
 /// Shard `index` (0-based) of `count`. Read from a report, it is checked as [`Shard::new`] checks

@@ -29,12 +29,12 @@ pub struct FloorArgs {
 
     /// How long to measure.
     #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = driver::args::parse_positive_duration, allow_hyphen_values = true)]
-    #[serde(serialize_with = "cluster::options::serialize_duration")]
+    #[serde(serialize_with = "client::options::serialize_duration")]
     pub duration: Duration,
 
     /// How long to write before measuring.
-    #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = cluster::options::parse_duration, allow_hyphen_values = true)]
-    #[serde(serialize_with = "cluster::options::serialize_duration")]
+    #[arg(long, value_name = "DURATION", default_value = "3s", value_parser = client::options::parse_duration, allow_hyphen_values = true)]
+    #[serde(serialize_with = "client::options::serialize_duration")]
     pub warmup: Duration,
 
     /// Threads of the runtime, as the factory's --threads (1: tokio's current-thread runtime).

@@ -54,7 +54,7 @@ pub fn count(
     rates: &[f64],
     rounds: u32,
 ) -> Result<Vec<Counted>> {
-    let valgrind = cluster::local::find_on_path("valgrind").ok_or_else(|| {
+    let valgrind = ring::find_on_path("valgrind").ok_or_else(|| {
         BenchError::Failed(
             "--instructions runs the factory under valgrind, which is not installed: \
              apt-get install valgrind"

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use clap::Args;
-use cluster::{Connection, ConnectionArgs};
+use client::{Connection, ConnectionArgs};
 
 use crate::cost::floor::{FloorArgs, FloorResult};
 use driver::report::RunReport;

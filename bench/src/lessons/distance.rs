@@ -217,7 +217,7 @@ fn modelled_distance(lab: &Lab) -> Option<String> {
     // Contact points that reach more than one running ring say nothing here: the page's
     // network line says which rings, and that the delay is not known.
     let ring =
-        cluster::local_network::modelled_network(&lab.args.connection.contact_points()).ok()??;
+        client::local_network::modelled_network(&lab.args.connection.contact_points()).ok()??;
     let name = &ring.ring;
     Some(if ring.dc_latency.is_zero() {
         format!(

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use cluster::Connection;
+use client::Connection;
 use hdrhistogram::Histogram;
 use schema::model::Visit;
 use schema::workforce::Workforce;

@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
-use cluster::ConnectionArgs;
+use client::ConnectionArgs;
 use serde::Serialize;
 
 pub use lab::Lab;
@@ -53,12 +53,12 @@ pub struct LessonsArgs {
 
     /// Measured time of each variant; the whole run scales with it (about 14 variants).
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = driver::args::parse_positive_duration, allow_hyphen_values = true)]
-    #[serde(serialize_with = "cluster::options::serialize_duration")]
+    #[serde(serialize_with = "client::options::serialize_duration")]
     pub duration: Duration,
 
     /// Unmeasured warm-up before each variant.
-    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = cluster::options::parse_duration, allow_hyphen_values = true)]
-    #[serde(serialize_with = "cluster::options::serialize_duration")]
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = client::options::parse_duration, allow_hyphen_values = true)]
+    #[serde(serialize_with = "client::options::serialize_duration")]
     pub warmup: Duration,
 
     /// Target visits per second of the window lesson; the routing lesson writes at half of it.
@@ -114,7 +114,7 @@ pub async fn run(args: &LessonsArgs) -> Result<(LessonsReport, PathBuf)> {
     let started_at = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
     let (lab, nodes) = Lab::set_up(args, &started_at, &folder).await?;
     if let Some(network) =
-        cluster::local_network::describe_modelled_network(&args.connection.contact_points())
+        client::local_network::describe_modelled_network(&args.connection.contact_points())
     {
         eprintln!("bench lessons: network delay added by {network}");
     }
@@ -136,7 +136,7 @@ pub async fn run(args: &LessonsArgs) -> Result<(LessonsReport, PathBuf)> {
         hosts: args.connection.contact_points(),
         local_dc: lab.cassandra.local_dc.clone(),
         nodes: nodes.into_iter().collect(),
-        modelled_network: cluster::local_network::describe_modelled_network(
+        modelled_network: client::local_network::describe_modelled_network(
             &args.connection.contact_points(),
         ),
         options: args.clone(),

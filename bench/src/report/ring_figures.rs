@@ -3,7 +3,7 @@
 //! the node counted them, and the tasks each node queued in its request pools. Both come from the
 //! run report's [`RingSide`], sampled once a second from the nodes' own `system_views`.
 
-use cluster::ring_view::CLIENT_REQUESTS as REQUESTS;
+use client::ring_view::CLIENT_REQUESTS as REQUESTS;
 use driver::report::RunReport;
 use driver::ring_side::RingSide;
 use maud::Markup;

@@ -29,7 +29,7 @@ use crate::report::suite_report::Loaded;
 use crate::stats::family::holm;
 use crate::stats::means::welch_autocorrelated;
 use crate::stats::tails::seconds_to_text;
-use cluster::ring_view::CLIENT_REQUESTS;
+use client::ring_view::CLIENT_REQUESTS;
 use driver::hdr_log::ReadLogError;
 use driver::report::RunReport;
 use driver::ring_side::{NodeSecond, RingSide};

@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use clap::Args;
 use clap::builder::PossibleValuesParser;
-use cluster::ConnectionArgs;
-use cluster::cli::Interrupted;
+use client::ConnectionArgs;
+use client::cli::Interrupted;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::report::suite_report::{RingInfo, Scenario, SuiteReport};
@@ -46,12 +46,12 @@ pub struct SuiteArgs {
 
     /// Measured time of each scenario; the whole suite scales with it.
     #[arg(long, env = "PICKLE_SUITE_DURATION", value_name = "DURATION", default_value = "20s", value_parser = driver::args::parse_positive_duration, allow_hyphen_values = true)]
-    #[serde(serialize_with = "cluster::options::serialize_duration")]
+    #[serde(serialize_with = "client::options::serialize_duration")]
     pub duration: Duration,
 
     /// Unmeasured warm-up before each scenario.
-    #[arg(long, env = "PICKLE_SUITE_WARMUP", value_name = "DURATION", default_value = "5s", value_parser = cluster::options::parse_duration, allow_hyphen_values = true)]
-    #[serde(serialize_with = "cluster::options::serialize_duration")]
+    #[arg(long, env = "PICKLE_SUITE_WARMUP", value_name = "DURATION", default_value = "5s", value_parser = client::options::parse_duration, allow_hyphen_values = true)]
+    #[serde(serialize_with = "client::options::serialize_duration")]
     pub warmup: Duration,
 
     /// The report folder; it must not exist yet. [default: reports/<start time>]
@@ -105,7 +105,7 @@ pub async fn run_suite(args: &SuiteArgs, folder: &Path) -> Result<SuiteReport> {
         nodes: session.get_cluster_state().get_nodes_info().len(),
         cassandra_version: crate::suite::setup::release_version(session).await,
         started_locally,
-        modelled_network: cluster::local_network::describe_modelled_network(
+        modelled_network: client::local_network::describe_modelled_network(
             &args.connection.contact_points(),
         ),
     };
@@ -168,7 +168,7 @@ impl Keyspaces {
 async fn run_scenarios(
     specs: &[&Spec],
     args: &SuiteArgs,
-    cassandra: &cluster::Connection,
+    cassandra: &client::Connection,
     keyspaces: &Keyspaces,
     folder: &Path,
 ) -> Result<(Vec<Scenario>, bool)> {

@@ -5,9 +5,9 @@ use crate::error::Result;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use cluster::ConnectionArgs;
-use cluster::cli::UsageError;
-use cluster::local::{Home, IpPrefix, LocalRing, RingSpec, Shape};
+use client::ConnectionArgs;
+use client::cli::UsageError;
+use ring::{Home, IpPrefix, LocalRing, RingSpec, Shape};
 
 /// The report folder: given, or `reports/<start time>`; it must not exist and must be creatable.
 pub fn prepare_folder(out: Option<&Path>) -> Result<PathBuf, UsageError> {
@@ -60,10 +60,10 @@ pub async fn reach_ring(
     may_start: bool,
     nodes: u8,
     dcs: u8,
-) -> Result<(cluster::Connection, bool)> {
+) -> Result<(client::Connection, bool)> {
     match args.connect().await {
         Ok(connection) => Ok((connection, false)),
-        Err(cluster::ConnectError::Unreachable { .. }) if may_start_local_ring(args, may_start) => {
+        Err(client::ConnectError::Unreachable { .. }) if may_start_local_ring(args, may_start) => {
             let shape = Shape::new(nodes, dcs, IpPrefix::DEFAULT).map_err(UsageError)?;
             eprintln!(
                 "bench: nothing answers at {}; starting a local ring ({shape})",
@@ -76,9 +76,9 @@ pub async fn reach_ring(
                 name: "local".to_owned(),
                 shape,
                 heap: None,
-                cassandra_version: cluster::local::DEFAULT_CASSANDRA_VERSION.to_owned(),
+                cassandra_version: ring::DEFAULT_CASSANDRA_VERSION.to_owned(),
                 timeout: Duration::from_secs(300),
-                security: cluster::local::Security::default(),
+                security: ring::Security::default(),
                 metrics: None,
             };
             let (state, _) = ring.up(&spec).await?;

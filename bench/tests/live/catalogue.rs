@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use cluster::testing::{self, one_line_failure};
+use ring::testing::{self, one_line_failure};
 
 /// One bad input: the binary, its arguments (with `{hosts}`, `{dir}`, `{existing}`, `{taken}`,
 /// `{missing_ks}`, `{empty_ks}` and `{drifted_ks}` filled in), its environment, the exit code

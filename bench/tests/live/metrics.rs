@@ -69,7 +69,7 @@ fn the_dashboard_queries_at_least_eight_metrics() {
 /// checked in turn on the last scrape, and a failed assert names its claim.
 #[tokio::test]
 async fn a_running_factory_exports_every_metric_the_dashboard_queries() -> anyhow::Result<()> {
-    let _turn = cluster::testing::shared().await;
+    let _turn = ring::testing::shared().await;
     let (keyspace, hosts) = schema::testing::fresh_keyspace("metrics").await?;
     let exposition = scrape_a_running_factory(&hosts, &keyspace)?;
 

@@ -67,7 +67,7 @@ fn show(what: &str, report: &RunReport) {
 #[tokio::test]
 async fn a_slow_network_is_named_by_the_report_and_a_hung_node_on_it_is_not() -> anyhow::Result<()>
 {
-    let _turn = cluster::testing::exclusive().await;
+    let _turn = ring::testing::exclusive().await;
     let hosts = "127.1.11.1";
     command("bench")
         .args(["ring", "down", "--wipe", "--name", RING])
@@ -186,7 +186,7 @@ async fn a_slow_network_is_named_by_the_report_and_a_hung_node_on_it_is_not() ->
 
 #[tokio::test]
 async fn a_far_datacenter_at_local_quorum_is_not_the_network() -> anyhow::Result<()> {
-    let _turn = cluster::testing::exclusive().await;
+    let _turn = ring::testing::exclusive().await;
     const FAR: &str = "test-far-dc";
     command("bench")
         .args(["ring", "down", "--wipe", "--name", FAR])
@@ -261,7 +261,7 @@ async fn a_far_datacenter_at_local_quorum_is_not_the_network() -> anyhow::Result
 
 #[tokio::test]
 async fn loopback_is_not_the_network() -> anyhow::Result<()> {
-    let _turn = cluster::testing::shared().await;
+    let _turn = ring::testing::shared().await;
     let (keyspace, hosts) = schema::testing::fresh_keyspace("network_loopback").await?;
     let folder = tempfile::tempdir()?;
     let report = folder.path().join("loopback.json");

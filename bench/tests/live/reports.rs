@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::Context as _;
-use cluster::testing::one_line_failure;
+use ring::testing::one_line_failure;
 use driver::record::{RESPONSE, new_histogram};
 use driver::report::RunReport;
 
@@ -46,7 +46,7 @@ fn factory_run(
 
 #[tokio::test]
 async fn two_factories_at_once_merge_into_one_report() -> anyhow::Result<()> {
-    let _turn = cluster::testing::shared().await;
+    let _turn = ring::testing::shared().await;
     let (keyspace, hosts) = schema::testing::fresh_keyspace("bench_merge").await?;
     let folder = tempfile::tempdir()?;
     // Scaled out: two factories at the same time, as compose's --scale would run them.
@@ -121,7 +121,7 @@ fn ring_plots(report: &RunReport) -> usize {
 /// is refused, and the refused merge leaves no folder. Each claim is a function of its own.
 #[tokio::test]
 async fn two_shards_of_one_run_add_up_to_its_rate() -> anyhow::Result<()> {
-    let _turn = cluster::testing::shared().await;
+    let _turn = ring::testing::shared().await;
     let (keyspace, hosts) = schema::testing::fresh_keyspace("bench_shards").await?;
     let folder = tempfile::tempdir()?;
     let start_at = humantime::format_rfc3339_millis(
@@ -201,7 +201,7 @@ async fn claim_every_visit_was_written_once(
     keyspace: &str,
     merged: &RunReport,
 ) -> anyhow::Result<()> {
-    let connection = cluster::testing::connection_args(&["--hosts", hosts])
+    let connection = ring::testing::connection_args(&["--hosts", hosts])
         .connect()
         .await?;
     let (rows,): (i64,) = connection
@@ -237,7 +237,7 @@ fn claim_a_shard_given_twice_is_refused(out: &Path, input: &Path) {
 #[tokio::test]
 async fn compare_finds_a_planted_slowdown_and_refuses_what_it_cannot_compare() -> anyhow::Result<()>
 {
-    let _turn = cluster::testing::shared().await;
+    let _turn = ring::testing::shared().await;
     let (keyspace, hosts) = schema::testing::fresh_keyspace("bench_compare").await?;
     let folder = tempfile::tempdir()?;
     assert!(
@@ -478,7 +478,7 @@ fn write(folder: &Path, name: &str, text: &str) -> PathBuf {
 /// which must be the report's headline, and its percentiles and maximum must be the report's.
 #[tokio::test]
 async fn hdr_histograms_own_log_processor_reads_our_log_as_our_report() -> anyhow::Result<()> {
-    let _turn = cluster::testing::shared().await;
+    let _turn = ring::testing::shared().await;
     let (keyspace, hosts) = schema::testing::fresh_keyspace("bench_hlog").await?;
     let folder = tempfile::tempdir()?;
     assert!(
@@ -488,8 +488,8 @@ async fn hdr_histograms_own_log_processor_reads_our_log_as_our_report() -> anyho
             .success()
     );
     let report = RunReport::read(&folder.path().join("run.json"))?;
-    let jars = cluster::local::Home::from_env()
-        .jars(cluster::local::DEFAULT_CASSANDRA_VERSION)?
+    let jars = ring::Home::from_env()
+        .jars(ring::DEFAULT_CASSANDRA_VERSION)?
         .classpath()?;
     let hdr_jar = jars
         .iter()

@@ -7,7 +7,7 @@ use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
-use cluster::testing;
+use ring::testing;
 
 fn bench() -> Command {
     Command::cargo_bin("bench")

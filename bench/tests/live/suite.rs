@@ -6,7 +6,7 @@ use std::process::Command;
 
 use anyhow::Context as _;
 use bench::report::suite_report;
-use cluster::testing;
+use ring::testing;
 use driver::hdr_log;
 use driver::report::RunReport;
 
@@ -15,7 +15,7 @@ use driver::report::RunReport;
 pub fn drawn_plots(page: &Path) -> (usize, usize) {
     let browser = ["chromium", "chromium-browser", "google-chrome"]
         .iter()
-        .find_map(|name| cluster::local::find_on_path(name))
+        .find_map(|name| ring::find_on_path(name))
         .unwrap_or_else(|| panic!("the report test needs a browser: install Debian's chromium (apt-get install chromium)"));
     let profile = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let output = Command::new(browser)
@@ -246,7 +246,7 @@ fn claim_the_page_draws_every_plot_with_the_rings_side(out: &Path, loaded: &suit
 }
 
 async fn claim_the_suite_dropped_its_keyspace(
-    args: &cluster::ConnectionArgs,
+    args: &client::ConnectionArgs,
     loaded: &suite_report::Loaded,
 ) -> anyhow::Result<()> {
     let session = args.connect().await?.session;

@@ -10,8 +10,8 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use cluster::local::{NodeSignal, Shape};
-use cluster::testing;
+use ring::{NodeSignal, Shape};
+use ring::testing;
 use driver::report::RunReport;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;

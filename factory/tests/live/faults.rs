@@ -11,8 +11,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use cluster::local::{NodeSignal, Shape};
-use cluster::testing;
+use ring::{NodeSignal, Shape};
+use ring::testing;
 use driver::report::RunReport;
 use schema::testing::fresh_keyspace_on;
 

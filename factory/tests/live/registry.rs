@@ -4,7 +4,7 @@
 use std::process::Output;
 
 use assert_cmd::Command;
-use cluster::testing;
+use ring::testing;
 
 use crate::fresh_keyspace;
 

@@ -4,8 +4,8 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use cluster::ring_view::CLIENT_REQUESTS;
-use cluster::testing;
+use client::ring_view::CLIENT_REQUESTS;
+use ring::testing;
 use driver::limiter::Verdict;
 use driver::report::RunReport;
 use driver::ring_side::RingSide;

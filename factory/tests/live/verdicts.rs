@@ -6,8 +6,8 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-use cluster::local::{IpPrefix, NodeSignal, Shape};
-use cluster::testing;
+use ring::{IpPrefix, NodeSignal, Shape};
+use ring::testing;
 use driver::limiter::Verdict;
 use driver::report::RunReport;
 use schema::testing::fresh_keyspace_on;

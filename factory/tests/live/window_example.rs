@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use cluster::testing;
+use ring::testing;
 use scylla::client::session_builder::SessionBuilder;
 
 use crate::fresh_keyspace;

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
 use assert_cmd::Command;
-use cluster::testing;
+use ring::testing;
 use driver::hdr_log::{self, LoggedInterval};
 use driver::record::new_histogram;
 use driver::report::RunReport;

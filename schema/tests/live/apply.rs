@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use assert_cmd::Command;
-use cluster::{Connection, ConnectionArgs, testing};
+use client::{Connection, ConnectionArgs, testing};
 use predicates::prelude::*;
 use predicates::str::contains;
 use schema::{Applied, LiveKeyspace, Replication, SchemaError, SchemaFile};

@@ -4,7 +4,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use cluster::testing::{self, one_line_failure};
+use ring::testing::{self, one_line_failure};
 
 fn schema() -> Command {
     Command::new(assert_cmd::cargo::cargo_bin("schema"))

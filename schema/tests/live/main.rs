@@ -1,4 +1,4 @@
-//! Live tests of the schema crate against a real Cassandra (see `cluster::testing`): each test in
+//! Live tests of the schema crate against a real Cassandra (see `ring::testing`): each test in
 //! its own keyspace, so they run in parallel.
 
 mod apply;

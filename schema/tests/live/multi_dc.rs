@@ -4,9 +4,9 @@
 use std::collections::BTreeMap;
 
 use anyhow::Context as _;
-use cluster::Connection;
-use cluster::local::Shape;
-use cluster::testing::{self, OwnRing};
+use client::Connection;
+use ring::Shape;
+use ring::testing::{self, OwnRing};
 use schema::{LiveKeyspace, Replication};
 use scylla::statement::Consistency;
 use uuid::Uuid;

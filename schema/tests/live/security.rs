@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use anyhow::Context as _;
-use cluster::local::{Security, Shape};
-use cluster::testing::{self, one_line_failure};
+use ring::{Security, Shape};
+use ring::testing::{self, one_line_failure};
 
 fn schema() -> Command {
     Command::new(assert_cmd::cargo::cargo_bin("schema"))

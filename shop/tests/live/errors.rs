@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-use cluster::testing::{self, one_line_failure};
+use ring::testing::{self, one_line_failure};
 
 use crate::{factory, fresh_keyspace, shop};
 

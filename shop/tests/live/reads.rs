@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 use std::time::SystemTime;
 
-use cluster::testing;
+use ring::testing;
 use driver::report::RunReport;
 use schema::workforce::Workforce;
 use uuid::Uuid;

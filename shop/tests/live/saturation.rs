@@ -6,7 +6,7 @@
 //! every service time is the node's queue: Little's law on those times would "need" a bigger
 //! window, which would only queue longer.
 
-use cluster::testing;
+use ring::testing;
 use driver::limiter::Verdict;
 use driver::report::RunReport;
 

@@ -149,7 +149,7 @@ pub(super) async fn stop_and_wait(lab: &Lab, rate: Option<f64>) -> Result<Measur
             // Not due yet: take in answers meanwhile.
             tokio::select! {
                 biased;
-                () = &mut interrupted => return Err(cluster::cli::Interrupted.into()),
+                () = &mut interrupted => return Err(client::cli::Interrupted.into()),
                 () = timer.sleep_until(due) => {}
                 Some((intended, completed)) = pending.next(), if !pending.is_empty() => {
                     recorder.record(intended, &completed, Instant::now());
@@ -157,7 +157,7 @@ pub(super) async fn stop_and_wait(lab: &Lab, rate: Option<f64>) -> Result<Measur
                 }
             }
         } else if (&mut interrupted).now_or_never().is_some() {
-            return Err(cluster::cli::Interrupted.into());
+            return Err(client::cli::Interrupted.into());
         }
         let visit = lab.workforce.visit(n, std::time::SystemTime::now());
         pending.push(async move { (due, lab.write_visit(visit).await) });
@@ -188,10 +188,10 @@ pub(super) async fn synchronous(lab: &Lab, rate: Option<f64>) -> Result<Measured
         if due > Instant::now() {
             tokio::select! {
                 () = timer.sleep_until(due) => {}
-                () = &mut interrupted => return Err(cluster::cli::Interrupted.into()),
+                () = &mut interrupted => return Err(client::cli::Interrupted.into()),
             }
         } else if (&mut interrupted).now_or_never().is_some() {
-            return Err(cluster::cli::Interrupted.into());
+            return Err(client::cli::Interrupted.into());
         }
         let visit = lab.workforce.visit(n, std::time::SystemTime::now());
         let completed = write_visit_in_turn(lab, visit).await;

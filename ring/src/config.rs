@@ -10,8 +10,8 @@ use std::fs;
 use std::net::Ipv4Addr;
 use std::path::Path;
 
-use super::LocalError;
-use super::shape::NodePlan;
+use crate::LocalError;
+use crate::shape::NodePlan;
 
 /// The settings of one node's `cassandra.yaml`.
 pub struct NodeConfig<'a> {
@@ -151,7 +151,7 @@ auto_snapshot: false
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::local::shape::{IpPrefix, Shape};
+    use crate::shape::{IpPrefix, Shape};
 
     #[test]
     fn yaml_names_the_node_and_all_seeds() {

@@ -1,5 +1,5 @@
 //! What a ring tells the clients of this machine about itself: its
-//! [`Announcement`](crate::local_network::Announcement), written beside `ring.json` every time the
+//! [`Announcement`](client::local_network::Announcement), written beside `ring.json` every time the
 //! ring's state is saved (and when `up` finds the ring running), so that every app can say which
 //! delay its numbers carry without linking this runner.
 //!
@@ -9,10 +9,10 @@
 
 use std::path::Path;
 
-use crate::local_network::{AnnouncedNode, Announcement};
+use client::local_network::{AnnouncedNode, Announcement};
 
-use super::LocalError;
-use super::state::RingState;
+use crate::LocalError;
+use crate::state::RingState;
 
 /// Writes the announcement of the ring in `ring_dir`, whose state is `state`.
 pub fn announce(state: &RingState, ring_dir: &Path) -> Result<(), LocalError> {

@@ -16,15 +16,15 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-use super::LocalError;
-use super::jars::Jars;
-use super::ports;
-use super::toolchain::Java;
+use crate::LocalError;
+use crate::jars::Jars;
+use crate::ports;
+use crate::toolchain::Java;
 
 /// The JVM options every node of the project runs with (garbage collection, runtime and Java 17
 /// module flags from Cassandra 5.0's own options files), one a line. The containerized ring's
 /// image reads the same file (compose/images/build.sh copies it in).
-const SERVER_OPTIONS: &str = include_str!("../../cassandra/jvm17-server.options");
+const SERVER_OPTIONS: &str = include_str!("../cassandra/jvm17-server.options");
 
 /// Module flags that name `jdk.compiler` or `jdk.attach`, present only in a full JDK.
 const FULL_JDK_FLAGS: &[&str] = &[

@@ -17,12 +17,12 @@ use std::fs;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::ports;
-use super::process::{self, ProcessState};
-use super::readiness::Access;
-use super::security::{SUPERUSER, SecurityFiles};
-use super::state::{NodeState, RingState};
-use super::{Home, LocalError, check_ring_name};
+use crate::ports;
+use crate::process::{self, ProcessState};
+use crate::readiness::Access;
+use crate::security::{SUPERUSER, SecurityFiles};
+use crate::state::{NodeState, RingState};
+use crate::{Home, LocalError, check_ring_name};
 
 pub use faults::NodeSignal;
 

@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::LocalError;
+use crate::LocalError;
 
 /// The Java majors Cassandra 5.0 runs on, best first.
 const SUPPORTED_JAVA: [u32; 2] = [17, 11];

@@ -1,5 +1,5 @@
 //! The ring's modelled distance: the process that serves its delaying proxies
-//! ([`crate::local::delay`]), started before the nodes (they are configured to be reached
+//! ([`crate::delay`]), started before the nodes (they are configured to be reached
 //! through it) and stopped after them.
 //!
 //! With a client latency, every node's CQL port gets a proxy at its client address
@@ -18,10 +18,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::local::delay::Route;
-use crate::local::process::{self, ProcessState};
-use crate::local::state::{ProxyState, RingState};
-use crate::local::{LocalError, ports};
+use crate::delay::Route;
+use crate::process::{self, ProcessState};
+use crate::state::{ProxyState, RingState};
+use crate::{LocalError, ports};
 
 /// How long the proxies' process may take to listen on every route.
 const LISTEN_WAIT: Duration = Duration::from_secs(10);

@@ -12,8 +12,8 @@ use std::time::Duration;
 use clap::Parser;
 use tokio::sync::OnceCell;
 
-use crate::connect::ConnectionArgs;
-use crate::local::{
+use client::ConnectionArgs;
+use crate::{
     DEFAULT_CASSANDRA_VERSION, Home, IpPrefix, LocalError, LocalRing, NodeSignal, RingSpec,
     RingState, Security, Shape, UpOutcome,
 };
@@ -183,7 +183,7 @@ pub fn unique_keyspace(prefix: &str) -> String {
 /// Routes tracing events to the test's captured output, once per test binary.
 pub fn init_test_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(crate::cli::DEFAULT_LOG_FILTER));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(client::cli::DEFAULT_LOG_FILTER));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_test_writer()

@@ -1,6 +1,6 @@
 //! Cassandra's jars, fetched once from Maven Central and kept in a cache folder.
 //!
-//! The committed `cluster/cassandra/pom.xml` declares one dependency, `cassandra-all`; Maven copies
+//! The committed `ring/cassandra/pom.xml` declares one dependency, `cassandra-all`; Maven copies
 //! it and its runtime dependencies into a flat `lib/`, as in the release tarball. The copy goes to
 //! a temporary folder that is renamed only when Maven succeeded, so an interrupted download is
 //! never mistaken for a complete one. A file lock keeps two first runs from downloading at once.
@@ -9,13 +9,13 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::{LocalError, toolchain};
+use crate::{LocalError, toolchain};
 
 /// The Cassandra release the project pins; `--cassandra-version` can pick another 5.0.x.
 pub const DEFAULT_CASSANDRA_VERSION: &str = "5.0.8";
 
 /// The committed pom, written next to the jars it resolved.
-const POM: &str = include_str!("../../cassandra/pom.xml");
+const POM: &str = include_str!("../cassandra/pom.xml");
 
 /// A folder of jars that can start a Cassandra node.
 #[derive(Debug, Clone)]

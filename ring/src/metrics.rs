@@ -12,8 +12,8 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::jars::last_lines;
-use super::{LocalError, toolchain};
+use crate::jars::last_lines;
+use crate::{LocalError, toolchain};
 
 /// The port every node's agent serves its metrics on, at the node's own address.
 pub const METRICS_PORT: u16 = 7070;
@@ -22,7 +22,7 @@ pub const METRICS_PORT: u16 = 7070;
 const AGENT_VERSION: &str = "1.0.1";
 
 /// Which MBeans become which series: one rules file for both rings.
-const RULES: &str = include_str!("../../../compose/monitoring/jmx/cassandra.yml");
+const RULES: &str = include_str!("../../compose/monitoring/jmx/cassandra.yml");
 
 /// Where Prometheus scrapes the node at `address`.
 pub fn metrics_endpoint(address: Ipv4Addr) -> String {

@@ -5,9 +5,9 @@
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use crate::local::shape::{IpPrefix, Shape};
-use crate::local::{Home, Latency};
-use crate::local_network::modelled_network_in;
+use crate::shape::{IpPrefix, Shape};
+use crate::{Home, Latency};
+use client::local_network::modelled_network_in;
 
 use super::*;
 

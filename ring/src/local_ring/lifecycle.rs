@@ -8,18 +8,18 @@ use std::fs;
 use std::time::{Duration, Instant};
 
 use super::{LocalRing, distance, is_running, stop_node};
-use crate::local::announce::announce;
-use crate::local::config::NodeConfig;
-use crate::local::jars::Jars;
-use crate::local::metrics::MetricsAgent;
-use crate::local::ports;
-use crate::local::process::Launch;
-use crate::local::readiness::{self, Wait};
-use crate::local::security::{SUPERUSER, Security};
-use crate::local::shape::{NodePlan, Shape};
-use crate::local::state::RingState;
-use crate::local::toolchain::Java;
-use crate::local::{DEFAULT_HEAP, LocalError, RingSpec, UpOutcome, check_heap, heap_kib};
+use crate::announce::announce;
+use crate::config::NodeConfig;
+use crate::jars::Jars;
+use crate::metrics::MetricsAgent;
+use crate::ports;
+use crate::process::Launch;
+use crate::readiness::{self, Wait};
+use crate::security::{SUPERUSER, Security};
+use crate::shape::{NodePlan, Shape};
+use crate::state::RingState;
+use crate::toolchain::Java;
+use crate::{DEFAULT_HEAP, LocalError, RingSpec, UpOutcome, check_heap, heap_kib};
 
 impl LocalRing {
     /// Starts the nodes of the ring that are not running and waits until all are up. A ring of

@@ -13,10 +13,10 @@ use std::time::{Duration, Instant};
 
 use scylla::client::session_builder::SessionBuilder;
 
-use super::LocalError;
-use super::jars::last_lines;
-use super::process::{ProcessState, process_state};
-use super::state::{NodeState, RingState};
+use crate::LocalError;
+use crate::jars::last_lines;
+use crate::process::{ProcessState, process_state};
+use crate::state::{NodeState, RingState};
 
 /// How often the logs and ports are polled during startup.
 const POLL: Duration = Duration::from_millis(250);
@@ -322,7 +322,7 @@ pub async fn change_superuser_password(
     let user = access
         .credentials
         .as_ref()
-        .map_or(super::security::SUPERUSER, |(user, _)| user.as_str());
+        .map_or(crate::security::SUPERUSER, |(user, _)| user.as_str());
     session
         .query_unpaged(
             format!("ALTER ROLE {user} WITH PASSWORD = '{new_password}'"),

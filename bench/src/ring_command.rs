@@ -1,4 +1,4 @@
-//! `bench ring up | status | down | list`: the command-line face of [`cluster::local`].
+//! `bench ring up | status | down | list`: the command-line face of the `ring` crate.
 //!
 //! The `bench` binary flattens [`RingCommand`] as its `ring` subcommand; the logic lives here so
 //! that the ring's options sit next to the code they drive.
@@ -9,12 +9,12 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, Subcommand};
 
-use cluster::cli::UsageError;
-use cluster::local::{
+use client::cli::UsageError;
+use ring::{
     DEFAULT_CASSANDRA_VERSION, Home, IpPrefix, Latency, LocalRing, METRICS_PORT, NodeSignal,
     ProcessState, RingSpec, SUPERUSER, Security, Shape, UpOutcome, metrics_endpoint,
 };
-use cluster::options::parse_duration;
+use client::options::parse_duration;
 
 /// Start, inspect and stop a real Cassandra 5.0 ring on this machine (no Docker needed).
 #[derive(Debug, Subcommand)]
@@ -275,14 +275,14 @@ impl RingCommand {
 
 /// A ring name that is safe as a folder name.
 fn parse_ring_name(name: &str) -> Result<String, String> {
-    cluster::local::check_ring_name(name)
+    ring::check_ring_name(name)
         .map(|()| name.to_owned())
         .map_err(|e| e.to_string())
 }
 
 /// A heap size the JVM accepts.
 fn parse_heap(heap: &str) -> Result<String, String> {
-    cluster::local::check_heap(heap)
+    ring::check_heap(heap)
         .map(|()| heap.to_owned())
         .map_err(|e| e.to_string())
 }
@@ -290,7 +290,7 @@ fn parse_heap(heap: &str) -> Result<String, String> {
 /// A one-way delay a proxy can model: 0 (none) up to a second.
 fn parse_latency(text: &str) -> Result<Duration, String> {
     let delay = parse_duration(text)?;
-    if delay > cluster::local::delay::MAX_DELAY {
+    if delay > ring::delay::MAX_DELAY {
         return Err(format!(
             "{text} is more than a network adds each way: give at most 1s"
         ));
@@ -306,9 +306,9 @@ fn serve_proxies(file: &std::path::Path) -> Result<()> {
         .lines()
         .filter(|line| !line.trim().is_empty())
         .map(str::parse)
-        .collect::<std::result::Result<Vec<cluster::local::delay::Route>, String>>()
+        .collect::<std::result::Result<Vec<ring::delay::Route>, String>>()
         .map_err(BenchError::Failed)?;
-    cluster::local::delay::serve(&routes, Duration::from_secs(10))
+    ring::delay::serve(&routes, Duration::from_secs(10))
         .map_err(|e| BenchError::Failed(e.to_string()))
 }
 
@@ -436,7 +436,7 @@ fn node_state_label(process: ProcessState, address: std::net::Ipv4Addr) -> &'sta
 fn status_table(ring: &LocalRing) -> Result<String> {
     let state = ring
         .state()?
-        .ok_or_else(|| cluster::local::LocalError::NoSuchRing(ring.name().to_owned()))?;
+        .ok_or_else(|| ring::LocalError::NoSuchRing(ring.name().to_owned()))?;
     let mut out = String::new();
     let metrics = if state.metrics {
         ", metrics for Prometheus on each node's :7070"
@@ -536,7 +536,7 @@ fn status_json(ring: &LocalRing) -> Result<String> {
         "client_one_way_us": latency.client.as_micros(),
         "between_dcs_one_way_us": latency.between_dcs.as_micros(),
         "proxy_pid": proxy_pid,
-        "proxy_log": proxy_pid.map(|_| cluster::local::RingState::proxy_dir(&ring.dir()).join("proxy.log")),
+        "proxy_log": proxy_pid.map(|_| ring::RingState::proxy_dir(&ring.dir()).join("proxy.log")),
     });
     serde_json::to_string_pretty(
         &serde_json::json!({ "ring": ring.name(), "modelled_latency": latency, "nodes": nodes }),

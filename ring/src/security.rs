@@ -16,8 +16,8 @@ use std::process::Command;
 
 use serde::{Deserialize, Serialize};
 
-use super::LocalError;
-use super::shape::NodePlan;
+use crate::LocalError;
+use crate::shape::NodePlan;
 
 /// The security a ring runs with; part of its identity, like its shape.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -11,8 +11,8 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::LocalError;
-use super::shape::NodePlan;
+use crate::LocalError;
+use crate::shape::NodePlan;
 
 /// How often a busy port is looked at again.
 const POLL: Duration = Duration::from_millis(200);
@@ -26,7 +26,7 @@ pub fn node_ports(node: &NodePlan, metrics: bool) -> Vec<SocketAddr> {
         SocketAddr::from((Ipv4Addr::LOCALHOST, node.jmx_port)),
     ];
     if metrics {
-        ports.push(SocketAddr::from((node.address, super::METRICS_PORT)));
+        ports.push(SocketAddr::from((node.address, crate::METRICS_PORT)));
     }
     ports
 }
@@ -288,8 +288,8 @@ fn short_word(word: &str) -> String {
 mod tests {
     use std::process::{Command, Stdio};
 
-    use super::super::process::{ProcessState, process_state};
-    use super::super::toolchain::find_on_path;
+    use crate::process::{ProcessState, process_state};
+    use crate::toolchain::find_on_path;
     use super::*;
 
     #[tokio::test]

@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::LocalError;
-use super::delay::Latency;
-use super::shape::{NodePlan, Shape};
+use crate::LocalError;
+use crate::delay::Latency;
+use crate::shape::{NodePlan, Shape};
 
 /// The persisted description of one local ring.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -28,7 +28,7 @@ pub struct RingState {
     pub heap: String,
     /// Authentication and TLS.
     #[serde(default)]
-    pub security: super::security::Security,
+    pub security: crate::security::Security,
     /// Whether every node serves its metrics for Prometheus (`bench ring up --metrics`).
     #[serde(default)]
     pub metrics: bool,
@@ -125,7 +125,7 @@ impl RingState {
             .map_err(|source| LocalError::io("write", &temporary, source))?;
         fs::rename(&temporary, &path)
             .map_err(|source| LocalError::io("rename", &temporary, source))?;
-        super::announce::announce(self, ring_dir)
+        crate::announce::announce(self, ring_dir)
     }
 
     /// The modelled delay, each way, between a client and `node`. Clients are modelled in the
@@ -175,7 +175,7 @@ impl RingState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::local::shape::IpPrefix;
+    use crate::shape::IpPrefix;
 
     fn ring(latency: Latency) -> RingState {
         let shape = Shape::new(3, 2, IpPrefix::DEFAULT).expect("a shape");

@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::Signal;
 
 use super::{LocalRing, is_running, stop_node};
-use crate::local::LocalError;
-use crate::local::process;
-use crate::local::state::RingState;
+use crate::LocalError;
+use crate::process;
+use crate::state::RingState;
 
 /// A signal for one node, for fault tests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
