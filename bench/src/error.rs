@@ -29,13 +29,13 @@ pub enum BenchError {
     Schema(#[from] schema::SchemaError),
     /// A measured run could not produce its report.
     #[error(transparent)]
-    Run(#[from] driver::run::RunError),
+    Run(#[from] loadgen::run::RunError),
     /// A run produced its report, and then failed (errors, an outage, Ctrl-C).
     #[error(transparent)]
-    Stopped(#[from] driver::run::Stopped),
+    Stopped(#[from] loadgen::run::Stopped),
     /// A report could not be read or written.
     #[error(transparent)]
-    Report(#[from] driver::report::ReportError),
+    Report(#[from] loadgen::report::ReportError),
     /// The HTML page could not be made.
     #[error(transparent)]
     Page(#[from] crate::report::html::PageError),
@@ -99,7 +99,7 @@ mod tests {
     fn usage_mistakes_and_interruptions_keep_their_exit_codes() {
         let usage = BenchError::from(UsageError("--nodes 0: no ring".into()));
         assert_eq!(exit_code(Err(usage.into())), ExitCode::from(2));
-        let stopped = BenchError::from(driver::run::Stopped::Interrupted(Interrupted));
+        let stopped = BenchError::from(loadgen::run::Stopped::Interrupted(Interrupted));
         assert_eq!(exit_code(Err(stopped.into())), ExitCode::from(130));
         let failed = BenchError::Failed("a scenario failed".into());
         assert_eq!(exit_code(Err(failed.into())), ExitCode::from(1));

@@ -12,8 +12,8 @@ use crate::stats::compare::rows::{Side, rows_with};
 use crate::stats::compare::{ScenarioChanges, judge, standing, text};
 use crate::stats::merge::{MergedRun, log_starts_with_report, merge_runs};
 use crate::stats::tails::Seconds;
-use driver::hdr_log::{self, IntervalLog};
-use driver::report::RunReport;
+use loadgen::hdr_log::{self, IntervalLog};
+use loadgen::report::RunReport;
 
 /// Bootstrap replicates in the fuzz targets: the code paths are those of the two thousand a
 /// comparison draws, at a hundredth of the cost.
@@ -32,7 +32,7 @@ pub fn report(data: &[u8]) {
         let report = &scenario.report;
         let _ = report.summary();
         // A checked report holds every operation due in its headline.
-        if let Some(all) = report.histogram(driver::record::ALL) {
+        if let Some(all) = report.histogram(loadgen::record::ALL) {
             assert_eq!(all.len(), report.operations_due());
         }
     }

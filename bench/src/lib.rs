@@ -1,6 +1,6 @@
 //! The benchmark product: the standard suite, its report folder, comparisons and the lessons.
 //! The runtime the apps link (pacing, the in-flight window, recording, run reports) is the
-//! `driver` crate in `bench/driver/`; this crate only reads what it records.
+//! `loadgen` crate; this crate only reads what it records.
 //!
 //! - [`suite`]: the standard suite, each of its scenarios as a process of its own, and the ring,
 //!   folder and keyspace every measuring command starts from;

@@ -20,7 +20,7 @@ use bench::suite::{self, SuiteArgs};
 use clap::{Parser, Subcommand};
 use client::ConnectionArgs;
 use client::cli::{self, UsageError};
-use driver::report::RunReport;
+use loadgen::report::RunReport;
 
 /// Benchmark a Cassandra ring with the pickle factory and shop: `bench` alone runs the standard
 /// suite (starting a local ring if nothing answers) and writes a report folder.
@@ -150,13 +150,13 @@ struct CheckArgs {
     /// The report (a file or a folder) with its interval log.
     report: PathBuf,
     /// The windows' length: every window of the run must meet every bound.
-    #[arg(long, value_name = "DURATION", value_parser = driver::args::parse_positive_duration, env = "PICKLE_CHECK_PER")]
+    #[arg(long, value_name = "DURATION", value_parser = loadgen::args::parse_positive_duration, env = "PICKLE_CHECK_PER")]
     per: std::time::Duration,
     /// Highest p99 of a window (latency from each due time, every operation due counted).
-    #[arg(long, value_name = "DURATION", value_parser = driver::args::parse_positive_duration, env = "PICKLE_CHECK_P99")]
+    #[arg(long, value_name = "DURATION", value_parser = loadgen::args::parse_positive_duration, env = "PICKLE_CHECK_P99")]
     p99: Option<std::time::Duration>,
     /// Highest p99.9 of a window.
-    #[arg(long, value_name = "DURATION", value_parser = driver::args::parse_positive_duration, env = "PICKLE_CHECK_P999")]
+    #[arg(long, value_name = "DURATION", value_parser = loadgen::args::parse_positive_duration, env = "PICKLE_CHECK_P999")]
     p999: Option<std::time::Duration>,
     /// Largest drop of a window's rate below the target (or, unthrottled, the run's own rate).
     #[arg(long, value_name = "PERCENT", value_parser = parse_percent, env = "PICKLE_CHECK_RATE_DROP")]
@@ -198,7 +198,7 @@ struct PlotArgs {
 #[derive(Debug, clap::Args)]
 struct PlanArgs {
     /// The target rate of the whole run, operations per second.
-    #[arg(long, value_name = "PER_SECOND", value_parser = driver::args::parse_rate)]
+    #[arg(long, value_name = "PER_SECOND", value_parser = loadgen::args::parse_rate)]
     rate: f64,
     /// Reports of runs on a machine like the loaders, against the ring to load (factory
     /// --report files, or bench report folders): the more rates they cover, the better the plan.
@@ -225,8 +225,8 @@ fn main() -> ExitCode {
     // The floor and the lessons drive Cassandra the apps' way, on one thread unless told
     // otherwise; rings, suites and reports run on tokio's usual runtime.
     let runtime = match &command {
-        Command::Floor { floor, .. } => driver::runtime::on_threads(floor.threads),
-        Command::Lessons(_) => driver::runtime::on_threads(bench::lessons::THREADS),
+        Command::Floor { floor, .. } => loadgen::runtime::on_threads(floor.threads),
+        Command::Lessons(_) => loadgen::runtime::on_threads(bench::lessons::THREADS),
         _ => tokio::runtime::Runtime::new(),
     };
     cli::exit_code_on(runtime, run(command))
@@ -259,11 +259,11 @@ async fn run(command: Command) -> anyhow::Result<()> {
 /// `bench run`: the suite's scenarios, then their table and the page's path.
 async fn run_suite(args: SuiteArgs) -> anyhow::Result<()> {
     if args.list {
-        let mut table = driver::table::new(&["scenario", "what it runs"], &[0, 1]);
+        let mut table = loadgen::table::new(&["scenario", "what it runs"], &[0, 1]);
         for spec in bench::suite::scenario::SCENARIOS {
             table.add_row([spec.name, spec.description]);
         }
-        print!("{}", driver::table::render(&table, 0));
+        print!("{}", loadgen::table::render(&table, 0));
         return Ok(());
     }
     let folder = suite::prepare_folder(args.out.as_deref())?;
@@ -294,7 +294,7 @@ fn compare(args: CompareArgs) -> anyhow::Result<()> {
     let comparison = compare::compare(&a, &b, &args.scenario, threshold)?;
     print!("{}", compare::text(&comparison));
     if let Some(path) = &args.json {
-        driver::report::write_json(path, &comparison)?;
+        loadgen::report::write_json(path, &comparison)?;
     }
     let Some(threshold) = args.fail_if_slower else {
         return Ok(());
@@ -354,7 +354,7 @@ fn calibrate(args: CalibrateArgs) -> anyhow::Result<()> {
         .into());
     }
     if let Some(path) = &args.json {
-        driver::report::write_json(path, &results)?;
+        loadgen::report::write_json(path, &results)?;
     }
     Ok(())
 }
@@ -403,7 +403,7 @@ fn check(args: CheckArgs) -> anyhow::Result<()> {
         .into());
     }
     if let Some(path) = &args.json {
-        driver::report::write_json(path, &checked)?;
+        loadgen::report::write_json(path, &checked)?;
     }
     let failing: Vec<String> = checked
         .iter()

@@ -13,9 +13,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, SystemTime};
 
-use driver::hdr_log::HdrLog;
-use driver::record::new_histogram;
-use driver::report::RunReport;
+use loadgen::hdr_log::HdrLog;
+use loadgen::record::new_histogram;
+use loadgen::report::RunReport;
 use serde_json::{Value, json};
 
 /// When the crafted runs began: 2026-12-01T00:00:00Z.
@@ -48,7 +48,7 @@ fn write_run(folder: &Path, name: &str, seconds: u64, rate: u64, ms: u64) -> Val
             Duration::from_secs(1),
         );
         total.add(&second).unwrap();
-        let p = driver::record::Percentiles::of(&second);
+        let p = loadgen::record::Percentiles::of(&second);
         intervals.push(json!({
             "at": (s + 1) as f64, "seconds": 1.0,
             "counts": {"ops": rate, "ops_failed": 0, "requests": 3 * rate, "requests_failed": 0},
@@ -69,7 +69,7 @@ fn write_run(folder: &Path, name: &str, seconds: u64, rate: u64, ms: u64) -> Val
         "measured_seconds": seconds as f64, "wall_seconds": seconds as f64,
         "counts": {"ops": ops, "ops_failed": 0, "requests": 3 * ops, "requests_failed": 0},
         "abandoned": 0, "errors": {},
-        "latency_us": {"all": driver::record::Percentiles::of(&total)},
+        "latency_us": {"all": loadgen::record::Percentiles::of(&total)},
         "histograms": {"all": encoded},
         "intervals": intervals,
         "pacing": {"waiting_for_permits_s": 0.0, "late_with_free_permits_s": 0.0, "peak_in_flight": 3},

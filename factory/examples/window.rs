@@ -1,7 +1,7 @@
 //! # The factory's pattern, alone: a fixed rate behind a bounded window
 //!
 //! `factory` writes its visits this way, with the measuring, the reporting and the stopping
-//! around it (in the `driver` crate). Here is the pattern by itself:
+//! around it (in the `loadgen` crate). Here is the pattern by itself:
 //!
 //! - every visit has a **due time** on a fixed schedule, whether or not the ring keeps up;
 //! - before it is sent it takes **permits** from a semaphore, one per write: at most `window`

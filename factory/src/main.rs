@@ -21,8 +21,8 @@ use anyhow::Context;
 use clap::Parser;
 use client::cli::{self, UsageError};
 use client::{Connection, ConnectionArgs};
-use driver::shard::Shard;
-use driver::{Completed, Intended, Run, RunArgs, Workload, measure_write};
+use loadgen::shard::Shard;
+use loadgen::{Completed, Intended, Run, RunArgs, Workload, measure_write};
 use futures::{StreamExt, TryStreamExt};
 use schema::model::Visit;
 use schema::registry::Registry;
@@ -111,7 +111,7 @@ fn main() -> ExitCode {
     cli::init_tracing();
     // One thread unless --threads says more: at a fixed rate a client spends most of its CPU
     // waking up, and every hand-off between threads is one more wake-up.
-    let runtime = driver::runtime::on_threads(args.run.threads);
+    let runtime = loadgen::runtime::on_threads(args.run.threads);
     cli::exit_code_on(runtime, run(args))
 }
 
@@ -295,7 +295,7 @@ async fn write_employee(
     employee: schema::model::Employee,
     retried: &std::sync::atomic::AtomicU64,
 ) -> Result<(), scylla::errors::ExecutionError> {
-    use driver::errors::{ErrorKind, classify};
+    use loadgen::errors::{ErrorKind, classify};
     let mut attempt = 1;
     loop {
         let error = match session

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use client::Connection;
-use driver::record::{Percentiles, new_histogram};
+use loadgen::record::{Percentiles, new_histogram};
 use hdrhistogram::Histogram;
 use schema::reads::{ShopStatements, Staff};
 
@@ -31,7 +31,7 @@ pub async fn measure(
     }
     for round in 0..rounds as usize {
         // The fan-out first in even rounds, the sequential reads first in odd ones.
-        for sequential in driver::fair::alternating(round) {
+        for sequential in loadgen::fair::alternating(round) {
             let began = tokio::time::Instant::now();
             let results = read_timesheets(cassandra, reads, staff, sequential).await;
             let elapsed = began.elapsed();
@@ -99,7 +99,7 @@ impl Comparison {
             Percentiles::of(&self.sequential),
         );
         let n = self.employees;
-        let mut table = driver::table::new(&["latency (ms)", "p50", "p90", "p99", "count"], &[0]);
+        let mut table = loadgen::table::new(&["latency (ms)", "p50", "p90", "p99", "count"], &[0]);
         for (label, p) in [
             ("one read alone".to_owned(), single),
             (format!("{n} reads all at once"), concurrent),
@@ -108,7 +108,7 @@ impl Comparison {
             let ms = |us: f64| format!("{:.3}", us / 1e3);
             table.add_row([label, ms(p.p50), ms(p.p90), ms(p.p99), p.count.to_string()]);
         }
-        print!("{}", driver::table::render(&table, 0));
+        print!("{}", loadgen::table::render(&table, 0));
         let ratio = |p: Percentiles| {
             if single.p50 > 0.0 {
                 p.p50 / single.p50

@@ -1,7 +1,7 @@
 //! A read timed the way the runtime times every request, with its failure sorted into the
 //! runtime's kinds: the one place the shop says how the model's [`ReadError`] is counted.
 //!
-//! The runtime (`driver`) knows requests, not the pickle model: it sorts a driver error into a
+//! The runtime (`loadgen`) knows requests, not the pickle model: it sorts a driver error into a
 //! kind, and any other error it is handed says its own kind through [`RequestError`]. A read
 //! fails either as a request (a timeout, a node down: sorted as the driver's error is) or because
 //! its rows did not fit the model (a schema that drifted under the shop), which is `invalid`:
@@ -10,9 +10,9 @@
 use std::future::Future;
 
 use client::Connection;
-use driver::errors::{ErrorKind, Failure, RequestError, classify};
-use driver::measure_on;
-use driver::record::Request;
+use loadgen::errors::{ErrorKind, Failure, RequestError, classify};
+use loadgen::measure_on;
+use loadgen::record::Request;
 use schema::reads::ReadError;
 
 /// A failed read of the model, as the runtime counts it.

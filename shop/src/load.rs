@@ -7,7 +7,7 @@ use std::sync::{Mutex, PoisonError};
 use anyhow::Context;
 use client::Connection;
 use client::cli::UsageError;
-use driver::{Completed, Run, Workload};
+use loadgen::{Completed, Run, Workload};
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use schema::reads::{ShopStatements, Staff};

@@ -28,7 +28,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use client::cli::{self, UsageError};
 use client::{Connection, ConnectionArgs};
-use driver::{Run, RunArgs, record::Request};
+use loadgen::{Run, RunArgs, record::Request};
 use schema::reads::{ShopStatements, Staff, Timesheet};
 use serde::Serialize;
 
@@ -101,7 +101,7 @@ fn main() -> ExitCode {
     cli::init_tracing();
     // One thread unless --threads says more: at a fixed rate a client spends most of its CPU
     // waking up, and every hand-off between threads is one more wake-up.
-    let runtime = driver::runtime::on_threads(args.run.threads);
+    let runtime = loadgen::runtime::on_threads(args.run.threads);
     cli::exit_code_on(runtime, run(args))
 }
 

@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 
 use client::Connection;
 use client::options::parse_duration;
-use driver::record::Request;
+use loadgen::record::Request;
 use futures::StreamExt;
 use rand::SeedableRng;
 use rand::rngs::SmallRng;

@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use crate::report::suite_report::{Loaded, Scenario};
 use crate::stats::windows::{Window, cut_all};
-use driver::hdr_log::ReadLogError;
+use loadgen::hdr_log::ReadLogError;
 
 /// The bounds every window must meet; `None` bounds are not checked.
 #[derive(Debug, Clone, Copy, Default, Serialize)]
@@ -164,7 +164,7 @@ impl Checked {
 
     /// The windows as a table, and a line on what the rate drop is measured against.
     pub fn text(&self) -> String {
-        let mut table = driver::table::new(
+        let mut table = loadgen::table::new(
             &[
                 "window s", "ops", "rate/s", "p99 ms", "p99.9 ms", "errors %", "verdict",
             ],
@@ -192,7 +192,7 @@ impl Checked {
             self.per_s,
             self.reference,
             self.reference_rate,
-            driver::table::render(&table, 2)
+            loadgen::table::render(&table, 2)
         )
     }
 }
@@ -203,9 +203,9 @@ mod tests {
 
     use super::*;
     use crate::report::suite_report::SuiteReport;
-    use driver::hdr_log::HdrLog;
-    use driver::record::{ALL, Counts, IntervalSummary, Percentiles, new_histogram};
-    use driver::report::RunReport;
+    use loadgen::hdr_log::HdrLog;
+    use loadgen::record::{ALL, Counts, IntervalSummary, Percentiles, new_histogram};
+    use loadgen::report::RunReport;
 
     /// A run of 60 s at 500/s, each visit 1 ms, written with its log into `folder`; with a pause,
     /// the visits of seconds 30 and 31 wait for it to end, up to 2 s.

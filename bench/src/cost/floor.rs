@@ -18,7 +18,7 @@ use scylla::statement::Consistency;
 use serde::Serialize;
 use tokio::time::Instant;
 
-use driver::usage::Usage;
+use loadgen::usage::Usage;
 
 /// Options of the raw write loop.
 #[derive(Debug, Clone, Args, Serialize)]
@@ -28,7 +28,7 @@ pub struct FloorArgs {
     pub max_in_flight: u32,
 
     /// How long to measure.
-    #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = driver::args::parse_positive_duration, allow_hyphen_values = true)]
+    #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = loadgen::args::parse_positive_duration, allow_hyphen_values = true)]
     #[serde(serialize_with = "client::options::serialize_duration")]
     pub duration: Duration,
 

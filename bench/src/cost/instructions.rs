@@ -109,7 +109,7 @@ pub fn count(
                 }
                 instructions[i] = total_instructions(&file)?;
             }
-            let run = driver::report::RunReport::read(&report)?;
+            let run = loadgen::report::RunReport::read(&report)?;
             let kept = match run.target_rate {
                 Some(target) if target > 0.0 => run.achieved_rate / target,
                 _ => 1.0,
@@ -160,7 +160,7 @@ pub fn print(counted: &[Counted], writes_per_visit: f64) {
         "per write",
         "rate kept",
     ];
-    let mut table = driver::table::new(&header, &[0]);
+    let mut table = loadgen::table::new(&header, &[0]);
     for c in counted {
         table.add_row([
             c.mode.clone(),
@@ -172,7 +172,7 @@ pub fn print(counted: &[Counted], writes_per_visit: f64) {
             format!("{:.0}%", c.kept * 100.0),
         ]);
     }
-    print!("{}", driver::table::render(&table, 0));
+    print!("{}", loadgen::table::render(&table, 0));
     let mut modes: Vec<&str> = counted.iter().map(|c| c.mode.as_str()).collect();
     modes.sort_unstable();
     modes.dedup();

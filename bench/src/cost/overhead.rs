@@ -16,7 +16,7 @@ use clap::Args;
 use client::{Connection, ConnectionArgs};
 
 use crate::cost::floor::{FloorArgs, FloorResult};
-use driver::report::RunReport;
+use loadgen::report::RunReport;
 
 /// Options of `bench overhead`.
 #[derive(Debug, Clone, Args)]
@@ -27,7 +27,7 @@ pub struct OverheadArgs {
 
     /// Also what pacing costs: the factory at each of these rates (visits per second,
     /// comma-separated), every round beside an unthrottled factory, with how late it sent.
-    #[arg(long, value_name = "PER_SECOND,...", value_delimiter = ',', value_parser = driver::args::parse_rate)]
+    #[arg(long, value_name = "PER_SECOND,...", value_delimiter = ',', value_parser = loadgen::args::parse_rate)]
     pub rates: Vec<f64>,
 
     /// Count instead the factory's instructions per visit under valgrind's callgrind, a number
@@ -104,7 +104,7 @@ pub async fn measure_overhead(
         "floor writes/s",
         "factory writes/s",
     ];
-    let mut table = driver::table::new(&header, &[]);
+    let mut table = loadgen::table::new(&header, &[]);
     let mut ratios = Vec::new();
     for (i, round) in rounds.iter().enumerate() {
         let ratio = round.factory_us / round.floor_us;
@@ -118,7 +118,7 @@ pub async fn measure_overhead(
             format!("{:.0}", round.factory_rate),
         ]);
     }
-    print!("{}", driver::table::render(&table, 0));
+    print!("{}", loadgen::table::render(&table, 0));
     ratios.sort_by(f64::total_cmp);
     let median = ratios[ratios.len() / 2];
     println!("median ratio of CPU per write, factory / raw driver loop: {median:.3}");

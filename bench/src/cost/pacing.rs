@@ -21,7 +21,7 @@ use nix::sys::resource::{UsageWho, getrusage};
 use nix::sys::time::TimeSpec;
 use nix::sys::timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFlags};
 
-use driver::report::RunReport;
+use loadgen::report::RunReport;
 
 use crate::cost::overhead::quiet_factory;
 use crate::error::{BenchError, Result};
@@ -166,7 +166,7 @@ pub fn print(rounds: &[PacedRound]) {
         "floor µs/write",
         "paced / floor",
     ];
-    let mut table = driver::table::new(&header, &[]);
+    let mut table = loadgen::table::new(&header, &[]);
     for round in rounds {
         table.add_row([
             format!("{:.0}", round.rate),
@@ -182,7 +182,7 @@ pub fn print(rounds: &[PacedRound]) {
             format!("{:.3}", round.paced_us / floor_us(round)),
         ]);
     }
-    print!("{}", driver::table::render(&table, 0));
+    print!("{}", loadgen::table::render(&table, 0));
     let mut rates: Vec<f64> = rounds.iter().map(|r| r.rate).collect();
     rates.dedup();
     for rate in rates {

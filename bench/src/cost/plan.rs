@@ -6,8 +6,8 @@
 
 use std::fmt::Write as _;
 
-use driver::limiter::Verdict;
-use driver::report::RunReport;
+use loadgen::limiter::Verdict;
+use loadgen::report::RunReport;
 
 /// The most of a loader's cores a plan counts on: the rest is for the kernel, the network and
 /// spikes, so that a loader never becomes the bound it is meant to measure past.

@@ -9,7 +9,7 @@
 //! as the cause.
 
 use crate::error::Result;
-use driver::report::RunReport;
+use loadgen::report::RunReport;
 
 use crate::report::plots::PlotError;
 

@@ -19,7 +19,7 @@ use scylla::statement::Consistency;
 use tokio::time::Instant;
 
 use crate::error::{BenchError, Result};
-use driver::record::{Percentiles, new_histogram};
+use loadgen::record::{Percentiles, new_histogram};
 
 use super::lab::Lab;
 use super::report::{Lesson, ms};
@@ -127,7 +127,7 @@ async fn time_both_levels(lab: &Lab) -> Result<Vec<Timed>> {
     let at = std::time::SystemTime::now();
     for round in 0..warm_up + lab.args.rounds as usize {
         let visit = lab.workforce.visit(round as u64, at);
-        for quorum_now in driver::fair::alternating(round) {
+        for quorum_now in loadgen::fair::alternating(round) {
             let level = usize::from(quorum_now);
             let (write, read) = &statements[level];
             let started = Instant::now();

@@ -12,7 +12,7 @@ use schema::reads::ShopStatements;
 use schema::workforce::Workforce;
 use tokio::time::Instant;
 
-use driver::record::{Percentiles, new_histogram};
+use loadgen::record::{Percentiles, new_histogram};
 
 use crate::report::plots::PlotError;
 
@@ -88,7 +88,7 @@ async fn time_each_size(lab: &Lab) -> Result<Vec<Timed>> {
             // A different group of employees each round, the same group for both ways.
             let first = (round * 7 + round_size) % employees.len();
             let group: Vec<_> = employees.iter().cycle().skip(first).take(size).collect();
-            for in_turn in driver::fair::alternating(round) {
+            for in_turn in loadgen::fair::alternating(round) {
                 let started = Instant::now();
                 if in_turn {
                     for id in &group {

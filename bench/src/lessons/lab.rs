@@ -17,12 +17,12 @@ use schema::workforce::Workforce;
 use schema::writes::{FactoryStatements, TableConsistency};
 use tokio::time::Instant;
 
-use driver::args::{RunArgs, TimerChoice};
-use driver::drive::Intended;
-use driver::measure::measure;
-use driver::record::{Completed, Percentiles};
-use driver::report::RunReport;
-use driver::run::{Run, Workload};
+use loadgen::args::{RunArgs, TimerChoice};
+use loadgen::drive::Intended;
+use loadgen::measure::measure;
+use loadgen::record::{Completed, Percentiles};
+use loadgen::report::RunReport;
+use loadgen::run::{Run, Workload};
 
 use super::LessonsArgs;
 
@@ -160,7 +160,7 @@ impl Lab {
     pub(super) fn save_plot(&self, name: &str, svg: &str) -> Result<String> {
         let file = format!("{name}.svg");
         let path = self.folder.join(&file);
-        driver::report::write_atomically(&path, svg.as_bytes())
+        loadgen::report::write_atomically(&path, svg.as_bytes())
             .map_err(BenchError::io(format!("writing {}", path.display())))?;
         Ok(file)
     }
@@ -179,9 +179,9 @@ impl Combined {
             .iter()
             .map(|r| r.achieved_rate * r.measured_seconds)
             .sum();
-        let mut response = driver::record::new_histogram();
+        let mut response = loadgen::record::new_histogram();
         for report in reports {
-            driver::tally::add_into(&mut response, &response_histogram(report));
+            loadgen::tally::add_into(&mut response, &response_histogram(report));
         }
         Combined {
             achieved_rate: operations / seconds.max(1e-9),
@@ -230,5 +230,5 @@ pub(super) fn response(report: &RunReport) -> Percentiles {
 pub(super) fn response_histogram(report: &RunReport) -> Histogram<u64> {
     report
         .headline_histogram()
-        .unwrap_or_else(driver::record::new_histogram)
+        .unwrap_or_else(loadgen::record::new_histogram)
 }

@@ -52,7 +52,7 @@ pub struct LessonsArgs {
     pub only: Vec<LessonName>,
 
     /// Measured time of each variant; the whole run scales with it (about 14 variants).
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = driver::args::parse_positive_duration, allow_hyphen_values = true)]
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = loadgen::args::parse_positive_duration, allow_hyphen_values = true)]
     #[serde(serialize_with = "client::options::serialize_duration")]
     pub duration: Duration,
 
@@ -62,7 +62,7 @@ pub struct LessonsArgs {
     pub warmup: Duration,
 
     /// Target visits per second of the window lesson; the routing lesson writes at half of it.
-    #[arg(long, value_name = "PER_SECOND", default_value_t = 2000.0, value_parser = driver::args::parse_rate)]
+    #[arg(long, value_name = "PER_SECOND", default_value_t = 2000.0, value_parser = loadgen::args::parse_rate)]
     pub rate: f64,
 
     /// Rounds of each fan-out size in the fan-out lesson.
@@ -142,7 +142,7 @@ pub async fn run(args: &LessonsArgs) -> Result<(LessonsReport, PathBuf)> {
         options: args.clone(),
         lessons,
     };
-    driver::report::write_json(&folder.join("lessons.json"), &report)?;
+    loadgen::report::write_json(&folder.join("lessons.json"), &report)?;
     page::write(&folder, &report).map_err(BenchError::io(format!(
         "writing the page in {}",
         folder.display()

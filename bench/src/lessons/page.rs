@@ -35,7 +35,7 @@ pub(super) fn write(folder: &Path, report: &LessonsReport) -> std::io::Result<()
     };
     let title = format!("pickle lessons {}", report.started_at);
     let page = document(&title, STYLE, content);
-    driver::report::write_atomically(
+    loadgen::report::write_atomically(
         &folder.join(crate::report::html::PAGE),
         page.into_string().as_bytes(),
     )

@@ -23,11 +23,11 @@ use scylla::client::session::Session;
 use scylla::policies::load_balancing::{NodeIdentifier, SingleTargetLoadBalancingPolicy};
 use scylla::statement::unprepared::Statement;
 
-use driver::measure::measure;
-use driver::record::Completed;
-use driver::report::RunReport;
+use loadgen::measure::measure;
+use loadgen::record::Completed;
+use loadgen::report::RunReport;
 
-use driver::fair::mirrored;
+use loadgen::fair::mirrored;
 
 use crate::report::plots::PlotError;
 

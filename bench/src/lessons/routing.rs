@@ -18,12 +18,12 @@ use scylla::client::execution_profile::ExecutionProfile;
 use scylla::policies::load_balancing::DefaultPolicy;
 use scylla::statement::prepared::PreparedStatement;
 
-use driver::measure::measure_value;
-use driver::record::Completed;
+use loadgen::measure::measure_value;
+use loadgen::record::Completed;
 
-use driver::report::RunReport;
+use loadgen::report::RunReport;
 
-use driver::fair::mirrored;
+use loadgen::fair::mirrored;
 
 use crate::report::plots::PlotError;
 

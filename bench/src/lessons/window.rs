@@ -25,10 +25,10 @@ mod loops;
 use crate::error::Result;
 use hdrhistogram::Histogram;
 
-use driver::record::Percentiles;
-use driver::tally::add_into;
+use loadgen::record::Percentiles;
+use loadgen::tally::add_into;
 
-use driver::fair::mirrored;
+use loadgen::fair::mirrored;
 
 use crate::report::plots::PlotError;
 
@@ -226,8 +226,8 @@ async fn sliding_window(lab: &Lab, rate: Option<f64>) -> Result<Measured> {
         achieved: report.achieved_rate,
         response: response_histogram(&report),
         wait: report
-            .histogram(driver::record::WAIT)
-            .unwrap_or_else(driver::record::new_histogram),
+            .histogram(loadgen::record::WAIT)
+            .unwrap_or_else(loadgen::record::new_histogram),
         peak_in_flight: report.pacing.peak_in_flight,
         stalled: 0.0,
         missed: report.counts.missed,

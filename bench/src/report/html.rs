@@ -40,7 +40,7 @@ pub fn write_page(folder: &Path, suite: &SuiteReport) -> Result<(), PageError> {
         path: path.display().to_string(),
         source,
     };
-    driver::report::write_atomically(&path, page(suite)?.as_bytes()).map_err(io)
+    loadgen::report::write_atomically(&path, page(suite)?.as_bytes()).map_err(io)
 }
 
 /// The page's HTML.
@@ -285,7 +285,7 @@ mod tests {
     #[test]
     fn a_closed_loop_run_is_drawn_apart_from_the_open_loop_ones() {
         let open = crate::stats::merge::tests::report_of(&[1_000_000, 2_000_000]);
-        let closed = driver::report::RunReport {
+        let closed = loadgen::report::RunReport {
             target_rate: None,
             ..open.clone()
         };

@@ -10,7 +10,7 @@ use plotters::coord::Shift;
 use plotters::coord::ranged1d::{IntoSegmentedCoord, SegmentValue};
 use plotters::prelude::*;
 
-use driver::record::IntervalSummary;
+use loadgen::record::IntervalSummary;
 
 /// Size of every plot, pixels.
 const SIZE: (u32, u32) = (760, 400);

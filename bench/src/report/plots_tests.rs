@@ -1,7 +1,7 @@
 //! The tests of `plots`.
 
 use super::*;
-use driver::record::{Counts, Percentiles, new_histogram};
+use loadgen::record::{Counts, Percentiles, new_histogram};
 
 #[test]
 fn percentile_labels_count_the_nines() {

@@ -4,8 +4,8 @@
 //! run report's [`RingSide`], sampled once a second from the nodes' own `system_views`.
 
 use client::ring_view::CLIENT_REQUESTS as REQUESTS;
-use driver::report::RunReport;
-use driver::ring_side::RingSide;
+use loadgen::report::RunReport;
+use loadgen::ring_side::RingSide;
 use maud::Markup;
 
 use crate::report::html::figure;

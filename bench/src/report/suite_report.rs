@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use driver::hdr_log::{self, IntervalLog, ReadLogError};
-use driver::report::{FORMAT, ReportError, RunReport};
+use loadgen::hdr_log::{self, IntervalLog, ReadLogError};
+use loadgen::report::{FORMAT, ReportError, RunReport};
 
 /// The file name of a suite's report inside its folder.
 pub const SUITE_FILE: &str = "report.json";
@@ -94,7 +94,7 @@ impl SuiteReport {
 
     /// Writes the report into `folder` as `report.json`, atomically.
     pub fn write(&self, folder: &Path) -> Result<(), ReportError> {
-        driver::report::write_json(&folder.join(SUITE_FILE), self)
+        loadgen::report::write_json(&folder.join(SUITE_FILE), self)
     }
 }
 
@@ -155,7 +155,7 @@ impl Loaded {
 /// Whether `log` is `report`'s: its untagged histograms add up to the report's headline (the same
 /// operations, the same slowest); what differs, if anything.
 pub fn log_matches(report: &RunReport, log: &IntervalLog) -> Result<(), String> {
-    let mut total = driver::record::new_histogram();
+    let mut total = loadgen::record::new_histogram();
     for interval in log.untagged() {
         if total.add(&interval.histogram).is_err() {
             return Err("a histogram holds values beyond an hour".to_owned());
@@ -186,7 +186,7 @@ pub fn load(path: &Path) -> Result<Loaded, ReportError> {
     } else {
         path.to_path_buf()
     };
-    let value = driver::report::read_json(&file)?;
+    let value = loadgen::report::read_json(&file)?;
     let folder = file.parent().map(Path::to_path_buf).unwrap_or_default();
     let suite = from_json(value).map_err(|reason| ReportError::Foreign {
         path: file.display().to_string(),
@@ -330,7 +330,7 @@ impl SuiteReport {
             "CPU µs",
             "limited by",
         ];
-        let mut table = driver::table::new(&header, &[0, 9]);
+        let mut table = loadgen::table::new(&header, &[0, 9]);
         for row in self.summary_rows() {
             let ms = row.response_ms.map(|ms| format!("{ms:.3}"));
             let mut cells = vec![row.name, row.target, format!("{:.1}", row.achieved)];
@@ -342,7 +342,7 @@ impl SuiteReport {
             ]);
             table.add_row(cells);
         }
-        let mut text = driver::table::render(&table, 0);
+        let mut text = loadgen::table::render(&table, 0);
         text.push_str(&wrap(&self.table_note(), 100));
         text
     }

@@ -18,12 +18,12 @@ use std::time::{Duration, SystemTime};
 use hdrhistogram::Histogram;
 
 use crate::report::suite_report::{Loaded, Scenario, SuiteReport};
-use driver::hdr_log::{self, IntervalLog, ReadLogError};
-use driver::limiter::Limiter;
-use driver::record::{Counts, Pacing, new_histogram};
-use driver::report::{ReportError, RunReport};
-use driver::ring_side::RingSide;
-use driver::usage::ClientCost;
+use loadgen::hdr_log::{self, IntervalLog, ReadLogError};
+use loadgen::limiter::Limiter;
+use loadgen::record::{Counts, Pacing, new_histogram};
+use loadgen::report::{ReportError, RunReport};
+use loadgen::ring_side::RingSide;
+use loadgen::usage::ClientCost;
 
 /// Why reports cannot be merged.
 #[derive(Debug, thiserror::Error)]
@@ -133,7 +133,7 @@ pub fn merge_into(out: &Path, inputs: &[Loaded], partial: bool) -> Result<SuiteR
         });
     }
     let suite = SuiteReport {
-        format: driver::report::FORMAT,
+        format: loadgen::report::FORMAT,
         kind: "suite".to_owned(),
         started_at: first.suite.started_at.clone(),
         ring: first.suite.ring.clone(),
@@ -451,7 +451,7 @@ fn merged_limiter(reports: &[&RunReport]) -> Limiter {
 
 /// The verdict of processes that ran as one: theirs if they agree, else that of the one that fell
 /// furthest short of its target (the merged run is as short as its slowest process).
-fn merged_verdict(reports: &[&RunReport]) -> driver::limiter::Verdict {
+fn merged_verdict(reports: &[&RunReport]) -> loadgen::limiter::Verdict {
     let share = |r: &RunReport| r.target_rate.map_or(1.0, |t| r.achieved_rate / t.max(1e-9));
     reports
         .iter()

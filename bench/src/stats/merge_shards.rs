@@ -2,9 +2,9 @@
 //! a missing loader must never pass silently as a smaller run. And one row per shard beside the
 //! total, so that one slow loader shows.
 
-use driver::report::{RunIdentity, RunReport};
-use driver::shard::Shard;
-use driver::tally::ALL;
+use loadgen::report::{RunIdentity, RunReport};
+use loadgen::shard::Shard;
+use loadgen::tally::ALL;
 
 use super::MergeError;
 
@@ -184,7 +184,7 @@ pub fn shard_rows(reports: &[&RunReport]) -> serde_json::Value {
 
 /// The per-input rows as a text table.
 pub fn shard_table(reports: &[&RunReport]) -> String {
-    let mut table = driver::table::new(
+    let mut table = loadgen::table::new(
         &[
             "input",
             "shard",
@@ -215,5 +215,5 @@ pub fn shard_table(reports: &[&RunReport]) -> String {
                 .map_or("-".to_owned(), |ms| format!("{ms:+.0}")),
         ]);
     }
-    driver::table::render(&table, 2)
+    loadgen::table::render(&table, 2)
 }

@@ -3,10 +3,10 @@
 use rand::{RngExt, SeedableRng};
 
 use super::*;
-use driver::limiter::Verdict;
-use driver::record::{IntervalSummary, Percentiles, RESPONSE};
-use driver::report::{Names, RunIdentity};
-use driver::shard::Shard;
+use loadgen::limiter::Verdict;
+use loadgen::record::{IntervalSummary, Percentiles, RESPONSE};
+use loadgen::report::{Names, RunIdentity};
+use loadgen::shard::Shard;
 
 /// A report holding `latencies` (nanoseconds) as its response histogram.
 pub(crate) fn report_of(latencies: &[u64]) -> RunReport {
@@ -16,7 +16,7 @@ pub(crate) fn report_of(latencies: &[u64]) -> RunReport {
         .for_each(|l| histogram.saturating_record(*l));
     let count = latencies.len() as u64;
     RunReport {
-        format: driver::report::FORMAT,
+        format: loadgen::report::FORMAT,
         tool: "factory".into(),
         version: "test".into(),
         started_at: "2026-11-22T06:00:00.000Z".into(),

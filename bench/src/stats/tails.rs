@@ -57,9 +57,9 @@ impl Seconds {
     /// The seconds of a run (one histogram each, nanoseconds), kept in detail above the run's
     /// quantile `1 - 10 (1 - lowest)`: p90 for a lowest quantile of p99.
     pub fn new(seconds: &[Histogram<u64>], lowest: f64) -> Seconds {
-        let mut whole = driver::record::new_histogram();
+        let mut whole = loadgen::record::new_histogram();
         for second in seconds {
-            driver::tally::add_into(&mut whole, second);
+            loadgen::tally::add_into(&mut whole, second);
         }
         let cut_quantile = (1.0 - 10.0 * (1.0 - lowest)).clamp(0.0, 1.0);
         let cut = if whole.is_empty() || cut_quantile == 0.0 {

@@ -5,7 +5,7 @@ use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
 
 use super::*;
-use driver::record::new_histogram;
+use loadgen::record::new_histogram;
 
 /// A simulated run: `seconds` seconds of `rate` operations each, about 1 ms apiece (0.5 to 2 ms);
 /// each second has a `pause_chance` of a pause of 20 to 100 ms, which delays the operations due

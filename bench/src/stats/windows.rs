@@ -12,10 +12,10 @@ use std::collections::BTreeMap;
 
 use hdrhistogram::Histogram;
 
-use driver::hdr_log::{IntervalLog, LoggedInterval};
-use driver::record::{ALL, Counts, new_histogram};
-use driver::report::RunReport;
-use driver::tally::add_into;
+use loadgen::hdr_log::{IntervalLog, LoggedInterval};
+use loadgen::record::{ALL, Counts, new_histogram};
+use loadgen::report::RunReport;
+use loadgen::tally::add_into;
 
 /// One window of a run: its report and its interval log.
 #[derive(Debug, Clone)]
@@ -62,7 +62,7 @@ pub fn window(report: &RunReport, log: &IntervalLog, from_s: f64, to_s: f64) -> 
             let start = i.at - i.seconds;
             start >= from_s - 1e-6 && start < to_s - 1e-6
         })
-        .map(|i| driver::record::IntervalSummary {
+        .map(|i| loadgen::record::IntervalSummary {
             at: i.at - from_s,
             ..i.clone()
         })
@@ -169,7 +169,7 @@ fn cut_windows(
 mod tests {
     use super::*;
     use crate::stats::merge::tests::report_of;
-    use driver::record::{IntervalSummary, Percentiles};
+    use loadgen::record::{IntervalSummary, Percentiles};
 
     /// A run of `seconds` seconds, second `i` holding `i + 1` operations of `i + 1` ms.
     fn run(seconds: usize) -> (RunReport, IntervalLog) {

@@ -45,7 +45,7 @@ pub struct SuiteArgs {
     pub list: bool,
 
     /// Measured time of each scenario; the whole suite scales with it.
-    #[arg(long, env = "PICKLE_SUITE_DURATION", value_name = "DURATION", default_value = "20s", value_parser = driver::args::parse_positive_duration, allow_hyphen_values = true)]
+    #[arg(long, env = "PICKLE_SUITE_DURATION", value_name = "DURATION", default_value = "20s", value_parser = loadgen::args::parse_positive_duration, allow_hyphen_values = true)]
     #[serde(serialize_with = "client::options::serialize_duration")]
     pub duration: Duration,
 
@@ -120,7 +120,7 @@ pub async fn run_suite(args: &SuiteArgs, folder: &Path) -> Result<SuiteReport> {
     let (scenarios, interrupted) =
         run_scenarios(&specs, args, &cassandra, &keyspaces, folder).await?;
     let suite = SuiteReport {
-        format: driver::report::FORMAT,
+        format: loadgen::report::FORMAT,
         kind: "suite".to_owned(),
         started_at,
         ring,

@@ -13,7 +13,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::cost::overhead::sibling_binary;
 use crate::report::suite_report::Scenario;
-use driver::report::RunReport;
+use loadgen::report::RunReport;
 
 /// Which app a scenario runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -618,7 +618,7 @@ async fn a_flag_wins_over_its_environment_variable() -> anyhow::Result<()> {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let run = driver::report::RunReport::read(&report)?;
+    let run = loadgen::report::RunReport::read(&report)?;
     assert_eq!(run.target_rate, Some(50.0), "--rate beat PICKLE_RATE");
     assert_eq!(
         run.config["factory"]["employees"], 7,

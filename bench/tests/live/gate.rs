@@ -157,7 +157,7 @@ async fn claims(own: &OwnRing) -> anyhow::Result<()> {
         factory(own, &keyspace, folder, "narrow", &narrow_flags).spawn()?,
         "narrow",
     )?;
-    let read = |name: &str| driver::report::RunReport::read(&folder.join(format!("{name}.json")));
+    let read = |name: &str| loadgen::report::RunReport::read(&folder.join(format!("{name}.json")));
     let (fast, narrow) = (read("fast")?, read("narrow")?);
     assert!(
         narrow.achieved_rate < 0.8 * fast.achieved_rate,

@@ -9,9 +9,9 @@
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, SystemTime};
 
-use driver::limiter::Verdict;
-use driver::report::RunReport;
-use driver::ring_side::NETWORK_ROUND_MS;
+use loadgen::limiter::Verdict;
+use loadgen::report::RunReport;
+use loadgen::ring_side::NETWORK_ROUND_MS;
 
 /// The ring of the slow network's test.
 const RING: &str = "test-slow";

@@ -6,8 +6,8 @@ use std::process::Command;
 
 use anyhow::Context as _;
 use ring::testing::one_line_failure;
-use driver::record::{RESPONSE, new_histogram};
-use driver::report::RunReport;
+use loadgen::record::{RESPONSE, new_histogram};
+use loadgen::report::RunReport;
 
 use crate::suite::drawn_plots;
 
@@ -80,11 +80,11 @@ async fn two_factories_at_once_merge_into_one_report() -> anyhow::Result<()> {
     sum.add(b.histogram(RESPONSE).expect("b"))?;
     assert_eq!(
         report.latency_us[RESPONSE].p99,
-        driver::record::Percentiles::of(&sum).p99
+        loadgen::record::Percentiles::of(&sum).p99
     );
     assert_eq!(report.histogram(RESPONSE).expect("merged").len(), sum.len());
     // The merged log holds every response the two logs held, and the series has percentiles.
-    let log = driver::hdr_log::read(
+    let log = loadgen::hdr_log::read(
         &out.join(
             merged.suite.scenarios[0]
                 .hdr_log
@@ -516,7 +516,7 @@ async fn hdr_histograms_own_log_processor_reads_our_log_as_our_report() -> anyho
     let (max_ms, total) = java_max_and_count(&distribution)
         .unwrap_or_else(|| panic!("no #[Max..., Total count...] line in:\n{distribution}"));
     let headline = report.headline();
-    assert_eq!(report.headline_tag(), driver::record::ALL);
+    assert_eq!(report.headline_tag(), loadgen::record::ALL);
     assert_eq!(total, headline.count, "{distribution}");
     assert!(
         (max_ms - headline.max / 1e3).abs() <= headline.max / 1e3 * 0.002,

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use ring::{NodeSignal, Shape};
 use ring::testing;
-use driver::report::RunReport;
+use loadgen::report::RunReport;
 use schema::testing::fresh_keyspace_on;
 
 fn factory(hosts: &str, keyspace: &str, report: &Path, flags: &[&str]) -> std::io::Result<Child> {

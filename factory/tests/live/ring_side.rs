@@ -6,9 +6,9 @@ use std::process::{Command, Output};
 
 use client::ring_view::CLIENT_REQUESTS;
 use ring::testing;
-use driver::limiter::Verdict;
-use driver::report::RunReport;
-use driver::ring_side::RingSide;
+use loadgen::limiter::Verdict;
+use loadgen::report::RunReport;
+use loadgen::ring_side::RingSide;
 
 use crate::fresh_keyspace;
 

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use ring::{IpPrefix, NodeSignal, Shape};
 use ring::testing;
-use driver::limiter::Verdict;
-use driver::report::RunReport;
+use loadgen::limiter::Verdict;
+use loadgen::report::RunReport;
 use schema::testing::fresh_keyspace_on;
 
 use crate::fresh_keyspace;

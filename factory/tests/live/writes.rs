@@ -5,9 +5,9 @@ use std::time::{Duration, SystemTime};
 
 use assert_cmd::Command;
 use ring::testing;
-use driver::hdr_log::{self, LoggedInterval};
-use driver::record::new_histogram;
-use driver::report::RunReport;
+use loadgen::hdr_log::{self, LoggedInterval};
+use loadgen::record::new_histogram;
+use loadgen::report::RunReport;
 use schema::workforce::Workforce;
 use scylla::client::session::Session;
 use tokio::sync::OnceCell;

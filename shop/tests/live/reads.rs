@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::SystemTime;
 
 use ring::testing;
-use driver::report::RunReport;
+use loadgen::report::RunReport;
 use schema::workforce::Workforce;
 use uuid::Uuid;
 

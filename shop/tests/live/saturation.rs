@@ -7,8 +7,8 @@
 //! window, which would only queue longer.
 
 use ring::testing;
-use driver::limiter::Verdict;
-use driver::report::RunReport;
+use loadgen::limiter::Verdict;
+use loadgen::report::RunReport;
 
 use crate::{factory, fresh_keyspace, shop};
 

@@ -15,10 +15,10 @@ use futures::{FutureExt, StreamExt};
 use schema::model::Visit;
 use tokio::time::Instant;
 
-use driver::measure::measure;
-use driver::pace::{End, Pace, Schedule};
-use driver::record::{Completed, Recorder};
-use driver::timer::{PreciseTimer, Timer};
+use loadgen::measure::measure;
+use loadgen::pace::{End, Pace, Schedule};
+use loadgen::record::{Completed, Recorder};
+use loadgen::timer::{PreciseTimer, Timer};
 
 use crate::lessons::lab::{Lab, VISIT_TABLES};
 
@@ -120,7 +120,7 @@ pub(super) async fn stop_and_wait(lab: &Lab, rate: Option<f64>) -> Result<Measur
     let mut pending = FuturesUnordered::new();
     let (mut peak, mut since_drain, mut stalled) = (0, 0, Duration::ZERO);
     let mut n = 0u64;
-    let interrupted = driver::shutdown::interrupted();
+    let interrupted = loadgen::shutdown::interrupted();
     tokio::pin!(interrupted);
     loop {
         let due = clock.due(n);
@@ -178,7 +178,7 @@ pub(super) async fn synchronous(lab: &Lab, rate: Option<f64>) -> Result<Measured
     let mut timer = PreciseTimer::start().map_err(BenchError::io("starting the pacing timer"))?;
     let mut recorder = Recorder::new(&VISIT_TABLES, clock.measure_from, None);
     let mut n = 0u64;
-    let interrupted = driver::shutdown::interrupted();
+    let interrupted = loadgen::shutdown::interrupted();
     tokio::pin!(interrupted);
     loop {
         let due = clock.due(n);

@@ -22,9 +22,9 @@ use hdrhistogram::Histogram;
 use crate::stats::counts::{SecondCount, compare_totals, dispersion};
 use crate::stats::means::welch_autocorrelated;
 use crate::stats::tails::{Seconds, TailJudgement, compare_tails_with};
-use driver::hdr_log::IntervalLog;
-use driver::record::IntervalSummary;
-use driver::report::RunReport;
+use loadgen::hdr_log::IntervalLog;
+use loadgen::record::IntervalSummary;
+use loadgen::report::RunReport;
 
 use super::Row;
 

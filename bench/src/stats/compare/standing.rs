@@ -7,7 +7,7 @@
 
 use serde::Serialize;
 
-use driver::report::RunReport;
+use loadgen::report::RunReport;
 
 /// Two runs' standing for a comparison.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -148,7 +148,7 @@ mod tests {
         );
         apart(
             &|b| {
-                b.counts = driver::record::Counts::default();
+                b.counts = loadgen::record::Counts::default();
                 b.ending = "interrupted".into();
             },
             "B measured nothing",
