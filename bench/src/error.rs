@@ -29,10 +29,10 @@ pub enum BenchError {
     Schema(#[from] schema::SchemaError),
     /// A measured run could not produce its report.
     #[error(transparent)]
-    Run(#[from] loadgen::run::RunError),
+    Run(#[from] loadgen::RunError),
     /// A run produced its report, and then failed (errors, an outage, Ctrl-C).
     #[error(transparent)]
-    Stopped(#[from] loadgen::run::Stopped),
+    Stopped(#[from] loadgen::Stopped),
     /// A report could not be read or written.
     #[error(transparent)]
     Report(#[from] loadgen::report::ReportError),
@@ -99,7 +99,7 @@ mod tests {
     fn usage_mistakes_and_interruptions_keep_their_exit_codes() {
         let usage = BenchError::from(UsageError("--nodes 0: no ring".into()));
         assert_eq!(exit_code(Err(usage.into())), ExitCode::from(2));
-        let stopped = BenchError::from(loadgen::run::Stopped::Interrupted(Interrupted));
+        let stopped = BenchError::from(loadgen::Stopped::Interrupted(Interrupted));
         assert_eq!(exit_code(Err(stopped.into())), ExitCode::from(130));
         let failed = BenchError::Failed("a scenario failed".into());
         assert_eq!(exit_code(Err(failed.into())), ExitCode::from(1));

@@ -12,7 +12,7 @@ use crate::stats::compare::rows::{Side, rows_with};
 use crate::stats::compare::{ScenarioChanges, judge, standing, text};
 use crate::stats::merge::{MergedRun, log_starts_with_report, merge_runs};
 use crate::stats::tails::Seconds;
-use loadgen::hdr_log::{self, IntervalLog};
+use loadgen::record::hdr_log::{self, IntervalLog};
 use loadgen::report::RunReport;
 
 /// Bootstrap replicates in the fuzz targets: the code paths are those of the two thousand a

@@ -225,8 +225,8 @@ fn main() -> ExitCode {
     // The floor and the lessons drive Cassandra the apps' way, on one thread unless told
     // otherwise; rings, suites and reports run on tokio's usual runtime.
     let runtime = match &command {
-        Command::Floor { floor, .. } => loadgen::runtime::on_threads(floor.threads),
-        Command::Lessons(_) => loadgen::runtime::on_threads(bench::lessons::THREADS),
+        Command::Floor { floor, .. } => loadgen::schedule::on_threads(floor.threads),
+        Command::Lessons(_) => loadgen::schedule::on_threads(bench::lessons::THREADS),
         _ => tokio::runtime::Runtime::new(),
     };
     cli::exit_code_on(runtime, run(command))
@@ -259,11 +259,11 @@ async fn run(command: Command) -> anyhow::Result<()> {
 /// `bench run`: the suite's scenarios, then their table and the page's path.
 async fn run_suite(args: SuiteArgs) -> anyhow::Result<()> {
     if args.list {
-        let mut table = loadgen::table::new(&["scenario", "what it runs"], &[0, 1]);
+        let mut table = loadgen::report::table::new(&["scenario", "what it runs"], &[0, 1]);
         for spec in bench::suite::scenario::SCENARIOS {
             table.add_row([spec.name, spec.description]);
         }
-        print!("{}", loadgen::table::render(&table, 0));
+        print!("{}", loadgen::report::table::render(&table, 0));
         return Ok(());
     }
     let folder = suite::prepare_folder(args.out.as_deref())?;

@@ -474,7 +474,7 @@ fn status_table(ring: &LocalRing) -> Result<String> {
     if modelled {
         header.extend(["DELAY", "LISTENS ON"]);
     }
-    let mut table = loadgen::table::new(&header, &[0, 1, 2, 3, 4, 5, 7]);
+    let mut table = loadgen::report::table::new(&header, &[0, 1, 2, 3, 4, 5, 7]);
     for (node, process) in ring.node_states()? {
         let pid = match (process, node.pid) {
             (ProcessState::Gone, _) | (_, None) => "-".to_owned(),
@@ -499,7 +499,7 @@ fn status_table(ring: &LocalRing) -> Result<String> {
         }
         table.add_row(row);
     }
-    out.push_str(&loadgen::table::render(&table, 0));
+    out.push_str(&loadgen::report::table::render(&table, 0));
     Ok(out)
 }
 

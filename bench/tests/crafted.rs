@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, SystemTime};
 
-use loadgen::hdr_log::HdrLog;
+use loadgen::record::hdr_log::HdrLog;
 use loadgen::record::new_histogram;
 use loadgen::report::RunReport;
 use serde_json::{Value, json};

@@ -21,7 +21,7 @@ use anyhow::Context;
 use clap::Parser;
 use client::cli::{self, UsageError};
 use client::{Connection, ConnectionArgs};
-use loadgen::shard::Shard;
+use loadgen::schedule::Shard;
 use loadgen::{Completed, Intended, Run, RunArgs, Workload, measure_write};
 use futures::{StreamExt, TryStreamExt};
 use schema::model::Visit;
@@ -111,7 +111,7 @@ fn main() -> ExitCode {
     cli::init_tracing();
     // One thread unless --threads says more: at a fixed rate a client spends most of its CPU
     // waking up, and every hand-off between threads is one more wake-up.
-    let runtime = loadgen::runtime::on_threads(args.run.threads);
+    let runtime = loadgen::schedule::on_threads(args.run.threads);
     cli::exit_code_on(runtime, run(args))
 }
 

@@ -10,7 +10,7 @@ use client::cli::UsageError;
 use client::options::{parse_duration, serialize_duration};
 use serde::Serialize;
 
-use crate::shard::{Shard, parse_start_at};
+use crate::schedule::{Shard, parse_start_at};
 
 /// How fast, how long, how many at once, and where the numbers go.
 #[derive(Debug, Clone, Args, Serialize)]
@@ -280,7 +280,7 @@ fn check_output(flag: &str, path: &Path, overwrite: bool) -> Result<(), UsageErr
     }
     // Creating (and removing) the temporary file the report is written through proves the
     // folder is writable now, before any work is done.
-    let probe = crate::hdr_log::partial_path(path);
+    let probe = crate::record::hdr_log::partial_path(path);
     std::fs::write(&probe, b"")
         .and_then(|()| std::fs::remove_file(&probe))
         .map_err(|error| {

@@ -14,6 +14,12 @@
 //! sent, every operation that was due but never sent is recorded as **missed** (late by the time
 //! left until the end), and what is in flight drains within the drain timeout. So the run takes
 //! its duration, and an overload shows as missed operations instead of an overrun.
+//!
+//! The loop's state between turns is in `run_loop`, and which operations are still out, since
+//! when, in `outstanding`.
+
+mod outstanding;
+mod run_loop;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -25,9 +31,9 @@ use tokio::sync::Semaphore;
 use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::errors::Failure;
-use crate::pace::Schedule;
+use crate::schedule::{Schedule, Timer};
 use crate::record::{Completed, IntervalSummary, Recorder};
-use crate::timer::Timer;
+use run_loop::Loop;
 
 /// How a run is driven.
 #[derive(Debug, Clone)]
@@ -210,9 +216,6 @@ where
 
 const ONE_SECOND: Duration = Duration::from_secs(1);
 
-#[path = "drive_loop.rs"]
-mod run_loop;
-use run_loop::Loop;
 
 #[cfg(test)]
 #[path = "drive_tests.rs"]

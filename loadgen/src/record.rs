@@ -1,7 +1,7 @@
 //! Recording what every operation took, without letting memory grow with the run.
 //!
 //! Each completed operation gives three kinds of time, all in nanoseconds in HDR histograms (the
-//! counts and histograms themselves are in [`crate::tally`]):
+//! counts and histograms themselves are in `tally`):
 //! - **response**: from the operation's *intended* start (its due time) to its last answer;
 //!   this is what a user waiting on the schedule experiences, stalls included;
 //! - **wait**: from the intended start to the moment it was sent (late schedule, full window);
@@ -24,14 +24,23 @@ use hdrhistogram::Histogram;
 use tokio::time::Instant;
 
 use crate::errors::{ErrorKind, Failure};
-use crate::hdr_log::HdrLog;
-use crate::pace::{Schedule, wall_clock_of};
-use crate::prometheus::Exporter;
-use crate::tally::nanos;
-pub use crate::tally::{
+use crate::schedule::{Schedule, wall_clock_of};
+
+pub mod hdr_log;
+mod prometheus;
+mod tally;
+mod usage;
+
+use hdr_log::HdrLog;
+pub use prometheus::ExporterError;
+pub(crate) use prometheus::Exporter;
+pub use tally::{
     ABANDONED, ALL, Counts, FAILED, Histograms, IntervalSummary, MISSED, Pacing, Percentiles,
-    RESPONSE, WAIT, new_histogram,
+    RESPONSE, WAIT, add_into, new_histogram,
 };
+pub(crate) use tally::{decode_histogram, nanos};
+pub use usage::{ClientCost, MachineCpu, Usage};
+pub(crate) use usage::resident_bytes;
 
 /// At most this many distinct latencies stand for the missed operations of a run: they are due at
 /// evenly spaced times, so groups of them share one lateness with no visible loss (a group spans
@@ -367,7 +376,7 @@ impl Recorder {
         let end = end.max(self.interval_started);
         if self.interval_counts != Counts::default()
             && self
-                .close_interval(end, 0, crate::usage::Usage::now().rss_bytes, Duration::ZERO)
+                .close_interval(end, 0, crate::record::Usage::now().rss_bytes, Duration::ZERO)
                 .is_none()
         {
             // An interval that cannot close (no time has passed) still belongs in the totals.

@@ -156,7 +156,7 @@ async fn intervals_summarise_and_reset() {
 
 #[tokio::test(start_paused = true)]
 async fn a_huge_backlog_of_missed_operations_is_recorded_in_bounded_work() {
-    use crate::pace::{End, Pace};
+    use crate::schedule::{End, Pace};
     let start = Instant::now();
     let hour = Duration::from_secs(3600);
     let end = End {
@@ -178,7 +178,7 @@ async fn a_huge_backlog_of_missed_operations_is_recorded_in_bounded_work() {
 
 #[tokio::test(start_paused = true)]
 async fn operations_due_in_the_warm_up_are_not_counted_as_missed() {
-    use crate::pace::{End, Pace};
+    use crate::schedule::{End, Pace};
     let start = Instant::now();
     let schedule = Schedule::new(start, Pace::Fixed { per_second: 10.0 }, End::default());
     let mut recorder = Recorder::new(&["a"], start + Duration::from_secs(5), None);

@@ -14,13 +14,20 @@ use hdrhistogram::serialization::{Serializer as _, V2DeflateSerializer};
 use serde::{Deserialize, Serialize};
 
 use crate::drive::Ending;
-use crate::limiter::Limiter;
-use crate::ring_side::RingSide;
-use crate::shard::Shard;
-use crate::tally::{ALL, Counts, IntervalSummary, Pacing, Percentiles, RESPONSE};
-use crate::usage::ClientCost;
+use crate::record::{ALL, ClientCost, Counts, IntervalSummary, Pacing, Percentiles, RESPONSE};
+use crate::schedule::Shard;
 
 mod checks;
+mod limiter;
+mod ring_side;
+mod summary;
+pub mod table;
+
+pub use limiter::{Limiter, Verdict};
+pub(crate) use limiter::{Evidence, diagnose};
+pub use ring_side::{NETWORK_ROUND_MS, NodeSecond, NodeSeries, PoolSecond, RingSide};
+pub(crate) use ring_side::RingWatcher;
+pub(crate) use summary::live_line;
 
 /// The report format's version; readers refuse other versions with a clear message.
 pub const FORMAT: u32 = 1;
@@ -192,7 +199,7 @@ impl RunReport {
             base64::engine::general_purpose::STANDARD
                 .decode(text)
                 .map_err(|e| format!("not base64: {e}"))
-                .and_then(|bytes| crate::tally::decode_histogram(&bytes)),
+                .and_then(|bytes| crate::record::decode_histogram(&bytes)),
         )
     }
 
@@ -283,7 +290,7 @@ impl RunReport {
 /// Writes `contents` to `path` through a temporary file and a rename: a reader sees the old file
 /// or the new one, never half of one.
 pub fn write_atomically(path: &Path, contents: &[u8]) -> std::io::Result<()> {
-    let partial = crate::hdr_log::partial_path(path);
+    let partial = crate::record::hdr_log::partial_path(path);
     std::fs::write(&partial, contents)?;
     std::fs::rename(&partial, path)
 }

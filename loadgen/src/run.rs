@@ -18,19 +18,11 @@ use tokio::time::Instant;
 
 use crate::args::{RunArgs, TimerChoice};
 use crate::drive::{Ending, Intended, Outcome, Plan, drive};
-use crate::hdr_log::HdrLog;
-use crate::pace::{End, Pace, Schedule};
-use crate::prometheus::Exporter;
-use crate::record::{IntervalSummary, Recorder};
-use crate::report::{ReportError, RunReport, describe_ending};
-use crate::ring_side::{RingSide, RingWatcher};
-use crate::shard::{
-    Shard, StartPassed, check_start_at, describe_share, next_whole_ten_seconds, start_of_schedule,
-};
+use crate::record::hdr_log::HdrLog;
+use crate::schedule::{End, Pace, Schedule, Shard, StartPassed, check_start_at, describe_share, next_whole_ten_seconds, start_of_schedule, PreciseTimer, TokioTimer};
+use crate::record::{Exporter, IntervalSummary, Recorder, Usage};
+use crate::report::{ReportError, RunReport, describe_ending, RingSide, RingWatcher, live_line};
 use crate::shutdown::Signals;
-use crate::summary::live_line;
-use crate::timer::{PreciseTimer, TokioTimer};
-use crate::usage::Usage;
 
 /// What an app's operations look like.
 #[derive(Debug, Clone)]
@@ -71,7 +63,7 @@ pub enum RunError {
     Report(#[from] ReportError),
     /// The Prometheus endpoint could not be served.
     #[error(transparent)]
-    Metrics(#[from] crate::prometheus::ExporterError),
+    Metrics(#[from] crate::record::ExporterError),
 }
 
 /// Why a run that produced its report still failed ([`Finished::result`]).
@@ -193,7 +185,7 @@ impl Run {
 
     /// Samples the ring's own view of its load while the run is measured: every node's thread
     /// pools, compactions and hints, once a second, over a session of its own (see
-    /// [`crate::ring_side`]). A ring that cannot be watched (no `system_views`, or
+    /// [`RingSide`](crate::report::RingSide)). A ring that cannot be watched (no `system_views`, or
     /// `--no-ring-view`) is noted in the report, and the run goes on. `connection` is the app's
     /// connected session, whose local datacenter the watching session takes.
     pub async fn watch_the_ring(&mut self, args: &ConnectionArgs, connection: &Connection) {
@@ -398,7 +390,6 @@ impl Run {
     }
 }
 
-#[path = "run_report.rs"]
 mod reporting;
 
 #[cfg(test)]

@@ -99,7 +99,7 @@ impl Comparison {
             Percentiles::of(&self.sequential),
         );
         let n = self.employees;
-        let mut table = loadgen::table::new(&["latency (ms)", "p50", "p90", "p99", "count"], &[0]);
+        let mut table = loadgen::report::table::new(&["latency (ms)", "p50", "p90", "p99", "count"], &[0]);
         for (label, p) in [
             ("one read alone".to_owned(), single),
             (format!("{n} reads all at once"), concurrent),
@@ -108,7 +108,7 @@ impl Comparison {
             let ms = |us: f64| format!("{:.3}", us / 1e3);
             table.add_row([label, ms(p.p50), ms(p.p90), ms(p.p99), p.count.to_string()]);
         }
-        print!("{}", loadgen::table::render(&table, 0));
+        print!("{}", loadgen::report::table::render(&table, 0));
         let ratio = |p: Percentiles| {
             if single.p50 > 0.0 {
                 p.p50 / single.p50

@@ -46,7 +46,7 @@ fn table(fanout: &Fanout) {
         "trees",
         "last visit",
     ];
-    let mut table = loadgen::table::new(&header, &[0, 1, 5]);
+    let mut table = loadgen::report::table::new(&header, &[0, 1, 5]);
     for (person, timesheet, _) in &fanout.timesheets {
         let last = timesheet
             .last_visit()
@@ -67,7 +67,7 @@ fn table(fanout: &Fanout) {
             last,
         ]);
     }
-    print!("{}", loadgen::table::render(&table, 0));
+    print!("{}", loadgen::report::table::render(&table, 0));
     let how = if fanout.sequential {
         "one after another"
     } else {

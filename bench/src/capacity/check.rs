@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use crate::report::suite_report::{Loaded, Scenario};
 use crate::stats::windows::{Window, cut_all};
-use loadgen::hdr_log::ReadLogError;
+use loadgen::record::hdr_log::ReadLogError;
 
 /// The bounds every window must meet; `None` bounds are not checked.
 #[derive(Debug, Clone, Copy, Default, Serialize)]
@@ -164,7 +164,7 @@ impl Checked {
 
     /// The windows as a table, and a line on what the rate drop is measured against.
     pub fn text(&self) -> String {
-        let mut table = loadgen::table::new(
+        let mut table = loadgen::report::table::new(
             &[
                 "window s", "ops", "rate/s", "p99 ms", "p99.9 ms", "errors %", "verdict",
             ],
@@ -192,7 +192,7 @@ impl Checked {
             self.per_s,
             self.reference,
             self.reference_rate,
-            loadgen::table::render(&table, 2)
+            loadgen::report::table::render(&table, 2)
         )
     }
 }
@@ -203,7 +203,7 @@ mod tests {
 
     use super::*;
     use crate::report::suite_report::SuiteReport;
-    use loadgen::hdr_log::HdrLog;
+    use loadgen::record::hdr_log::HdrLog;
     use loadgen::record::{ALL, Counts, IntervalSummary, Percentiles, new_histogram};
     use loadgen::report::RunReport;
 

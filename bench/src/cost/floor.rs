@@ -18,7 +18,7 @@ use scylla::statement::Consistency;
 use serde::Serialize;
 use tokio::time::Instant;
 
-use loadgen::usage::Usage;
+use loadgen::record::Usage;
 
 /// Options of the raw write loop.
 #[derive(Debug, Clone, Args, Serialize)]

@@ -160,7 +160,7 @@ pub fn print(counted: &[Counted], writes_per_visit: f64) {
         "per write",
         "rate kept",
     ];
-    let mut table = loadgen::table::new(&header, &[0]);
+    let mut table = loadgen::report::table::new(&header, &[0]);
     for c in counted {
         table.add_row([
             c.mode.clone(),
@@ -172,7 +172,7 @@ pub fn print(counted: &[Counted], writes_per_visit: f64) {
             format!("{:.0}%", c.kept * 100.0),
         ]);
     }
-    print!("{}", loadgen::table::render(&table, 0));
+    print!("{}", loadgen::report::table::render(&table, 0));
     let mut modes: Vec<&str> = counted.iter().map(|c| c.mode.as_str()).collect();
     modes.sort_unstable();
     modes.dedup();

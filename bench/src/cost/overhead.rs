@@ -104,7 +104,7 @@ pub async fn measure_overhead(
         "floor writes/s",
         "factory writes/s",
     ];
-    let mut table = loadgen::table::new(&header, &[]);
+    let mut table = loadgen::report::table::new(&header, &[]);
     let mut ratios = Vec::new();
     for (i, round) in rounds.iter().enumerate() {
         let ratio = round.factory_us / round.floor_us;
@@ -118,7 +118,7 @@ pub async fn measure_overhead(
             format!("{:.0}", round.factory_rate),
         ]);
     }
-    print!("{}", loadgen::table::render(&table, 0));
+    print!("{}", loadgen::report::table::render(&table, 0));
     ratios.sort_by(f64::total_cmp);
     let median = ratios[ratios.len() / 2];
     println!("median ratio of CPU per write, factory / raw driver loop: {median:.3}");

@@ -166,7 +166,7 @@ pub fn print(rounds: &[PacedRound]) {
         "floor µs/write",
         "paced / floor",
     ];
-    let mut table = loadgen::table::new(&header, &[]);
+    let mut table = loadgen::report::table::new(&header, &[]);
     for round in rounds {
         table.add_row([
             format!("{:.0}", round.rate),
@@ -182,7 +182,7 @@ pub fn print(rounds: &[PacedRound]) {
             format!("{:.3}", round.paced_us / floor_us(round)),
         ]);
     }
-    print!("{}", loadgen::table::render(&table, 0));
+    print!("{}", loadgen::report::table::render(&table, 0));
     let mut rates: Vec<f64> = rounds.iter().map(|r| r.rate).collect();
     rates.dedup();
     for rate in rates {

@@ -18,11 +18,11 @@ use schema::writes::{FactoryStatements, TableConsistency};
 use tokio::time::Instant;
 
 use loadgen::args::{RunArgs, TimerChoice};
-use loadgen::drive::Intended;
-use loadgen::measure::measure;
+use loadgen::Intended;
+use loadgen::measure;
 use loadgen::record::{Completed, Percentiles};
 use loadgen::report::RunReport;
-use loadgen::run::{Run, Workload};
+use loadgen::{Run, Workload};
 
 use super::LessonsArgs;
 
@@ -181,7 +181,7 @@ impl Combined {
             .sum();
         let mut response = loadgen::record::new_histogram();
         for report in reports {
-            loadgen::tally::add_into(&mut response, &response_histogram(report));
+            loadgen::record::add_into(&mut response, &response_histogram(report));
         }
         Combined {
             achieved_rate: operations / seconds.max(1e-9),

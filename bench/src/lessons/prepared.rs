@@ -23,7 +23,7 @@ use scylla::client::session::Session;
 use scylla::policies::load_balancing::{NodeIdentifier, SingleTargetLoadBalancingPolicy};
 use scylla::statement::unprepared::Statement;
 
-use loadgen::measure::measure;
+use loadgen::measure;
 use loadgen::record::Completed;
 use loadgen::report::RunReport;
 

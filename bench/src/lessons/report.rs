@@ -71,11 +71,11 @@ impl Lesson {
             return text;
         }
         let header: Vec<&str> = self.columns.iter().map(String::as_str).collect();
-        let mut table = loadgen::table::new(&header, &[0]);
+        let mut table = loadgen::report::table::new(&header, &[0]);
         for row in &self.rows {
             table.add_row(row);
         }
-        text.push_str(&loadgen::table::render(&table, 2));
+        text.push_str(&loadgen::report::table::render(&table, 2));
         let _ = writeln!(text, "{}", self.finding);
         text
     }

@@ -18,7 +18,7 @@ use scylla::client::execution_profile::ExecutionProfile;
 use scylla::policies::load_balancing::DefaultPolicy;
 use scylla::statement::prepared::PreparedStatement;
 
-use loadgen::measure::measure_value;
+use loadgen::measure_value;
 use loadgen::record::Completed;
 
 use loadgen::report::RunReport;

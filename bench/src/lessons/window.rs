@@ -25,8 +25,7 @@ mod loops;
 use crate::error::Result;
 use hdrhistogram::Histogram;
 
-use loadgen::record::Percentiles;
-use loadgen::tally::add_into;
+use loadgen::record::{Percentiles, add_into};
 
 use loadgen::fair::mirrored;
 

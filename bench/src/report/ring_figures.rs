@@ -4,8 +4,7 @@
 //! run report's [`RingSide`], sampled once a second from the nodes' own `system_views`.
 
 use client::ring_view::CLIENT_REQUESTS as REQUESTS;
-use loadgen::report::RunReport;
-use loadgen::ring_side::RingSide;
+use loadgen::report::{RunReport, RingSide};
 use maud::Markup;
 
 use crate::report::html::figure;

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use loadgen::hdr_log::{self, IntervalLog, ReadLogError};
+use loadgen::record::hdr_log::{self, IntervalLog, ReadLogError};
 use loadgen::report::{FORMAT, ReportError, RunReport};
 
 /// The file name of a suite's report inside its folder.
@@ -330,7 +330,7 @@ impl SuiteReport {
             "CPU µs",
             "limited by",
         ];
-        let mut table = loadgen::table::new(&header, &[0, 9]);
+        let mut table = loadgen::report::table::new(&header, &[0, 9]);
         for row in self.summary_rows() {
             let ms = row.response_ms.map(|ms| format!("{ms:.3}"));
             let mut cells = vec![row.name, row.target, format!("{:.1}", row.achieved)];
@@ -342,7 +342,7 @@ impl SuiteReport {
             ]);
             table.add_row(cells);
         }
-        let mut text = loadgen::table::render(&table, 0);
+        let mut text = loadgen::report::table::render(&table, 0);
         text.push_str(&wrap(&self.table_note(), 100));
         text
     }

@@ -14,7 +14,7 @@ use super::compare::{Judgement, ScenarioChanges, Standing, judge};
 use super::tails::{REPLICATES, Seconds, percentile_interval};
 use super::windows::{Window, cut};
 use crate::report::suite_report::{Loaded, Scenario};
-use loadgen::hdr_log::ReadLogError;
+use loadgen::record::hdr_log::ReadLogError;
 
 /// What a calibration found.
 #[derive(Debug, Clone, Serialize)]
@@ -215,7 +215,7 @@ impl Calibration {
             self.false_alarms,
             share(self.false_alarms, self.pairs)
         );
-        let mut table = loadgen::table::new(
+        let mut table = loadgen::report::table::new(
             &["metric", "worse", "by a rule", "better", "cannot tell"],
             &[0],
         );
@@ -228,7 +228,7 @@ impl Calibration {
                 row.cannot_tell.to_string(),
             ]);
         }
-        out.push_str(&loadgen::table::render(&table, 2));
+        out.push_str(&loadgen::report::table::render(&table, 2));
         for c in &self.coverage {
             out.push_str(&format!(
                 "  p{}: the whole run's {:.3} ms lay in {} of {} windows' 95% intervals ({})\n",

@@ -30,9 +30,8 @@ use crate::stats::family::holm;
 use crate::stats::means::welch_autocorrelated;
 use crate::stats::tails::seconds_to_text;
 use client::ring_view::CLIENT_REQUESTS;
-use loadgen::hdr_log::ReadLogError;
-use loadgen::report::RunReport;
-use loadgen::ring_side::{NodeSecond, RingSide};
+use loadgen::record::hdr_log::ReadLogError;
+use loadgen::report::{RunReport, NodeSecond, RingSide};
 pub use standing::Standing;
 pub use text::text;
 

@@ -8,9 +8,9 @@ use rand::{RngExt, SeedableRng};
 use super::rows::{Side, rows};
 use super::*;
 use crate::stats::means::welch;
-use loadgen::hdr_log::{IntervalLog, LoggedInterval};
+use loadgen::record::hdr_log::{IntervalLog, LoggedInterval};
 use loadgen::record::{ALL, Counts, IntervalSummary, Percentiles, RESPONSE, new_histogram};
-use loadgen::ring_side::{NodeSeries, PoolSecond};
+use loadgen::report::{NodeSeries, PoolSecond};
 
 /// One simulated second: operations that succeeded (their latencies), failed, and were missed.
 #[derive(Default, Clone)]

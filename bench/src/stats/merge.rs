@@ -18,12 +18,9 @@ use std::time::{Duration, SystemTime};
 use hdrhistogram::Histogram;
 
 use crate::report::suite_report::{Loaded, Scenario, SuiteReport};
-use loadgen::hdr_log::{self, IntervalLog, ReadLogError};
-use loadgen::limiter::Limiter;
-use loadgen::record::{Counts, Pacing, new_histogram};
-use loadgen::report::{ReportError, RunReport};
-use loadgen::ring_side::RingSide;
-use loadgen::usage::ClientCost;
+use loadgen::record::hdr_log::{self, IntervalLog, ReadLogError};
+use loadgen::report::{Limiter, ReportError, RunReport, RingSide};
+use loadgen::record::{Counts, Pacing, new_histogram, ClientCost};
 
 /// Why reports cannot be merged.
 #[derive(Debug, thiserror::Error)]
@@ -451,7 +448,7 @@ fn merged_limiter(reports: &[&RunReport]) -> Limiter {
 
 /// The verdict of processes that ran as one: theirs if they agree, else that of the one that fell
 /// furthest short of its target (the merged run is as short as its slowest process).
-fn merged_verdict(reports: &[&RunReport]) -> loadgen::limiter::Verdict {
+fn merged_verdict(reports: &[&RunReport]) -> loadgen::report::Verdict {
     let share = |r: &RunReport| r.target_rate.map_or(1.0, |t| r.achieved_rate / t.max(1e-9));
     reports
         .iter()

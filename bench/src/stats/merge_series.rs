@@ -8,10 +8,9 @@ use std::time::{Duration, SystemTime};
 use hdrhistogram::Histogram;
 
 use super::{MergeError, started};
-use loadgen::hdr_log::{HdrLog, IntervalLog};
-use loadgen::record::{Counts, IntervalSummary, Percentiles, RESPONSE, new_histogram};
+use loadgen::record::hdr_log::{HdrLog, IntervalLog};
+use loadgen::record::{Counts, IntervalSummary, Percentiles, RESPONSE, new_histogram, add_into};
 use loadgen::report::RunReport;
-use loadgen::tally::add_into;
 
 /// The per-second series of all reports on one wall clock: counts added per second. Percentiles
 /// cannot be added; they stay empty until HDR logs fill them in.

@@ -3,8 +3,8 @@
 //! total, so that one slow loader shows.
 
 use loadgen::report::{RunIdentity, RunReport};
-use loadgen::shard::Shard;
-use loadgen::tally::ALL;
+use loadgen::schedule::Shard;
+use loadgen::record::ALL;
 
 use super::MergeError;
 
@@ -184,7 +184,7 @@ pub fn shard_rows(reports: &[&RunReport]) -> serde_json::Value {
 
 /// The per-input rows as a text table.
 pub fn shard_table(reports: &[&RunReport]) -> String {
-    let mut table = loadgen::table::new(
+    let mut table = loadgen::report::table::new(
         &[
             "input",
             "shard",
@@ -215,5 +215,5 @@ pub fn shard_table(reports: &[&RunReport]) -> String {
                 .map_or("-".to_owned(), |ms| format!("{ms:+.0}")),
         ]);
     }
-    loadgen::table::render(&table, 2)
+    loadgen::report::table::render(&table, 2)
 }

@@ -3,10 +3,9 @@
 use rand::{RngExt, SeedableRng};
 
 use super::*;
-use loadgen::limiter::Verdict;
+use loadgen::report::{Verdict, Names, RunIdentity};
 use loadgen::record::{IntervalSummary, Percentiles, RESPONSE};
-use loadgen::report::{Names, RunIdentity};
-use loadgen::shard::Shard;
+use loadgen::schedule::Shard;
 
 /// A report holding `latencies` (nanoseconds) as its response histogram.
 pub(crate) fn report_of(latencies: &[u64]) -> RunReport {

@@ -59,7 +59,7 @@ impl Seconds {
     pub fn new(seconds: &[Histogram<u64>], lowest: f64) -> Seconds {
         let mut whole = loadgen::record::new_histogram();
         for second in seconds {
-            loadgen::tally::add_into(&mut whole, second);
+            loadgen::record::add_into(&mut whole, second);
         }
         let cut_quantile = (1.0 - 10.0 * (1.0 - lowest)).clamp(0.0, 1.0);
         let cut = if whole.is_empty() || cut_quantile == 0.0 {

@@ -12,10 +12,9 @@ use std::collections::BTreeMap;
 
 use hdrhistogram::Histogram;
 
-use loadgen::hdr_log::{IntervalLog, LoggedInterval};
-use loadgen::record::{ALL, Counts, new_histogram};
+use loadgen::record::hdr_log::{IntervalLog, LoggedInterval};
+use loadgen::record::{ALL, Counts, new_histogram, add_into};
 use loadgen::report::RunReport;
-use loadgen::tally::add_into;
 
 /// One window of a run: its report and its interval log.
 #[derive(Debug, Clone)]

@@ -9,9 +9,7 @@
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, SystemTime};
 
-use loadgen::limiter::Verdict;
-use loadgen::report::RunReport;
-use loadgen::ring_side::NETWORK_ROUND_MS;
+use loadgen::report::{Verdict, RunReport, NETWORK_ROUND_MS};
 
 /// The ring of the slow network's test.
 const RING: &str = "test-slow";

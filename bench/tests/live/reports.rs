@@ -84,7 +84,7 @@ async fn two_factories_at_once_merge_into_one_report() -> anyhow::Result<()> {
     );
     assert_eq!(report.histogram(RESPONSE).expect("merged").len(), sum.len());
     // The merged log holds every response the two logs held, and the series has percentiles.
-    let log = loadgen::hdr_log::read(
+    let log = loadgen::record::hdr_log::read(
         &out.join(
             merged.suite.scenarios[0]
                 .hdr_log

@@ -7,7 +7,7 @@ use std::process::Command;
 use anyhow::Context as _;
 use bench::report::suite_report;
 use ring::testing;
-use loadgen::hdr_log;
+use loadgen::record::hdr_log;
 use loadgen::report::RunReport;
 
 /// How many plots a page says the browser drew, out of how many: headless Chromium loads the page

@@ -228,7 +228,7 @@ async fn sigterm_ends_every_phase_within_a_second_and_the_report_comes_out() -> 
     assert_eq!(run.measured_seconds, 0.0);
     assert_eq!(
         run.limiter.verdict,
-        loadgen::limiter::Verdict::NothingMeasured
+        loadgen::report::Verdict::NothingMeasured
     );
     assert!(run.limiter.explanation.contains("nothing was measured"));
 
@@ -247,7 +247,7 @@ async fn sigterm_ends_every_phase_within_a_second_and_the_report_comes_out() -> 
     assert_eq!(run.measured_seconds, 0.0);
     assert_eq!(
         run.limiter.verdict,
-        loadgen::limiter::Verdict::NothingMeasured
+        loadgen::report::Verdict::NothingMeasured
     );
     assert_eq!(run.ending, "interrupted");
 
@@ -262,7 +262,7 @@ async fn sigterm_ends_every_phase_within_a_second_and_the_report_comes_out() -> 
     assert!(run.counts.ops >= 25, "{:?}", run.counts);
     assert_ne!(
         run.limiter.verdict,
-        loadgen::limiter::Verdict::NothingMeasured
+        loadgen::report::Verdict::NothingMeasured
     );
     Ok(())
 }
@@ -314,7 +314,7 @@ async fn the_verdict_tells_a_machine_short_of_cpu_from_a_client_short_of_it() ->
     let limiter = &run.limiter;
     assert_eq!(
         limiter.verdict,
-        loadgen::limiter::Verdict::MachineCpu,
+        loadgen::report::Verdict::MachineCpu,
         "{}; client {:?}",
         limiter.explanation,
         run.client

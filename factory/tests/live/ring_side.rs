@@ -6,9 +6,7 @@ use std::process::{Command, Output};
 
 use client::ring_view::CLIENT_REQUESTS;
 use ring::testing;
-use loadgen::limiter::Verdict;
-use loadgen::report::RunReport;
-use loadgen::ring_side::RingSide;
+use loadgen::report::{Verdict, RunReport, RingSide};
 
 use crate::fresh_keyspace;
 

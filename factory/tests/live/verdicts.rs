@@ -8,8 +8,7 @@ use std::time::Duration;
 
 use ring::{IpPrefix, NodeSignal, Shape};
 use ring::testing;
-use loadgen::limiter::Verdict;
-use loadgen::report::RunReport;
+use loadgen::report::{Verdict, RunReport};
 use schema::testing::fresh_keyspace_on;
 
 use crate::fresh_keyspace;

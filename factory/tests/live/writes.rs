@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime};
 
 use assert_cmd::Command;
 use ring::testing;
-use loadgen::hdr_log::{self, LoggedInterval};
+use loadgen::record::hdr_log::{self, LoggedInterval};
 use loadgen::record::new_histogram;
 use loadgen::report::RunReport;
 use schema::workforce::Workforce;

@@ -5,7 +5,7 @@
 //! can quietly leave a part out (a histogram that does not decode) and no absurd number can
 //! reach an allocation, a clock or a division.
 
-use crate::tally::{ALL, Counts, IntervalSummary, Percentiles};
+use crate::record::{ALL, Counts, IntervalSummary, Percentiles};
 
 use super::RunReport;
 
@@ -235,7 +235,7 @@ impl RunReport {
 mod tests {
     use super::*;
     use crate::record::new_histogram;
-    use crate::tally::RESPONSE;
+    use crate::record::RESPONSE;
 
     /// A report as a finished run writes it: ten operations due, ten in the headline.
     fn sound() -> RunReport {

@@ -7,8 +7,7 @@
 //! window, which would only queue longer.
 
 use ring::testing;
-use loadgen::limiter::Verdict;
-use loadgen::report::RunReport;
+use loadgen::report::{Verdict, RunReport};
 
 use crate::{factory, fresh_keyspace, shop};
 

@@ -15,10 +15,9 @@ use futures::{FutureExt, StreamExt};
 use schema::model::Visit;
 use tokio::time::Instant;
 
-use loadgen::measure::measure;
-use loadgen::pace::{End, Pace, Schedule};
+use loadgen::measure;
+use loadgen::schedule::{End, Pace, Schedule, PreciseTimer, Timer};
 use loadgen::record::{Completed, Recorder};
-use loadgen::timer::{PreciseTimer, Timer};
 
 use crate::lessons::lab::{Lab, VISIT_TABLES};
 

@@ -22,7 +22,7 @@ use hdrhistogram::Histogram;
 use crate::stats::counts::{SecondCount, compare_totals, dispersion};
 use crate::stats::means::welch_autocorrelated;
 use crate::stats::tails::{Seconds, TailJudgement, compare_tails_with};
-use loadgen::hdr_log::IntervalLog;
+use loadgen::record::hdr_log::IntervalLog;
 use loadgen::record::IntervalSummary;
 use loadgen::report::RunReport;
 

@@ -59,7 +59,7 @@ pub fn text(comparison: &Comparison) -> String {
     let header = [
         "scenario", "metric", "A", "B", "change", "95% CI", "p", "verdict",
     ];
-    let mut table = loadgen::table::new(&header, &[0, 1, 5, 7]);
+    let mut table = loadgen::report::table::new(&header, &[0, 1, 5, 7]);
     let mut below = Vec::new();
     for scenario in &comparison.scenarios {
         let mut first = true;
@@ -91,7 +91,7 @@ pub fn text(comparison: &Comparison) -> String {
             below.push(format!("{}: no ring rows: {why}.", scenario.name));
         }
     }
-    let mut out = loadgen::table::render(&table, 0);
+    let mut out = loadgen::report::table::render(&table, 0);
     for line in below {
         out.push_str(&line);
         out.push('\n');

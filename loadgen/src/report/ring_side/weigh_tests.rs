@@ -8,7 +8,7 @@ use tokio::time::Instant;
 
 use super::super::tests::{limited_by_the_bound, quiet, sample, unanswered};
 use super::super::{RingSide, Round};
-use crate::limiter::{Evidence, Limiter, Verdict};
+use crate::report::{Evidence, Limiter, Verdict};
 use client::ring_view::{Baseline, NodeSample};
 
 const MS: Duration = Duration::from_millis(1);

@@ -3,7 +3,7 @@
 //! the network; every other limit cites what the ring showed.
 
 use super::{RingSide, SATURATED_PENDING};
-use crate::limiter::{Evidence, Limiter, Verdict};
+use crate::report::{Evidence, Limiter, Verdict};
 
 /// The local datacenter's nodes answering the ring's own view in at least this long before the
 /// load (each node's fastest of five rounds, their median) are far enough away for the network

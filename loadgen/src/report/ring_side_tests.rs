@@ -2,7 +2,7 @@
 //! evidence weighs in the rate's verdict.
 
 use super::*;
-use crate::limiter::{Evidence, Limiter, Verdict};
+use crate::report::{Evidence, Limiter, Verdict};
 
 /// A node's answer with one pool: MutationStage with `pending` queued and `completed` so far.
 pub(super) fn sample(address: &str, pending: i64, completed: i64) -> NodeSample {
@@ -247,7 +247,7 @@ fn a_run_that_caught_up_late_is_weighed_with_the_ring_like_one_that_fell_short()
         target_rate: Some(300.0),
         achieved_rate: 300.0,
         succeeded_rate: 300.0,
-        pacing: crate::tally::Pacing {
+        pacing: crate::record::Pacing {
             waiting_for_permits_s: 37.0,
             late_with_free_permits_s: 0.4,
             peak_in_flight: 64,
@@ -259,7 +259,7 @@ fn a_run_that_caught_up_late_is_weighed_with_the_ring_like_one_that_fell_short()
         service_p50_s: 0.08,
         ..quiet()
     };
-    let limiter = side.weigh(crate::limiter::diagnose(&late), &late);
+    let limiter = side.weigh(crate::report::diagnose(&late), &late);
     assert_eq!(limiter.verdict, Verdict::ServerLatency);
     assert!(
         limiter

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use crate::report::RunReport;
-use crate::tally::{ALL, IntervalSummary, Percentiles, RESPONSE};
+use crate::record::{ALL, IntervalSummary, Percentiles, RESPONSE};
 
 impl RunReport {
     /// The summary printed at the end of a run.
@@ -134,7 +134,7 @@ fn write_latency_table(out: &mut String, r: &RunReport) {
     let mut rows: Vec<(&String, &Percentiles)> = r.latency_us.iter().collect();
     rows.sort_by_key(|(tag, _)| order(tag));
     let header = ["ms", "p50", "p90", "p99", "p99.9", "max", "count"];
-    let mut latency = crate::table::new(&header, &[0]);
+    let mut latency = crate::report::table::new(&header, &[0]);
     for (tag, p) in rows.into_iter().filter(|(_, p)| p.count > 0) {
         let ms = [p.p50, p.p90, p.p99, p.p999, p.max].map(|us| format!("{:.3}", us / 1e3));
         let mut row = vec![tag.clone()];
@@ -142,7 +142,7 @@ fn write_latency_table(out: &mut String, r: &RunReport) {
         row.push(p.count.to_string());
         latency.add_row(row);
     }
-    out.push_str(&crate::table::render(&latency, 4));
+    out.push_str(&crate::report::table::render(&latency, 4));
     let _ = writeln!(
         out,
         "  `all` counts every {op} due in the measured time ({total}), {errors:.2}% of them failed, missed or \

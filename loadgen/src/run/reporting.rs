@@ -9,13 +9,9 @@ use hdrhistogram::Histogram;
 
 use super::Run;
 use crate::drive::Outcome;
-use crate::limiter::{Evidence, diagnose};
-use crate::record::{ALL, Percentiles, Recording, new_histogram};
-use crate::report::{FORMAT, Names, RunIdentity, RunReport, describe_ending};
-use crate::ring_side::RingSide;
-use crate::shard::{Scheduled, default_run_id};
-use crate::tally::add_into;
-use crate::usage::{ClientCost, Usage};
+use crate::report::{Evidence, diagnose, FORMAT, Names, RunIdentity, RunReport, describe_ending, RingSide};
+use crate::record::{ALL, Percentiles, Recording, new_histogram, add_into, ClientCost, Usage};
+use crate::schedule::{Scheduled, default_run_id};
 
 impl Run {
     /// The report of a run: what was recorded, what the client cost between the `start` and

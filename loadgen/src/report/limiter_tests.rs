@@ -1,7 +1,7 @@
 //! The tests of `limiter`.
 
 use super::*;
-use crate::tally::Pacing;
+use crate::record::Pacing;
 
 fn evidence() -> Evidence {
     Evidence::example()

@@ -20,7 +20,7 @@ use hdrhistogram::serialization::interval_log::{
 };
 use hdrhistogram::serialization::{Serializer as _, V2DeflateSerializer};
 
-use crate::tally::ALL;
+use crate::record::ALL;
 
 /// Values are nanoseconds; the max column is written in milliseconds.
 const MAX_VALUE_DIVISOR: f64 = 1_000_000.0;
@@ -271,7 +271,7 @@ pub fn parse(bytes: &[u8]) -> Result<IntervalLog, String> {
 }
 
 /// [`read_tags`] on a log's bytes. Every line is parsed and placed in time; only the histograms
-/// kept are decoded, each with [`crate::tally::decode_histogram`], which trusts no size a file
+/// kept are decoded, each with [`crate::record::decode_histogram`], which trusts no size a file
 /// declares.
 pub fn parse_tags(
     bytes: &[u8],
@@ -303,7 +303,7 @@ pub fn parse_tags(
                 }
                 let compressed = base64_decode(interval.encoded_histogram())
                     .map_err(|e| format!("entry {}: {e}", line + 1))?;
-                let histogram = crate::tally::decode_histogram(&compressed)
+                let histogram = crate::record::decode_histogram(&compressed)
                     .map_err(|e| format!("entry {}: not a histogram: {e}", line + 1))?;
                 absolute.push(stamp + base);
                 intervals.push(LoggedInterval {

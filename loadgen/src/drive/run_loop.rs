@@ -7,8 +7,8 @@ use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
 
 use super::{Ending, Intended, Next, Outcome, Plan, Stopping};
-use crate::outstanding::Outstanding;
-use crate::pace::{Due, wall_clock_of};
+use super::outstanding::Outstanding;
+use crate::schedule::{Due, wall_clock_of};
 use crate::record::{Completed, IntervalSummary, Recorder, Turn};
 
 /// The driver loop's state between two turns.
@@ -149,7 +149,7 @@ impl<'a> Loop<'a> {
         progress: &mut impl FnMut(&IntervalSummary),
     ) {
         let now = Instant::now();
-        let rss = crate::usage::resident_bytes();
+        let rss = crate::record::resident_bytes();
         let oldest = self.oldest_outstanding(now);
         if let Some(interval) = self
             .recorder

@@ -52,7 +52,7 @@ pub enum Verdict {
     /// the client's loop fell behind for lack of CPU that was not its own to take.
     MachineCpu,
     /// The requests' time went on the way to the ring and back, not in it: the ring's own view
-    /// was as slow to answer while no node queued work (set by [`crate::ring_side`]).
+    /// was as slow to answer while no node queued work (set by [`RingSide`](super::RingSide)).
     NetworkLatency,
     /// Nothing was measured (the run stopped before its warm-up ended): no verdict.
     NothingMeasured,

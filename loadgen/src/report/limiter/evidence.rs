@@ -2,7 +2,7 @@
 //! run was on time, how busy the machine was, whether the server queued, what Little's law asks
 //! of the window. [`super::diagnose`] weighs them.
 
-use crate::tally::Pacing;
+use crate::record::Pacing;
 
 /// The measurements the diagnosis needs.
 #[derive(Debug, Clone, Copy)]

@@ -30,7 +30,7 @@ use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gau
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
 
 use crate::errors::ErrorKind;
-use crate::tally::IntervalSummary;
+use crate::record::IntervalSummary;
 
 /// The response-time histogram's bucket bounds, in seconds: 100 µs to 10 s.
 const RESPONSE_BUCKETS: [f64; 16] = [
