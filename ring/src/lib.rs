@@ -7,7 +7,7 @@
 //! [`Home`] (`$PICKLE_HOME`, by default `~/.local/share/pickle`), one folder per `--name`.
 //!
 //! Nothing here is linked by the apps: they reach a ring through the `client` crate, and learn the
-//! delay a ring models from the announcement it writes (`announce`), not from this crate.
+//! delay a ring models from the announcement it writes (`state`), not from this crate.
 //!
 //! # Layout
 //!
@@ -15,8 +15,8 @@
 //!   `faults` (one node stopped, killed, paused, resumed, started), `distance` (its proxies);
 //! - `spec`: what `up` is asked for ([`RingSpec`]) and the checks that need no ring;
 //! - `home`: where rings and the jar cache live ([`Home`]);
-//! - `state`: what a ring remembers between commands (`ring.json`), and `announce`: what it
-//!   tells the clients of this machine about itself;
+//! - `state`: what a ring remembers between commands (`ring.json`), and what it tells the
+//!   clients of this machine about itself (`announcement.json`);
 //! - `shape`: nodes, datacenters and addresses; `config`: each node's `cassandra.yaml`;
 //!   `security`: logins and TLS; `metrics`: each node's metrics for Prometheus;
 //! - `jars` (Maven), `toolchain` (Java), `process` (a node's JVM), `ports`, `readiness`: the
@@ -29,7 +29,6 @@
 //! `ring/cassandra/` holds the one Maven dependency (`pom.xml`) and the JVM options every node
 //! runs with, which the containerized ring's image reads too.
 
-mod announce;
 mod config;
 pub mod delay;
 mod error;

@@ -1,14 +1,23 @@
 //! What `bench ring up` remembers about a ring between commands: its shape, each node's plan and
-//! pid, in `ring.json` inside the ring's folder.
+//! pid, in `ring.json` inside the ring's folder; and what it tells the clients of this machine
+//! about the ring, in `announcement.json` beside it.
 //!
 //! The file is written atomically (a temporary file, then a rename), so a crash never leaves a
 //! half-written state that would make `down` forget a running node.
+//!
+//! The announcement ([`Announcement`], a type of the `client` crate, which every app links) is
+//! written every time the state is saved, and when `up` finds the ring running: so every app can
+//! say which delay its numbers carry without linking this runner. It holds what a client needs to
+//! tell whether its contact points reach this ring while it runs: the delays it models, each
+//! node's addresses (the one clients are handed and its own) and its process. A stopped ring's
+//! announcement says no process, and counts for nothing.
 
 use std::fs;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use client::local_network::{AnnouncedNode, Announcement};
 use serde::{Deserialize, Serialize};
 
 use crate::LocalError;
@@ -111,8 +120,8 @@ impl RingState {
         }
     }
 
-    /// Writes the state atomically, and announces it to the clients of this machine (see
-    /// `announce`).
+    /// Writes the state atomically, and announces it to the clients of this machine
+    /// ([`RingState::announce`]).
     pub fn save(&self, ring_dir: &Path) -> Result<(), LocalError> {
         let path = Self::path(ring_dir);
         let temporary = ring_dir.join("ring.json.tmp");
@@ -125,7 +134,28 @@ impl RingState {
             .map_err(|source| LocalError::io("write", &temporary, source))?;
         fs::rename(&temporary, &path)
             .map_err(|source| LocalError::io("rename", &temporary, source))?;
-        crate::announce::announce(self, ring_dir)
+        self.announce(ring_dir)
+    }
+
+    /// Writes the ring's [`Announcement`] into its folder, `ring_dir`.
+    pub fn announce(&self, ring_dir: &Path) -> Result<(), LocalError> {
+        let announcement = Announcement {
+            ring: self.name.clone(),
+            client_latency: self.latency.client,
+            dc_latency: self.latency.between_dcs,
+            network: self.latency.to_string(),
+            nodes: (self.nodes.iter())
+                .map(|node| AnnouncedNode {
+                    client_address: self.client_address(&node.plan),
+                    address: node.plan.address,
+                    pid: node.pid,
+                    // A node's JVM is started with its configuration folder on its command line.
+                    command_names: Self::node_dir(ring_dir, node.plan.index).join("conf"),
+                })
+                .collect(),
+        };
+        let path = ring_dir.join(Announcement::FILE);
+        (announcement.write(ring_dir)).map_err(|source| LocalError::io("write", &path, source))
     }
 
     /// The modelled delay, each way, between a client and `node`. Clients are modelled in the
@@ -215,3 +245,7 @@ mod tests {
         assert_eq!(near.peer_address(&c), c.address);
     }
 }
+
+#[cfg(test)]
+#[path = "state_announcement_tests.rs"]
+mod announcement_tests;

@@ -5,8 +5,7 @@
 //! keeps those messages consistent.
 
 use std::path::PathBuf;
-
-use super::ConnectionArgs;
+use std::time::Duration;
 
 /// The hint every "cannot reach the ring" message ends with.
 const START_A_RING: &str = "start a local ring with `bench ring up`, or the containerized one with `docker-compose up` in compose/";
@@ -60,14 +59,27 @@ pub enum ConnectError {
     PasswordWithoutUser,
 }
 
-impl ConnectionArgs {
+/// A connection that failed: what was tried, which the message about it names.
+pub(super) struct Attempt<'a> {
+    /// The contact points, comma-separated.
+    pub(super) hosts: &'a str,
+    /// The user it logged in as, if any.
+    pub(super) user: Option<&'a str>,
+    /// Whether it used TLS (`--tls` or `--tls-ca`).
+    pub(super) tls: bool,
+    /// How long it waited for a connection (`--connect-timeout`).
+    pub(super) connect_timeout: Duration,
+}
+
+impl Attempt<'_> {
     /// Turns the driver's error text into one of our messages.
-    pub(super) fn explain(&self, hosts: &str, driver_error: &str) -> ConnectError {
+    pub(super) fn explain(&self, driver_error: &str) -> ConnectError {
+        let hosts = self.hosts;
         let lowered = driver_error.to_lowercase();
         if lowered.contains("bad credentials") || lowered.contains("provided username") {
             return ConnectError::Authentication {
                 hosts: hosts.to_owned(),
-                user: self.user.clone().unwrap_or_default(),
+                user: self.user.unwrap_or_default().to_owned(),
             };
         }
         if lowered.contains("authenticat") && self.user.is_none() {
@@ -75,7 +87,7 @@ impl ConnectionArgs {
                 hosts: hosts.to_owned(),
             };
         }
-        let tls_hint = if self.tls_ca.is_none() && !self.tls {
+        let tls_hint = if !self.tls {
             " (if the ring requires TLS, pass --tls-ca)"
         } else {
             ""

@@ -16,6 +16,7 @@ use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
 use scylla::policies::load_balancing::DefaultPolicy;
 
+use super::errors::Attempt;
 use super::{CompressionChoice, ConnectError, ConnectionArgs};
 
 /// How long a schema change waits for every reachable node to agree on the new schema.
@@ -127,10 +128,16 @@ impl ConnectionArgs {
         // Session building makes the control connection and reads the ring's metadata; bound
         // the whole of it, not just the TCP connect.
         let bound = self.connect_timeout * 2 + Duration::from_secs(1);
+        let attempt = Attempt {
+            hosts: &hosts,
+            user: self.user.as_deref(),
+            tls: self.tls || self.tls_ca.is_some(),
+            connect_timeout: self.connect_timeout,
+        };
         let session = match tokio::time::timeout(bound, builder.build()).await {
             Ok(Ok(session)) => session,
-            Ok(Err(error)) => return Err(self.explain(&hosts, &error.to_string())),
-            Err(_) => return Err(self.explain(&hosts, "no answer")),
+            Ok(Err(error)) => return Err(attempt.explain(&error.to_string())),
+            Err(_) => return Err(attempt.explain("no answer")),
         };
         let cluster = session.get_cluster_state();
         let datacenters: Vec<String> = cluster

@@ -8,7 +8,6 @@ use std::fs;
 use std::time::{Duration, Instant};
 
 use super::{LocalRing, distance, is_running, stop_node};
-use crate::announce::announce;
 use crate::config::NodeConfig;
 use crate::jars::Jars;
 use crate::metrics::MetricsAgent;
@@ -102,7 +101,7 @@ impl LocalRing {
             };
             readiness::wait_until_up(&dir, &state, &wait, &self.access(&state), deadline).await?;
             // A ring started by an older `bench` has no announcement yet: reused, it has one.
-            announce(&state, &dir)?;
+            state.announce(&dir)?;
             return Ok((state, UpOutcome::Reused));
         }
         // The heap and metrics of a restarted ring follow this call's, if it gave them.

@@ -1,15 +1,16 @@
-//! The tests of `announce`, read back as every app reads them (`local_network`): rings in a home
-//! of their own, running when a live process claims their node's folder (a shell waiting on its
-//! input, whose command line names that folder, as a node's JVM does).
+//! The tests of a ring's announcement ([`RingState::announce`]), read back as every app reads it
+//! (`client::local_network`): rings in a home of their own, running when a live process claims
+//! their node's folder (a shell waiting on its input, whose command line names that folder, as a
+//! node's JVM does).
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use crate::shape::{IpPrefix, Shape};
-use crate::{Home, Latency};
 use client::local_network::modelled_network_in;
 
 use super::*;
+use crate::shape::IpPrefix;
+use crate::Home;
 
 /// A ring called `name` on `prefix`, saved in `home` (which announces it), modelling `client`
 /// each way; running when a process is returned (kill it when done).
