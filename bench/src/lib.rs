@@ -2,6 +2,8 @@
 //! The runtime the apps link (pacing, the in-flight window, recording, run reports) is the
 //! `loadgen` crate; this crate only reads what it records.
 //!
+//! - `apps`: where `bench` starts the apps as processes of their own (their binaries, flags and
+//!   environment);
 //! - [`suite`]: the standard suite, each of its scenarios as a process of its own, and the ring,
 //!   folder and keyspace every measuring command starts from;
 //! - [`report`]: the suite's report folder, its page and its plots;
@@ -14,6 +16,7 @@
 //!   local ring (the `ring` crate); [`error`]: why a command failed;
 //! - [`fuzzing`]: the entry points of the fuzz targets: every file a user hands us, from bytes.
 
+mod apps;
 pub mod capacity;
 pub mod cost;
 pub mod error;

@@ -12,8 +12,9 @@
 //! went.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
+use crate::apps::quiet_factory_under_callgrind;
 use crate::error::{BenchError, Result};
 
 /// One mode of the factory measured in instructions.
@@ -84,18 +85,13 @@ pub fn count(
                     "callgrind.{}.{round}.{length}.out",
                     mode.replace([' ', '/'], "-")
                 ));
-                let mut command = Command::new(&valgrind);
+                let mut command =
+                    quiet_factory_under_callgrind(&valgrind, &file, factory, connection, &report);
                 command
-                    .args(["--tool=callgrind", "--quiet"])
-                    .arg(format!("--callgrind-out-file={}", file.display()))
-                    .arg(factory)
-                    .args(connection)
                     .args(["--max-in-flight", &in_flight.to_string()])
                     .args(["--visits", &length.to_string(), "--warmup", "0s"])
-                    .args(["--no-ring-view", "--quiet", "--overwrite", "--report"])
-                    .arg(&report)
+                    .arg("--no-ring-view")
                     .args(extra)
-                    .stdout(Stdio::null())
                     .stderr(Stdio::piped());
                 let output = command
                     .output()

@@ -9,12 +9,12 @@
 //! With `--rates`, it also measures what pacing costs ([`crate::cost::pacing`]).
 
 use crate::error::{BenchError, Result};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
 
 use clap::Args;
 use client::{Connection, ConnectionArgs};
 
+use crate::apps::{bench_floor, connection_flags, quiet_factory, sibling_binary};
 use crate::cost::floor::{FloorArgs, FloorResult};
 use loadgen::report::RunReport;
 
@@ -72,9 +72,9 @@ pub async fn measure_overhead(
     let folder = std::env::temp_dir().join(&keyspace);
     std::fs::create_dir_all(&folder)
         .map_err(BenchError::io(format!("creating {}", folder.display())))?;
-    let common = common_flags(connection, cassandra, &args.floor, &keyspace);
+    let common = shared_flags(connection, cassandra, &args.floor, &keyspace);
     if let Some(visits) = args.instructions {
-        let flags = connection_flags(connection, cassandra, &keyspace);
+        let flags = connection_flags(connection, &cassandra.local_dc, &keyspace);
         let counted = count_instructions(&factory, flags, args, &folder, visits);
         schema::drop_keyspace(session, &keyspace).await?;
         crate::cost::instructions::print(&counted?, 3.0);
@@ -165,9 +165,9 @@ async fn run_rounds(
     common: &[String],
     folder: &Path,
 ) -> Result<Vec<Round>> {
-    let bench = std::env::current_exe().map_err(BenchError::io("finding this program"))?;
     let mut rounds = Vec::new();
     for round in 0..args.rounds {
+        let mut floor_loop = bench_floor(common)?;
         eprintln!(
             "round {} of {}: raw driver loop and factory, side by side",
             round + 1,
@@ -178,11 +178,7 @@ async fn run_rounds(
         let mut factory_child = quiet_factory(factory, common, &report_path)
             .spawn()
             .map_err(BenchError::io("starting factory"))?;
-        let floor = Command::new(&bench)
-            .arg("floor")
-            .args(common)
-            .arg("--json")
-            .stderr(Stdio::piped())
+        let floor = floor_loop
             .output()
             .map_err(BenchError::io("running bench floor"))?;
         let factory_status = factory_child
@@ -212,40 +208,14 @@ async fn run_rounds(
     Ok(rounds)
 }
 
-/// A factory with `common` flags, silent, writing its report to `report` (overwritten).
-pub(crate) fn quiet_factory(factory: &Path, common: &[String], report: &Path) -> Command {
-    let mut command = Command::new(factory);
-    command
-        .args(common)
-        .args(["--quiet", "--overwrite", "--report"])
-        .arg(report)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    command
-}
-
-/// Where: the ring, its datacenter and the run's keyspace, as flags.
-fn connection_flags(
-    connection: &ConnectionArgs,
-    cassandra: &Connection,
-    keyspace: &str,
-) -> Vec<String> {
-    ConnectionArgs {
-        dc: Some(cassandra.local_dc.clone()),
-        keyspace: keyspace.to_owned(),
-        ..connection.clone()
-    }
-    .to_flags()
-}
-
 /// The flags both processes share: where, what, how many at once, on how many threads, how long.
-fn common_flags(
+fn shared_flags(
     connection: &ConnectionArgs,
     cassandra: &Connection,
     floor: &FloorArgs,
     keyspace: &str,
 ) -> Vec<String> {
-    let mut flags = connection_flags(connection, cassandra, keyspace);
+    let mut flags = connection_flags(connection, &cassandra.local_dc, keyspace);
     flags.extend(
         [
             ("--max-in-flight", floor.max_in_flight.to_string()),
@@ -263,17 +233,4 @@ fn common_flags(
         .flat_map(|(flag, value)| [flag.to_owned(), value]),
     );
     flags
-}
-
-/// A binary of this workspace, next to the running one (`cargo build` puts them together).
-pub fn sibling_binary(name: &str) -> Result<PathBuf> {
-    let here = std::env::current_exe().map_err(BenchError::io("finding this program"))?;
-    let path = here.with_file_name(name);
-    if !path.is_file() {
-        return Err(BenchError::Failed(format!(
-            "the {name} binary is not next to {}: build the whole workspace (`cargo build --release`)",
-            here.display()
-        )));
-    }
-    Ok(path)
 }

@@ -23,7 +23,7 @@ use nix::sys::timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFl
 
 use loadgen::report::RunReport;
 
-use crate::cost::overhead::quiet_factory;
+use crate::apps::quiet_factory;
 use crate::error::{BenchError, Result};
 
 /// One round at one rate: the paced factory and an unthrottled one, side by side.

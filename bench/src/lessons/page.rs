@@ -5,7 +5,7 @@ use std::path::Path;
 
 use maud::{Markup, html};
 
-use crate::report::html::{document, figure};
+use crate::report::figure::{document, figure};
 
 use super::{Lesson, LessonsReport};
 

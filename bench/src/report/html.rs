@@ -4,12 +4,14 @@
 //! A few lines of script run when the page loads: for every plot they check that the browser
 //! laid out its drawing (a non-empty bounding box, lines and shapes present) and mark the plot
 //! `data-drawn="yes"`; the body then carries `data-plots="drawn/total"`. The live test reads
-//! that back from headless Chromium, so "the plots render" is checked in a real browser.
+//! that back from headless Chromium, so "the plots render" is checked in a real browser. The
+//! figures and that script are [`figure`](crate::report::figure)'s, shared with every page.
 
 use std::path::Path;
 
-use maud::{DOCTYPE, Markup, PreEscaped, html};
+use maud::{Markup, html};
 
+use crate::report::figure::{document, figure};
 use crate::report::plots::{self, PlotError};
 use crate::report::ring_figures::ring_figures;
 use crate::report::suite_report::SuiteReport;
@@ -213,56 +215,6 @@ fn summary_table(suite: &SuiteReport) -> Markup {
         p.note { (suite.table_note()) }
     }
 }
-
-/// A whole page: `content` under `title`, styled by `style`, with the script that checks the
-/// plots once the browser has drawn them.
-pub(crate) fn document(title: &str, style: &str, content: Markup) -> Markup {
-    html! {
-        (DOCTYPE)
-        html lang="en" {
-            head {
-                meta charset="utf-8";
-                title { (title) }
-                style { (PreEscaped(style)) }
-            }
-            body data-plots="not checked" {
-                (content)
-                (PreEscaped(CHECK_SCRIPT))
-            }
-        }
-    }
-}
-
-/// A plot with its caption; the SVG is our own drawing, inlined as it is.
-pub(crate) fn figure(name: &str, svg: &str, caption: &str) -> Markup {
-    html! {
-        figure.plot data-plot=(name) {
-            (PreEscaped(svg))
-            figcaption { (caption) }
-        }
-    }
-}
-
-/// Marks each plot drawn once the browser has laid it out.
-const CHECK_SCRIPT: &str = r#"<script>
-window.addEventListener('load', function () {
-  var figures = document.querySelectorAll('figure.plot');
-  var drawn = 0;
-  figures.forEach(function (figure) {
-    var svg = figure.querySelector('svg');
-    var ok = false;
-    if (svg) {
-      var box = svg.getBBox();
-      var marks = svg.querySelectorAll('polyline, path, rect, line, circle').length;
-      ok = box.width > 100 && box.height > 100 && marks > 5;
-    }
-    figure.setAttribute('data-drawn', ok ? 'yes' : 'no');
-    if (ok) { drawn += 1; }
-  });
-  document.body.setAttribute('data-plots', drawn + '/' + figures.length);
-});
-</script>
-"#;
 
 #[cfg(test)]
 mod tests {

@@ -7,7 +7,7 @@ use client::ring_view::CLIENT_REQUESTS as REQUESTS;
 use loadgen::report::{RunReport, RingSide};
 use maud::Markup;
 
-use crate::report::html::figure;
+use crate::report::figure::figure;
 use crate::report::plots::{self, PlotError};
 use crate::report::suite_report::SuiteReport;
 

@@ -18,6 +18,7 @@ use client::ConnectionArgs;
 use client::cli::Interrupted;
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::apps::connection_flags;
 use crate::report::suite_report::{RingInfo, Scenario, SuiteReport};
 use crate::suite::scenario::{App, Ran, SCENARIOS, Spec, populate, run_scenario};
 pub(crate) use crate::suite::setup::stamped_keyspace;
@@ -172,8 +173,8 @@ async fn run_scenarios(
     keyspaces: &Keyspaces,
     folder: &Path,
 ) -> Result<(Vec<Scenario>, bool)> {
-    let factory_flags = common_flags(args, &cassandra.local_dc, &keyspaces.factory);
-    let shop_flags = common_flags(args, &cassandra.local_dc, &keyspaces.shop);
+    let factory_flags = connection_flags(&args.connection, &cassandra.local_dc, &keyspaces.factory);
+    let shop_flags = connection_flags(&args.connection, &cassandra.local_dc, &keyspaces.shop);
     let bar = progress_bar(specs.len());
     let mut scenarios = Vec::new();
     let mut shop_data = false;
@@ -211,17 +212,6 @@ async fn run_scenarios(
     }
     bar.finish_and_clear();
     Ok((scenarios, false))
-}
-
-/// Connection flags every scenario gets: the suite's own connection options, with the local DC
-/// it found and the scenario's keyspace.
-fn common_flags(args: &SuiteArgs, local_dc: &str, keyspace: &str) -> Vec<String> {
-    ConnectionArgs {
-        dc: Some(local_dc.to_owned()),
-        keyspace: keyspace.to_owned(),
-        ..args.connection.clone()
-    }
-    .to_flags()
 }
 
 fn progress_bar(scenarios: usize) -> ProgressBar {

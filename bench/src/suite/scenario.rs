@@ -11,7 +11,7 @@ use std::time::Duration;
 use indicatif::ProgressBar;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use crate::cost::overhead::sibling_binary;
+use crate::apps::app_command;
 use crate::report::suite_report::Scenario;
 use loadgen::report::RunReport;
 
@@ -115,22 +115,6 @@ pub(crate) async fn populate(common: &[String]) -> Result<()> {
         )));
     }
     Ok(())
-}
-
-/// A process of `app` (next to this binary) for the suite. The scenario's flags define the
-/// workload, so the caller's PICKLE_*, FACTORY_* and SHOP_* variables (a compose env file's, say)
-/// do not leak into it; CASSANDRA_* ones (where the ring is, the password) do.
-fn app_command(app: &str) -> Result<tokio::process::Command> {
-    let mut command = tokio::process::Command::new(sibling_binary(app)?);
-    for (name, _) in std::env::vars_os() {
-        let leaks = ["PICKLE_", "FACTORY_", "SHOP_"]
-            .iter()
-            .any(|prefix| name.to_string_lossy().starts_with(prefix));
-        if leaks {
-            command.env_remove(&name);
-        }
-    }
-    Ok(command)
 }
 
 /// How a scenario went.
