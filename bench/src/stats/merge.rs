@@ -10,6 +10,9 @@
 //! different times do not add), a second's length is the longest any input gives it (a warm-up
 //! sliver does not turn a bucket of whole seconds into a rate spike), the verdict is that of the
 //! input furthest short of its target, and inputs that did not run at the same time are refused.
+//!
+//! `shards` checks that the inputs are every shard of one run, once each; `series` rebuilds the
+//! per-second series from the inputs' HDR logs.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -17,10 +20,15 @@ use std::time::{Duration, SystemTime};
 
 use hdrhistogram::Histogram;
 
+mod series;
+mod shards;
+
 use crate::report::suite_report::{Loaded, Scenario, SuiteReport};
 use loadgen::record::hdr_log::{self, IntervalLog, ReadLogError};
 use loadgen::report::{Limiter, ReportError, RunReport, RingSide};
 use loadgen::record::{Counts, Pacing, new_histogram, ClientCost};
+pub use series::Tag;
+use series::{fill_interval_percentiles, merge_intervals, merge_logs, write_log};
 
 /// Why reports cannot be merged.
 #[derive(Debug, thiserror::Error)]
@@ -488,13 +496,6 @@ fn check_overlap(reports: &[&RunReport]) -> Result<(), MergeError> {
     Ok(())
 }
 
-#[path = "merge_shards.rs"]
-mod shards;
-
-#[path = "merge_series.rs"]
-mod series;
-pub use series::Tag;
-use series::{fill_interval_percentiles, merge_intervals, merge_logs, write_log};
 
 #[cfg(test)]
 #[path = "merge_tests.rs"]
