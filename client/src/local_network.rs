@@ -47,7 +47,7 @@ pub struct AnnouncedNode {
     pub pid: Option<u32>,
     /// A path the node's command line names (its configuration folder): a pid the system has
     /// since given to another program does not name it, and is not taken for the node.
-    pub command_names: PathBuf,
+    pub command_line_marker: PathBuf,
 }
 
 impl Announcement {
@@ -112,7 +112,7 @@ impl AnnouncedNode {
         // The command line reads empty for an instant while a JVM launcher re-executes itself.
         let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
         cmdline.is_empty()
-            || String::from_utf8_lossy(&cmdline).contains(&*self.command_names.to_string_lossy())
+            || String::from_utf8_lossy(&cmdline).contains(&*self.command_line_marker.to_string_lossy())
     }
 }
 
@@ -209,12 +209,12 @@ fn announcements(rings: &Path) -> Vec<Announcement> {
 mod tests {
     use super::*;
 
-    fn node(pid: Option<u32>, command_names: &str) -> AnnouncedNode {
+    fn node(pid: Option<u32>, command_line_marker: &str) -> AnnouncedNode {
         AnnouncedNode {
             client_address: Ipv4Addr::new(127, 1, 9, 1),
             address: Ipv4Addr::new(127, 0, 9, 1),
             pid,
-            command_names: command_names.into(),
+            command_line_marker: command_line_marker.into(),
         }
     }
 

@@ -14,7 +14,7 @@
 //! - [`schedule`]: when each operation is due: the one global open-loop schedule (`pace`), the
 //!   precise timer that waits for it (`timer`), the runtime it runs on (`runtime`), and one run
 //!   spread over N processes (`shard`);
-//! - [`drive`]: the loop that starts operations on schedule behind the in-flight semaphore, and
+//! - `drive`: the loop that starts operations on schedule behind the in-flight semaphore, and
 //!   drains on Ctrl-C: its state between turns (`run_loop`), which operations are still out
 //!   (`outstanding`);
 //! - [`record`]: HDR histograms of response, wait and service times, per second and in total:
@@ -32,7 +32,7 @@
 //! kinds) and [`fair`] (fair orders for comparisons).
 
 pub mod args;
-pub mod drive;
+mod drive;
 pub mod errors;
 pub mod fair;
 mod measure;
@@ -43,7 +43,7 @@ pub mod schedule;
 pub mod shutdown;
 
 pub use args::RunArgs;
-pub use drive::Intended;
+pub use drive::{Ending, Intended, Outcome};
 pub use measure::{measure, measure_on, measure_value, measure_write};
 pub use record::Completed;
 pub use run::{Finished, Run, RunError, Stopped, Workload};

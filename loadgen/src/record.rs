@@ -13,8 +13,13 @@
 //!
 //! Operations that were due but never sent, because the run ended first, are recorded as missed
 //! when it ends, each late by the time left until then; those still in flight when the drain gives
-//! up, as abandoned, late by the time until then. The sum of all of them is the headline, `all`. The recorder also notices when no
-//! operation reaches a node any more (an outage), and since when.
+//! up, as abandoned, late by the time until then. The sum of all of them is the headline, `all`.
+//! The recorder also notices when no operation reaches a node any more (an outage), and since
+//! when.
+//!
+//! Its parts: `tally` (the counts and histograms a recording is made of), [`hdr_log`] (the HDR
+//! interval log, `--hdr-log`), `usage` (what the client itself costs in CPU and memory) and
+//! `prometheus` (the same seconds, live, for Prometheus: `--metrics-addr`).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
@@ -376,7 +381,7 @@ impl Recorder {
         let end = end.max(self.interval_started);
         if self.interval_counts != Counts::default()
             && self
-                .close_interval(end, 0, crate::record::Usage::now().rss_bytes, Duration::ZERO)
+                .close_interval(end, 0, Usage::now().rss_bytes, Duration::ZERO)
                 .is_none()
         {
             // An interval that cannot close (no time has passed) still belongs in the totals.

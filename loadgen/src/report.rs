@@ -4,6 +4,11 @@
 //! The JSON embeds the full configuration and every histogram (HDR V2, compressed, base64), so a
 //! report can be compared, merged and plotted later without losing precision or the settings that
 //! produced it.
+//!
+//! Its parts: `checks` (what a report read from a file must hold), `limiter` (what limited the
+//! rate, in words), `ring_side` (what the ring said about its own load, sampled beside the run),
+//! `summary` (what a run prints at the end and every second) and [`table`] (every text table, in
+//! one style). How a run's recording becomes its report is the run's own (`run::reporting`).
 
 use std::collections::BTreeMap;
 use std::path::Path;

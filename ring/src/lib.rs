@@ -17,7 +17,7 @@
 //! - `home`: where rings and the jar cache live ([`Home`]);
 //! - `state`: what a ring remembers between commands (`ring.json`), and what it tells the
 //!   clients of this machine about itself (`announcement.json`);
-//! - `shape`: nodes, datacenters and addresses; `config`: each node's `cassandra.yaml`;
+//! - `shape`: nodes, datacenters and addresses; `config`: each node's configuration files;
 //!   `security`: logins and TLS; `metrics`: each node's metrics for Prometheus;
 //! - `jars` (Maven), `toolchain` (Java), `process` (a node's JVM), `ports`, `readiness`: the
 //!   mechanics of starting a node and knowing it is up;

@@ -150,12 +150,14 @@ impl RingState {
                     address: node.plan.address,
                     pid: node.pid,
                     // A node's JVM is started with its configuration folder on its command line.
-                    command_names: Self::node_dir(ring_dir, node.plan.index).join("conf"),
+                    command_line_marker: Self::node_dir(ring_dir, node.plan.index).join("conf"),
                 })
                 .collect(),
         };
         let path = ring_dir.join(Announcement::FILE);
-        (announcement.write(ring_dir)).map_err(|source| LocalError::io("write", &path, source))
+        announcement
+            .write(ring_dir)
+            .map_err(|source| LocalError::io("write", &path, source))
     }
 
     /// The modelled delay, each way, between a client and `node`. Clients are modelled in the

@@ -18,11 +18,9 @@ use schema::writes::{FactoryStatements, TableConsistency};
 use tokio::time::Instant;
 
 use loadgen::args::{RunArgs, TimerChoice};
-use loadgen::Intended;
-use loadgen::measure;
 use loadgen::record::{Completed, Percentiles};
 use loadgen::report::RunReport;
-use loadgen::{Run, Workload};
+use loadgen::{Intended, Run, Workload, measure};
 
 use super::LessonsArgs;
 
