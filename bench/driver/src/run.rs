@@ -145,7 +145,12 @@ impl Run {
     ) -> Result<Run, cluster::cli::UsageError> {
         let args = args.resolved()?;
         args.validate(workload.requests_per_op)?;
-        let config = serde_json::to_value(config).unwrap_or(serde_json::Value::Null);
+        let mut config = serde_json::to_value(config).unwrap_or(serde_json::Value::Null);
+        // The report records the options as the run took them: its shard, and the paths it
+        // wrote (`{host}` and `{shard}` filled), which `bench merge` and `compare` follow.
+        if let Some(run) = config.get_mut("run") {
+            *run = serde_json::to_value(&args).unwrap_or(serde_json::Value::Null);
+        }
         let shard = args.shard.unwrap_or(Shard::WHOLE);
         // Shards start the one schedule together: at --start-at, or at the next whole ten
         // seconds, computed now, when the processes are launched, so that their set-up times
