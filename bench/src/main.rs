@@ -140,6 +140,11 @@ struct CalibrateArgs {
     /// Calibrate only these scenarios of a suite's report. [default: all]
     #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
     scenario: Vec<String>,
+    /// Also plant this regression into B of every pair and count the gate's hits: `slower=10%`
+    /// (every operation slower by a share) or `pause=2s` (the node paused in the middle of B).
+    /// Repeatable.
+    #[arg(long, value_name = "REGRESSION")]
+    plant: Vec<bench::stats::calibrate::plant::Plant>,
     /// Also write the calibration as JSON here.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
@@ -339,9 +344,9 @@ fn calibrate(args: CalibrateArgs) -> anyhow::Result<()> {
         let calibration = bench::stats::calibrate::calibrate(
             &loaded,
             scenario,
-            args.window,
-            args.skip,
+            (args.window, args.skip),
             args.fail_if_slower,
+            &args.plant,
         )?;
         print!("{}", calibration.text());
         results.push(calibration);

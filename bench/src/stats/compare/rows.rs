@@ -12,7 +12,7 @@
 //!   that paused two seconds in B, say), p99 is worse, significant or not. One stall in one run
 //!   is one event, and no test of two runs can tell one event from chance; but a stall that
 //!   long, in that many operations, is what a gate is for, and a run of the unchanged process
-//!   seldom holds one (the README gives how seldom, measured with `bench calibrate`).
+//!   seldom holds one (docs/comparing.md gives how seldom, measured with `bench calibrate`).
 //! - **Errors**: operations that failed, were missed or abandoned, as counts
 //!   ([`crate::stats::counts`]); a rise from none is new.
 //! - p50, max and CPU are shown, not tested.
