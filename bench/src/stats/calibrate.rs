@@ -216,16 +216,17 @@ fn coverage(windows: &[Window]) -> Vec<Coverage> {
     };
     let all: Vec<_> = windows.iter().flat_map(seconds).collect();
     let whole = Seconds::new(&all, 0.99);
+    let runs: Vec<Seconds> = windows
+        .iter()
+        .map(|w| Seconds::new(&seconds(w), 0.99))
+        .collect();
     [0.99, 0.999]
         .into_iter()
         .map(|q| {
             let truth = whole.quantile(q) as f64;
             let (mut covered, mut counted) = (0, 0);
-            for (i, w) in windows.iter().enumerate() {
-                let run = Seconds::new(&seconds(w), 0.99);
-                if run.len() < super::tails::MIN_SECONDS
-                    || (run.operations() as f64) * (1.0 - q) < super::tails::MIN_BEYOND
-                {
+            for (i, run) in runs.iter().enumerate() {
+                if super::tails::enough(run, q, "").is_err() {
                     continue;
                 }
                 let (low, high) =
