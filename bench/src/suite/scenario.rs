@@ -120,7 +120,7 @@ pub(crate) async fn populate(common: &[String]) -> Result<()> {
 /// A process of `app` (next to this binary) for the suite. The scenario's flags define the
 /// workload, so the caller's PICKLE_*, FACTORY_* and SHOP_* variables (a compose env file's, say)
 /// do not leak into it; CASSANDRA_* ones (where the ring is, the password) do.
-fn app_command(app: &str) -> Result<tokio::process::Command> {
+pub(crate) fn app_command(app: &str) -> Result<tokio::process::Command> {
     let mut command = tokio::process::Command::new(sibling_binary(app)?);
     for (name, _) in std::env::vars_os() {
         let leaks = ["PICKLE_", "FACTORY_", "SHOP_"]

@@ -372,6 +372,41 @@ const CASES: &[Case] = &[
         "invalid value 'speed' for '--only",
     ),
     Case("bench", &["lessons", "--rate", "0"], &[], 2, "--rate"),
+    // findmax: an SLA of nothing, windows longer than steps, a ceiling below the start
+    Case("bench", &["findmax", "--p99", "0ms"], &[], 2, "--p99"),
+    Case("bench", &["findmax", "--p99", "-5ms"], &[], 2, "--p99"),
+    Case("bench", &["findmax"], &[], 2, "--p99 or --p999"),
+    Case(
+        "bench",
+        &[
+            "findmax", "--p99", "10ms", "--window", "60s", "--step", "30s",
+        ],
+        &[],
+        2,
+        "a step holds whole windows",
+    ),
+    Case(
+        "bench",
+        &[
+            "findmax",
+            "--p99",
+            "10ms",
+            "--start-rate",
+            "5000",
+            "--max-rate",
+            "1000",
+        ],
+        &[],
+        2,
+        "below --start-rate",
+    ),
+    Case(
+        "bench",
+        &["findmax", "--p99", "10ms", "--", "--rate", "5"],
+        &[],
+        2,
+        "each step sets it",
+    ),
     Case(
         "bench",
         &["plan", "--rate", "100", "--headroom", "2", "{existing}"],
