@@ -55,8 +55,8 @@ impl Run {
             },
             config: self.config.clone(),
             ending: describe_ending(&outcome.ending),
-            target_rate: self.rate(),
-            latency_from: RunReport::latency_from(self.args.rate).to_owned(),
+            target_rate: self.target_over(seconds),
+            latency_from: RunReport::latency_from(self.args.rate.map(|r| r.to)).to_owned(),
             achieved_rate,
             achieved_request_rate: per_second(counts.requests + counts.requests_failed, seconds),
             measured_seconds: seconds,
@@ -98,7 +98,7 @@ impl Run {
         let all_service = all_service_times(recording);
         let service = Percentiles::of(&all_service);
         Evidence {
-            target_rate: self.rate(),
+            target_rate: self.target_over(seconds),
             achieved_rate: per_second(counts.ops + counts.ops_failed, seconds),
             succeeded_rate: per_second(counts.ops, seconds),
             measured_seconds: seconds,

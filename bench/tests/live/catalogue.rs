@@ -161,6 +161,42 @@ const CASES: &[Case] = &[
         "shards are numbered 0 to 2",
     ),
     Case("factory", &["--shard", "1of3"], &[], 2, "expected I/N"),
+    // ramps: the end below the start, a ramp without its length, a length without a ramp
+    Case(
+        "factory",
+        &["--rate", "5000..1000", "--ramp", "60s"],
+        &[],
+        2,
+        "end must be above its start",
+    ),
+    Case(
+        "factory",
+        &["--rate", "1000..5000"],
+        &[],
+        2,
+        "a ramp needs --ramp",
+    ),
+    Case(
+        "factory",
+        &["--rate", "1000", "--ramp", "60s"],
+        &[],
+        2,
+        "--rate FROM..TO",
+    ),
+    Case(
+        "shop",
+        &["--rate", "10..x", "--ramp", "60s"],
+        &[],
+        2,
+        "not a rate",
+    ),
+    Case(
+        "factory",
+        &["--rate", "100..200", "--ramp", "5s", "--shard", "0/2"],
+        &[],
+        2,
+        "a sharded ramp is not supported",
+    ),
     Case(
         "factory",
         &[],
