@@ -264,7 +264,7 @@ done_step
 
 step "5. the benchmark suite, shortened"
 # The factory scenarios only: the shop's need 100,000 visits written first, minutes on a ring of
-# three JVMs sharing two cores (the full suite's numbers are in the README).
+# three JVMs sharing two cores (the full suite's numbers are in docs/measurements.md).
 within 600 compose run --rm bench run --scenario factory-1000,factory-max --duration 5s \
     --warmup 2s --out reports/suite
 [[ -s "$reports/suite/index.html" && -s "$reports/suite/report.json" ]] ||

@@ -34,7 +34,11 @@ pub(crate) fn sibling_binary(name: &str) -> Result<PathBuf> {
 
 /// Where every app `bench` starts connects, as flags: the caller's connection options, with the
 /// local datacenter `bench` found and the run's keyspace.
-pub(crate) fn connection_flags(connection: &ConnectionArgs, local_dc: &str, keyspace: &str) -> Vec<String> {
+pub(crate) fn connection_flags(
+    connection: &ConnectionArgs,
+    local_dc: &str,
+    keyspace: &str,
+) -> Vec<String> {
     ConnectionArgs {
         dc: Some(local_dc.to_owned()),
         keyspace: keyspace.to_owned(),

@@ -1,5 +1,9 @@
 //! How much a ring can take, and whether a run stayed within what was asked of it:
 //! - [`check`]: a run judged window by window against latency, rate and error bounds
-//!   (`bench check`).
+//!   (`bench check`);
+//! - [`search`]: the rate search of `bench findmax`: grow, then bisect, steps judged per window;
+//! - [`findmax`]: the search run, each step a process of the app (`bench findmax`).
 
 pub mod check;
+pub mod findmax;
+pub mod search;

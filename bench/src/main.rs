@@ -76,6 +76,10 @@ enum Command {
     /// errors broke its bound ("p99 under 15 ms in every 10-minute window"). Works on merged
     /// shard reports; needs the run's interval log.
     Check(CheckArgs),
+    /// Find the highest rate the ring serves within an SLA: the app at fixed rates, open loop,
+    /// growing then bisecting, each step judged on every window (`--p99 10ms` in every 10 s).
+    /// A step the loader could not drive (its own CPU) ends the search, said so.
+    Findmax(FindmaxArgs),
     /// Write the HTML page (with its plots) of a report.
     Plot(PlotArgs),
     /// Print a run report's summary, and its memory over time.
@@ -140,6 +144,11 @@ struct CalibrateArgs {
     /// Calibrate only these scenarios of a suite's report. [default: all]
     #[arg(long, value_name = "NAME,...", value_delimiter = ',')]
     scenario: Vec<String>,
+    /// Also plant this regression into B of every pair and count the gate's hits: `slower=10%`
+    /// (every operation slower by a share) or `pause=2s` (the node paused in the middle of B).
+    /// Repeatable.
+    #[arg(long, value_name = "REGRESSION")]
+    plant: Vec<bench::stats::calibrate::plant::Plant>,
     /// Also write the calibration as JSON here.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
@@ -170,6 +179,81 @@ struct CheckArgs {
     /// Also write every window's numbers and verdict as JSON here.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:
+  bench findmax --p99 10ms                          # the factory, p99 under 10 ms in every 10 s
+  bench findmax --p99 10ms --p999 50ms --errors 0.1% --step 60s --max-rate 20000
+  bench findmax --app shop --p99 20ms -- --employees 50    # flags after -- go to every step's app
+
+Each step runs the app for --warmup, then --step measured, at one rate; it passes when every
+--window of it met every bound (latency from each due time, failed and missed operations
+counted). The rate grows by --growth until a step fails, then is bisected until the highest
+passing and the lowest failing rates are within --resolution. The report folder holds every
+step's report, interval log and output, and findmax.json. Exit 0 with an answer, 1 when no rate
+passed, the loader was the limit, or the search was stopped before any rate passed.")]
+struct FindmaxArgs {
+    #[command(flatten)]
+    connection: ConnectionArgs,
+    /// The app whose rate is searched: `factory` (visits/s) or `shop` (fan-outs/s).
+    #[arg(long, value_name = "APP", default_value = "factory", value_parser = ["factory", "shop"], env = "PICKLE_FINDMAX_APP")]
+    app: String,
+    /// Highest p99 of every window (latency from each due time, every operation due counted).
+    #[arg(long, value_name = "DURATION", value_parser = loadgen::args::parse_positive_duration, allow_hyphen_values = true, env = "PICKLE_FINDMAX_P99")]
+    p99: Option<std::time::Duration>,
+    /// Highest p99.9 of every window.
+    #[arg(long, value_name = "DURATION", value_parser = loadgen::args::parse_positive_duration, allow_hyphen_values = true, env = "PICKLE_FINDMAX_P999")]
+    p999: Option<std::time::Duration>,
+    /// Highest share of every window's operations that failed, were missed or abandoned.
+    #[arg(long, value_name = "PERCENT", value_parser = parse_percent, default_value = "1%", env = "PICKLE_FINDMAX_ERRORS")]
+    errors: f64,
+    /// The windows every step is judged on.
+    #[arg(long, value_name = "DURATION", value_parser = loadgen::args::parse_positive_duration, default_value = "10s", env = "PICKLE_FINDMAX_WINDOW")]
+    window: std::time::Duration,
+    /// Each step's measured length.
+    #[arg(long, value_name = "DURATION", value_parser = loadgen::args::parse_positive_duration, default_value = "30s", env = "PICKLE_FINDMAX_STEP")]
+    step: std::time::Duration,
+    /// Each step's warm-up, not measured, at the step's rate.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "10s", env = "PICKLE_FINDMAX_WARMUP")]
+    warmup: std::time::Duration,
+    /// The first rate tried.
+    #[arg(
+        long,
+        value_name = "RATE",
+        default_value_t = 1000.0,
+        env = "PICKLE_FINDMAX_START_RATE"
+    )]
+    start_rate: f64,
+    /// The highest rate tried: a search whose steps all pass stops there.
+    #[arg(
+        long,
+        value_name = "RATE",
+        default_value_t = 1_000_000.0,
+        env = "PICKLE_FINDMAX_MAX_RATE"
+    )]
+    max_rate: f64,
+    /// The factor the rate grows by while steps pass.
+    #[arg(
+        long,
+        value_name = "FACTOR",
+        default_value_t = 2.0,
+        env = "PICKLE_FINDMAX_GROWTH"
+    )]
+    growth: f64,
+    /// Stop when the lowest failing rate is within this share above the highest passing one.
+    #[arg(long, value_name = "PERCENT", value_parser = parse_percent, default_value = "5%", env = "PICKLE_FINDMAX_RESOLUTION")]
+    resolution: f64,
+    /// The whole search's time limit: no step starts that would end after it.
+    #[arg(long, value_name = "DURATION", value_parser = loadgen::args::parse_positive_duration, default_value = "30m", env = "PICKLE_FINDMAX_TIME_LIMIT")]
+    time_limit: std::time::Duration,
+    /// The report folder to write (it must not exist). [default: reports/<date-time>]
+    #[arg(long, value_name = "FOLDER", env = "PICKLE_FINDMAX_OUT")]
+    out: Option<PathBuf>,
+    /// Flags for every step's app (after `--`), as `factory --help` or `shop --help` lists them;
+    /// not --rate, --duration, --warmup, --report or --hdr-log, which each step sets.
+    #[arg(last = true, value_name = "APP FLAGS")]
+    app_flags: Vec<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -240,6 +324,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Merge(args) => merge(args),
         Command::Calibrate(args) => calibrate(args),
         Command::Check(args) => check(args),
+        Command::Findmax(args) => findmax(args).await,
         Command::Plot(args) => plot(args),
         Command::Show(args) => show(args),
         Command::Plan(args) => plan(args),
@@ -339,9 +424,9 @@ fn calibrate(args: CalibrateArgs) -> anyhow::Result<()> {
         let calibration = bench::stats::calibrate::calibrate(
             &loaded,
             scenario,
-            args.window,
-            args.skip,
+            (args.window, args.skip),
             args.fail_if_slower,
+            &args.plant,
         )?;
         print!("{}", calibration.text());
         results.push(calibration);
@@ -429,6 +514,84 @@ fn check(args: CheckArgs) -> anyhow::Result<()> {
         failing.len(),
         failing.join("; ")
     )
+}
+
+/// `bench findmax`: the search, its table, and its answer.
+async fn findmax(args: FindmaxArgs) -> anyhow::Result<()> {
+    use bench::capacity::check::Bounds;
+    use bench::capacity::findmax::{Plan, findmax, prepare};
+    use bench::capacity::search::{Answer, SearchSettings};
+    let usage = |why: &str| Err(UsageError(why.to_owned()).into());
+    if args.p99.is_none() && args.p999.is_none() {
+        return usage("give the SLA's latency: --p99 or --p999 (or both)");
+    }
+    if args.window > args.step {
+        return usage(&format!(
+            "--window {} is longer than --step {}: a step holds whole windows",
+            humantime::format_duration(args.window),
+            humantime::format_duration(args.step)
+        ));
+    }
+    let positive = |x: f64| x.is_finite() && x > 0.0;
+    if !positive(args.start_rate) || !positive(args.max_rate) {
+        return usage("--start-rate and --max-rate must be rates above 0");
+    }
+    if args.max_rate < args.start_rate {
+        return usage(&format!(
+            "--max-rate {} is below --start-rate {}",
+            args.max_rate, args.start_rate
+        ));
+    }
+    if !(args.growth.is_finite() && args.growth > 1.0) {
+        return usage("--growth must be above 1 (2 doubles the rate each step)");
+    }
+    if !(args.resolution > 0.0 && args.resolution < 100.0) {
+        return usage("--resolution must be above 0% and below 100%");
+    }
+    let set_by_steps = ["--rate", "--duration", "--warmup", "--report", "--hdr-log"];
+    if let Some(flag) =
+        (args.app_flags.iter()).find(|f| set_by_steps.iter().any(|s| f.starts_with(s)))
+    {
+        return usage(&format!("{flag} after --: each step sets it itself"));
+    }
+    let ms = |d: Option<std::time::Duration>| d.map(|d| d.as_secs_f64() * 1e3);
+    let out = suite::prepare_folder(args.out.as_deref())?;
+    let mut flags = prepare(&args.connection, &args.app).await?;
+    flags.extend(args.app_flags.iter().cloned());
+    let plan = Plan {
+        app: args.app.clone(),
+        flags,
+        step: args.step,
+        warmup: args.warmup,
+        window: args.window,
+        bounds: Bounds {
+            p99_ms: ms(args.p99),
+            p999_ms: ms(args.p999),
+            rate_drop_percent: None,
+            errors_percent: Some(args.errors),
+        },
+        settings: SearchSettings {
+            start: args.start_rate,
+            growth: args.growth,
+            max_rate: args.max_rate,
+            resolution: args.resolution / 100.0,
+        },
+        time_limit: args.time_limit,
+        out: out.clone(),
+    };
+    let found = findmax(&plan).await?;
+    print!("{}", found.text());
+    println!("report: {}", out.display());
+    match found.answer {
+        Answer::Between {
+            passed: Some(_), ..
+        }
+        | Answer::AtLeast { .. } => Ok(()),
+        Answer::LoaderBound { .. } => {
+            anyhow::bail!("the loader was the limit: its ceiling is not the ring's capacity")
+        }
+        _ => anyhow::bail!("no rate passed within the SLA"),
+    }
 }
 
 /// `bench merge OUT IN...`: reports of processes that ran at once, added up into a new folder.

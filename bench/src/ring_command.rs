@@ -10,11 +10,11 @@ use std::time::{Duration, Instant};
 use clap::{Args, Subcommand};
 
 use client::cli::UsageError;
+use client::options::parse_duration;
 use ring::{
     DEFAULT_CASSANDRA_VERSION, Home, IpPrefix, Latency, LocalRing, METRICS_PORT, NodeSignal,
     ProcessState, RingSpec, SUPERUSER, Security, Shape, UpOutcome, metrics_endpoint,
 };
-use client::options::parse_duration;
 
 /// Start, inspect and stop a real Cassandra 5.0 ring on this machine (no Docker needed).
 #[derive(Debug, Subcommand)]

@@ -3,7 +3,7 @@
 //! flipped, bytes cut, runs of bytes repeated or dropped, absurd numbers spliced into the JSON).
 //! No coverage guides it: it is the regression check that runs in CI, so that a parser that
 //! starts to panic on a damaged file shows at once; the long coverage-guided runs are made with
-//! `cargo fuzz` by hand, and their numbers are in the README.
+//! `cargo fuzz` by hand, and their numbers are in docs/comparing.md.
 //!
 //! `PICKLE_FUZZ_SMOKE_SECONDS` sets each target's time (default 3).
 

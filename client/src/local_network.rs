@@ -112,7 +112,8 @@ impl AnnouncedNode {
         // The command line reads empty for an instant while a JVM launcher re-executes itself.
         let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
         cmdline.is_empty()
-            || String::from_utf8_lossy(&cmdline).contains(&*self.command_line_marker.to_string_lossy())
+            || String::from_utf8_lossy(&cmdline)
+                .contains(&*self.command_line_marker.to_string_lossy())
     }
 }
 

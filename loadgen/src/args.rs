@@ -17,10 +17,17 @@ use crate::schedule::{Shard, parse_start_at};
 #[command(next_help_heading = "Load (flags or environment)")]
 pub struct RunArgs {
     /// Target rate in operations per second, on one open-loop schedule: operation n is due at
-    /// start + n/rate, and its latency counts from then. [default: unthrottled, as fast as the
-    /// in-flight bound allows]
-    #[arg(long, env = "PICKLE_RATE", value_name = "PER_SECOND", value_parser = parse_rate)]
-    pub rate: Option<f64>,
+    /// start + n/rate, and its latency counts from then. `1000..5000` with --ramp is a ramp: the
+    /// rate holds at 1000 through the warm-up, grows linearly to 5000 over the ramp, then holds.
+    /// [default: unthrottled, as fast as the in-flight bound allows]
+    #[arg(long, env = "PICKLE_RATE", value_name = "PER_SECOND", value_parser = parse_rate_or_ramp)]
+    pub rate: Option<Rate>,
+
+    /// With `--rate FROM..TO`: how long the rate takes to grow from FROM to TO, from the end of
+    /// the warm-up. The report's per-second series then holds latency against the rate reached.
+    #[arg(long, env = "PICKLE_RAMP", value_name = "DURATION", value_parser = parse_positive_duration)]
+    #[serde(serialize_with = "serialize_optional_duration")]
+    pub ramp: Option<Duration>,
 
     /// How long to run after the warm-up: when it ends, nothing more is sent; visits due but not
     /// yet sent count as missed (late by the time left), and those in flight drain within
@@ -215,6 +222,28 @@ impl RunArgs {
     /// Checks what clap cannot: the bound against the operation's size, and the output files
     /// (their folder exists, they do not exist yet unless --overwrite, they are not the same).
     pub fn validate(&self, requests_per_op: usize) -> Result<(), UsageError> {
+        match (self.rate.and_then(|r| r.from), self.ramp) {
+            (Some(_), None) => {
+                return Err(UsageError(format!(
+                    "--rate {}: a ramp needs --ramp, how long the rate takes to grow (--ramp 60s)",
+                    self.rate.map(|r| r.to_string()).unwrap_or_default()
+                )));
+            }
+            (None, Some(ramp)) => {
+                return Err(UsageError(format!(
+                    "--ramp {}: give the ramp's rates as --rate FROM..TO (--rate 1000..5000)",
+                    humantime::format_duration(ramp)
+                )));
+            }
+            (Some(_), Some(_)) if self.shard.is_some() => {
+                return Err(UsageError(
+                    "--ramp with --shard: a sharded ramp is not supported; ramp one loader, or \
+                     shard fixed rates"
+                        .to_owned(),
+                ));
+            }
+            _ => {}
+        }
         if (self.max_in_flight as usize) < requests_per_op {
             return Err(UsageError(format!(
                 "--max-in-flight {}: one operation makes {requests_per_op} requests, so the bound must be at least {requests_per_op}",
@@ -295,6 +324,61 @@ fn check_output(flag: &str, path: &Path, overwrite: bool) -> Result<(), UsageErr
 /// The slowest rate: one operation a day. Slower rates are typos (`1e-20` once made the due time
 /// of the second operation overflow the clock and panic).
 pub const SLOWEST_RATE: f64 = 1.0 / 86_400.0;
+
+/// A target rate: fixed, or a ramp from one rate to another (`--rate 1000..5000`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rate {
+    /// Where a ramp starts; `None` for a fixed rate.
+    pub from: Option<f64>,
+    /// The rate, or where a ramp ends.
+    pub to: f64,
+}
+
+impl Rate {
+    /// A fixed rate.
+    pub fn fixed(per_second: f64) -> Rate {
+        Rate {
+            from: None,
+            to: per_second,
+        }
+    }
+}
+
+impl std::fmt::Display for Rate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.from {
+            Some(from) => write!(f, "{from}..{}", self.to),
+            None => write!(f, "{}", self.to),
+        }
+    }
+}
+
+/// In a report's configuration: a number for a fixed rate, `"1000..5000"` for a ramp.
+impl Serialize for Rate {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.from {
+            Some(_) => serializer.serialize_str(&self.to_string()),
+            None => serializer.serialize_f64(self.to),
+        }
+    }
+}
+
+/// `--rate`: a rate (`5000`) or a ramp (`1000..5000`, the end above the start).
+pub fn parse_rate_or_ramp(text: &str) -> Result<Rate, String> {
+    let Some((from, to)) = text.split_once("..") else {
+        return parse_rate(text).map(Rate::fixed);
+    };
+    let (from, to) = (parse_rate(from)?, parse_rate(to)?);
+    if to <= from {
+        return Err(format!(
+            "--rate {text}: a ramp's end must be above its start (FROM..TO, such as 1000..5000)"
+        ));
+    }
+    Ok(Rate {
+        from: Some(from),
+        to,
+    })
+}
 
 /// A rate: a finite number of operations per second, at least one a day.
 pub fn parse_rate(text: &str) -> Result<f64, String> {

@@ -31,8 +31,8 @@ use tokio::sync::Semaphore;
 use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::errors::Failure;
-use crate::schedule::{Schedule, Timer};
 use crate::record::{Completed, IntervalSummary, Recorder};
+use crate::schedule::{Schedule, Timer};
 use run_loop::Loop;
 
 /// How a run is driven.
@@ -215,7 +215,6 @@ where
 }
 
 const ONE_SECOND: Duration = Duration::from_secs(1);
-
 
 #[cfg(test)]
 #[path = "drive_tests.rs"]

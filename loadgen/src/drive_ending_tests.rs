@@ -9,8 +9,8 @@ use tokio::time::Instant;
 use super::tests::{failing, never, once, plan, run, run_measured_from};
 use super::*;
 use crate::errors::{ErrorKind, Failure};
-use crate::schedule::{End, TokioTimer};
 use crate::record::{Percentiles, Recorder, Request};
+use crate::schedule::{End, TokioTimer};
 
 const MS: Duration = Duration::from_millis(1);
 

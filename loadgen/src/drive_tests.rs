@@ -10,8 +10,8 @@ use tokio::time::Instant;
 
 use super::*;
 use crate::errors::{ErrorKind, Failure};
-use crate::schedule::{End, Pace, Schedule, TokioTimer};
 use crate::record::{Percentiles, Recorder, Recording, Request};
+use crate::schedule::{End, Pace, Schedule, TokioTimer};
 
 const MS: Duration = Duration::from_millis(1);
 

@@ -8,9 +8,9 @@ use tokio::time::Instant;
 
 use super::tests::{never, plan, run};
 use super::*;
+use crate::record::Percentiles;
 use crate::report::{Evidence, Verdict, diagnose};
 use crate::schedule::End;
-use crate::record::Percentiles;
 
 const MS: Duration = Duration::from_millis(1);
 

@@ -37,15 +37,15 @@ mod tally;
 mod usage;
 
 use hdr_log::HdrLog;
-pub use prometheus::ExporterError;
 pub(crate) use prometheus::Exporter;
+pub use prometheus::ExporterError;
 pub use tally::{
     ABANDONED, ALL, Counts, FAILED, Histograms, IntervalSummary, MISSED, Pacing, Percentiles,
     RESPONSE, WAIT, add_into, new_histogram,
 };
 pub(crate) use tally::{decode_histogram, nanos};
-pub use usage::{ClientCost, MachineCpu, Usage};
 pub(crate) use usage::resident_bytes;
+pub use usage::{ClientCost, MachineCpu, Usage};
 
 /// At most this many distinct latencies stand for the missed operations of a run: they are due at
 /// evenly spaced times, so groups of them share one lateness with no visible loss (a group spans

@@ -28,10 +28,10 @@ mod ring_side;
 mod summary;
 pub mod table;
 
-pub use limiter::{Limiter, Verdict};
 pub(crate) use limiter::{Evidence, diagnose};
-pub use ring_side::{NETWORK_ROUND_MS, NodeSecond, NodeSeries, PoolSecond, RingSide};
+pub use limiter::{Limiter, Verdict};
 pub(crate) use ring_side::RingWatcher;
+pub use ring_side::{NETWORK_ROUND_MS, NodeSecond, NodeSeries, PoolSecond, RingSide};
 pub(crate) use summary::live_line;
 
 /// The report format's version; readers refuse other versions with a clear message.

@@ -16,12 +16,15 @@ use client::{Connection, ConnectionArgs};
 use serde::Serialize;
 use tokio::time::Instant;
 
-use crate::args::{RunArgs, TimerChoice};
+use crate::args::{Rate, RunArgs, TimerChoice};
 use crate::drive::{Ending, Intended, Outcome, Plan, drive};
 use crate::record::hdr_log::HdrLog;
-use crate::schedule::{End, Pace, Schedule, Shard, StartPassed, check_start_at, describe_share, next_whole_ten_seconds, start_of_schedule, PreciseTimer, TokioTimer};
 use crate::record::{Exporter, IntervalSummary, Recorder, Usage};
-use crate::report::{ReportError, RunReport, describe_ending, RingSide, RingWatcher, live_line};
+use crate::report::{ReportError, RingSide, RingWatcher, RunReport, describe_ending, live_line};
+use crate::schedule::{
+    End, Pace, PreciseTimer, Schedule, Shard, StartPassed, TokioTimer, check_start_at,
+    describe_share, next_whole_ten_seconds, start_of_schedule,
+};
 use crate::shutdown::Signals;
 
 /// What an app's operations look like.
@@ -137,7 +140,12 @@ impl Run {
     ) -> Result<Run, client::cli::UsageError> {
         let args = args.resolved()?;
         args.validate(workload.requests_per_op)?;
-        let config = serde_json::to_value(config).unwrap_or(serde_json::Value::Null);
+        let mut config = serde_json::to_value(config).unwrap_or(serde_json::Value::Null);
+        // The report records the options as the run took them: its shard, and the paths it
+        // wrote (`{host}` and `{shard}` filled), which `bench merge` and `compare` follow.
+        if let Some(run) = config.get_mut("run") {
+            *run = serde_json::to_value(&args).unwrap_or(serde_json::Value::Null);
+        }
         let shard = args.shard.unwrap_or(Shard::WHOLE);
         // Shards start the one schedule together: at --start-at, or at the next whole ten
         // seconds, computed now, when the processes are launched, so that their set-up times
@@ -190,7 +198,8 @@ impl Run {
     /// connected session, whose local datacenter the watching session takes.
     pub async fn watch_the_ring(&mut self, args: &ConnectionArgs, connection: &Connection) {
         // A local ring with a modelled network: the report says how much delay it added.
-        self.modelled_network = client::local_network::describe_modelled_network(&args.contact_points());
+        self.modelled_network =
+            client::local_network::describe_modelled_network(&args.contact_points());
         self.ring = Some(if self.args.no_ring_view {
             Err("--no-ring-view".to_owned())
         } else {
@@ -206,9 +215,41 @@ impl Run {
         self.shard
     }
 
-    /// The target rate of this process: its shard's share of `--rate`.
+    /// The target rate of this process: its shard's share of `--rate`; for a ramp, the mean
+    /// rate due over the run's length (see [`Run::target_over`]).
     fn rate(&self) -> Option<f64> {
-        self.args.rate.map(|r| self.shard.rate(r))
+        let length = self.args.duration.unwrap_or(Duration::from_secs(60));
+        self.target_over(length.as_secs_f64())
+    }
+
+    /// The target rate over the first `measured` seconds after the warm-up: the rate, or for a
+    /// ramp the operations due in them per second.
+    pub(crate) fn target_over(&self, measured: f64) -> Option<f64> {
+        let rate = self.args.rate?;
+        if rate.from.is_none() {
+            return Some(self.shard.rate(rate.to));
+        }
+        let warmup = self.args.warmup.as_secs_f64();
+        self.pace().mean_rate(warmup, warmup + measured)
+    }
+
+    /// This process's pace: its share of the rate, or the ramp.
+    fn pace(&self) -> Pace {
+        match self.args.rate {
+            None => Pace::Unthrottled,
+            Some(Rate { from: None, to }) => Pace::Fixed {
+                per_second: self.shard.rate(to),
+            },
+            Some(Rate {
+                from: Some(from),
+                to,
+            }) => Pace::Ramp {
+                from,
+                to,
+                hold: self.args.warmup,
+                over: self.args.ramp.unwrap_or_default(),
+            },
+        }
     }
 
     /// A one-line description of what the run will do, for the user before it starts.
@@ -216,7 +257,15 @@ impl Run {
         let w = &self.workload;
         let rate = self.args.rate.map_or_else(
             || "as fast as the bound allows".to_owned(),
-            |r| format!("at {r} {}s/s", w.op),
+            |r| match (r.from, self.args.ramp) {
+                (Some(from), Some(ramp)) => format!(
+                    "from {from} to {} {}s/s over {}",
+                    r.to,
+                    w.op,
+                    humantime::format_duration(ramp)
+                ),
+                _ => format!("at {} {}s/s", r.to, w.op),
+            },
         );
         let rate = match (self.args.rate, self.args.pace_window.is_zero()) {
             (Some(_), false) => format!(
@@ -343,14 +392,14 @@ impl Run {
         });
         // A shard's schedule is the global one thinned: its share of the rate, from the due
         // time of its first operation; it ends when the global schedule does.
-        let offset = args.rate.map_or(Duration::ZERO, |r| self.shard.offset(r));
+        let offset = args
+            .rate
+            .map_or(Duration::ZERO, |r| self.shard.offset(r.to));
         let end = End {
             after: duration.map(|d| (d + args.warmup).saturating_sub(offset)),
             operations: w.operations.map(|total| self.shard.share_of(total)),
         };
-        let pace = self
-            .rate()
-            .map_or(Pace::Unthrottled, |per_second| Pace::Fixed { per_second });
+        let pace = self.pace();
         Plan {
             schedule: Schedule::new(start + offset, pace, end),
             max_in_flight: args.max_in_flight as usize,

@@ -14,12 +14,12 @@ mod runtime;
 mod shard;
 mod timer;
 
-pub use pace::{End, Pace, Schedule};
 pub(crate) use pace::{Due, wall_clock_of};
+pub use pace::{End, Pace, Schedule};
 pub use runtime::on_threads;
-pub use shard::{Shard, StartPassed};
 pub(crate) use shard::{
     Scheduled, check_start_at, default_run_id, describe_share, next_whole_ten_seconds,
     parse_start_at, start_of_schedule,
 };
+pub use shard::{Shard, StartPassed};
 pub use timer::{PreciseTimer, Timer, TokioTimer};

@@ -288,9 +288,9 @@ fn short_word(word: &str) -> String {
 mod tests {
     use std::process::{Command, Stdio};
 
+    use super::*;
     use crate::process::{ProcessState, process_state};
     use crate::toolchain::find_on_path;
-    use super::*;
 
     #[tokio::test]
     async fn a_port_held_by_a_live_process_is_refused_at_once() {

@@ -9,8 +9,8 @@ use std::time::Duration;
 use client::local_network::modelled_network_in;
 
 use super::*;
-use crate::shape::IpPrefix;
 use crate::Home;
+use crate::shape::IpPrefix;
 
 /// A ring called `name` on `prefix`, saved in `home` (which announces it), modelling `client`
 /// each way; running when a process is returned (kill it when done).

@@ -12,11 +12,11 @@ use std::time::Duration;
 use clap::Parser;
 use tokio::sync::OnceCell;
 
-use client::ConnectionArgs;
 use crate::{
     DEFAULT_CASSANDRA_VERSION, Home, IpPrefix, LocalError, LocalRing, NodeSignal, RingSpec,
     RingState, Security, Shape, UpOutcome,
 };
+use client::ConnectionArgs;
 
 /// How long a test waits for a ring to start; generous, because CI machines are slow and shared.
 pub const START_TIMEOUT: Duration = Duration::from_secs(300);

@@ -7,8 +7,8 @@
 use std::time::Duration;
 
 use client::Connection;
-use loadgen::record::{Percentiles, new_histogram};
 use hdrhistogram::Histogram;
+use loadgen::record::{Percentiles, new_histogram};
 use schema::reads::{ShopStatements, Staff};
 
 use crate::read_timesheets;
@@ -99,7 +99,8 @@ impl Comparison {
             Percentiles::of(&self.sequential),
         );
         let n = self.employees;
-        let mut table = loadgen::report::table::new(&["latency (ms)", "p50", "p90", "p99", "count"], &[0]);
+        let mut table =
+            loadgen::report::table::new(&["latency (ms)", "p50", "p90", "p99", "count"], &[0]);
         for (label, p) in [
             ("one read alone".to_owned(), single),
             (format!("{n} reads all at once"), concurrent),

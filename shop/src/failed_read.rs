@@ -38,7 +38,11 @@ pub fn measure_read<'a, T: Send + 'a>(
     tag: usize,
     read: impl Future<Output = Result<T, ReadError>> + Send + 'a,
 ) -> impl Future<Output = (Request, Option<T>)> + Send + 'a {
-    measure_on(cassandra, tag, async move { read.await.map_err(FailedRead) })
+    measure_on(
+        cassandra,
+        tag,
+        async move { read.await.map_err(FailedRead) },
+    )
 }
 
 #[cfg(test)]

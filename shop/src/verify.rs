@@ -11,8 +11,8 @@ use std::time::{Duration, SystemTime};
 
 use client::Connection;
 use client::options::parse_duration;
-use loadgen::record::Request;
 use futures::StreamExt;
+use loadgen::record::Request;
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use schema::model::timeuuid_time;

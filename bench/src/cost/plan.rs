@@ -6,7 +6,7 @@
 
 use std::fmt::Write as _;
 
-use loadgen::report::{Verdict, RunReport};
+use loadgen::report::{RunReport, Verdict};
 
 /// The most of a loader's cores a plan counts on: the rest is for the kernel, the network and
 /// spikes, so that a loader never becomes the bound it is meant to measure past.

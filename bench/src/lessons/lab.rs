@@ -86,7 +86,8 @@ impl Lab {
     /// timer (variants that pace themselves use it too, so none has a better clock).
     pub(super) fn load(&self, rate: Option<f64>, max_in_flight: u32) -> RunArgs {
         RunArgs {
-            rate,
+            rate: rate.map(loadgen::args::Rate::fixed),
+            ramp: None,
             duration: Some(self.args.duration),
             warmup: self.args.warmup,
             max_in_flight,

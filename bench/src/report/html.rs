@@ -15,6 +15,9 @@ use crate::report::figure::{document, figure};
 use crate::report::plots::{self, PlotError};
 use crate::report::ring_figures::ring_figures;
 use crate::report::suite_report::SuiteReport;
+use loadgen::record::Percentiles;
+use loadgen::report::RunReport;
+use loadgen::schedule::Pace;
 
 /// The page's file name in a report folder.
 pub const PAGE: &str = "index.html";
@@ -72,6 +75,11 @@ pub fn page(suite: &SuiteReport) -> Result<String, PageError> {
         }
         h2 { "Over time" }
         @for figure in over_time_figures(suite)? { (figure) }
+        @let ramps = ramp_figures(suite)?;
+        @if !ramps.is_empty() {
+            h2 { "Latency against the rate of a ramp" }
+            @for figure in ramps { (figure) }
+        }
         @let ring_side = ring_figures(suite)?;
         @if !ring_side.is_empty() {
             h2 { "The ring's side" }
@@ -188,6 +196,65 @@ fn over_time_figures(suite: &SuiteReport) -> Result<Vec<Markup>, PlotError> {
             Ok(figure(&format!("{}-time", scenario.name), &svg, &caption))
         })
         .collect()
+}
+
+/// The pace of a ramp run (`--rate FROM..TO --ramp D`), from its configuration; `None` for
+/// any other run.
+pub fn ramp_of(report: &RunReport) -> Option<Pace> {
+    let run = &report.config["run"];
+    let rate = loadgen::args::parse_rate_or_ramp(run["rate"].as_str()?).ok()?;
+    let duration = |v: &serde_json::Value| humantime::parse_duration(v.as_str()?).ok();
+    Some(Pace::Ramp {
+        from: rate.from?,
+        to: rate.to,
+        hold: duration(&run["warmup"]).unwrap_or_default(),
+        over: duration(&run["ramp"])?,
+    })
+}
+
+/// Each ramp's p50 and p99, second by second, against the rate due in that second: where the
+/// knee is. Latency still counts from each due time.
+fn ramp_figures(suite: &SuiteReport) -> Result<Vec<Markup>, PlotError> {
+    let mut figures = Vec::new();
+    for scenario in &suite.scenarios {
+        let report = &scenario.report;
+        let Some(pace) = ramp_of(report) else {
+            continue;
+        };
+        let hold = match pace {
+            Pace::Ramp { hold, .. } => hold.as_secs_f64(),
+            _ => 0.0,
+        };
+        let points = |pick: fn(&Percentiles) -> f64| -> Vec<(f64, f64)> {
+            (report.intervals.iter())
+                .filter(|i| i.seconds >= 0.9)
+                .filter_map(|i| {
+                    let due = pace.mean_rate(hold + i.at - i.seconds, hold + i.at)?;
+                    Some((due, pick(&i.headline()?) / 1e3))
+                })
+                .collect()
+        };
+        let op = &report.names.op;
+        let svg = plots::lines(
+            &format!("{}: latency as the rate grows", scenario.name),
+            (
+                &format!("{op}s/s due that second"),
+                "latency ms (from each due time)",
+            ),
+            &[
+                ("p50".to_owned(), points(|p| p.p50)),
+                ("p99".to_owned(), points(|p| p.p99)),
+            ],
+        )?;
+        let caption = format!(
+            "{}. One point per second of the ramp and after: the rate due in that second and the \
+             latency of the operations that ended in it, failed ones too. Where p99 leaves p50 \
+             behind is the knee; `bench findmax` confirms it at fixed rates.",
+            scenario.description
+        );
+        figures.push(figure(&format!("{}-ramp", scenario.name), &svg, &caption));
+    }
+    Ok(figures)
 }
 
 fn summary_table(suite: &SuiteReport) -> Markup {

@@ -4,7 +4,7 @@
 //! run report's [`RingSide`], sampled once a second from the nodes' own `system_views`.
 
 use client::ring_view::CLIENT_REQUESTS as REQUESTS;
-use loadgen::report::{RunReport, RingSide};
+use loadgen::report::{RingSide, RunReport};
 use maud::Markup;
 
 use crate::report::figure::figure;

@@ -5,9 +5,13 @@
 //! is a false alarm. And each window's 95% intervals of p99 and p99.9 are held against the whole
 //! run's: how often they hold it is their coverage, which should be about 95%.
 
+pub mod plant;
+
 use std::time::Duration;
 
 use serde::Serialize;
+
+use plant::{Plant, planted};
 
 use super::compare::rows::{Side, rows};
 use super::compare::{Judgement, ScenarioChanges, Standing, judge};
@@ -31,6 +35,21 @@ pub struct Calibration {
     pub rows: Vec<RowCounts>,
     /// Per tail quantile: windows whose interval held the whole run's quantile, and windows.
     pub coverage: Vec<Coverage>,
+    /// Per regression planted into B of every pair: the pairs on which the gate failed (hits).
+    pub planted: Vec<Hits>,
+}
+
+/// How often the gate caught one planted regression.
+#[derive(Debug, Clone, Serialize)]
+pub struct Hits {
+    /// The regression, in words.
+    pub plant: String,
+    /// Pairs on which the gate failed.
+    pub hits: usize,
+    /// Pairs.
+    pub pairs: usize,
+    /// Per gated metric, as for the unchanged pairs.
+    pub rows: Vec<RowCounts>,
 }
 
 /// How one gated metric was judged over the pairs.
@@ -72,13 +91,14 @@ pub enum CalibrateError {
     TooShort(String),
 }
 
-/// Calibrates the gate on `scenario` of `loaded`, cut into windows of `window` after `skip`.
+/// Calibrates the gate on `scenario` of `loaded`, cut into windows of `window` after `skip`; and
+/// counts its hits on each of `plants` planted into B of every pair.
 pub fn calibrate(
     loaded: &Loaded,
     scenario: &Scenario,
-    window: Duration,
-    skip: Duration,
+    (window, skip): (Duration, Duration),
     threshold: f64,
+    plants: &[Plant],
 ) -> Result<Calibration, CalibrateError> {
     let log = loaded.headline_log(scenario)?.ok_or_else(|| {
         CalibrateError::TooShort(format!(
@@ -102,13 +122,47 @@ pub fn calibrate(
             humantime::format_duration(skip)
         )));
     }
-    let mut counts: Vec<RowCounts> = Vec::new();
-    let mut false_alarms = 0;
     let pairs: Vec<(&Window, &Window)> = windows.chunks_exact(2).map(|p| (&p[0], &p[1])).collect();
-    for (a, b) in &pairs {
+    let (false_alarms, counts) = judge_pairs(&scenario.name, &pairs, threshold);
+    let planted = plants
+        .iter()
+        .map(|&plant| {
+            let changed: Vec<Window> = pairs.iter().map(|(_, b)| planted(b, plant)).collect();
+            let pairs: Vec<(&Window, &Window)> =
+                pairs.iter().map(|(a, _)| *a).zip(&changed).collect();
+            let (hits, rows) = judge_pairs(&scenario.name, &pairs, threshold);
+            Hits {
+                plant: plant.to_string(),
+                hits,
+                pairs: pairs.len(),
+                rows,
+            }
+        })
+        .collect();
+    Ok(Calibration {
+        scenario: scenario.name.clone(),
+        window_s: window.as_secs_f64(),
+        pairs: pairs.len(),
+        false_alarms,
+        rows: counts,
+        coverage: coverage(&windows),
+        planted,
+    })
+}
+
+/// Compares each pair as `compare --fail-if-slower` would: the pairs on which the gate failed,
+/// and per gated metric how the pairs were judged.
+fn judge_pairs(
+    name: &str,
+    pairs: &[(&Window, &Window)],
+    threshold: f64,
+) -> (usize, Vec<RowCounts>) {
+    let mut counts: Vec<RowCounts> = Vec::new();
+    let mut failed = 0;
+    for (a, b) in pairs {
         let comparison = judge(
             vec![ScenarioChanges {
-                name: scenario.name.clone(),
+                name: name.to_owned(),
                 standing: Standing::Comparable,
                 notes: Vec::new(),
                 rows: rows(&side(a), &side(b)),
@@ -117,7 +171,7 @@ pub fn calibrate(
             }],
             threshold,
         );
-        false_alarms += usize::from(!comparison.failures().is_empty());
+        failed += usize::from(!comparison.failures().is_empty());
         for row in comparison.scenarios[0].rows.iter().filter(|r| r.gated) {
             let index = match counts.iter().position(|c| c.metric == row.metric) {
                 Some(index) => index,
@@ -144,14 +198,7 @@ pub fn calibrate(
             }
         }
     }
-    Ok(Calibration {
-        scenario: scenario.name.clone(),
-        window_s: window.as_secs_f64(),
-        pairs: pairs.len(),
-        false_alarms,
-        rows: counts,
-        coverage: coverage(&windows),
-    })
+    (failed, counts)
 }
 
 /// A window as one side of a comparison.
@@ -169,16 +216,17 @@ fn coverage(windows: &[Window]) -> Vec<Coverage> {
     };
     let all: Vec<_> = windows.iter().flat_map(seconds).collect();
     let whole = Seconds::new(&all, 0.99);
+    let runs: Vec<Seconds> = windows
+        .iter()
+        .map(|w| Seconds::new(&seconds(w), 0.99))
+        .collect();
     [0.99, 0.999]
         .into_iter()
         .map(|q| {
             let truth = whole.quantile(q) as f64;
             let (mut covered, mut counted) = (0, 0);
-            for (i, w) in windows.iter().enumerate() {
-                let run = Seconds::new(&seconds(w), 0.99);
-                if run.len() < super::tails::MIN_SECONDS
-                    || (run.operations() as f64) * (1.0 - q) < super::tails::MIN_BEYOND
-                {
+            for (i, run) in runs.iter().enumerate() {
+                if super::tails::enough(run, q, "").is_err() {
                     continue;
                 }
                 let (low, high) =
@@ -215,20 +263,7 @@ impl Calibration {
             self.false_alarms,
             share(self.false_alarms, self.pairs)
         );
-        let mut table = loadgen::report::table::new(
-            &["metric", "worse", "by a rule", "better", "cannot tell"],
-            &[0],
-        );
-        for row in &self.rows {
-            table.add_row([
-                row.metric.clone(),
-                row.worse.to_string(),
-                row.by_rule.to_string(),
-                row.better.to_string(),
-                row.cannot_tell.to_string(),
-            ]);
-        }
-        out.push_str(&loadgen::report::table::render(&table, 2));
+        out.push_str(&row_table(&self.rows));
         for c in &self.coverage {
             out.push_str(&format!(
                 "  p{}: the whole run's {:.3} ms lay in {} of {} windows' 95% intervals ({})\n",
@@ -239,6 +274,34 @@ impl Calibration {
                 share(c.covered, c.windows)
             ));
         }
+        for planted in &self.planted {
+            out.push_str(&format!(
+                "planted in B, {}: the gate failed on {} of {} pairs ({})\n",
+                planted.plant,
+                planted.hits,
+                planted.pairs,
+                share(planted.hits, planted.pairs)
+            ));
+            out.push_str(&row_table(&planted.rows));
+        }
         out
     }
+}
+
+/// How each gated metric was judged over the pairs, as a table.
+fn row_table(rows: &[RowCounts]) -> String {
+    let mut table = loadgen::report::table::new(
+        &["metric", "worse", "by a rule", "better", "cannot tell"],
+        &[0],
+    );
+    for row in rows {
+        table.add_row([
+            row.metric.clone(),
+            row.worse.to_string(),
+            row.by_rule.to_string(),
+            row.better.to_string(),
+            row.cannot_tell.to_string(),
+        ]);
+    }
+    loadgen::report::table::render(&table, 2)
 }

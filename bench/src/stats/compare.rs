@@ -14,8 +14,9 @@
 //!   test could be made (no interval log, too little in the tail), with why.
 //!
 //! Before any of that, the runs must be comparable ([`standing`]); a pair that is not is named
-//! and never judged. The gate fails on a regression beyond the threshold (a rise of errors from
-//! none counts as beyond any), and on any scenario it could not judge: a gate passes only what it
+//! and never judged. The gate fails on a regression beyond the threshold: a row judged worse
+//! whose whole 95% interval of the change lies beyond it, or a rule broken by more than it (a
+//! rise of errors from none counts as beyond any), and on any scenario it could not judge: a gate passes only what it
 //! checked. Rows it could not tell are listed, not failed: a short run's p99.9 is "cannot tell",
 //! not a star either way.
 
@@ -31,7 +32,7 @@ use crate::stats::means::welch_autocorrelated;
 use crate::stats::tails::seconds_to_text;
 use client::ring_view::CLIENT_REQUESTS;
 use loadgen::record::hdr_log::ReadLogError;
-use loadgen::report::{RunReport, NodeSecond, RingSide};
+use loadgen::report::{NodeSecond, RingSide, RunReport};
 pub use standing::Standing;
 pub use text::text;
 
@@ -214,17 +215,19 @@ impl Row {
         ))
     }
 
-    /// A change for the worse beyond `threshold` percent, significant for the family; a rise
-    /// from zero counts as beyond any threshold.
+    /// A change for the worse beyond `threshold` percent, significant for the family: the
+    /// whole 95% interval of the change lies beyond the threshold (B is worse by more than it,
+    /// not only worse), or B broke a rule by more than it; a rise from zero counts as beyond any
+    /// threshold. The interval, not the point: a run's median drifts from minute to minute by
+    /// more than its own seconds can show, and a significant 6% in an interval of +1% to +11%
+    /// is a false alarm one pair of unchanged runs in sixteen (docs/comparing.md).
     pub fn is_regression(&self, threshold: f64) -> bool {
+        let worse_by = |c: f64| if self.higher_is_worse { c } else { -c };
         let beyond = self.new
-            || self.change().is_some_and(|c| {
-                if self.higher_is_worse {
-                    c > threshold
-                } else {
-                    -c > threshold
-                }
-            });
+            || match (&self.rule, self.change_interval) {
+                (None, Some((low, high))) => worse_by(low).min(worse_by(high)) > threshold,
+                _ => self.change().is_some_and(|c| worse_by(c) > threshold),
+            };
         self.gated && self.judgement == Judgement::Worse && beyond
     }
 }

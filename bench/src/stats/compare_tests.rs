@@ -165,8 +165,9 @@ fn a_run_compared_with_itself_is_the_same_on_every_gated_row_and_passes() {
         // In JSON, the judgement is a field of the row.
         assert_eq!(serde_json::to_value(row).unwrap()["judgement"], "same");
     }
-    // Errors, none on either side, and throughput, one schedule kept by both, need no test.
-    assert_eq!(comparison.tests, 3);
+    // Mean, p50, p99 and p99.9; errors, none on either side, and throughput, one schedule kept
+    // by both, need no test.
+    assert_eq!(comparison.tests, 4);
 }
 
 #[test]
@@ -268,8 +269,8 @@ fn b_that_ended_fatally_with_nothing_measured_fails_the_gate() {
 fn a_short_run_cannot_tell_its_far_tail_and_says_how_long_would_do() {
     let mut rng = SmallRng::seed_from_u64(6);
     let (a, b) = (
-        run(&steady(&mut rng, 20, 200), 200.0),
-        run(&steady(&mut rng, 20, 200), 200.0),
+        run(&steady(&mut rng, 40, 100), 100.0),
+        run(&steady(&mut rng, 40, 100), 100.0),
     );
     let comparison = compared(&a, &b, 5.0);
     let far = row(&comparison, "p99.9");
@@ -277,7 +278,7 @@ fn a_short_run_cannot_tell_its_far_tail_and_says_how_long_would_do() {
         panic!("{far:?}");
     };
     assert!(
-        why.contains("4 operations beyond it") && why.contains("50 s"),
+        why.contains("4 operations beyond it") && why.contains("100 s"),
         "{why}"
     );
     assert!(comparison.failures().is_empty());
@@ -483,4 +484,60 @@ fn a_short_run_that_fell_behind_in_fits_and_starts_fails_on_the_target_a_met() {
     // that would make them look like chance.
     let errors = row(&comparison, "errors %");
     assert_eq!(errors.judgement, Judgement::Worse, "{errors:?}");
+}
+
+/// Every operation twice as slow, in runs whose tails belong to stalls (one 800 ms stall a run,
+/// at a different second): the mean and the tails are the stalls', too noisy to tell; the median
+/// of the seconds moves with every operation, and the gate fails on it.
+#[test]
+fn every_operation_twice_as_slow_fails_the_gate_on_the_median_whatever_the_stalls() {
+    let mut rng = SmallRng::seed_from_u64(11);
+    let stalled = |rng: &mut SmallRng, at: usize, factor: u64| {
+        let mut seconds = steady(rng, 60, 500);
+        for second in &mut seconds {
+            second.ok.iter_mut().for_each(|l| *l *= factor);
+        }
+        seconds[at].ok.iter_mut().for_each(|l| *l += 800_000_000);
+        seconds
+    };
+    let a = run(&stalled(&mut rng, 10, 1), 500.0);
+    let b = run(&stalled(&mut rng, 40, 2), 500.0);
+    let comparison = compared(&a, &b, 5.0);
+    let median = row(&comparison, "p50");
+    assert!(median.gated && median.is_regression(5.0), "{median:?}");
+    assert!(
+        comparison
+            .failures()
+            .iter()
+            .any(|f| f.contains("p50 latency")),
+        "{:?}",
+        comparison.failures()
+    );
+}
+
+/// The gate fails on a change it is sure exceeds the threshold, not on one merely significant:
+/// worse by 6% with an interval from +1% to +11% passes `--fail-if-slower 5%`; from +6% to +12%
+/// fails; a rule broken (a stall) fails on the change itself.
+#[test]
+fn the_gate_fails_only_when_the_whole_interval_of_the_change_lies_beyond_the_threshold() {
+    let worse = |interval: (f64, f64)| Row {
+        judgement: Judgement::Worse,
+        change_interval: Some(interval),
+        ..Row::new("p50 latency ms", Some(1.0), Some(1.06), true).gated()
+    };
+    assert!(!worse((1.0, 11.0)).is_regression(5.0));
+    assert!(worse((5.5, 12.0)).is_regression(5.0));
+    let stalled = Row {
+        rule: Some("B stalled".to_owned()),
+        ..worse((-3.0, 40.0))
+    };
+    assert!(stalled.is_regression(5.0));
+    // Lower is worse for throughput: the interval must lie below -5%.
+    let slower = |interval: (f64, f64)| Row {
+        judgement: Judgement::Worse,
+        change_interval: Some(interval),
+        ..Row::new("visits/s achieved", Some(100.0), Some(90.0), false).gated()
+    };
+    assert!(!slower((-15.0, -2.0)).is_regression(5.0));
+    assert!(slower((-15.0, -6.0)).is_regression(5.0));
 }

@@ -25,8 +25,8 @@ mod shards;
 
 use crate::report::suite_report::{Loaded, Scenario, SuiteReport};
 use loadgen::record::hdr_log::{self, IntervalLog, ReadLogError};
-use loadgen::report::{Limiter, ReportError, RunReport, RingSide};
-use loadgen::record::{Counts, Pacing, new_histogram, ClientCost};
+use loadgen::record::{ClientCost, Counts, Pacing, new_histogram};
+use loadgen::report::{Limiter, ReportError, RingSide, RunReport};
 pub use series::Tag;
 use series::{fill_interval_percentiles, merge_intervals, merge_logs, write_log};
 
@@ -495,7 +495,6 @@ fn check_overlap(reports: &[&RunReport]) -> Result<(), MergeError> {
     }
     Ok(())
 }
-
 
 #[cfg(test)]
 #[path = "merge_tests.rs"]

@@ -3,8 +3,8 @@
 use rand::{RngExt, SeedableRng};
 
 use super::*;
-use loadgen::report::{Verdict, Names, RunIdentity};
 use loadgen::record::{IntervalSummary, Percentiles, RESPONSE};
+use loadgen::report::{Names, RunIdentity, Verdict};
 use loadgen::schedule::Shard;
 
 /// A report holding `latencies` (nanoseconds) as its response histogram.

@@ -129,7 +129,7 @@ fn one_pause_in_b_is_one_event_which_resampling_alone_cannot_call_significant() 
 #[test]
 fn a_run_too_short_for_its_tail_says_how_long_it_would_need() {
     let mut rng = SmallRng::seed_from_u64(5);
-    let (a, b) = (run(&mut rng, 20, 100, 0.0), run(&mut rng, 20, 100, 0.0));
+    let (a, b) = (run(&mut rng, 40, 100, 0.0), run(&mut rng, 40, 100, 0.0));
     let judgements = compare_tails(
         &Seconds::new(&a, 0.99),
         &Seconds::new(&b, 0.99),
@@ -139,9 +139,9 @@ fn a_run_too_short_for_its_tail_says_how_long_it_would_need() {
     let TailJudgement::TooShort(why) = &judgements[1] else {
         panic!("{judgements:?}");
     };
-    // 2000 operations hold 2 beyond the p99.9; 10 need 10,000: 100 s at 100/s.
+    // 4000 operations hold 4 beyond the p99.9; 10 need 10,000: 100 s at 100/s.
     assert!(
-        why.contains("2 operations beyond it") && why.contains("100 s"),
+        why.contains("4 operations beyond it") && why.contains("100 s"),
         "{why}"
     );
     let short = run(&mut rng, 5, 1000, 0.0);

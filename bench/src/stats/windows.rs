@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use hdrhistogram::Histogram;
 
 use loadgen::record::hdr_log::{IntervalLog, LoggedInterval};
-use loadgen::record::{ALL, Counts, new_histogram, add_into};
+use loadgen::record::{ALL, Counts, add_into, new_histogram};
 use loadgen::report::RunReport;
 
 /// One window of a run: its report and its interval log.

@@ -9,8 +9,8 @@ use std::process::{Child, Command};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use ring::{NodeSignal, Shape};
 use ring::testing::{self, OwnRing, one_line_failure};
+use ring::{NodeSignal, Shape};
 
 /// The runs the pause and the outage are compared on: 500 visits/s for 15 s.
 const PAUSED: [&str; 4] = ["--rate", "500", "--duration", "15s"];

@@ -1,6 +1,7 @@
 //! Live tests of the `bench` binary against real Cassandra nodes.
 
 mod catalogue;
+mod findmax;
 mod gate;
 mod metrics;
 mod network;

@@ -9,7 +9,7 @@
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, SystemTime};
 
-use loadgen::report::{Verdict, RunReport, NETWORK_ROUND_MS};
+use loadgen::report::{NETWORK_ROUND_MS, RunReport, Verdict};
 
 /// The ring of the slow network's test.
 const RING: &str = "test-slow";

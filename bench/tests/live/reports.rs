@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::Context as _;
-use ring::testing::one_line_failure;
 use loadgen::record::{RESPONSE, new_histogram};
 use loadgen::report::RunReport;
+use ring::testing::one_line_failure;
 
 use crate::suite::drawn_plots;
 
@@ -128,9 +128,17 @@ async fn two_shards_of_one_run_add_up_to_its_rate() -> anyhow::Result<()> {
         std::time::SystemTime::now() + std::time::Duration::from_secs(5),
     )
     .to_string();
+    // Both name their files with `{shard}`, as scaled-out containers sharing one folder do:
+    // the reports must record the paths filled in, for the merge to find each shard's log.
     let shard = |index: u32| {
-        let name = format!("shard{index}");
-        let mut command = factory_run(&hosts, &keyspace, folder.path(), &name, "400", "3s");
+        let mut command = factory_run(
+            &hosts,
+            &keyspace,
+            folder.path(),
+            "shard{shard}",
+            "400",
+            "3s",
+        );
         command.args(["--shard", &format!("{index}/2"), "--start-at", &start_at]);
         command.spawn()
     };
@@ -185,6 +193,10 @@ fn claim_the_merge_adds_up_to_the_rate(
         "per-shard rows: {stdout}"
     );
     let merged = bench::report::suite_report::load(out)?;
+    assert!(
+        merged.suite.scenarios[0].hdr_log.is_some(),
+        "every shard wrote its log: the merge adds them up"
+    );
     let report = merged.suite.scenarios[0].report.clone();
     assert_eq!(report.target_rate, Some(400.0));
     assert!(

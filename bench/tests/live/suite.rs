@@ -6,9 +6,9 @@ use std::process::Command;
 
 use anyhow::Context as _;
 use bench::report::suite_report;
-use ring::testing;
 use loadgen::record::hdr_log;
 use loadgen::report::RunReport;
+use ring::testing;
 
 /// How many plots a page says the browser drew, out of how many: headless Chromium loads the page
 /// and the page's own script counts the plots whose drawing has a real size.

@@ -10,11 +10,11 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use ring::{NodeSignal, Shape};
-use ring::testing;
 use loadgen::report::RunReport;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
+use ring::testing;
+use ring::{NodeSignal, Shape};
 
 use crate::fresh_keyspace;
 

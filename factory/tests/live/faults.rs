@@ -11,9 +11,9 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use ring::{NodeSignal, Shape};
-use ring::testing;
 use loadgen::report::RunReport;
+use ring::testing;
+use ring::{NodeSignal, Shape};
 use schema::testing::fresh_keyspace_on;
 
 fn factory(hosts: &str, keyspace: &str, report: &Path, flags: &[&str]) -> std::io::Result<Child> {

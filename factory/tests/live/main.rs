@@ -2,6 +2,7 @@
 
 mod ending;
 mod faults;
+mod ramp;
 mod registry;
 mod ring_side;
 mod verdicts;

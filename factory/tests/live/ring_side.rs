@@ -5,8 +5,8 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use client::ring_view::CLIENT_REQUESTS;
+use loadgen::report::{RingSide, RunReport, Verdict};
 use ring::testing;
-use loadgen::report::{Verdict, RunReport, RingSide};
 
 use crate::fresh_keyspace;
 

@@ -6,9 +6,9 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-use ring::{IpPrefix, NodeSignal, Shape};
+use loadgen::report::{RunReport, Verdict};
 use ring::testing;
-use loadgen::report::{Verdict, RunReport};
+use ring::{IpPrefix, NodeSignal, Shape};
 use schema::testing::fresh_keyspace_on;
 
 use crate::fresh_keyspace;

@@ -4,10 +4,10 @@ use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
 use assert_cmd::Command;
-use ring::testing;
 use loadgen::record::hdr_log::{self, LoggedInterval};
 use loadgen::record::new_histogram;
 use loadgen::report::RunReport;
+use ring::testing;
 use schema::workforce::Workforce;
 use scylla::client::session::Session;
 use tokio::sync::OnceCell;

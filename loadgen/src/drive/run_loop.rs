@@ -6,10 +6,10 @@ use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
 
-use super::{Ending, Intended, Next, Outcome, Plan, Stopping};
 use super::outstanding::Outstanding;
-use crate::schedule::{Due, wall_clock_of};
+use super::{Ending, Intended, Next, Outcome, Plan, Stopping};
 use crate::record::{Completed, IntervalSummary, Recorder, Turn};
+use crate::schedule::{Due, wall_clock_of};
 
 /// The driver loop's state between two turns.
 pub(super) struct Loop<'a> {

@@ -234,8 +234,8 @@ impl RunReport {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::new_histogram;
     use crate::record::RESPONSE;
+    use crate::record::new_histogram;
 
     /// A report as a finished run writes it: ten operations due, ten in the headline.
     fn sound() -> RunReport {

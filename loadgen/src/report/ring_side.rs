@@ -24,8 +24,7 @@ mod distance;
 mod strain;
 mod weigh;
 
-pub use distance::LocalDistance;
-pub use strain::{SATURATED_PENDING, Strain};
+pub use strain::SATURATED_PENDING;
 pub use weigh::NETWORK_ROUND_MS;
 
 /// How often the ring is sampled.

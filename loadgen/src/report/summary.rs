@@ -3,8 +3,8 @@
 
 use std::fmt::Write as _;
 
-use crate::report::RunReport;
 use crate::record::{ALL, IntervalSummary, Percentiles, RESPONSE};
+use crate::report::RunReport;
 
 impl RunReport {
     /// The summary printed at the end of a run.

@@ -9,8 +9,10 @@ use hdrhistogram::Histogram;
 
 use super::Run;
 use crate::drive::Outcome;
-use crate::report::{Evidence, diagnose, FORMAT, Names, RunIdentity, RunReport, describe_ending, RingSide};
-use crate::record::{ALL, Percentiles, Recording, new_histogram, add_into, ClientCost, Usage};
+use crate::record::{ALL, ClientCost, Percentiles, Recording, Usage, add_into, new_histogram};
+use crate::report::{
+    Evidence, FORMAT, Names, RingSide, RunIdentity, RunReport, describe_ending, diagnose,
+};
 use crate::schedule::{Scheduled, default_run_id};
 
 impl Run {
@@ -51,8 +53,8 @@ impl Run {
             },
             config: self.config.clone(),
             ending: describe_ending(&outcome.ending),
-            target_rate: self.rate(),
-            latency_from: RunReport::latency_from(self.args.rate).to_owned(),
+            target_rate: self.target_over(seconds),
+            latency_from: RunReport::latency_from(self.args.rate.map(|r| r.to)).to_owned(),
             achieved_rate,
             achieved_request_rate: per_second(counts.requests + counts.requests_failed, seconds),
             measured_seconds: seconds,
@@ -94,7 +96,7 @@ impl Run {
         let all_service = all_service_times(recording);
         let service = Percentiles::of(&all_service);
         Evidence {
-            target_rate: self.rate(),
+            target_rate: self.target_over(seconds),
             achieved_rate: per_second(counts.ops + counts.ops_failed, seconds),
             succeeded_rate: per_second(counts.ops, seconds),
             measured_seconds: seconds,

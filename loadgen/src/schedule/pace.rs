@@ -6,6 +6,11 @@
 //! were and the late operations are issued as soon as they can be, one after another, until the
 //! run has caught up. Nothing is skipped, and each operation's latency is measured from its due
 //! time, so the stall shows in the numbers (no coordinated omission).
+//!
+//! A ramp (`--rate 1000..5000 --ramp 60s`) is one schedule too: the rate holds at its start
+//! through the warm-up, grows linearly over the ramp, then holds at its end. Operation `n`'s due
+//! time is the inverse of the count of operations due by time `t` (a quadratic during the ramp),
+//! in closed form, so a ramp drifts no more than a fixed rate does.
 
 use std::time::{Duration, SystemTime};
 
@@ -19,8 +24,85 @@ pub enum Pace {
         /// Operations per second; any positive number, fractions included.
         per_second: f64,
     },
+    /// A rate that holds at `from` for `hold` (the warm-up), grows linearly to `to` over
+    /// `over`, then holds at `to`.
+    Ramp {
+        /// The rate at the start, operations per second.
+        from: f64,
+        /// The rate at the end of the ramp.
+        to: f64,
+        /// How long the rate holds at `from` before it grows.
+        hold: Duration,
+        /// How long it takes to grow.
+        over: Duration,
+    },
     /// As fast as the in-flight bound allows: each operation is due the moment a permit frees.
     Unthrottled,
+}
+
+impl Pace {
+    /// How many operations are due in the first `t` seconds (a real number; `None` when
+    /// unthrottled).
+    pub fn count_by(&self, t: f64) -> Option<f64> {
+        let t = t.max(0.0);
+        match *self {
+            Pace::Fixed { per_second } => Some(t * per_second),
+            Pace::Ramp {
+                from,
+                to,
+                hold,
+                over,
+            } => {
+                let (hold, over) = (hold.as_secs_f64(), over.as_secs_f64());
+                let held = t.min(hold) * from;
+                let s = (t - hold).clamp(0.0, over);
+                let slope = if over > 0.0 { (to - from) / over } else { 0.0 };
+                let ramped = from * s + slope * s * s / 2.0;
+                Some(held + ramped + (t - hold - over).max(0.0) * to)
+            }
+            Pace::Unthrottled => None,
+        }
+    }
+
+    /// When operation `n` is due, seconds from the start (`None` when unthrottled): the inverse
+    /// of [`Pace::count_by`].
+    pub fn seconds_of(&self, n: u64) -> Option<f64> {
+        let n = n as f64;
+        match *self {
+            Pace::Fixed { per_second } => Some(n / per_second),
+            Pace::Ramp {
+                from,
+                to,
+                hold,
+                over,
+            } => {
+                let (hold, over) = (hold.as_secs_f64(), over.as_secs_f64());
+                let in_hold = from * hold;
+                if n < in_hold {
+                    return Some(n / from);
+                }
+                let m = n - in_hold;
+                let in_ramp = (from + to) / 2.0 * over;
+                if m < in_ramp {
+                    // (slope/2) s² + from s = m, solved in the form that stays exact as the slope
+                    // goes to 0.
+                    let slope = (to - from) / over;
+                    let s = 2.0 * m / (from + (from * from + 2.0 * slope * m).sqrt());
+                    return Some(hold + s);
+                }
+                Some(hold + over + (m - in_ramp) / to)
+            }
+            Pace::Unthrottled => None,
+        }
+    }
+
+    /// The mean rate due between `a` and `b` seconds from the start (`None` when unthrottled).
+    pub fn mean_rate(&self, a: f64, b: f64) -> Option<f64> {
+        if b <= a {
+            return None;
+        }
+        Some((self.count_by(b)? - self.count_by(a)?) / (b - a))
+    }
 }
 
 /// When a schedule ends.
@@ -80,27 +162,24 @@ impl Schedule {
 
     /// When operation `n` is due on a fixed schedule, ends aside; `None` when unthrottled.
     pub fn at(&self, n: u64) -> Option<Instant> {
-        match self.pace {
-            Pace::Fixed { per_second } => {
-                Some(self.start + Duration::from_secs_f64(n as f64 / per_second))
-            }
-            Pace::Unthrottled => None,
-        }
+        self.pace
+            .seconds_of(n)
+            .map(|seconds| self.start + Duration::from_secs_f64(seconds))
     }
 
     /// How many operations are due strictly before `instant` (within the schedule's ends): the
     /// first of them is operation 0. Always 0 when unthrottled, where nothing is due in advance.
     pub fn due_before(&self, instant: Instant) -> u64 {
-        let Pace::Fixed { per_second } = self.pace else {
-            return 0;
-        };
         let instant = self.end_instant().map_or(instant, |end| instant.min(end));
         if instant <= self.start {
             return 0;
         }
         // A first guess from the rate, then the exact count from the due times themselves, which
         // are rounded to the nanosecond.
-        let mut count = ((instant - self.start).as_secs_f64() * per_second).ceil() as u64;
+        let Some(guess) = self.pace.count_by((instant - self.start).as_secs_f64()) else {
+            return 0;
+        };
+        let mut count = guess.ceil() as u64;
         let before = |n: u64| self.at(n).is_some_and(|at| at < instant);
         while count > 0 && !before(count - 1) {
             count -= 1;
@@ -118,17 +197,11 @@ impl Schedule {
             return Due::Finished;
         }
         let past_end = |at: Instant| self.end.after.is_some_and(|after| at >= self.start + after);
-        match self.pace {
-            Pace::Fixed { per_second } => {
-                let at = self.start + Duration::from_secs_f64(n as f64 / per_second);
-                if past_end(at) {
-                    Due::Finished
-                } else {
-                    Due::At(at)
-                }
-            }
-            Pace::Unthrottled if past_end(now) => Due::Finished,
-            Pace::Unthrottled => Due::Now,
+        match self.at(n) {
+            Some(at) if past_end(at) => Due::Finished,
+            Some(at) => Due::At(at),
+            None if past_end(now) => Due::Finished,
+            None => Due::Now,
         }
     }
 }
@@ -201,6 +274,49 @@ mod tests {
             unthrottled.due(0, start + Duration::from_secs(1)),
             Due::Finished
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_ramp_holds_then_grows_linearly_then_holds_and_its_due_times_invert_its_counts() {
+        let pace = Pace::Ramp {
+            from: 1000.0,
+            to: 5000.0,
+            hold: Duration::from_secs(10),
+            over: Duration::from_secs(60),
+        };
+        // 10 s at 1000/s, then 60 s from 1000 to 5000 (3000/s on average), then 5000/s.
+        assert_eq!(pace.count_by(10.0), Some(10_000.0));
+        assert_eq!(pace.count_by(70.0), Some(10_000.0 + 180_000.0));
+        assert_eq!(pace.count_by(71.0), Some(195_000.0));
+        // Halfway up, the rate is 3000/s: one second about there holds about 3000.
+        let second = pace.mean_rate(39.5, 40.5).unwrap();
+        assert!((second - 3000.0).abs() < 1e-6, "{second}");
+        for n in [
+            0, 1, 9_999, 10_000, 10_001, 100_000, 189_999, 190_000, 190_001, 1_000_000,
+        ] {
+            let t = pace.seconds_of(n).unwrap();
+            let back = pace.count_by(t).unwrap();
+            assert!(
+                (back - n as f64).abs() < 1e-6,
+                "n {n}: t {t}, counted back {back}"
+            );
+        }
+        // Due times never go backwards.
+        let mut last = -1.0;
+        for n in (0..400_000).step_by(997) {
+            let t = pace.seconds_of(n).unwrap();
+            assert!(t > last, "n {n}");
+            last = t;
+        }
+        // A schedule of it counts operations due before an instant exactly, as for a fixed rate.
+        let start = Instant::now();
+        let schedule = Schedule::new(start, pace, End::default());
+        for seconds in [5.0, 10.0, 40.0, 70.0, 75.5] {
+            let instant = start + Duration::from_secs_f64(seconds);
+            let count = schedule.due_before(instant);
+            assert!(schedule.at(count - 1).unwrap() < instant);
+            assert!(schedule.at(count).unwrap() >= instant);
+        }
     }
 
     #[tokio::test(start_paused = true)]

@@ -3,9 +3,10 @@
 use std::collections::BTreeMap;
 
 use assert_cmd::Command;
-use client::{Connection, ConnectionArgs, testing};
+use client::{Connection, ConnectionArgs};
 use predicates::prelude::*;
 use predicates::str::contains;
+use ring::testing;
 use schema::{Applied, LiveKeyspace, Replication, SchemaError, SchemaFile};
 
 /// A keyspace of the test's own on the test ring (not created yet), and what `apply` needs.

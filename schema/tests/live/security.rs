@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use anyhow::Context as _;
-use ring::{Security, Shape};
 use ring::testing::{self, one_line_failure};
+use ring::{Security, Shape};
 
 fn schema() -> Command {
     Command::new(assert_cmd::cargo::cargo_bin("schema"))

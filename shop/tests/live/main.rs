@@ -2,6 +2,7 @@
 //! each test's own.
 
 mod errors;
+mod fanout_example;
 mod reads;
 mod saturation;
 

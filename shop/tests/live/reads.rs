@@ -4,8 +4,8 @@
 use std::collections::{HashMap, HashSet};
 use std::time::SystemTime;
 
-use ring::testing;
 use loadgen::report::RunReport;
+use ring::testing;
 use schema::workforce::Workforce;
 use uuid::Uuid;
 

@@ -6,8 +6,8 @@
 //! every service time is the node's queue: Little's law on those times would "need" a bigger
 //! window, which would only queue longer.
 
+use loadgen::report::{RunReport, Verdict};
 use ring::testing;
-use loadgen::report::{Verdict, RunReport};
 
 use crate::{factory, fresh_keyspace, shop};
 

@@ -16,8 +16,8 @@ use schema::model::Visit;
 use tokio::time::Instant;
 
 use loadgen::measure;
-use loadgen::schedule::{End, Pace, Schedule, PreciseTimer, Timer};
 use loadgen::record::{Completed, Recorder};
+use loadgen::schedule::{End, Pace, PreciseTimer, Schedule, Timer};
 
 use crate::lessons::lab::{Lab, VISIT_TABLES};
 

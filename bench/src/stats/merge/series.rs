@@ -9,7 +9,7 @@ use hdrhistogram::Histogram;
 
 use super::{MergeError, started};
 use loadgen::record::hdr_log::{HdrLog, IntervalLog};
-use loadgen::record::{Counts, IntervalSummary, Percentiles, RESPONSE, new_histogram, add_into};
+use loadgen::record::{Counts, IntervalSummary, Percentiles, RESPONSE, add_into, new_histogram};
 use loadgen::report::RunReport;
 
 /// The per-second series of all reports on one wall clock: counts added per second. Percentiles

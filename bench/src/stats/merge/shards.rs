@@ -2,9 +2,9 @@
 //! a missing loader must never pass silently as a smaller run. And one row per shard beside the
 //! total, so that one slow loader shows.
 
+use loadgen::record::ALL;
 use loadgen::report::{RunIdentity, RunReport};
 use loadgen::schedule::Shard;
-use loadgen::record::ALL;
 
 use super::MergeError;
 
