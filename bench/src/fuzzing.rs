@@ -122,6 +122,7 @@ pub fn compare(data: &[u8]) {
     let comparison = judge(
         vec![ScenarioChanges {
             name: "fuzzed".to_owned(),
+            calibration: None,
             standing,
             notes,
             rows,

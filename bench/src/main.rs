@@ -112,9 +112,10 @@ struct CompareArgs {
     a: PathBuf,
     /// The report compared with it.
     b: PathBuf,
-    /// Exit with code 1 when a scenario is significantly worse by more than this (less
-    /// throughput achieved, a higher mean, p99 or p99.9 latency, or more errors, every test of
-    /// the comparison held to one family-wise error of 5%), or when a scenario cannot be judged
+    /// Exit with code 1 when a scenario is surely worse by more than this (less throughput
+    /// achieved, a higher mean, p50, p99 or p99.9 latency, or more errors: significant with
+    /// every test of the comparison held to one family-wise error of 5%, and the whole 95%
+    /// interval of the change beyond it; or a rule broken), or when a scenario cannot be judged
     /// (a run that did not finish, runs at different rates or loops). Also the resolution of
     /// "same": a change this large ruled out. [default resolution: 5%]
     #[arg(long, value_name = "PERCENT", value_parser = parse_percent, env = "PICKLE_FAIL_IF_SLOWER")]
@@ -125,6 +126,11 @@ struct CompareArgs {
     /// Also write the comparison, every row with its test and judgement, as JSON here.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
+    /// A calibration of this ring (`bench calibrate --json`): widen each calibrated scenario's
+    /// p99 and p99.9 intervals as far as it measured, so that they hold a run's tail as often
+    /// as they say (a run's seconds cannot show the stalls it did not hold).
+    #[arg(long, value_name = "FILE", env = "PICKLE_CALIBRATION")]
+    calibration: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -376,7 +382,24 @@ async fn lessons(args: LessonsArgs) -> anyhow::Result<()> {
 fn compare(args: CompareArgs) -> anyhow::Result<()> {
     let (a, b) = (suite_report::load(&args.a)?, suite_report::load(&args.b)?);
     let threshold = args.fail_if_slower.unwrap_or(compare::DEFAULT_THRESHOLD);
-    let comparison = compare::compare(&a, &b, &args.scenario, threshold)?;
+    let calibration: Option<Vec<bench::stats::calibrate::Calibration>> = match &args.calibration {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                UsageError(format!(
+                    "--calibration {}: cannot read it: {e}",
+                    path.display()
+                ))
+            })?;
+            Some(serde_json::from_str(&text).map_err(|e| {
+                UsageError(format!(
+                    "--calibration {}: not a calibration (bench calibrate --json): {e}",
+                    path.display()
+                ))
+            })?)
+        }
+        None => None,
+    };
+    let comparison = compare::compare(&a, &b, &args.scenario, threshold, calibration.as_deref())?;
     print!("{}", compare::text(&comparison));
     if let Some(path) = &args.json {
         loadgen::report::write_json(path, &comparison)?;

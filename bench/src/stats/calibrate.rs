@@ -9,7 +9,7 @@ pub mod plant;
 
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use plant::{Plant, planted};
 
@@ -21,7 +21,7 @@ use crate::report::suite_report::{Loaded, Scenario};
 use loadgen::record::hdr_log::ReadLogError;
 
 /// What a calibration found.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Calibration {
     /// The scenario calibrated.
     pub scenario: String,
@@ -40,7 +40,7 @@ pub struct Calibration {
 }
 
 /// How often the gate caught one planted regression.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Hits {
     /// The regression, in words.
     pub plant: String,
@@ -53,7 +53,7 @@ pub struct Hits {
 }
 
 /// How one gated metric was judged over the pairs.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RowCounts {
     /// The metric.
     pub metric: String,
@@ -68,7 +68,7 @@ pub struct RowCounts {
 }
 
 /// One tail quantile's coverage.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Coverage {
     /// The quantile.
     pub quantile: f64,
@@ -78,6 +78,57 @@ pub struct Coverage {
     pub covered: usize,
     /// Windows with enough in the tail to have an interval.
     pub windows: usize,
+    /// How many times wider (on a log scale, about each window's own quantile) the intervals
+    /// must be for 95% of the windows to hold the whole run's value: what `compare
+    /// --calibration` widens this quantile's intervals by (1 when they already hold it).
+    pub widen: f64,
+    /// Windows that held it once widened, the factor found on the other half of the windows
+    /// (even windows' factor on odd windows, and the other way round): coverage out of sample.
+    pub held_out_covered: usize,
+}
+
+/// The factor by which an interval `(low, high)` about `estimate` must widen, on a log scale, to
+/// hold `truth` (1 when it does; large when the interval has no width on that side).
+fn needed_widening(low: f64, high: f64, estimate: f64, truth: f64) -> f64 {
+    let ratio = |end: f64| (truth / estimate).ln() / (end / estimate).ln();
+    let factor = if truth < low {
+        ratio(low)
+    } else if truth > high {
+        ratio(high)
+    } else {
+        1.0
+    };
+    if factor.is_finite() {
+        factor.clamp(1.0, MAX_WIDENING)
+    } else {
+        MAX_WIDENING
+    }
+}
+
+/// The widest widening a calibration sets: beyond it, the intervals say nothing.
+const MAX_WIDENING: f64 = 100.0;
+
+/// The factor that makes 95% of `needed` (each window's needed widening) hold.
+fn widening_for(needed: &[f64]) -> f64 {
+    if needed.is_empty() {
+        return 1.0;
+    }
+    let mut sorted = needed.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let rank = ((0.95 * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    sorted[rank - 1]
+}
+
+/// The widening a calibration measured for `scenario`, p99 and p99.9 (1 for a quantile it
+/// could not calibrate); `None` when it holds no such scenario.
+pub fn widening(calibrations: &[Calibration], scenario: &str) -> Option<[f64; 2]> {
+    let calibration = calibrations.iter().find(|c| c.scenario == scenario)?;
+    let factor = |q: f64| {
+        (calibration.coverage.iter())
+            .find(|c| (c.quantile - q).abs() < 1e-9)
+            .map_or(1.0, |c| c.widen)
+    };
+    Some([factor(0.99), factor(0.999)])
 }
 
 /// Why a calibration cannot be made.
@@ -163,6 +214,7 @@ fn judge_pairs(
         let comparison = judge(
             vec![ScenarioChanges {
                 name: name.to_owned(),
+                calibration: None,
                 standing: Standing::Comparable,
                 notes: Vec::new(),
                 rows: rows(&side(a), &side(b)),
@@ -225,6 +277,8 @@ fn coverage(windows: &[Window]) -> Vec<Coverage> {
         .map(|q| {
             let truth = whole.quantile(q) as f64;
             let (mut covered, mut counted) = (0, 0);
+            // Per window: its place, and the widening it needed.
+            let mut needed: Vec<(usize, f64)> = Vec::new();
             for (i, run) in runs.iter().enumerate() {
                 if super::tails::enough(run, q, "").is_err() {
                     continue;
@@ -233,12 +287,27 @@ fn coverage(windows: &[Window]) -> Vec<Coverage> {
                     percentile_interval(&run.bootstrap(&[q], REPLICATES, 100 + i as u64)[0]);
                 counted += 1;
                 covered += usize::from(low <= truth && truth <= high);
+                let estimate = run.quantile(q) as f64;
+                needed.push((i, needed_widening(low, high, estimate, truth)));
             }
+            let half = |parity: usize| -> Vec<f64> {
+                (needed.iter())
+                    .filter(|(i, _)| i % 2 == parity)
+                    .map(|(_, n)| *n)
+                    .collect()
+            };
+            let (even, odd) = (widening_for(&half(0)), widening_for(&half(1)));
+            let held_out_covered = (needed.iter())
+                .filter(|(i, n)| *n <= if i % 2 == 0 { odd } else { even })
+                .count();
+            let all: Vec<f64> = needed.iter().map(|(_, n)| *n).collect();
             Coverage {
                 quantile: q,
                 whole_ms: truth / 1e6,
                 covered,
                 windows: counted,
+                widen: widening_for(&all),
+                held_out_covered,
             }
         })
         .collect()
@@ -266,12 +335,17 @@ impl Calibration {
         out.push_str(&row_table(&self.rows));
         for c in &self.coverage {
             out.push_str(&format!(
-                "  p{}: the whole run's {:.3} ms lay in {} of {} windows' 95% intervals ({})\n",
+                "  p{}: the whole run's {:.3} ms lay in {} of {} windows' 95% intervals ({}); \
+                 widened {:.2}x (compare --calibration), {} of {} held it out of sample ({})\n",
                 c.quantile * 100.0,
                 c.whole_ms,
                 c.covered,
                 c.windows,
-                share(c.covered, c.windows)
+                share(c.covered, c.windows),
+                c.widen,
+                c.held_out_covered,
+                c.windows,
+                share(c.held_out_covered, c.windows)
             ));
         }
         for planted in &self.planted {
@@ -304,4 +378,29 @@ fn row_table(rows: &[RowCounts]) -> String {
         ]);
     }
     loadgen::report::table::render(&table, 2)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_interval_is_widened_about_its_estimate_on_a_log_scale_just_enough_to_hold_the_truth() {
+        // 4 ms (3 to 6): 12 ms lies at twice the upper end's log distance... ln(3)/ln(1.5).
+        let factor = needed_widening(3.0, 6.0, 4.0, 12.0);
+        assert!((factor - (3.0f64).ln() / (1.5f64).ln()).abs() < 1e-12);
+        assert_eq!(needed_widening(3.0, 6.0, 4.0, 5.0), 1.0, "held already");
+        let below = needed_widening(3.0, 6.0, 4.0, 2.0);
+        assert!((below - (0.5f64).ln() / (0.75f64).ln()).abs() < 1e-12);
+        // No width on the side the truth lies: the widest factor, never infinity.
+        assert_eq!(needed_widening(4.0, 4.0, 4.0, 8.0), MAX_WIDENING);
+    }
+
+    #[test]
+    fn the_widening_makes_95_percent_of_the_windows_hold() {
+        let needed: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(widening_for(&needed), 95.0);
+        assert_eq!(widening_for(&[1.0; 10]), 1.0);
+        assert_eq!(widening_for(&[]), 1.0);
+    }
 }

@@ -27,6 +27,7 @@ mod text;
 use serde::Serialize;
 
 use crate::report::suite_report::Loaded;
+use crate::stats::calibrate::{Calibration, widening};
 use crate::stats::family::holm;
 use crate::stats::means::welch_autocorrelated;
 use crate::stats::tails::seconds_to_text;
@@ -241,6 +242,9 @@ pub struct ScenarioChanges {
     pub standing: Standing,
     /// Set-up that differs, worth saying.
     pub notes: Vec<String>,
+    /// How a calibration widened its tails, when one was given (`compare --calibration`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<String>,
     /// Its metrics (none when its runs could not be compared).
     pub rows: Vec<Row>,
     /// What the ring said about itself in A and in B: evidence beside the client's numbers,
@@ -297,12 +301,14 @@ impl Comparison {
 }
 
 /// Compares the scenarios of two reports (all of them, or those named), judging every change at
-/// `threshold` percent.
+/// `threshold` percent; with `calibration` (`bench calibrate --json`), each calibrated
+/// scenario's tail intervals widened as it measured.
 pub fn compare(
     a: &Loaded,
     b: &Loaded,
     only: &[String],
     threshold: f64,
+    calibration: Option<&[Calibration]>,
 ) -> Result<Comparison, CompareError> {
     let names = scenario_names(a, b, only)?;
     let mut scenarios = Vec::new();
@@ -314,9 +320,20 @@ pub fn compare(
         let left = a.suite.scenario(name).ok_or_else(|| missing("A"))?;
         let right = b.suite.scenario(name).ok_or_else(|| missing("B"))?;
         let (standing, notes) = standing::of(&left.report, &right.report);
+        let widen = calibration.and_then(|c| widening(c, name));
+        let calibrated = match (calibration, widen) {
+            (Some(_), Some([p99, p999])) => Some(format!(
+                "tail intervals widened as calibrated: p99 {p99:.2}x, p99.9 {p999:.2}x"
+            )),
+            (Some(_), None) => Some(
+                "the calibration holds no such scenario: its tails are judged uncalibrated"
+                    .to_owned(),
+            ),
+            _ => None,
+        };
         let rows = if standing == Standing::Comparable {
             let (la, lb) = (a.headline_log(left)?, b.headline_log(right)?);
-            rows::rows(
+            rows::rows_widened(
                 &rows::Side {
                     report: &left.report,
                     log: la.as_ref(),
@@ -325,6 +342,8 @@ pub fn compare(
                     report: &right.report,
                     log: lb.as_ref(),
                 },
+                crate::stats::tails::REPLICATES,
+                widen.unwrap_or([1.0, 1.0]),
             )
         } else {
             Vec::new()
@@ -337,6 +356,7 @@ pub fn compare(
             name: name.clone(),
             standing,
             notes,
+            calibration: calibrated,
             rows,
             ring,
             ring_missing,

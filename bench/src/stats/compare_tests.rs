@@ -132,6 +132,7 @@ fn compared(
     judge(
         vec![ScenarioChanges {
             name: "factory".into(),
+            calibration: None,
             standing,
             notes,
             rows,
@@ -300,6 +301,7 @@ fn forty_marginal_tests_are_held_to_one_family_wise_error() {
     // Holm's method asks the smallest for 0.05 / 40.
     let scenario = |i: usize| ScenarioChanges {
         name: format!("s{i}"),
+        calibration: None,
         standing: Standing::Comparable,
         notes: Vec::new(),
         rows: (0..5)

@@ -291,10 +291,40 @@ pub fn compare_tails_with(
     qs: &[f64],
     replicates: usize,
 ) -> Vec<TailJudgement> {
-    let (ra, rb) = (
+    compare_tails_widened(a, b, qs, replicates, &vec![1.0; qs.len()])
+}
+
+/// `replicates` resampled around `estimate` spread `factor` times as far, on a log scale: a
+/// replicate at twice the estimate, widened 1.5 times, lands at 2^1.5 times it.
+pub fn widen(replicates: &[f64], estimate: f64, factor: f64) -> Vec<f64> {
+    if factor == 1.0 || estimate <= 0.0 {
+        return replicates.to_vec();
+    }
+    (replicates.iter())
+        .map(|&x| estimate * (x.max(1.0) / estimate).powf(factor))
+        .collect()
+}
+
+/// [`compare_tails_with`] with each quantile's replicates spread `widen[k]` times as far about
+/// the run's own quantile, on a log scale (1: as resampled). A calibration (`bench calibrate`)
+/// measures how far: a run's seconds cannot show the stalls it did not hold, so its interval is
+/// narrower than the spread between runs.
+pub fn compare_tails_widened(
+    a: &Seconds,
+    b: &Seconds,
+    qs: &[f64],
+    replicates: usize,
+    factors: &[f64],
+) -> Vec<TailJudgement> {
+    let (mut ra, mut rb) = (
         a.bootstrap(qs, replicates, 1),
         b.bootstrap(qs, replicates, 2),
     );
+    for (k, &q) in qs.iter().enumerate() {
+        let factor = factors.get(k).copied().unwrap_or(1.0);
+        ra[k] = widen(&ra[k], a.quantile(q) as f64, factor);
+        rb[k] = widen(&rb[k], b.quantile(q) as f64, factor);
+    }
     qs.iter()
         .enumerate()
         .map(|(k, &q)| {

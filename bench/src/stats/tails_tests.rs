@@ -183,3 +183,34 @@ fn block_lengths_grow_with_the_cube_root_of_the_run() {
     assert_eq!(seconds_to_text(600.0), "10 min");
     assert_eq!(seconds_to_text(9000.0), "2.5 h");
 }
+
+/// A calibration's widening spreads both runs' replicates about their own quantiles: three
+/// times as wide on a log scale, the change's point where it was.
+#[test]
+fn widened_intervals_are_wider_about_the_same_point() {
+    let mut rng = SmallRng::seed_from_u64(9);
+    let a = run(&mut rng, 60, 1000, 0.0);
+    let mut b = run(&mut rng, 60, 1000, 0.0);
+    for second in &mut b {
+        let mut slower = new_histogram();
+        for v in second.iter_recorded() {
+            slower
+                .record_n(v.value_iterated_to() * 5 / 4, v.count_at_value())
+                .unwrap();
+        }
+        *second = slower;
+    }
+    let (sa, sb) = (Seconds::new(&a, 0.99), Seconds::new(&b, 0.99));
+    let plain = tested(&compare_tails_widened(&sa, &sb, &[0.99], 400, &[1.0])[0]).clone();
+    let wide = tested(&compare_tails_widened(&sa, &sb, &[0.99], 400, &[3.0])[0]).clone();
+    assert!(plain.p < 0.05 && wide.p >= plain.p, "{plain:?} {wide:?}");
+    let width = |(low, high): (f64, f64)| (high / low).ln();
+    let middle = |(low, high): (f64, f64)| (low * high).sqrt();
+    assert!(width(wide.ratio_interval) > 2.5 * width(plain.ratio_interval));
+    assert!(width(wide.interval_a) > 2.5 * width(plain.interval_a));
+    let (p, w) = (middle(plain.ratio_interval), middle(wide.ratio_interval));
+    assert!(
+        (w / p - 1.0).abs() < 0.01,
+        "the change's point moved: {p} to {w}"
+    );
+}

@@ -28,7 +28,7 @@ use hdrhistogram::Histogram;
 
 use crate::stats::counts::{SecondCount, compare_totals, dispersion};
 use crate::stats::means::welch_autocorrelated;
-use crate::stats::tails::{Seconds, TailJudgement, compare_tails_with};
+use crate::stats::tails::{Seconds, TailJudgement, compare_tails_widened};
 use loadgen::record::IntervalSummary;
 use loadgen::record::hdr_log::IntervalLog;
 use loadgen::report::RunReport;
@@ -96,6 +96,12 @@ pub fn rows(a: &Side, b: &Side) -> Vec<Row> {
 
 /// [`rows`] with `replicates` bootstrap replicates a side for the tails.
 pub fn rows_with(a: &Side, b: &Side, replicates: usize) -> Vec<Row> {
+    rows_widened(a, b, replicates, [1.0, 1.0])
+}
+
+/// [`rows_with`] with the p99's and the p99.9's intervals widened by a calibration (see
+/// [`crate::stats::tails::compare_tails_widened`]).
+pub fn rows_widened(a: &Side, b: &Side, replicates: usize, widen: [f64; 2]) -> Vec<Row> {
     let (ra, rb) = (a.report, b.report);
     let op = &ra.names.op;
     let achieved = |i: &IntervalSummary| {
@@ -148,7 +154,7 @@ pub fn rows_with(a: &Side, b: &Side, replicates: usize) -> Vec<Row> {
         .gated(),
     );
     rows.push(median(ra, rb));
-    rows.extend(tails(a, b, replicates));
+    rows.extend(tails(a, b, replicates, widen));
     rows.push(Row::new(
         "max latency ms",
         Some(ha.max / 1e3),
@@ -204,7 +210,7 @@ fn median(a: &RunReport, b: &RunReport) -> Row {
 }
 
 /// The p99 and p99.9 rows: the reports' values, judged from the interval logs.
-fn tails(a: &Side, b: &Side, replicates: usize) -> Vec<Row> {
+fn tails(a: &Side, b: &Side, replicates: usize, widen: [f64; 2]) -> Vec<Row> {
     let (ha, hb) = (a.report.headline(), b.report.headline());
     let values = [(ha.p99, hb.p99), (ha.p999, hb.p999)];
     let mut rows: Vec<Row> = TAILS
@@ -245,10 +251,9 @@ fn tails(a: &Side, b: &Side, replicates: usize) -> Vec<Row> {
             ));
         }
     }
-    for (row, judgement) in rows
-        .iter_mut()
-        .zip(compare_tails_with(&sa, &sb, &quantiles, replicates))
-    {
+    for (row, judgement) in rows.iter_mut().zip(compare_tails_widened(
+        &sa, &sb, &quantiles, replicates, &widen,
+    )) {
         match judgement {
             TailJudgement::TooShort(why) => row.unknown = Some(why),
             TailJudgement::Tested(test) => {

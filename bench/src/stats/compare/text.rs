@@ -84,6 +84,9 @@ pub fn text(comparison: &Comparison) -> String {
                 ));
             }
         }
+        if let Some(calibration) = &scenario.calibration {
+            below.push(format!("{}: {calibration}.", scenario.name));
+        }
         for note in &scenario.notes {
             below.push(format!("{}: set-up differs: {note}.", scenario.name));
         }
@@ -109,15 +112,15 @@ fn method(comparison: &Comparison) -> String {
         .count();
     crate::report::suite_report::wrap(
         &format!(
-            "How: {} gated tests over {scenarios} scenario(s) (throughput, mean latency, p99, p99.9, \
-         errors) held to a family-wise error of {:.0}% by Holm's method; p is Holm-adjusted \
+            "How: {} gated tests over {scenarios} scenario(s) (throughput, mean latency, p50, p99, \
+         p99.9, errors) held to a family-wise error of {:.0}% by Holm's method; p is Holm-adjusted \
          (\"raw\": the ring's rows, evidence never gated). Throughput counts operations sent and \
          ended, per whole second (two runs that kept one target are the same by their schedule); \
          means: Welch's t-test on per-second samples at their effective \
-         size; p99 and p99.9: a block bootstrap over whole seconds of the interval logs (95% \
+         size; p50: the same on the logarithms of the seconds' medians; p99 and p99.9: a block bootstrap over whole seconds of the interval logs (95% \
          intervals in brackets); errors (failed, missed, abandoned): counts, conditional binomial \
          test scaled by A's dispersion. \"same\": a change beyond ±{}% is ruled out; \"cannot \
-         tell\": it is not. Latency counts every operation due, from its due time.\n",
+         tell\": it is not; the gate fails on \"worse\" with the whole interval beyond it. Latency counts every operation due, from its due time.\n",
             comparison.tests,
             ALPHA * 100.0,
             comparison.threshold
