@@ -253,6 +253,10 @@ struct FindmaxArgs {
     /// The whole search's time limit: no step starts that would end after it.
     #[arg(long, value_name = "DURATION", value_parser = loadgen::args::parse_positive_duration, default_value = "30m", env = "PICKLE_FINDMAX_TIME_LIMIT")]
     time_limit: std::time::Duration,
+    /// Run a step that failed on a window again, up to this many times: its rate fails only if
+    /// every run of it failed (one step is one draw of the ring's stalls).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=5), env = "PICKLE_FINDMAX_RETRIES")]
+    retries: u8,
     /// The report folder to write (it must not exist). [default: reports/<date-time>]
     #[arg(long, value_name = "FOLDER", env = "PICKLE_FINDMAX_OUT")]
     out: Option<PathBuf>,
@@ -600,6 +604,7 @@ async fn findmax(args: FindmaxArgs) -> anyhow::Result<()> {
             resolution: args.resolution / 100.0,
         },
         time_limit: args.time_limit,
+        retries: usize::from(args.retries),
         out: out.clone(),
     };
     let found = findmax(&plan).await?;

@@ -146,13 +146,15 @@ pub fn judge_step(
     })
 }
 
-/// Runs the search: `run_step(number, rate)` runs one step and returns its report's path;
-/// `deadline` bounds the whole; `interrupted` says whether Ctrl-C has come.
+/// Runs the search: `run_step(number, rate)` runs one step and returns its report's path (`None`
+/// after Ctrl-C); `deadline` bounds the whole. A rate whose step failed on a window is run again
+/// up to `retries` times, and fails only if every run of it failed: one step is one draw of the
+/// ring's stalls, and a ring that stalls once a minute fails a 20 s step at any rate now and then.
 pub async fn search<F, Fut>(
     settings: SearchSettings,
     (window, step_length): (Duration, Duration),
     bounds: &Bounds,
-    deadline: Instant,
+    (deadline, retries): (Instant, usize),
     mut run_step: F,
 ) -> Result<(Vec<Step>, Answer)>
 where
@@ -166,26 +168,37 @@ where
             Ok(rate) => rate,
             Err(answer) => return Ok((steps, answer)),
         };
-        if Instant::now() + step_length > deadline {
-            return Ok((steps, search.stopped()));
-        }
-        let number = steps.len() + 1;
-        let Some(path) = run_step(number, rate).await? else {
-            // Interrupted: what was found so far.
-            return Ok((steps, search.stopped()));
-        };
-        let loaded = suite_report::load(&path)?;
-        let step = judge_step(number, rate, &loaded, window, bounds)?;
-        eprintln!(
-            "bench findmax: step {number} at {rate:.0}/s: {}",
-            match &step.outcome {
-                StepOutcome::Passed => "passed".to_owned(),
-                StepOutcome::Failed(why) => format!("failed: {why}"),
-                StepOutcome::LoaderBound(why) => format!("the loader's limit: {why}"),
+        let mut outcome = None;
+        for attempt in 0..=retries {
+            if Instant::now() + step_length > deadline {
+                return Ok((steps, search.stopped()));
             }
-        );
-        search.record(rate, step.outcome.clone());
-        steps.push(step);
+            let number = steps.len() + 1;
+            let Some(path) = run_step(number, rate).await? else {
+                // Interrupted: what was found so far.
+                return Ok((steps, search.stopped()));
+            };
+            let loaded = suite_report::load(&path)?;
+            let step = judge_step(number, rate, &loaded, window, bounds)?;
+            let again = matches!(step.outcome, StepOutcome::Failed(_)) && attempt < retries;
+            eprintln!(
+                "bench findmax: step {number} at {rate:.0}/s: {}{}",
+                match &step.outcome {
+                    StepOutcome::Passed => "passed".to_owned(),
+                    StepOutcome::Failed(why) => format!("failed: {why}"),
+                    StepOutcome::LoaderBound(why) => format!("the loader's limit: {why}"),
+                },
+                if again { "; running it again" } else { "" }
+            );
+            outcome = Some(step.outcome.clone());
+            steps.push(step);
+            if !again {
+                break;
+            }
+        }
+        if let Some(outcome) = outcome {
+            search.record(rate, outcome);
+        }
     }
 }
 
@@ -274,6 +287,8 @@ pub struct Plan {
     pub settings: SearchSettings,
     /// The whole search's time limit.
     pub time_limit: Duration,
+    /// How many times a step that failed on a window is run again before its rate fails.
+    pub retries: usize,
     /// The report folder (it exists).
     pub out: PathBuf,
 }
@@ -287,7 +302,7 @@ pub async fn findmax(plan: &Plan) -> Result<Findmax> {
         plan.settings,
         (plan.window, plan.step + plan.warmup),
         &plan.bounds,
-        started + plan.time_limit,
+        (started + plan.time_limit, plan.retries),
         |number, rate| run_step(plan, number, rate),
     )
     .await?;

@@ -438,6 +438,13 @@ const CASES: &[Case] = &[
     ),
     Case(
         "bench",
+        &["findmax", "--p99", "10ms", "--retries", "9"],
+        &[],
+        2,
+        "--retries",
+    ),
+    Case(
+        "bench",
         &["findmax", "--p99", "10ms", "--", "--rate", "5"],
         &[],
         2,
