@@ -304,8 +304,9 @@ pub fn rates(
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(70)
-            // A segmented axis over 0..n-1 has n slots, one per scenario.
-            .build_cartesian_2d((0u32..count - 1).into_segmented(), 0.0..top)
+            // A segmented axis over 0..n-1 has n slots, one per scenario; over 0..0 it has no
+            // width at all, so a lone scenario gets two slots, the second empty.
+            .build_cartesian_2d((0u32..count.max(2) - 1).into_segmented(), 0.0..top)
             .map_err(&fail)?;
         chart
             .configure_mesh()

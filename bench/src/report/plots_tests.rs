@@ -72,3 +72,27 @@ fn every_plot_is_an_svg_with_its_lines() {
     .unwrap();
     assert!(bars.contains("<rect") && bars.contains("factory-max"));
 }
+
+/// Every scenario gets its bar, the last one and a lone one too: each filled (achieved) bar
+/// and each outlined (target) bar has a width (a lone scenario's bar once had none).
+#[test]
+fn every_scenario_of_the_rate_ladder_gets_its_bar_alone_or_last() {
+    for n in 1..=3usize {
+        let points: Vec<(String, Option<f64>, f64)> = (0..n)
+            .map(|i| (format!("s{i}"), Some(1000.0), 900.0 + i as f64))
+            .collect();
+        let svg = rates("rates", "visit", &points).unwrap();
+        let widths: Vec<u32> = svg
+            .split("<rect")
+            .skip(1)
+            .filter(|r| r.contains("fill=\"#0000FF\""))
+            .filter_map(|r| r.split("width=\"").nth(1)?.split('"').next()?.parse().ok())
+            .collect();
+        // The bars, then the legend's swatch (14 wide).
+        assert_eq!(widths.len(), n + 1, "{n} scenario(s): {widths:?}");
+        assert!(
+            widths[..n].iter().all(|&w| w > 10),
+            "{n} scenario(s): bar widths {widths:?}"
+        );
+    }
+}
