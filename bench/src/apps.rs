@@ -8,12 +8,15 @@
 //!   local datacenter `bench` found and the run's keyspace;
 //! - [`app_command`]: an app for the suite, with the environment it gets: the caller's
 //!   `CASSANDRA_*` variables pass, its `PICKLE_*`, `FACTORY_*` and `SHOP_*` ones do not;
+//!   [`measured`]: the flags of a measured run (its length, warm-up, report and interval log),
+//!   the same for the suite's scenarios and findmax's steps;
 //! - [`quiet_factory`], [`quiet_factory_under_callgrind`] and [`bench_floor`]: what
 //!   `bench overhead` runs, each writing its result where the measurement reads it. They keep the
 //!   caller's whole environment, as they always have: their flags set everything they measure.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use client::ConnectionArgs;
 
@@ -62,6 +65,27 @@ pub(crate) fn app_command(app: &str) -> Result<tokio::process::Command> {
     }
     Ok(command)
 }
+
+/// Makes `command` (an app) a measured run: `duration` after `warmup`, its report written to
+/// `report` and its interval log to `log`.
+pub(crate) fn measured(
+    command: &mut tokio::process::Command,
+    (warmup, duration): (Duration, Duration),
+    report: &Path,
+    log: &Path,
+) {
+    let text = |d: Duration| humantime::format_duration(d).to_string();
+    command
+        .args(["--duration", &text(duration), "--warmup", &text(warmup)])
+        .arg("--report")
+        .arg(report)
+        .arg("--hdr-log")
+        .arg(log);
+}
+
+/// How long past its length a measured run may go (connecting, registering, the drain) before
+/// it is taken for stuck and killed.
+pub(crate) const STUCK_AFTER: Duration = Duration::from_secs(120);
 
 /// A factory with `flags`, silent, writing its report to `report` (overwritten).
 pub(crate) fn quiet_factory(factory: &Path, flags: &[String], report: &Path) -> Command {

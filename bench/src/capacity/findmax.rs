@@ -20,6 +20,7 @@ use serde::Serialize;
 
 use super::check::{Bounds, Checked, check};
 use super::search::{Answer, Search, SearchSettings, StepOutcome};
+use crate::apps::{STUCK_AFTER, connection_flags, measured};
 use crate::error::{BenchError, Result};
 use crate::report::suite_report::{self, Loaded, Scenario};
 use loadgen::report::RunReport;
@@ -275,7 +276,7 @@ pub struct Plan {
     pub app: String,
     /// The app's flags every step gets: how to reach the ring, the keyspace, the user's own.
     pub flags: Vec<String>,
-    /// Each step's measured length, and its warm-up before.
+    /// Each step's measured length.
     pub step: Duration,
     /// Each step's warm-up.
     pub warmup: Duration,
@@ -341,13 +342,14 @@ async fn run_step(plan: &Plan, number: usize, rate: f64) -> Result<Option<PathBu
     let mut command = crate::apps::app_command(&plan.app)?;
     command
         .args(&plan.flags)
-        .args(["--rate", &format!("{rate:.0}")])
-        .args(["--duration", &duration(plan.step)])
-        .args(["--warmup", &duration(plan.warmup)])
-        .arg("--report")
-        .arg(&report)
-        .arg("--hdr-log")
-        .arg(plan.out.join(format!("{name}.hlog")))
+        .args(["--rate", &format!("{rate:.0}")]);
+    measured(
+        &mut command,
+        (plan.warmup, plan.step),
+        &report,
+        &plan.out.join(format!("{name}.hlog")),
+    );
+    command
         .stdout(Stdio::from(output))
         .stderr(Stdio::from(errors))
         .kill_on_drop(true);
@@ -359,8 +361,22 @@ async fn run_step(plan: &Plan, number: usize, rate: f64) -> Result<Option<PathBu
     let mut child = command
         .spawn()
         .map_err(BenchError::io(format!("starting {}", plan.app)))?;
+    // A step has a known length; a process far past it is stuck, and is killed.
+    let limit = plan.warmup + plan.step + STUCK_AFTER;
     let status = tokio::select! {
-        status = child.wait() => status.map_err(BenchError::io(format!("waiting for {}", plan.app)))?,
+        status = tokio::time::timeout(limit, child.wait()) => match status {
+            Ok(status) => status.map_err(BenchError::io(format!("waiting for {}", plan.app)))?,
+            Err(_) => {
+                let _ = child.kill().await;
+                return Err(BenchError::Failed(format!(
+                    "step {number} at {rate:.0}/s: {} was still running {} after its length \
+                     and was killed; its output is in {}",
+                    plan.app,
+                    duration(STUCK_AFTER),
+                    printed.display()
+                )));
+            }
+        },
         _ = tokio::signal::ctrl_c() => {
             // The app stops on the signal too, and writes what it measured; the search ends.
             let _ = tokio::time::timeout(Duration::from_secs(30), child.wait()).await;
@@ -393,12 +409,7 @@ pub async fn prepare(connection: &client::ConnectionArgs, app: &str) -> Result<V
         &replication,
     )
     .await?;
-    let flags = client::ConnectionArgs {
-        dc: Some(cassandra.local_dc.clone()),
-        keyspace: keyspace.clone(),
-        ..connection.clone()
-    }
-    .to_flags();
+    let flags = connection_flags(connection, &cassandra.local_dc, &keyspace);
     if app == "shop" {
         eprintln!("bench findmax: writing 100,000 visits for the shop to read (unmeasured)");
         crate::suite::scenario::populate(&flags).await?;

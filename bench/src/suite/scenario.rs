@@ -11,7 +11,7 @@ use std::time::Duration;
 use indicatif::ProgressBar;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use crate::apps::app_command;
+use crate::apps::{STUCK_AFTER, app_command, measured};
 use crate::report::suite_report::Scenario;
 use loadgen::report::RunReport;
 
@@ -136,19 +136,15 @@ pub(crate) async fn run_scenario(
     let log_name = format!("{}.hlog", spec.name);
     let report_path = folder.join(format!("{}.json", spec.name));
     let mut process = app_command(app_name(spec.app))?;
-    process
-        .args(common)
-        .args(spec.flags)
-        .arg("--duration")
-        .arg(humantime::format_duration(duration).to_string())
-        .arg("--warmup")
-        .arg(humantime::format_duration(warmup).to_string())
-        .arg("--report")
-        .arg(&report_path)
-        .arg("--hdr-log")
-        .arg(folder.join(&log_name));
+    process.args(common).args(spec.flags);
+    measured(
+        &mut process,
+        (warmup, duration),
+        &report_path,
+        &folder.join(&log_name),
+    );
     // The scenario has a known length; a process far past it is stuck, and is killed.
-    let limit = warmup + duration + Duration::from_secs(120);
+    let limit = warmup + duration + STUCK_AFTER;
     let (output, last_line) = follow(process, spec, bar, limit).await?;
     let printed = folder.join(format!("{}.txt", spec.name));
     std::fs::write(&printed, &output.stdout)
