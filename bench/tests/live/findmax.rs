@@ -120,6 +120,10 @@ async fn a_rate_the_loader_cannot_drive_ends_the_search_naming_the_loader() {
             "200000",
             "--max-rate",
             "200000",
+            // A window that never fills at this rate: what holds the step back is the loop.
+            "--",
+            "--max-in-flight",
+            "60000",
         ],
     );
     let stdout = String::from_utf8_lossy(&output.stdout);
