@@ -192,13 +192,21 @@ struct CheckArgs {
   bench findmax --p99 10ms                          # the factory, p99 under 10 ms in every 10 s
   bench findmax --p99 10ms --p999 50ms --errors 0.1% --step 60s --max-rate 20000
   bench findmax --app shop --p99 20ms -- --employees 50    # flags after -- go to every step's app
+  # two loaders searching together, one folder both see (NFS, a shared volume):
+  bench findmax --p99 10ms --shard 0/2 --start-at 2026-12-07T10:00:00Z --out /shared/fm   # loader A
+  bench findmax --p99 10ms --shard 1/2 --start-at 2026-12-07T10:00:00Z --out /shared/fm   # loader B
 
 Each step runs the app for --warmup, then --step measured, at one rate; it passes when every
 --window of it met every bound (latency from each due time, failed and missed operations
 counted). The rate grows by --growth until a step fails, then is bisected until the highest
 passing and the lowest failing rates are within --resolution. The report folder holds every
-step's report, interval log and output, and findmax.json. Exit 0 with an answer, 1 when no rate
-passed, the loader was the limit, or the search was stopped before any rate passed.")]
+step's report, interval log and output, findmax.json, and index.html (rate against p99, p99.9
+and errors for every step and window, the knee marked, the ring's side at the first failing
+step). With --shard I/N, N loaders run every step together on the schedule --start-at sets, each
+its share of the rate, and judge the step's merged windows: every loader reaches the same
+answer; shard 0 writes the merged steps, findmax.json and the page. Exit 0 with an answer, 1
+when no rate passed, the loader was the limit, or the search was stopped before any rate
+passed.")]
 struct FindmaxArgs {
     #[command(flatten)]
     connection: ConnectionArgs,
@@ -257,11 +265,30 @@ struct FindmaxArgs {
     /// every run of it failed (one step is one draw of the ring's stalls).
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=5), env = "PICKLE_FINDMAX_RETRIES")]
     retries: u8,
-    /// The report folder to write (it must not exist). [default: reports/<date-time>]
+    /// The report folder to write (it must not exist; with --shard, a folder every loader sees,
+    /// which may exist). [default: reports/<date-time>]
     #[arg(long, value_name = "FOLDER", env = "PICKLE_FINDMAX_OUT")]
     out: Option<PathBuf>,
+    /// This loader's share of a search N loaders run together: shard I (0-based) of N runs its
+    /// share of every step's rate. Every loader needs the same flags, --start-at and --out.
+    #[arg(
+        long,
+        value_name = "I/N",
+        requires = "start_at",
+        env = "PICKLE_FINDMAX_SHARD"
+    )]
+    shard: Option<loadgen::schedule::Shard>,
+    /// When a sharded search's first step starts, on the wall clock (RFC 3339), the same for
+    /// every loader; shard 0 readies the ring before it (the shop's visits take a minute or two).
+    #[arg(long, value_name = "TIME", requires = "shard", value_parser = loadgen::schedule::parse_start_at, env = "PICKLE_FINDMAX_START_AT")]
+    start_at: Option<std::time::SystemTime>,
+    /// With --shard: the pause between one step's end and the next one's start, in which the
+    /// loaders exchange their reports and start the next step's processes.
+    #[arg(long, value_name = "DURATION", value_parser = loadgen::args::parse_positive_duration, default_value = "15s", env = "PICKLE_FINDMAX_BETWEEN_STEPS")]
+    between_steps: std::time::Duration,
     /// Flags for every step's app (after `--`), as `factory --help` or `shop --help` lists them;
-    /// not --rate, --duration, --warmup, --report or --hdr-log, which each step sets.
+    /// not --rate, --duration, --warmup, --report, --hdr-log, --shard or --start-at, which each
+    /// step sets.
     #[arg(last = true, value_name = "APP FLAGS")]
     app_flags: Vec<String>,
 }
@@ -548,6 +575,7 @@ async fn findmax(args: FindmaxArgs) -> anyhow::Result<()> {
     use bench::capacity::check::Bounds;
     use bench::capacity::findmax::{Plan, findmax, prepare};
     use bench::capacity::search::{Answer, SearchSettings};
+    use bench::capacity::steps::Sharded;
     let usage = |why: &str| Err(UsageError(why.to_owned()).into());
     if args.p99.is_none() && args.p999.is_none() {
         return usage("give the SLA's latency: --p99 or --p999 (or both)");
@@ -575,19 +603,50 @@ async fn findmax(args: FindmaxArgs) -> anyhow::Result<()> {
     if !(args.resolution > 0.0 && args.resolution < 100.0) {
         return usage("--resolution must be above 0% and below 100%");
     }
-    let set_by_steps = ["--rate", "--duration", "--warmup", "--report", "--hdr-log"];
+    let set_by_steps = [
+        "--rate",
+        "--duration",
+        "--warmup",
+        "--report",
+        "--hdr-log",
+        "--shard",
+        "--start-at",
+        "--run-id",
+    ];
     if let Some(flag) =
         (args.app_flags.iter()).find(|f| set_by_steps.iter().any(|s| f.starts_with(s)))
     {
         return usage(&format!("{flag} after --: each step sets it itself"));
     }
     let ms = |d: Option<std::time::Duration>| d.map(|d| d.as_secs_f64() * 1e3);
-    let out = suite::prepare_folder(args.out.as_deref())?;
-    let mut flags = prepare(&args.connection, &args.app).await?;
-    flags.extend(args.app_flags.iter().cloned());
-    let plan = Plan {
+    let sharded = match (args.shard, args.start_at) {
+        (Some(_), Some(start_at)) if start_at < std::time::SystemTime::now() => {
+            return usage(&format!(
+                "--start-at {} has passed: give every loader the same time ahead",
+                humantime::format_rfc3339_seconds(start_at)
+            ));
+        }
+        (Some(shard), Some(start_at)) => Some(Sharded {
+            shard,
+            start_at,
+            between: args.between_steps,
+        }),
+        _ => None,
+    };
+    let out = match (&sharded, &args.out) {
+        (None, out) => suite::prepare_folder(out.as_deref())?,
+        (Some(_), None) => {
+            return usage("--shard needs --out: a folder every loader of the search shares");
+        }
+        (Some(_), Some(out)) => {
+            std::fs::create_dir_all(out)
+                .map_err(|e| anyhow::anyhow!("cannot make {}: {e}", out.display()))?;
+            out.clone()
+        }
+    };
+    let mut plan = Plan {
         app: args.app.clone(),
-        flags,
+        flags: Vec::new(),
         step: args.step,
         warmup: args.warmup,
         window: args.window,
@@ -606,7 +665,10 @@ async fn findmax(args: FindmaxArgs) -> anyhow::Result<()> {
         time_limit: args.time_limit,
         retries: usize::from(args.retries),
         out: out.clone(),
+        sharded,
     };
+    plan.flags = prepare(&args.connection, &plan, &args.app_flags).await?;
+    plan.flags.extend(args.app_flags.iter().cloned());
     let found = findmax(&plan).await?;
     print!("{}", found.text());
     println!("report: {}", out.display());

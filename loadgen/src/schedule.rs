@@ -19,7 +19,7 @@ pub use pace::{End, Pace, Schedule};
 pub use runtime::on_threads;
 pub(crate) use shard::{
     Scheduled, check_start_at, default_run_id, describe_share, next_whole_ten_seconds,
-    parse_start_at, start_of_schedule,
+    start_of_schedule,
 };
-pub use shard::{Shard, StartPassed};
+pub use shard::{Shard, StartPassed, parse_start_at};
 pub use timer::{PreciseTimer, Timer, TokioTimer};

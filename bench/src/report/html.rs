@@ -94,7 +94,8 @@ pub fn page(suite: &SuiteReport) -> Result<String, PageError> {
     Ok(markup.into_string())
 }
 
-const STYLE: &str = "
+/// The style of every report page (the search's page adds a rule of its own).
+pub(crate) const STYLE: &str = "
 body { font-family: sans-serif; margin: 2em; color: #222; }
 table { border-collapse: collapse; font-size: 14px; }
 th, td { padding: 4px 10px; border-bottom: 1px solid #ddd; text-align: right; }

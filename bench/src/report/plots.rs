@@ -355,6 +355,155 @@ pub fn rates(
     })
 }
 
+/// A point of a capacity search against the rate tried: a step's whole, or one of its windows.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RatePoint {
+    /// The rate the step tried, per second.
+    pub rate: f64,
+    /// The measure (ms, percent).
+    pub value: f64,
+    /// Whether it met every bound.
+    pub passed: bool,
+}
+
+/// A measure against the rate tried, for a capacity search: every window a small dot, every step
+/// a large one (green when it passed, red when it failed), the bound a horizontal line and the
+/// knee, between the highest passing and the lowest failing rate, a shaded band. With `log_y` the
+/// measure's axis is logarithmic (latency: a failing step's seconds beside a passing one's
+/// milliseconds), its labels the values themselves.
+pub fn against_rate(
+    title: &str,
+    y_desc: &str,
+    log_y: bool,
+    (windows, steps): (&[RatePoint], &[RatePoint]),
+    bound: Option<f64>,
+    (passed, lowest_failed): (Option<f64>, Option<f64>),
+) -> Result<String, PlotError> {
+    let fail = failed(title);
+    let values = || {
+        (windows.iter().chain(steps))
+            .map(|p| p.value)
+            .chain(bound)
+            .filter(|v| v.is_finite())
+    };
+    // On the logarithmic axis, y is log10 of the value; nothing sits below a floor.
+    let floor = values().filter(|v| *v > 0.0).fold(f64::INFINITY, f64::min);
+    let floor = if floor.is_finite() { floor / 2.0 } else { 0.01 };
+    let y = move |v: f64| if log_y { v.max(floor).log10() } else { v };
+    let top = values().fold(if log_y { floor * 10.0 } else { 0.01 }, f64::max);
+    let (bottom, top) = if log_y {
+        (y(floor), y(top) + 0.15)
+    } else {
+        (0.0, top * 1.15)
+    };
+    let right = (windows.iter().chain(steps))
+        .map(|p| p.rate)
+        .chain(lowest_failed)
+        .fold(1.0, f64::max)
+        * 1.1;
+    svg(title, |root| {
+        let mut chart = ChartBuilder::on(root)
+            .caption(title, ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(70)
+            .build_cartesian_2d(0.0..right, bottom..top)
+            .map_err(&fail)?;
+        // Whole numbers from 10 up, two significant digits below: a log axis's ticks fall between
+        // round values (31.62 ms).
+        let label = |v: &f64| {
+            let value = if log_y { 10f64.powf(*v) } else { *v };
+            if value == 0.0 {
+                return "0".to_owned();
+            }
+            let digits = (1 - value.abs().log10().floor() as i32).max(0) as usize;
+            format!("{value:.digits$}")
+        };
+        chart
+            .configure_mesh()
+            .x_desc("rate tried, per second")
+            .x_label_formatter(&|x| format!("{x:.0}"))
+            .y_desc(y_desc)
+            .y_label_formatter(&label)
+            .draw()
+            .map_err(&fail)?;
+        let knee = RGBColor(255, 165, 0).mix(0.18);
+        match (passed, lowest_failed) {
+            (Some(low), Some(high)) => {
+                chart
+                    .draw_series([Rectangle::new([(low, bottom), (high, top)], knee.filled())])
+                    .map_err(&fail)?
+                    .label("knee: highest passing to lowest failing rate")
+                    .legend(move |(x, y)| {
+                        Rectangle::new([(x, y - 5), (x + 14, y + 5)], knee.filled())
+                    });
+            }
+            (Some(at), None) | (None, Some(at)) => {
+                let edge = RGBColor(255, 165, 0).mix(0.8);
+                chart
+                    .draw_series(LineSeries::new(
+                        [(at, bottom), (at, top)],
+                        edge.stroke_width(2),
+                    ))
+                    .map_err(&fail)?
+                    .label(if passed.is_some() {
+                        "highest rate tried, passed"
+                    } else {
+                        "lowest rate tried, failed"
+                    })
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 18, y)], edge.stroke_width(2))
+                    });
+            }
+            (None, None) => {}
+        }
+        if let Some(bound) = bound {
+            chart
+                .draw_series(LineSeries::new(
+                    [(0.0, y(bound)), (right, y(bound))],
+                    BLACK.stroke_width(1),
+                ))
+                .map_err(&fail)?
+                .label(format!("bound: {}", label(&y(bound))))
+                .legend(|(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], BLACK.stroke_width(1))
+                });
+        }
+        let (green, red) = (RGBColor(0, 140, 60), RGBColor(200, 30, 30));
+        let colour = |p: &RatePoint| if p.passed { green } else { red };
+        chart
+            .draw_series(
+                windows
+                    .iter()
+                    .map(|p| Circle::new((p.rate, y(p.value)), 2, colour(p).mix(0.45).filled())),
+            )
+            .map_err(&fail)?
+            .label("a window")
+            .legend(move |(x, y)| Circle::new((x + 7, y), 2, BLACK.mix(0.45).filled()));
+        chart
+            .draw_series(
+                steps
+                    .iter()
+                    .filter(|p| p.passed)
+                    .map(|p| Circle::new((p.rate, y(p.value)), 6, green.filled())),
+            )
+            .map_err(&fail)?
+            .label("a step that passed")
+            .legend(move |(x, y)| Circle::new((x + 7, y), 5, green.filled()));
+        chart
+            .draw_series(
+                steps
+                    .iter()
+                    .filter(|p| !p.passed)
+                    .map(|p| Cross::new((p.rate, y(p.value)), 6, red.stroke_width(3))),
+            )
+            .map_err(&fail)?
+            .label("a step that failed")
+            .legend(move |(x, y)| Cross::new((x + 7, y), 5, red.stroke_width(3)));
+        legend(&mut chart, SeriesLabelPosition::UpperLeft, &fail)
+    })
+}
+
 #[cfg(test)]
 #[path = "plots_tests.rs"]
 mod tests;

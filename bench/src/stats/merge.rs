@@ -121,9 +121,14 @@ pub fn merge_into(out: &Path, inputs: &[Loaded], partial: bool) -> Result<SuiteR
         let every_log = (logs.len() == parts.len()).then_some(logs.as_slice());
         let MergedRun { report, log } = merge_runs(&reports, every_log, partial)?;
         let mut hdr_log = None;
-        if let Some(MergedLog { seconds, base }) = log {
+        if let Some(MergedLog {
+            seconds,
+            lengths,
+            base,
+        }) = log
+        {
             let file = format!("{name}.hlog");
-            write_log(&out.join(&file), &seconds, base)?;
+            write_log(&out.join(&file), (&seconds, &lengths), base)?;
             hdr_log = Some(file);
         }
         scenarios.push(Scenario {
@@ -169,6 +174,9 @@ pub fn log_starts_with_report(log: &IntervalLog, report: &RunReport) -> Result<(
 pub struct MergedLog {
     /// Each tag's histogram of each second (`None`: the untagged headline).
     pub seconds: BTreeMap<(Tag, u64), Histogram<u64>>,
+    /// How long each second is: the longest interval of an input that fell into it (a run's
+    /// last tick is a sliver of a few milliseconds, and stays one when merged).
+    pub lengths: BTreeMap<u64, f64>,
     /// When second 0 began.
     pub base: SystemTime,
 }
@@ -195,9 +203,13 @@ pub fn merge_runs(
         .min()
         .unwrap_or(SystemTime::UNIX_EPOCH);
     let log = logs.filter(|l| l.len() == reports.len()).map(|logs| {
-        let seconds = merge_logs(logs, base);
+        let (seconds, lengths) = merge_logs(logs, base);
         fill_interval_percentiles(&mut report.intervals, &seconds);
-        MergedLog { seconds, base }
+        MergedLog {
+            seconds,
+            lengths,
+            base,
+        }
     });
     Ok(MergedRun { report, log })
 }

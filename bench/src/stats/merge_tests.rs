@@ -231,3 +231,59 @@ fn a_shard_twice_another_runs_shard_or_a_lone_run_is_refused() {
     let alone = refused(&[&a, &report_of(&[1])]);
     assert!(alone.contains("input 2 ran alone"), "{alone}");
 }
+
+/// A log of whole seconds from `offset` (one operation of 1 ms each), ending with a sliver of
+/// `sliver` seconds holding one more, as a run's last tick does.
+fn log_of(seconds: u64, offset: f64, sliver: f64) -> IntervalLog {
+    use loadgen::record::hdr_log::LoggedInterval;
+    let one = || {
+        let mut h = new_histogram();
+        h.record(1_000_000).unwrap();
+        h
+    };
+    let mut intervals: Vec<LoggedInterval> = (0..seconds)
+        .map(|s| LoggedInterval {
+            tag: None,
+            start_s: offset + s as f64,
+            length: Duration::from_secs(1),
+            histogram: one(),
+        })
+        .collect();
+    intervals.push(LoggedInterval {
+        tag: None,
+        start_s: offset + seconds as f64,
+        length: Duration::from_secs_f64(sliver),
+        histogram: one(),
+    });
+    IntervalLog {
+        // When report_of's reports began: 2026-11-22T06:00:00Z.
+        start_time_s: 1_795_327_200.0,
+        intervals,
+    }
+}
+
+#[test]
+fn a_last_tick_of_milliseconds_stays_a_sliver_in_the_merged_log() {
+    // Two shards of 20 s: one's last tick ends 3 ms after the twentieth second.
+    let reports = [report_of(&[1_000_000; 21]), report_of(&[1_000_000; 21])];
+    let logs = [log_of(20, 0.0, 0.0), log_of(20, 0.003, 0.003)];
+    let refs: Vec<&RunReport> = reports.iter().collect();
+    let merged = merge_runs(&refs, Some(&logs), false).unwrap();
+    let log = merged.log.unwrap();
+    assert_eq!(log.lengths[&20], 0.003);
+    assert_eq!(log.lengths[&19], 1.0);
+    let folder = tempfile::tempdir().unwrap();
+    let path = folder.path().join("merged.hlog");
+    series::write_log(&path, (&log.seconds, &log.lengths), log.base).unwrap();
+    let read = loadgen::record::hdr_log::read(&path).unwrap();
+    let end = read
+        .intervals
+        .iter()
+        .map(|i| i.start_s + i.length.as_secs_f64())
+        .fold(0.0, f64::max);
+    assert!((end - 20.003).abs() < 1e-6, "the log ends at {end} s");
+    // Cut into 10 s windows, the sliver joins the second window: no third window of 1 s holding
+    // the two last operations.
+    let windows = crate::stats::windows::cut_all(&merged.report, &read, 10.0);
+    assert_eq!(windows.len(), 2);
+}

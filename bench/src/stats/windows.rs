@@ -52,14 +52,16 @@ pub fn window(report: &RunReport, log: &IntervalLog, from_s: f64, to_s: f64) -> 
             &second.histogram,
         );
     }
-    // A summary belongs where its second of the log does: by when it began. (Seconds are the
-    // recorder's ticks, not whole seconds from the start: the first can be a sliver.)
+    // A summary belongs where its second of the log does, by its middle. (Seconds are the
+    // recorder's ticks, not whole seconds from the start: the first can be a sliver. A merged
+    // report's second ends on the whole second but is as long as the longest of its shards' (a
+    // tick of 1.004 s ending at 4 s): by its start it would land in the window before its log's.)
     let intervals: Vec<_> = report
         .intervals
         .iter()
         .filter(|i| {
-            let start = i.at - i.seconds;
-            start >= from_s - 1e-6 && start < to_s - 1e-6
+            let middle = i.at - i.seconds / 2.0;
+            middle >= from_s - 1e-6 && middle < to_s - 1e-6
         })
         .map(|i| loadgen::record::IntervalSummary {
             at: i.at - from_s,
@@ -279,6 +281,21 @@ mod tests {
                 .iter()
                 .all(|w| w.to_s - w.from_s == 10.0)
         );
+    }
+
+    #[test]
+    fn a_merged_second_longer_than_a_second_stays_in_the_window_of_its_log() {
+        // A merged report's seconds end on whole seconds, each as long as its longest shard's:
+        // second 3-4 as a tick of 1.004 s ending at 4 s.
+        let (mut report, log) = run(6);
+        report.intervals[3].seconds = 1.004;
+        let windows = cut_all(&report, &log, 3.0);
+        let ops: Vec<u64> = windows.iter().map(|w| w.report.counts.ops).collect();
+        // Seconds 0-2 hold 1 + 2 + 3 operations, seconds 3-5 hold 4 + 5 + 6.
+        assert_eq!(ops, [6, 15]);
+        for w in &windows {
+            assert_eq!(w.report.counts.ops, w.report.histogram(ALL).unwrap().len());
+        }
     }
 
     #[test]

@@ -75,28 +75,34 @@ pub(super) fn merge_intervals(reports: &[&RunReport]) -> Vec<IntervalSummary> {
 /// A histogram's tag in a merged log: `None` for the untagged headline.
 pub type Tag = Option<String>;
 
+/// Each tag's histogram of each merged second.
+pub type Seconds = BTreeMap<(Tag, u64), Histogram<u64>>;
+
+/// How long each merged second is, by second.
+pub type Lengths = BTreeMap<u64, f64>;
+
 /// HDR logs merged: each log's intervals placed on the wall clock by the log's own times, from
 /// `base`, and added per tag and per second.
-pub(super) fn merge_logs(
-    logs: &[IntervalLog],
-    base: SystemTime,
-) -> BTreeMap<(Tag, u64), Histogram<u64>> {
+pub(super) fn merge_logs(logs: &[IntervalLog], base: SystemTime) -> (Seconds, Lengths) {
     let base_s = base
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap_or_default()
         .as_secs_f64();
     let mut merged: BTreeMap<(Tag, u64), Histogram<u64>> = BTreeMap::new();
+    let mut lengths: BTreeMap<u64, f64> = BTreeMap::new();
     for log in logs {
         for interval in &log.intervals {
             let at = log.start_time_s + interval.start_s - base_s;
             let second = at.round().max(0.0) as u64;
+            let length = lengths.entry(second).or_default();
+            *length = length.max(interval.length.as_secs_f64());
             let total = merged
                 .entry((interval.tag.clone(), second))
                 .or_insert_with(new_histogram);
             add_into(total, &interval.histogram);
         }
     }
-    merged
+    (merged, lengths)
 }
 
 /// Fills each merged second's percentiles (the headline, `all`, and the successful-only
@@ -117,9 +123,12 @@ pub(super) fn fill_interval_percentiles(
     }
 }
 
+/// Writes merged seconds as an interval log, each second as long as `lengths` says (a second
+/// whose inputs were all slivers stays a sliver, so that a window cut from the log does not count
+/// a whole second no input ran).
 pub(super) fn write_log(
     path: &Path,
-    merged: &BTreeMap<(Tag, u64), Histogram<u64>>,
+    (merged, lengths): (&Seconds, &Lengths),
     base: SystemTime,
 ) -> Result<(), MergeError> {
     let fail = |source| MergeError::WriteLog {
@@ -136,9 +145,15 @@ pub(super) fn write_log(
     in_time_order.sort_by_key(|((tag, second), _)| (*second, tag.clone()));
     for ((tag, second), histogram) in in_time_order {
         let start = Duration::from_secs(*second);
+        let length = lengths
+            .get(second)
+            .copied()
+            .unwrap_or(1.0)
+            .clamp(0.001, 1.0);
+        let length = Duration::from_secs_f64(length);
         match tag {
-            None => log.write_untagged(histogram, start, Duration::from_secs(1)),
-            Some(tag) => log.write_tagged(tag, histogram, start, Duration::from_secs(1)),
+            None => log.write_untagged(histogram, start, length),
+            Some(tag) => log.write_tagged(tag, histogram, start, length),
         }
     }
     log.finish().map_err(fail)
