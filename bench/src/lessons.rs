@@ -11,7 +11,8 @@
 //! 3. [`fanout`]: N reads at once against N reads one after another, N = 1 to 50;
 //! 4. [`routing`]: token-aware against round-robin coordinators;
 //! 5. [`bound`]: an in-flight bound too small for the rate, and the report naming it;
-//! 6. [`distance`]: LOCAL_QUORUM against QUORUM across datacenters (on a ring with distance).
+//! 6. [`distance`]: LOCAL_QUORUM against QUORUM across datacenters (on a ring with distance);
+//! 7. [`sai`]: denormalized tables against Storage-Attached Indexes, writes and reads.
 
 pub mod bound;
 mod distance;
@@ -21,6 +22,7 @@ mod page;
 mod prepared;
 mod report;
 mod routing;
+mod sai;
 mod window;
 
 use crate::error::{BenchError, Result};
@@ -94,6 +96,8 @@ pub enum LessonName {
     Bound,
     /// LOCAL_QUORUM against QUORUM across datacenters.
     Distance,
+    /// Denormalized tables against Storage-Attached Indexes (Cassandra 5.0).
+    Sai,
 }
 
 impl std::fmt::Display for LessonName {
@@ -199,6 +203,7 @@ async fn run_one(lab: &Lab, nodes: &BTreeMap<String, usize>, name: LessonName) -
         LessonName::Routing => routing::run(lab, nodes).await,
         LessonName::Bound => bound::run(lab).await,
         LessonName::Distance => distance::run(lab, nodes).await,
+        LessonName::Sai => sai::run(lab).await,
     }
 }
 
@@ -223,7 +228,7 @@ mod tests {
         use LessonName::*;
         assert_eq!(
             select(&[]),
-            [Prepared, Window, Fanout, Routing, Bound, Distance]
+            [Prepared, Window, Fanout, Routing, Bound, Distance, Sai]
         );
         assert_eq!(select(&[Bound, Prepared, Bound]), [Prepared, Bound]);
         let parsed = LessonName::from_str("fanout", false);

@@ -70,6 +70,8 @@ struct Lessons {
     page: String,
     out: std::path::PathBuf,
     routing_out: std::path::PathBuf,
+    /// The sai lesson as it ran on 3 nodes (the one-node run's is among `lessons`).
+    sai_on_three: serde_json::Value,
 }
 
 impl Lessons {
@@ -99,14 +101,17 @@ async fn every_lesson_has_its_table_and_plot() -> anyhow::Result<()> {
     let routing_stdout = {
         let _turn = testing::exclusive().await;
         let own = testing::start_three_node_ring().await?;
-        let stdout = lessons(&own.hosts(), &["--only", "routing"], &routing_out);
+        let stdout = lessons(&own.hosts(), &["--only", "routing,sai"], &routing_out);
         own.stop().await?;
         stdout
     };
     let hosts = testing::test_ring().await.contact_points().join(",");
     let out = folder.path().join("lessons");
     let stdout = lessons(&hosts, &[], &out) + &routing_stdout;
-    let routing = read_lessons(&routing_out).remove(0);
+    let on_three = read_lessons(&routing_out);
+    let named = |name: &str| on_three.iter().find(|l| l["name"] == name).cloned();
+    let routing = named("routing").expect("the routing lesson on 3 nodes");
+    let sai_on_three = named("sai").expect("the sai lesson on 3 nodes");
     let mut lessons = read_lessons(&out);
     let one_node_routing = claim_on_one_node_the_routing_lesson_says_why_it_cannot_run(&lessons);
     // The 3-node run replaces it.
@@ -119,6 +124,7 @@ async fn every_lesson_has_its_table_and_plot() -> anyhow::Result<()> {
         page,
         out,
         routing_out,
+        sai_on_three,
     };
 
     claim_the_lessons_come_in_their_order(&run);
@@ -136,6 +142,8 @@ async fn every_lesson_has_its_table_and_plot() -> anyhow::Result<()> {
     claim_round_robin_forwards_about_two_thirds_of_the_writes_on_3_nodes(&run);
     claim_the_small_bound_never_does_better_than_the_roomy_ones(&run);
     claim_where_the_ring_carries_more_the_bound_not_the_client_held_the_rate_back(&run);
+    claim_an_indexed_visit_is_one_replica_write_a_denormalized_one_three(&run);
+    claim_on_3_nodes_an_index_read_asks_more_replicas_than_a_partition_read(&run);
     Ok(())
 }
 
@@ -166,7 +174,7 @@ fn claim_the_lessons_come_in_their_order(run: &Lessons) {
     assert_eq!(
         names,
         [
-            "prepared", "window", "fanout", "routing", "bound", "distance"
+            "prepared", "window", "fanout", "routing", "bound", "distance", "sai"
         ],
         "claim: the lessons come in their order"
     );
@@ -462,4 +470,43 @@ async fn the_distance_lesson_shows_what_crossing_datacenters_costs() -> anyhow::
         "claim: {CLAIM}: it is printed"
     );
     Ok(())
+}
+
+/// What the ring counted per operation in the sai lesson's row `variant`.
+fn ring_tasks(lesson: &serde_json::Value, variant: &str) -> f64 {
+    let cells = row(lesson, variant);
+    cells[4]
+        .as_str()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("ring tasks of {variant}: {cells:?}"))
+}
+
+fn claim_an_indexed_visit_is_one_replica_write_a_denormalized_one_three(run: &Lessons) {
+    const CLAIM: &str = "an indexed visit is one replica write, a denormalized one three";
+    for lesson in [run.lesson("sai"), &run.sai_on_three] {
+        let denormalized = ring_tasks(lesson, "write: denormalized, 3 tables");
+        let indexed = ring_tasks(lesson, "write: SAI, 1 table + 4 indexes");
+        assert!(
+            (2.8..=3.3).contains(&denormalized) && (0.9..=1.2).contains(&indexed),
+            "claim: {CLAIM}: {denormalized} and {indexed} replica writes per visit"
+        );
+    }
+}
+
+fn claim_on_3_nodes_an_index_read_asks_more_replicas_than_a_partition_read(run: &Lessons) {
+    const CLAIM: &str = "on 3 nodes an index read asks more replicas than a partition read";
+    let lesson = &run.sai_on_three;
+    let partition = ring_tasks(lesson, "read: one partition (GROUP BY)");
+    let index = ring_tasks(lesson, "read: through the employee index");
+    assert!(
+        partition <= 1.3 && index >= 2.0,
+        "claim: {CLAIM}: {partition} replica reads per partition read, {index} per index read"
+    );
+    assert!(
+        lesson["title"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("Denormalize or index")),
+        "claim: {CLAIM}: the title says which way wins: {}",
+        lesson["title"]
+    );
 }

@@ -11,7 +11,8 @@
 //!    its employee writes and never looked at the answers. A write that times out is sent again
 //!    (it is idempotent), so a busy moment of the ring does not undo a registration of millions.
 //! 5. **Write visits** at a fixed rate, each one denormalized into three tables concurrently,
-//!    never more than `--max-in-flight` writes outstanding.
+//!    never more than `--max-in-flight` writes outstanding. (Or, with `--model sai`, each one
+//!    written once to `visits`, whose Storage-Attached Indexes answer the same questions.)
 //! 6. **Report** honestly: latency from each visit's intended start, and what limited the rate.
 
 use std::process::ExitCode;
@@ -24,11 +25,12 @@ use client::{Connection, ConnectionArgs};
 use futures::{StreamExt, TryStreamExt};
 use loadgen::schedule::Shard;
 use loadgen::{Completed, Intended, Run, RunArgs, Workload, measure_write};
-use schema::model::Visit;
+use schema::model::{Model, Visit};
 use schema::registry::Registry;
 use schema::workforce::Workforce;
 use schema::writes::{FactoryStatements, TableLevel, VisitTable};
 use scylla::client::session::Session;
+use scylla::statement::prepared::PreparedStatement;
 use serde::Serialize;
 
 /// Write pickle-tree visits to Cassandra at a fixed rate, denormalized into three tables, and
@@ -82,6 +84,17 @@ struct FactoryArgs {
     #[arg(long, env = "FACTORY_PRODUCTION_BY_DAY")]
     production_by_day: bool,
 
+    /// How visits are kept: `denormalized`, one copy per question in timesheets, trees and
+    /// production, each read one partition; or `sai`, one row in visits, each question asked
+    /// through a Storage-Attached Index (Cassandra 5.0). Give the shop the same --model.
+    #[arg(
+        long,
+        env = "FACTORY_MODEL",
+        value_name = "MODEL",
+        default_value = "denormalized"
+    )]
+    model: Model,
+
     /// Register the employees: auto, once per keyspace, seed and size (the registrations table
     /// remembers a workforce written in full); always, on every run; never, trusting that an
     /// earlier run did (the first and last employee are checked).
@@ -125,7 +138,16 @@ async fn run(args: Args) -> anyhow::Result<()> {
         &VisitTable::NAMES,
     )
     .map_err(UsageError)?;
-    let tables = &VisitTable::NAMES[..if args.factory.production_by_day { 4 } else { 3 }];
+    let model = args.factory.model;
+    if model == Model::Sai && args.factory.production_by_day {
+        return Err(UsageError(
+            "--production-by-day is a table of the denormalized model; with --model sai, \
+             visits' index on day answers its question"
+                .to_owned(),
+        )
+        .into());
+    }
+    let tables = VisitTable::written(model, args.factory.production_by_day);
     let workload = Workload {
         tool: "factory",
         op: "visit",
@@ -148,12 +170,18 @@ async fn run(args: Args) -> anyhow::Result<()> {
 
     // 2. The tables must exist and match schema.cql.
     let schema = schema::project_schema()?;
-    let needed = [tables, &["employees", "registrations"]].concat();
+    let needed = [tables, &["employees", "registrations", "tree_profiles"]].concat();
     schema::ensure_ready(session, &schema, keyspace, &needed).await?;
 
     // 3. Prepare once: the server parses each INSERT once, requests carry only values, and the
     //    driver can route each write to a replica of its partition.
     let writes = FactoryStatements::prepare(session, keyspace, &consistency).await?;
+    let insert_visit = match model {
+        Model::Sai => {
+            Some(schema::writes::prepare_indexed_visit(session, keyspace, &consistency).await?)
+        }
+        Model::Denormalized => None,
+    };
 
     // 4. The workforce: the same seed gives the same employees and trees, run after run.
     let workforce = Workforce::generate(
@@ -166,7 +194,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
     //    registering stops at once; the report then says nothing was measured.
     let registry = Registry::prepare(session, keyspace).await?;
     let (when, shard) = (args.factory.register, run.shard());
-    let registered = register_once(session, &writes, &registry, &workforce, when, shard);
+    let registered = async {
+        register_once(session, &writes, &registry, &workforce, when, shard).await?;
+        //  Each tree's profile too (what "the trees most like this one" compares), unless the
+        //  last one is there already.
+        plant_trees(session, &writes, &registry, &workforce, when, shard).await
+    };
     run.before_start(registered).await?;
 
     // 5. Visits at the target rate, behind the in-flight window: visit n is due at start + n/rate;
@@ -175,14 +208,18 @@ async fn run(args: Args) -> anyhow::Result<()> {
     //    time. `drive` is the loop of examples/window.rs, with the measuring and stopping added.
     eprintln!("{}", run.describe());
     let by_day = args.factory.production_by_day;
+    let (cassandra, writes, insert_visit) = (&cassandra, &writes, insert_visit.as_ref());
     let finished = run
         .drive(|n, intended: Intended| {
-            write_visit(
-                &cassandra,
-                &writes,
-                workforce.visit(n, intended.wall),
-                by_day,
-            )
+            let visit = workforce.visit(n, intended.wall);
+            async move {
+                match insert_visit {
+                    // Denormalized: one copy per question, all at once.
+                    None => write_visit(cassandra, writes, visit, by_day).await,
+                    // SAI: one row; its indexes are updated by the ring as it writes it.
+                    Some(insert) => write_indexed_visit(cassandra, insert, visit).await,
+                }
+            }
         })
         .await?;
 
@@ -282,6 +319,53 @@ async fn register_employees(
     Ok(())
 }
 
+/// Writes every tree's profile (a shard: its share), at most 64 writes at a time, each awaited:
+/// with `--register always`; with `auto`, unless the last tree's profile is there already; with
+/// `never`, not at all.
+async fn plant_trees(
+    session: &Session,
+    writes: &FactoryStatements,
+    registry: &Registry,
+    workforce: &Workforce,
+    when: Register,
+    shard: Shard,
+) -> anyhow::Result<()> {
+    let count = workforce.tree_count();
+    let last = workforce.tree(count.saturating_sub(1));
+    let there = match when {
+        Register::Always => false,
+        Register::Auto => registry.tree_profile_exists(session, last).await?,
+        Register::Never => true,
+    };
+    if there {
+        return Ok(());
+    }
+    let began = Instant::now();
+    let ours = (0..count).filter(|&i| shard.owns(i as u64));
+    futures::stream::iter(ours)
+        .map(|i| {
+            let row = schema::model::TreeProfile {
+                pickle_tree_id: workforce.tree(i),
+                profile: workforce.tree_profile(i),
+            };
+            async move {
+                session
+                    .execute_unpaged(&writes.insert_tree_profile, row)
+                    .await
+            }
+        })
+        .buffer_unordered(64)
+        .try_for_each(|_| async { Ok(()) })
+        .await
+        .context("writing the trees' profiles")?;
+    eprintln!(
+        "factory: wrote the profiles of {count} trees (seed {}) in {:.2} s",
+        workforce.seed,
+        began.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
 /// How many times an employee's write is sent before its timeout ends the registration.
 const EMPLOYEE_WRITE_ATTEMPTS: u32 = 5;
 
@@ -364,4 +448,23 @@ async fn write_visit(
     let mut requests = vec![timesheet, tree, production];
     requests.extend(by_day);
     Completed { sent, requests }
+}
+
+/// One visit, kept the SAI way: one row in `visits`, one write. Each replica updates the row's
+/// indexes (employee, tree, count, day) as part of the write, so the visit is findable by each of
+/// them once this one write is acknowledged; the cost moves to reads (see `shop --model sai`).
+async fn write_indexed_visit(
+    cassandra: &Connection,
+    insert_visit: &PreparedStatement,
+    visit: Visit,
+) -> Completed {
+    let sent = tokio::time::Instant::now();
+    let write = cassandra
+        .session
+        .execute_unpaged(insert_visit, visit.indexed());
+    let request = measure_write(cassandra, VisitTable::Visits.tag(), write).await;
+    Completed {
+        sent,
+        requests: vec![request],
+    }
 }

@@ -25,6 +25,8 @@ pub struct Applied {
     pub created_tables: Vec<String>,
     /// Columns added to existing tables, as `table.column`.
     pub added_columns: Vec<String>,
+    /// Indexes created.
+    pub created_indexes: Vec<String>,
 }
 
 /// Makes `keyspace` on the ring match the file: creates what is missing, sets the replication,
@@ -46,7 +48,7 @@ pub async fn apply(
         .map(|ks| Replication::from_live(&ks.replication));
     create_keyspace_or_set_replication(session, keyspace, current, replication, &mut applied)
         .await?;
-    let live_tables = live.map(|ks| ks.tables).unwrap_or_default();
+    let (live_tables, live_indexes) = live.map(|ks| (ks.tables, ks.indexes)).unwrap_or_default();
     for table in &file.tables {
         match live_tables.get(&table.name) {
             None => create_table(session, keyspace, table, &mut applied).await?,
@@ -54,6 +56,17 @@ pub async fn apply(
                 add_missing_columns(session, keyspace, table, columns, &mut applied).await?;
             }
         }
+    }
+    // Indexes after their tables (and the new columns they may index); an index of that name
+    // already there is left as it is, and the check below says if it is not what the file says.
+    for index in file
+        .indexes
+        .iter()
+        .filter(|i| !live_indexes.contains_key(&i.name))
+    {
+        let create = index.create_statement(keyspace);
+        run(session, &create, format!("creating index {}", index.name)).await?;
+        applied.created_indexes.push(index.name.clone());
     }
     await_schema_agreement(session).await?;
     check_nothing_drifted(session, file, keyspace, &nodes_per_dc).await?;

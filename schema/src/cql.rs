@@ -1,15 +1,16 @@
 //! Reads `schema.cql` into what the code needs: the tables with their columns, keys and clustering
 //! order, and each statement ready to run against another keyspace name.
 //!
-//! This is a parser for the subset of CQL the file uses (CREATE KEYSPACE and CREATE TABLE with
-//! comments), not a general one. It exists so that the file stays the single source of truth:
+//! This is a parser for the subset of CQL the file uses (CREATE KEYSPACE, CREATE TABLE and
+//! CREATE INDEX ... USING 'sai', with comments), not a general one. It exists so that the file stays the single source of truth:
 //! `schema check` compares the live schema against what is parsed here, not against a second,
 //! hand-written description that could drift from it.
 //!
 //! This file holds what the parse produces ([`SchemaFile`], [`TableDef`]) and the walk over the
 //! file's statements; cutting the text into statements is in `split`, reading one CREATE TABLE is
-//! in `table`.
+//! in `table`, one CREATE INDEX in `index`.
 
+mod index;
 mod split;
 mod table;
 
@@ -18,6 +19,7 @@ use std::fmt;
 pub use split::split_statements;
 pub use table::normalise_type;
 
+use index::parse_index;
 use table::parse_table;
 
 /// Why `schema.cql` could not be read.
@@ -90,7 +92,30 @@ impl TableDef {
     }
 }
 
-/// The whole file: the keyspace name it uses and its tables, in order.
+/// A Storage-Attached Index as the file declares it: on one column of one table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexDef {
+    /// Index name, without keyspace.
+    pub name: String,
+    /// The table it indexes.
+    pub table: String,
+    /// The column it indexes.
+    pub column: String,
+    /// Everything from the `(` on, to re-issue it elsewhere.
+    body: String,
+}
+
+impl IndexDef {
+    /// The CREATE INDEX statement for this index in `keyspace`.
+    pub fn create_statement(&self, keyspace: &str) -> String {
+        format!(
+            "CREATE INDEX IF NOT EXISTS {} ON {keyspace}.{} {}",
+            self.name, self.table, self.body
+        )
+    }
+}
+
+/// The whole file: the keyspace name it uses, its tables and their indexes, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SchemaFile {
     /// The keyspace name written in the file (`pickle`).
@@ -99,6 +124,8 @@ pub struct SchemaFile {
     pub keyspace_options: String,
     /// Tables in file order.
     pub tables: Vec<TableDef>,
+    /// Indexes in file order, each on a table declared before it.
+    pub indexes: Vec<IndexDef>,
 }
 
 impl SchemaFile {
@@ -106,7 +133,8 @@ impl SchemaFile {
     pub fn parse(text: &str) -> Result<SchemaFile, ParseError> {
         let mut keyspace: Option<String> = None;
         let mut keyspace_options = String::new();
-        let mut tables = Vec::new();
+        let mut tables: Vec<TableDef> = Vec::new();
+        let mut indexes: Vec<IndexDef> = Vec::new();
         for (index, statement) in split_statements(text).iter().enumerate() {
             let error = |problem: String| ParseError {
                 statement: index + 1,
@@ -137,9 +165,32 @@ impl SchemaFile {
                     }
                     tables.push(table);
                 }
+                ["CREATE", "INDEX", "IF", "NOT", "EXISTS", ..] => {
+                    let (qualifier, found) = parse_index(statement).map_err(error)?;
+                    let table = tables
+                        .iter()
+                        .find(|t| t.name == found.table && Some(&qualifier) == keyspace.as_ref())
+                        .ok_or_else(|| {
+                            error(format!(
+                                "index {} is on {qualifier}.{}, which is not a table declared \
+                                 before it",
+                                found.name, found.table
+                            ))
+                        })?;
+                    if table.column_type(&found.column).is_none() {
+                        return Err(error(format!(
+                            "index {} is on column {}, which table {} does not have",
+                            found.name, found.column, found.table
+                        )));
+                    }
+                    if indexes.iter().any(|i| i.name == found.name) {
+                        return Err(error(format!("index {} is declared twice", found.name)));
+                    }
+                    indexes.push(found);
+                }
                 _ => {
                     return Err(error(format!(
-                        "only CREATE KEYSPACE IF NOT EXISTS and CREATE TABLE IF NOT EXISTS are supported, found: {}",
+                        "only CREATE KEYSPACE, CREATE TABLE and CREATE INDEX (each IF NOT EXISTS) are supported, found: {}",
                         first_words(statement)
                     )));
                 }
@@ -153,6 +204,7 @@ impl SchemaFile {
             keyspace,
             keyspace_options,
             tables,
+            indexes,
         })
     }
 
@@ -167,6 +219,11 @@ impl SchemaFile {
     /// The table called `name`.
     pub fn table(&self, name: &str) -> Option<&TableDef> {
         self.tables.iter().find(|t| t.name == name)
+    }
+
+    /// The indexes on table `name`.
+    pub fn indexes_of<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a IndexDef> + 'a {
+        self.indexes.iter().filter(move |i| i.table == name)
     }
 }
 

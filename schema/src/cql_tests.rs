@@ -70,6 +70,8 @@ fn the_project_schema_parses_with_the_original_tables() {
             "trees",
             "production",
             "production_by_day",
+            "visits",
+            "tree_profiles",
             "registrations"
         ]
     );
@@ -107,4 +109,86 @@ fn mistakes_are_reported_with_the_statement_number() {
     assert!(error.problem.contains("key column b"));
     let error = SchemaFile::parse("CREATE KEYSPACE IF NOT EXISTS k WITH x = 1; CREATE TABLE IF NOT EXISTS other.t (a int PRIMARY KEY);").unwrap_err();
     assert!(error.problem.contains("other.t"));
+}
+
+#[test]
+fn sai_indexes_parse_on_declared_tables_and_columns_and_are_reissued_elsewhere() {
+    let text = format!(
+        "{SAMPLE}
+        CREATE INDEX IF NOT EXISTS visits_by_tree ON pickle.visits (tree) USING 'sai';
+        CREATE INDEX IF NOT EXISTS people_by_name ON pickle.people ( name ) using 'SAI'
+            WITH OPTIONS = {{'case_sensitive': 'false'}};"
+    );
+    let file = SchemaFile::parse(&text).unwrap();
+    assert_eq!(file.indexes.len(), 2);
+    let by_tree = &file.indexes[0];
+    assert_eq!(
+        (
+            by_tree.name.as_str(),
+            by_tree.table.as_str(),
+            by_tree.column.as_str()
+        ),
+        ("visits_by_tree", "visits", "tree")
+    );
+    assert_eq!(
+        by_tree.create_statement("test_abc"),
+        "CREATE INDEX IF NOT EXISTS visits_by_tree ON test_abc.visits (tree) USING 'sai'"
+    );
+    assert_eq!(file.indexes[1].column, "name");
+    assert!(
+        file.indexes[1]
+            .create_statement("k")
+            .ends_with("{'case_sensitive': 'false'}")
+    );
+    assert_eq!(file.indexes_of("people").count(), 1);
+}
+
+#[test]
+fn indexes_on_what_does_not_exist_or_of_another_kind_are_refused() {
+    let cases = [
+        (
+            "CREATE INDEX IF NOT EXISTS i ON pickle.nothing (x) USING 'sai'",
+            "not a table declared",
+        ),
+        (
+            "CREATE INDEX IF NOT EXISTS i ON pickle.people (age) USING 'sai'",
+            "does not have",
+        ),
+        (
+            "CREATE INDEX IF NOT EXISTS i ON pickle.people (name)",
+            "USING 'sai' missing",
+        ),
+        (
+            "CREATE INDEX IF NOT EXISTS i ON pickle.people (name) USING 'legacy'",
+            "only Storage-Attached",
+        ),
+        (
+            "CREATE INDEX IF NOT EXISTS i ON pickle.people (id, name) USING 'sai'",
+            "one column",
+        ),
+        (
+            "CREATE INDEX IF NOT EXISTS i ON people (name) USING 'sai'",
+            "keyspace.table",
+        ),
+        ("CREATE INDEX IF NOT EXISTS i", "ON missing"),
+        (
+            "CREATE INDEX IF NOT EXISTS i ON pickle.people (name USING 'sai'",
+            "')' missing",
+        ),
+    ];
+    for (statement, expected) in cases {
+        let error = SchemaFile::parse(&format!("{SAMPLE}\n{statement};")).unwrap_err();
+        assert!(error.problem.contains(expected), "{statement}: {error}");
+    }
+    let twice = format!(
+        "{SAMPLE}
+        CREATE INDEX IF NOT EXISTS i ON pickle.people (name) USING 'sai';
+        CREATE INDEX IF NOT EXISTS i ON pickle.people (name) USING 'sai';"
+    );
+    assert!(
+        SchemaFile::parse(&twice)
+            .unwrap_err()
+            .problem
+            .contains("twice")
+    );
 }

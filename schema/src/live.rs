@@ -10,7 +10,7 @@ use std::fmt;
 use scylla::client::session::Session;
 
 use crate::SchemaError;
-use crate::cql::{SchemaFile, TableDef};
+use crate::cql::{IndexDef, SchemaFile, TableDef};
 use crate::replication::Replication;
 
 /// One column as `system_schema.columns` describes it.
@@ -26,6 +26,25 @@ pub struct LiveColumn {
     pub clustering_order: String,
 }
 
+/// One index as `system_schema.indexes` describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveIndex {
+    /// The table it is on.
+    pub table: String,
+    /// What it indexes (`options['target']`: a column name).
+    pub target: String,
+    /// Its implementation (`options['class_name']`; empty for the legacy secondary index).
+    pub class: String,
+}
+
+impl LiveIndex {
+    /// Whether it is a Storage-Attached Index (Cassandra 5.0 keeps the class as it was written
+    /// in `USING`: `sai`, or the class's full name).
+    pub fn is_sai(&self) -> bool {
+        self.class.eq_ignore_ascii_case("sai") || self.class.ends_with("StorageAttachedIndex")
+    }
+}
+
 /// A keyspace as the ring has it.
 #[derive(Debug, Clone, Default)]
 pub struct LiveKeyspace {
@@ -33,6 +52,8 @@ pub struct LiveKeyspace {
     pub replication: BTreeMap<String, String>,
     /// Tables by name, each with its columns by name.
     pub tables: BTreeMap<String, BTreeMap<String, LiveColumn>>,
+    /// Indexes by name.
+    pub indexes: BTreeMap<String, LiveIndex>,
 }
 
 impl LiveKeyspace {
@@ -85,8 +106,43 @@ impl LiveKeyspace {
         Ok(Some(LiveKeyspace {
             replication,
             tables,
+            indexes: read_indexes(session, keyspace).await?,
         }))
     }
+}
+
+/// The indexes of `keyspace`, by name.
+async fn read_indexes(
+    session: &Session,
+    keyspace: &str,
+) -> Result<BTreeMap<String, LiveIndex>, SchemaError> {
+    let what = "system_schema.indexes";
+    let rows = session
+        .query_unpaged(
+            "SELECT table_name, index_name, options FROM system_schema.indexes \
+             WHERE keyspace_name = ?",
+            (keyspace,),
+        )
+        .await
+        .map_err(|e| SchemaError::request("reading system_schema.indexes", e))?
+        .into_rows_result()
+        .map_err(|e| SchemaError::result(what, e))?;
+    let mut indexes = BTreeMap::new();
+    for row in rows
+        .rows::<(String, String, BTreeMap<String, String>)>()
+        .map_err(|e| SchemaError::result(what, e))?
+    {
+        let (table, name, mut options) = row.map_err(|e| SchemaError::result(what, e))?;
+        indexes.insert(
+            name,
+            LiveIndex {
+                table,
+                target: options.remove("target").unwrap_or_default(),
+                class: options.remove("class_name").unwrap_or_default(),
+            },
+        );
+    }
+    Ok(indexes)
 }
 
 /// The result of comparing one table with the file.
@@ -197,7 +253,15 @@ pub fn compare(
     let tables = file
         .tables
         .iter()
-        .map(|table| compare_table(table, live.tables.get(&table.name)))
+        .map(|table| {
+            let mut check = compare_table(table, live.tables.get(&table.name));
+            if live.tables.contains_key(&table.name) {
+                for index in file.indexes_of(&table.name) {
+                    check.problems.extend(compare_index(index, &live.indexes));
+                }
+            }
+            check
+        })
         .collect();
     CheckReport {
         keyspace: keyspace.to_owned(),
@@ -206,6 +270,33 @@ pub fn compare(
         replication_problems,
         tables,
     }
+}
+
+/// What is wrong with `index` on the ring, if anything.
+fn compare_index(index: &IndexDef, live: &BTreeMap<String, LiveIndex>) -> Option<String> {
+    let Some(found) = live.get(&index.name) else {
+        return Some(format!(
+            "index {} on {} missing (run `schema apply`)",
+            index.name, index.column
+        ));
+    };
+    if found.table != index.table || found.target != index.column {
+        return Some(format!(
+            "index {} is on {}({}), expected {}({})",
+            index.name, found.table, found.target, index.table, index.column
+        ));
+    }
+    (!found.is_sai()).then(|| {
+        format!(
+            "index {} is a {}, expected a Storage-Attached Index (USING 'sai')",
+            index.name,
+            if found.class.is_empty() {
+                "legacy secondary index"
+            } else {
+                &found.class
+            }
+        )
+    })
 }
 
 fn compare_table(table: &TableDef, live: Option<&BTreeMap<String, LiveColumn>>) -> TableCheck {
@@ -318,6 +409,16 @@ mod tests {
                 );
             }
         }
+        for index in &file.indexes {
+            live.indexes.insert(
+                index.name.clone(),
+                LiveIndex {
+                    table: index.table.clone(),
+                    target: index.column.clone(),
+                    class: "org.apache.cassandra.index.sai.StorageAttachedIndex".into(),
+                },
+            );
+        }
         live
     }
 
@@ -377,6 +478,28 @@ mod tests {
         assert_eq!(by_name("employees").notes.len(), 1);
         let text = report.to_string();
         assert!(text.contains("trees") && text.contains("PROBLEM"));
+    }
+
+    #[test]
+    fn a_missing_wrong_or_legacy_index_is_a_problem_of_its_table() {
+        let file = SchemaFile::parse(include_str!("../schema.cql")).unwrap();
+        let mut index_names = file.indexes_of("visits").map(|i| i.name.clone());
+        let (missing, moved, legacy) = (
+            index_names.next().unwrap(),
+            index_names.next().unwrap(),
+            index_names.next().unwrap(),
+        );
+        let mut live = live_from(&file);
+        live.indexes.remove(&missing);
+        live.indexes.get_mut(&moved).unwrap().target = "watered".into();
+        live.indexes.get_mut(&legacy).unwrap().class = String::new();
+        let report = compare(&file, "pickle", Some(&live), &one_dc());
+        assert!(!report.is_ok());
+        let visits = report.tables.iter().find(|t| t.table == "visits").unwrap();
+        assert_eq!(visits.problems.len(), 3, "{:?}", visits.problems);
+        assert!(visits.problems[0].contains(&format!("index {missing} on")));
+        assert!(visits.problems[1].contains("(watered), expected visits("));
+        assert!(visits.problems[2].contains("legacy secondary index"));
     }
 
     #[test]

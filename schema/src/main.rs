@@ -89,6 +89,9 @@ async fn run(args: SchemaCli) -> anyhow::Result<()> {
             if !applied.created_tables.is_empty() {
                 println!("tables created: {}", applied.created_tables.join(", "));
             }
+            if !applied.created_indexes.is_empty() {
+                println!("indexes created: {}", applied.created_indexes.join(", "));
+            }
             if !applied.added_columns.is_empty() {
                 println!("columns added: {}", applied.added_columns.join(", "));
             }

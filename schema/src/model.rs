@@ -5,6 +5,9 @@
 //! are bound to an INSERT's markers by column name, so a column order can never go wrong. A
 //! `Visit` is itself the row of `timesheets` and of `trees` (the same six columns, in another
 //! order); `production` keeps three of them, so it has a row type of its own.
+//!
+//! The same visits can be kept the other way Cassandra 5.0 offers, once in one table whose
+//! Storage-Attached Indexes answer the questions ([`Model::Sai`], the row [`IndexedVisit`]).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -68,7 +71,63 @@ pub struct ProductionByDay {
     pub timestamp: CqlTimeuuid,
 }
 
+/// How the apps keep visits: the [`Model`] is chosen with `--model` (`FACTORY_MODEL`,
+/// `SHOP_MODEL`) and both apps must be given the same one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Model {
+    /// Each visit written to one table per question (`timesheets`, `trees`, `production`), each
+    /// keyed so that its question is one partition's read.
+    #[default]
+    Denormalized,
+    /// Each visit written once, to `visits`, whose Storage-Attached Indexes (on the employee,
+    /// the tree, the count and the day) answer the same questions, each read asking every token
+    /// range.
+    Sai,
+}
+
+/// A tree's profile, the row of `tree_profiles`: what "the trees most like this one" compares.
+#[derive(Debug, Clone, PartialEq, SerializeRow)]
+pub struct TreeProfile {
+    /// The tree.
+    pub pickle_tree_id: Uuid,
+    /// Its profile (unit length, [`crate::workforce::PROFILE_DIMENSIONS`] numbers).
+    pub profile: Vec<f32>,
+}
+
+/// A visit as `visits` holds it (the SAI model): every column once, with its day.
+#[derive(Debug, Clone, Copy, PartialEq, SerializeRow)]
+pub struct IndexedVisit {
+    /// The key: the visit itself.
+    pub timestamp: CqlTimeuuid,
+    /// Who (indexed).
+    pub employee_id: Uuid,
+    /// Which tree (indexed).
+    pub pickle_tree_id: Uuid,
+    /// The visit's day, UTC (indexed).
+    pub day: CqlDate,
+    /// Pickles picked (indexed).
+    pub pickle_count: i32,
+    /// Average pickle size.
+    pub pickle_avg_size: f32,
+    /// Whether the tree was watered.
+    pub watered: bool,
+}
+
 impl Visit {
+    /// The row of `visits`, the SAI model's one table.
+    pub fn indexed(&self) -> IndexedVisit {
+        IndexedVisit {
+            timestamp: self.timestamp,
+            employee_id: self.employee_id,
+            pickle_tree_id: self.pickle_tree_id,
+            day: self.day(),
+            pickle_count: self.pickle_count,
+            pickle_avg_size: self.pickle_avg_size,
+            watered: self.watered,
+        }
+    }
+
     /// The row of `production`.
     pub fn production(&self) -> Production {
         Production {

@@ -6,6 +6,13 @@
 //! the ring, whatever the table's size. **Aggregating where the data is**: the original pulled
 //! every row of a timesheet to sum it on the client; `GROUP BY pickle_tree_id` with `COUNT`,
 //! `SUM` and `MAX` sends one row per tree instead.
+//!
+//! The same questions are asked of either [`Model`]: of the denormalized tables, each by its
+//! partition key; of the SAI model's `visits`, each through its indexes. There `GROUP BY` is not
+//! available (it groups only by primary key columns, and an employee's visits are not one
+//! partition), so a timesheet is summed on the client, from one row per visit; and the copies
+//! `--verify` checks are the indexes: the visit found through the employee's index must be found
+//! through the tree's (`visits_by_tree`) and the count's (`visits_by_count`) too.
 
 use std::collections::HashSet;
 use std::time::SystemTime;
@@ -20,7 +27,7 @@ use scylla::value::{CqlTimestamp, CqlTimeuuid};
 use uuid::Uuid;
 
 use crate::SchemaError;
-use crate::model::timeuuid_time;
+use crate::model::{Model, timeuuid_time};
 use crate::writes::prepare_idempotent;
 
 /// Why a read failed: the request itself, or its rows did not have the expected shape.
@@ -37,6 +44,21 @@ pub enum ReadError {
 impl From<ExecutionError> for ReadError {
     fn from(error: ExecutionError) -> ReadError {
         ReadError::Request(Box::new(error))
+    }
+}
+
+/// A failed read as the runtime counts it: a failed request by the driver error's kind, rows
+/// that do not fit the model as `invalid` (every later read would fail the same way, so a run
+/// stops and says why). Both apps and the lessons measure the model's reads with it.
+impl loadgen::errors::RequestError for ReadError {
+    fn failure(&self) -> loadgen::errors::Failure {
+        match self {
+            ReadError::Request(error) => loadgen::errors::classify(error),
+            ReadError::Rows(reason) => loadgen::errors::Failure {
+                kind: loadgen::errors::ErrorKind::Invalid,
+                detail: Some(reason.clone()),
+            },
+        }
     }
 }
 
@@ -107,7 +129,8 @@ pub struct Mismatch {
     pub pickle_tree_id: Uuid,
     /// The visit's time-based UUID.
     pub timestamp: Uuid,
-    /// The table whose copy is wrong: `trees` or `production`.
+    /// The copy that is wrong: `trees` or `production`, or (the SAI model) the index it was
+    /// looked for through, `visits_by_tree` or `visits_by_count`.
     pub table: &'static str,
     /// What is wrong: `missing`, or which column differs.
     pub problem: String,
@@ -115,6 +138,7 @@ pub struct Mismatch {
 
 /// The shop's statements.
 pub struct ShopStatements {
+    model: Model,
     sample_from: PreparedStatement,
     sample_before: PreparedStatement,
     timesheet: PreparedStatement,
@@ -125,12 +149,13 @@ pub struct ShopStatements {
 }
 
 impl ShopStatements {
-    /// Prepares every read for `keyspace`; `page_size` bounds the rows of one page of a large
-    /// partition.
+    /// Prepares every read of `model` for `keyspace`; `page_size` bounds the rows of one page
+    /// of a large partition (or of an index's answer).
     pub async fn prepare(
         session: &Session,
         keyspace: &str,
         page_size: i32,
+        model: Model,
     ) -> Result<ShopStatements, SchemaError> {
         let prepare = |table: &'static str, cql: String| async move {
             let mut statement = prepare_idempotent(session, table, cql).await?;
@@ -138,17 +163,66 @@ impl ShopStatements {
             Ok::<_, SchemaError>(statement)
         };
         let employees = format!("{keyspace}.employees");
+        let sample_from = prepare(
+            "employees",
+            format!(
+                "SELECT employee_id, name FROM {employees} WHERE token(employee_id) >= ? LIMIT ?"
+            ),
+        )
+        .await?;
+        let sample_before = prepare(
+            "employees",
+            format!(
+                "SELECT employee_id, name FROM {employees} WHERE token(employee_id) < ? LIMIT ?"
+            ),
+        )
+        .await?;
+        if model == Model::Sai {
+            // The same questions of `visits`, each answered by its indexes; the bind markers are
+            // in the same order as the denormalized reads'.
+            let visits = format!("{keyspace}.visits");
+            let columns = "pickle_tree_id, timestamp, pickle_count, pickle_avg_size, watered";
+            return Ok(ShopStatements {
+                model,
+                sample_from,
+                sample_before,
+                timesheet: prepare(
+                    "visits",
+                    format!("SELECT pickle_tree_id, pickle_count, timestamp FROM {visits} WHERE employee_id = ?"),
+                )
+                .await?,
+                visits_of_tree: prepare(
+                    "visits",
+                    format!("SELECT {columns} FROM {visits} WHERE employee_id = ? AND pickle_tree_id = ?"),
+                )
+                .await?,
+                all_visits: prepare(
+                    "visits",
+                    format!("SELECT {columns} FROM {visits} WHERE employee_id = ?"),
+                )
+                .await?,
+                tree_copy: prepare(
+                    "visits",
+                    format!(
+                        "SELECT employee_id, pickle_count, pickle_avg_size, watered FROM {visits} \
+                         WHERE pickle_tree_id = ? AND timestamp = ?"
+                    ),
+                )
+                .await?,
+                production_copy: prepare(
+                    "visits",
+                    format!(
+                        "SELECT pickle_tree_id FROM {visits} \
+                         WHERE pickle_count = ? AND pickle_tree_id = ? AND timestamp = ?"
+                    ),
+                )
+                .await?,
+            });
+        }
         Ok(ShopStatements {
-            sample_from: prepare(
-                "employees",
-                format!("SELECT employee_id, name FROM {employees} WHERE token(employee_id) >= ? LIMIT ?"),
-            )
-            .await?,
-            sample_before: prepare(
-                "employees",
-                format!("SELECT employee_id, name FROM {employees} WHERE token(employee_id) < ? LIMIT ?"),
-            )
-            .await?,
+            model,
+            sample_from,
+            sample_before,
             timesheet: prepare(
                 "timesheets",
                 format!(
@@ -193,6 +267,15 @@ impl ShopStatements {
         })
     }
 
+    /// What `--verify` checks a visit against: its other tables, or (the SAI model) the indexes
+    /// it must be found through.
+    pub fn copies(&self) -> &'static str {
+        match self.model {
+            Model::Denormalized => "trees and production",
+            Model::Sai => "visits_by_tree and visits_by_count",
+        }
+    }
+
     /// Up to `count` distinct employees, read from a token range starting at `from` and wrapping
     /// around the ring: two small range reads however large the table is.
     pub async fn sample_employees(
@@ -223,13 +306,33 @@ impl ShopStatements {
         Ok(staff)
     }
 
-    /// An employee's timesheet, summarised per tree by the server, page by page.
+    /// An employee's timesheet, summarised per tree by the server, page by page (the SAI
+    /// model: every visit, through the employee's index, summed here).
     pub async fn timesheet(
         &self,
         session: &Session,
         employee_id: Uuid,
     ) -> Result<Timesheet, ReadError> {
         let mut timesheet = Timesheet::default();
+        if self.model == Model::Sai {
+            let mut trees: std::collections::BTreeMap<Uuid, CqlTimeuuid> = Default::default();
+            for_each_row(
+                session,
+                &self.timesheet,
+                (employee_id,),
+                |(tree, count, at): (Uuid, i32, CqlTimeuuid)| {
+                    timesheet.visits += 1;
+                    timesheet.pickles += i64::from(count);
+                    let last = trees.entry(tree).or_insert(at);
+                    if timeuuid_time(at) > timeuuid_time(*last) {
+                        *last = at;
+                    }
+                },
+            )
+            .await?;
+            timesheet.trees = trees.into_iter().collect();
+            return Ok(timesheet);
+        }
         for_each_row(
             session,
             &self.timesheet,
@@ -256,6 +359,30 @@ impl ShopStatements {
             .duration_since(SystemTime::UNIX_EPOCH)
             .unwrap_or_default()
             .as_millis();
+        if self.model == Model::Sai {
+            // Through the employee's and the tree's indexes at once; the latest one before
+            // `before` (to the millisecond, as maxTimeuuid has it) is picked here.
+            let mut latest: Option<RecordedVisit> = None;
+            for_each_row(
+                session,
+                &self.visits_of_tree,
+                (employee_id, tree),
+                |visit: RecordedVisit| {
+                    let at = timeuuid_time(visit.timestamp)
+                        .duration_since(SystemTime::UNIX_EPOCH)
+                        .unwrap_or_default()
+                        .as_millis();
+                    let later = latest.is_none_or(|l| {
+                        timeuuid_time(visit.timestamp) > timeuuid_time(l.timestamp)
+                    });
+                    if at <= millis && later {
+                        latest = Some(visit);
+                    }
+                },
+            )
+            .await?;
+            return Ok(latest);
+        }
         let before = CqlTimestamp(i64::try_from(millis).unwrap_or(i64::MAX));
         let rows = session
             .execute_unpaged(&self.visits_of_tree, (employee_id, tree, before))
@@ -307,7 +434,11 @@ impl ShopStatements {
             )),
             Some(_) => None,
         };
-        Ok(problem.map(|problem| mismatch(employee_id, visit, "trees", problem)))
+        let copy = match self.model {
+            Model::Denormalized => "trees",
+            Model::Sai => "visits_by_tree",
+        };
+        Ok(problem.map(|problem| mismatch(employee_id, visit, copy, problem)))
     }
 
     /// Checks that `visit` of `employee_id` is in `production`.
@@ -329,7 +460,11 @@ impl ShopStatements {
             .maybe_first_row::<(Uuid,)>()
             .map_err(rows_error)?
             .is_some();
-        Ok((!found).then(|| mismatch(employee_id, visit, "production", "missing".to_owned())))
+        let copy = match self.model {
+            Model::Denormalized => "production",
+            Model::Sai => "visits_by_count",
+        };
+        Ok((!found).then(|| mismatch(employee_id, visit, copy, "missing".to_owned())))
     }
 }
 
@@ -372,5 +507,27 @@ fn mismatch(
         timestamp: Uuid::from_bytes(*visit.timestamp.as_bytes()),
         table,
         problem,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use loadgen::errors::{ErrorKind, RequestError};
+
+    #[test]
+    fn rows_that_do_not_fit_the_model_are_invalid_and_say_why() {
+        let failure = ReadError::Rows("no column trees".to_owned()).failure();
+        assert_eq!(failure.kind, ErrorKind::Invalid);
+        assert!(failure.kind.is_fatal());
+        assert_eq!(failure.detail.as_deref(), Some("no column trees"));
+    }
+
+    #[test]
+    fn a_failed_request_is_sorted_as_the_driver_error_it_is() {
+        let timeout =
+            scylla::errors::ExecutionError::RequestTimeout(std::time::Duration::from_secs(1));
+        let failure = ReadError::from(timeout).failure();
+        assert_eq!(failure.kind, ErrorKind::ClientTimeout);
     }
 }

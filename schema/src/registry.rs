@@ -23,6 +23,7 @@ pub struct Registry {
     find: PreparedStatement,
     record: PreparedStatement,
     employee: PreparedStatement,
+    tree_profile: PreparedStatement,
 }
 
 impl Registry {
@@ -52,7 +53,29 @@ impl Registry {
                 format!("SELECT employee_id FROM {keyspace}.employees WHERE employee_id = ?"),
             )
             .await?,
+            tree_profile: prepare_idempotent(
+                session,
+                "tree_profiles",
+                format!(
+                    "SELECT pickle_tree_id FROM {keyspace}.tree_profiles WHERE pickle_tree_id = ?"
+                ),
+            )
+            .await?,
         })
+    }
+
+    /// Whether `tree_profiles` holds the profile of tree `pickle_tree_id`.
+    pub async fn tree_profile_exists(
+        &self,
+        session: &Session,
+        pickle_tree_id: Uuid,
+    ) -> Result<bool, ReadError> {
+        let rows = session
+            .execute_unpaged(&self.tree_profile, (pickle_tree_id,))
+            .await?
+            .into_rows_result()
+            .map_err(|e| ReadError::Rows(e.to_string()))?;
+        Ok(rows.rows_num() > 0)
     }
 
     /// Whether `employees` holds the employee `employee_id`.

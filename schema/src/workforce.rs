@@ -24,7 +24,17 @@ enum Stream {
     Employee = 1,
     Tree = 2,
     Visit = 3,
+    Profile = 4,
+    Orchard = 5,
 }
+
+/// How many numbers a tree's profile holds: the `vector<float, 64>` of `tree_profiles`.
+pub const PROFILE_DIMENSIONS: usize = 64;
+
+/// Orchards the trees grow in: each tree's profile lies near its orchard's, so that "the trees
+/// most like this one" has an answer worth finding (uniformly random vectors in 64 dimensions are
+/// all about equally far apart).
+const ORCHARDS: u64 = 16;
 
 /// Hire dates fall between 2000-01-01 and 2025-12-31 (days since the epoch).
 const HIRE_DAYS: std::ops::RangeInclusive<u64> = 10_957..=20_453;
@@ -85,6 +95,22 @@ impl Workforce {
     /// Every tree's id, in index order.
     pub fn trees(&self) -> impl Iterator<Item = Uuid> + '_ {
         (0..self.trees).map(|index| self.tree(index))
+    }
+
+    /// Tree number `index`'s profile: [`PROFILE_DIMENSIONS`] numbers of unit length, its
+    /// orchard's direction plus noise of its own, the same for every process with this seed.
+    pub fn tree_profile(&self, index: usize) -> Vec<f32> {
+        let orchard = index as u64 % ORCHARDS;
+        let mut centre = rng_for(self.seed, Stream::Orchard, orchard);
+        let mut own = rng_for(self.seed, Stream::Profile, index as u64);
+        let mut profile: Vec<f32> = (0..PROFILE_DIMENSIONS)
+            .map(|_| centre.random_range(-1.0f32..1.0) + 0.6 * own.random_range(-1.0f32..1.0))
+            .collect();
+        let length = profile.iter().map(|x| x * x).sum::<f32>().sqrt();
+        profile
+            .iter_mut()
+            .for_each(|x| *x /= length.max(f32::MIN_POSITIVE));
+        profile
     }
 
     /// Visit number `number`, happening at `at`: who, which tree and what was picked come from the
@@ -191,6 +217,26 @@ mod tests {
             "time-based UUIDs are unique per process"
         );
         assert_ne!(Workforce::generate(43, 10, 5).employee(0), a.employee(0));
+    }
+
+    #[test]
+    fn tree_profiles_are_unit_vectors_nearer_their_orchard_than_the_others() {
+        let trees = Workforce::generate(9, 1, 64);
+        let cosine = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
+        let profiles: Vec<Vec<f32>> = (0..64).map(|i| trees.tree_profile(i)).collect();
+        for profile in &profiles {
+            assert_eq!(profile.len(), PROFILE_DIMENSIONS);
+            assert!((cosine(profile, profile) - 1.0).abs() < 1e-5);
+        }
+        assert_eq!(profiles[3], Workforce::generate(9, 50, 64).tree_profile(3));
+        // Trees 0 and 16 share an orchard; 0 and 1 do not.
+        let same: f32 = (0..ORCHARDS as usize)
+            .map(|i| cosine(&profiles[i], &profiles[i + 16]))
+            .sum();
+        let other: f32 = (0..ORCHARDS as usize)
+            .map(|i| cosine(&profiles[i], &profiles[(i + 1) % 16]))
+            .sum();
+        assert!(same > other + 5.0, "same orchard {same}, another {other}");
     }
 
     #[test]

@@ -19,6 +19,7 @@ use scylla::statement::prepared::PreparedStatement;
 use serde::Serialize;
 
 use crate::SchemaError;
+use crate::model::Model;
 
 /// Consistency level per table; tables not named use the default.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,15 +98,37 @@ pub enum VisitTable {
     Production,
     /// The same question, bucketed by day (`--production-by-day`).
     ProductionByDay,
+    /// Every question, through its indexes (`--model sai`): the one table of that model.
+    Visits,
 }
 
 impl VisitTable {
     /// Every table's name, in this enum's order.
-    pub const NAMES: [&'static str; 4] = ["timesheets", "trees", "production", "production_by_day"];
+    pub const NAMES: [&'static str; 5] = [
+        "timesheets",
+        "trees",
+        "production",
+        "production_by_day",
+        "visits",
+    ];
 
-    /// Its place among the factory's service-time tags, which is its place in [`Self::NAMES`].
+    /// The tables a visit is written to: the denormalized model's three (four with
+    /// `production_by_day`), or the SAI model's one.
+    pub fn written(model: Model, production_by_day: bool) -> &'static [&'static str] {
+        match model {
+            Model::Denormalized if production_by_day => &Self::NAMES[..4],
+            Model::Denormalized => &Self::NAMES[..3],
+            Model::Sai => &Self::NAMES[4..],
+        }
+    }
+
+    /// Its place among the factory's service-time tags: its place in [`Self::NAMES`] for the
+    /// denormalized tables, the only tag for `visits`.
     pub fn tag(self) -> usize {
-        self as usize
+        match self {
+            VisitTable::Visits => 0,
+            other => other as usize,
+        }
     }
 }
 
@@ -121,6 +144,8 @@ pub struct FactoryStatements {
     pub insert_production: PreparedStatement,
     /// `INSERT INTO production_by_day`: the same question, bucketed by day.
     pub insert_production_by_day: PreparedStatement,
+    /// `INSERT INTO tree_profiles`: a tree's profile, for "the trees most like this one".
+    pub insert_tree_profile: PreparedStatement,
 }
 
 impl FactoryStatements {
@@ -154,8 +179,25 @@ impl FactoryStatements {
                 "pickle_count, day, pickle_tree_id, timestamp",
             )
             .await?,
+            insert_tree_profile: write("tree_profiles", "pickle_tree_id, profile").await?,
         })
     }
+}
+
+/// `INSERT INTO visits`, the SAI model's one write of a visit (its row: [`IndexedVisit`]), at the
+/// consistency level of `visits`.
+///
+/// [`IndexedVisit`]: crate::model::IndexedVisit
+pub async fn prepare_indexed_visit(
+    session: &Session,
+    keyspace: &str,
+    consistency: &TableConsistency,
+) -> Result<PreparedStatement, SchemaError> {
+    let cql = format!(
+        "INSERT INTO {keyspace}.visits (timestamp, employee_id, pickle_tree_id, day, \
+         pickle_count, pickle_avg_size, watered) VALUES (?, ?, ?, ?, ?, ?, ?)"
+    );
+    prepare_write(session, cql, "visits", consistency.of("visits")).await
 }
 
 async fn prepare_write(

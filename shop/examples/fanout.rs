@@ -22,6 +22,7 @@
 use std::time::{Duration, Instant};
 
 use futures::future::join_all;
+use schema::model::Model;
 use schema::reads::{ShopStatements, Staff, Timesheet};
 use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
@@ -35,7 +36,7 @@ async fn main() -> anyhow::Result<()> {
         .build()
         .await?;
     let (keyspace, employees) = (arg(1, "pickle"), arg(2, "10").parse()?);
-    let reads = ShopStatements::prepare(&session, &keyspace, 1000).await?;
+    let reads = ShopStatements::prepare(&session, &keyspace, 1000, Model::Denormalized).await?;
     let staff = reads.sample_employees(&session, 0, employees).await?;
     let (at_once, together) = read_at_once(&session, &reads, &staff).await?;
     let (in_turn, one_by_one) = read_in_turn(&session, &reads, &staff).await?;

@@ -53,7 +53,7 @@ pub async fn drive(
     // Shards of one run meet at a wall-clock instant: the report notes how far ours is off.
     run.note_clock_offset(cassandra.clock_offset_ms().await);
     eprintln!("{}", run.describe());
-    let verification = Mutex::new(Verification::default());
+    let verification = Mutex::new(Verification::of(reads));
     let per_fanout = (shop.employees as usize).min(staff.len());
     let mut finished = run
         .drive(|n, _| {

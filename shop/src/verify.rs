@@ -1,6 +1,7 @@
 //! `--verify`: are a visit's three copies in step? The factory writes each visit to `timesheets`,
 //! `trees` and `production` independently, so a write that failed, or one still in flight, leaves
-//! a copy missing. The check reads visits from `timesheets` (the latest to a few random trees, or
+//! a copy missing. (With `--model sai` a visit is one row, and its "copies" are its indexes: a
+//! visit found through the employee's index must be found through the tree's and the count's.) The check reads visits from `timesheets` (the latest to a few random trees, or
 //! every one), then both other copies of each at once, and names every copy missing or different
 //! by its keys.
 //!
@@ -20,8 +21,8 @@ use schema::reads::{Mismatch, RecordedVisit, ShopStatements, Timesheet};
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::failed_read::measure_read;
 use crate::fanout::{Fanout, Tag};
+use loadgen::measure_on;
 
 /// What `--verify` checks, flattened into the shop's options.
 #[derive(Debug, clap::Args, Serialize)]
@@ -97,7 +98,7 @@ pub async fn one_fanout(
         .timesheets
         .iter()
         .map(|(person, timesheet, _)| (person.employee_id, timesheet));
-    let mut verification = Verification::default();
+    let mut verification = Verification::of(reads);
     for checked in copies(cassandra, reads, timesheets, check, &mut rng).await {
         if let Some(failure) = checked.requests.iter().find_map(|r| r.error.as_ref()) {
             let why = match &failure.detail {
@@ -166,14 +167,14 @@ async fn employee(
     match trees {
         None => {
             let every = reads.all_visits(session, employee_id);
-            let (request, all) = measure_read(cassandra, read_visits, every).await;
+            let (request, all) = measure_on(cassandra, read_visits, every).await;
             requests.push(request);
             visits.extend(all.into_iter().flatten());
         }
         Some(trees) => {
             let latest = trees.into_iter().map(|tree| {
                 let latest = reads.visit_before(session, employee_id, tree, before);
-                measure_read(cassandra, read_visits, latest)
+                measure_on(cassandra, read_visits, latest)
             });
             for (request, visit) in futures::future::join_all(latest).await {
                 requests.push(request);
@@ -213,12 +214,12 @@ async fn both_copies(
 ) -> ([Request; 2], Option<Vec<Mismatch>>) {
     let session = &cassandra.session;
     let (tree, production) = futures::join!(
-        measure_read(
+        measure_on(
             cassandra,
             Tag::VerifyTrees.index(),
             reads.check_tree_copy(session, employee_id, &visit)
         ),
-        measure_read(
+        measure_on(
             cassandra,
             Tag::VerifyProduction.index(),
             reads.check_production_copy(session, employee_id, &visit)
@@ -234,6 +235,8 @@ async fn both_copies(
 /// How many visits were checked and what disagreed.
 #[derive(Debug, Default, Serialize)]
 pub struct Verification {
+    /// What the copies are: `trees and production`, or the SAI model's indexes.
+    pub copies: &'static str,
     /// Visits whose copies were checked.
     pub checked: u64,
     /// Copies missing or different.
@@ -245,6 +248,14 @@ pub struct Verification {
 impl Verification {
     /// Mismatches kept with their keys; the rest are only counted.
     pub const KEPT: usize = 20;
+
+    /// Nothing checked yet, of the copies `reads` checks.
+    pub fn of(reads: &ShopStatements) -> Verification {
+        Verification {
+            copies: reads.copies(),
+            ..Verification::default()
+        }
+    }
 
     /// Adds one checked visit and whatever disagreed about it.
     pub fn add(&mut self, mismatches: Vec<Mismatch>) {
@@ -273,8 +284,8 @@ impl Verification {
         }
         if self.mismatches == 0 {
             return format!(
-                "verify: {} visits checked in trees and production: every copy agrees",
-                self.checked
+                "verify: {} visits checked in {}: every copy agrees",
+                self.checked, self.copies
             );
         }
         let mut text = format!(
@@ -322,7 +333,10 @@ mod tests {
 
     #[test]
     fn mismatches_are_counted_and_the_first_few_kept_with_their_keys() {
-        let mut verification = Verification::default();
+        let mut verification = Verification {
+            copies: "trees and production",
+            ..Verification::default()
+        };
         let mismatch = Mismatch {
             employee_id: Uuid::nil(),
             pickle_tree_id: Uuid::nil(),

@@ -71,7 +71,13 @@ async fn time_each_size(lab: &Lab) -> Result<Vec<Timed>> {
         employees.len() as u64 * VISITS_PER_EMPLOYEE,
     )
     .await?;
-    let reads = ShopStatements::prepare(session, &lab.keyspace, 5000).await?;
+    let reads = ShopStatements::prepare(
+        session,
+        &lab.keyspace,
+        5000,
+        schema::model::Model::Denormalized,
+    )
+    .await?;
 
     // Unmeasured rounds first, so that connections, caches and the server's JIT are warm.
     for round in 0..(lab.args.rounds as usize).div_ceil(5) {

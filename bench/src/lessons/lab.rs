@@ -15,6 +15,9 @@ use hdrhistogram::Histogram;
 use schema::model::Visit;
 use schema::workforce::Workforce;
 use schema::writes::{FactoryStatements, TableConsistency};
+use scylla::client::session::Session;
+use scylla::policies::load_balancing::{NodeIdentifier, SingleTargetLoadBalancingPolicy};
+use scylla::statement::unprepared::Statement;
 use tokio::time::Instant;
 
 use loadgen::args::{RunArgs, TimerChoice};
@@ -218,6 +221,58 @@ pub(super) fn one_write(tool: &'static str) -> Workload {
         service_tags: vec!["timesheets"],
         operations: None,
     }
+}
+
+/// Tasks the ring's nodes have completed so far in thread pool `pool` (`Native-Transport-Requests`:
+/// requests served; `MutationStage`: writes applied; `ReadStage`: local reads), asked of every
+/// node directly (`system_views.thread_pools`). `None` when a node cannot tell (one is down, say).
+pub(super) async fn tasks_completed(session: &Session, pool: &str) -> Option<u64> {
+    let mut total = 0;
+    for node in session.get_cluster_state().get_nodes_info() {
+        let mut count =
+            Statement::new("SELECT completed_tasks FROM system_views.thread_pools WHERE name = ?");
+        count.set_load_balancing_policy(Some(SingleTargetLoadBalancingPolicy::new(
+            NodeIdentifier::Node(node.clone()),
+            None,
+        )));
+        let rows = session.query_unpaged(count, (pool,)).await.ok()?;
+        let (completed,): (i64,) = rows.into_rows_result().ok()?.single_row().ok()?;
+        total += u64::try_from(completed).ok()?;
+    }
+    Some(total)
+}
+
+/// What the ring's nodes have counted so far of `tables` in `keyspace`, in the table-metrics views
+/// `views` (`local_write_latency`: writes each replica applied; `local_read_latency`: partition
+/// reads; `local_scan_latency`: range reads, which is what an index read is on each replica),
+/// summed over every node, asked of each directly. `None` when a node cannot tell.
+pub(super) async fn table_counts(
+    session: &Session,
+    keyspace: &str,
+    views: &[&str],
+    tables: &[&str],
+) -> Option<u64> {
+    let mut total = 0;
+    for node in session.get_cluster_state().get_nodes_info() {
+        for view in views {
+            for table in tables {
+                let mut count = Statement::new(format!(
+                    "SELECT count FROM system_views.{view} WHERE keyspace_name = ? AND table_name = ?"
+                ));
+                count.set_load_balancing_policy(Some(SingleTargetLoadBalancingPolicy::new(
+                    NodeIdentifier::Node(node.clone()),
+                    None,
+                )));
+                let rows = session
+                    .query_unpaged(count, (keyspace, *table))
+                    .await
+                    .ok()?;
+                let (counted,): (i64,) = rows.into_rows_result().ok()?.single_row().ok()?;
+                total += u64::try_from(counted).ok()?;
+            }
+        }
+    }
+    Some(total)
 }
 
 /// The headline percentiles of a report (every operation, failed and missed too), microseconds.

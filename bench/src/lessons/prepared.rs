@@ -20,8 +20,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use schema::model::Visit;
 use scylla::client::session::Session;
-use scylla::policies::load_balancing::{NodeIdentifier, SingleTargetLoadBalancingPolicy};
-use scylla::statement::unprepared::Statement;
 
 use loadgen::measure;
 use loadgen::record::Completed;
@@ -31,7 +29,7 @@ use loadgen::fair::mirrored;
 
 use crate::report::plots::PlotError;
 
-use super::lab::{Combined, Lab, one_write};
+use super::lab::{Combined, Lab, one_write, tasks_completed};
 use super::report::{Lesson, ms};
 
 /// Writes in flight for every variant.
@@ -281,21 +279,7 @@ fn finding(variants: &[Variant]) -> String {
 /// Requests the ring's nodes have finished serving so far: the native-transport pool's completed
 /// tasks, asked of every node directly. `None` when a node cannot tell (one is down, say).
 async fn requests_served(session: &Session) -> Option<u64> {
-    let mut total = 0;
-    for node in session.get_cluster_state().get_nodes_info() {
-        let mut count = Statement::new(
-            "SELECT completed_tasks FROM system_views.thread_pools \
-             WHERE name = 'Native-Transport-Requests'",
-        );
-        count.set_load_balancing_policy(Some(SingleTargetLoadBalancingPolicy::new(
-            NodeIdentifier::Node(node.clone()),
-            None,
-        )));
-        let rows = session.query_unpaged(count, ()).await.ok()?;
-        let (completed,): (i64,) = rows.into_rows_result().ok()?.single_row().ok()?;
-        total += u64::try_from(completed).ok()?;
-    }
-    Some(total)
+    tasks_completed(session, "Native-Transport-Requests").await
 }
 
 /// Bytes sent on the loopback interface so far (`/proc/net/dev`), or `None` off Linux.

@@ -153,6 +153,15 @@ const CASES: &[Case] = &[
     ),
     // factory
     Case("factory", &["--rate", "0"], &[], 2, "'0' is not a rate"),
+    Case("factory", &["--model", "graph"], &[], 2, "--model"),
+    Case("factory", &[], &[("FACTORY_MODEL", "graph")], 2, "--model"),
+    Case(
+        "factory",
+        &["--model", "sai", "--production-by-day"],
+        &[],
+        2,
+        "--production-by-day is a table of the denormalized model",
+    ),
     Case(
         "factory",
         &["--shard", "3/3"],
@@ -363,6 +372,30 @@ const CASES: &[Case] = &[
     ),
     // shop
     Case("shop", &["--employees", "0"], &[], 2, "--employees"),
+    Case("shop", &["--model", "index"], &[], 2, "--model"),
+    Case("shop", &["--overquery", "0"], &[], 2, "--overquery"),
+    Case("shop", &["--similar-trees", "0"], &[], 2, "--similar-trees"),
+    Case(
+        "shop",
+        &["--similar-trees", "1001"],
+        &[],
+        2,
+        "--similar-trees",
+    ),
+    Case(
+        "shop",
+        &[],
+        &[("SHOP_SIMILAR_TREES", "-3")],
+        2,
+        "--similar-trees",
+    ),
+    Case(
+        "shop",
+        &["--similar-trees", "5", "--verify"],
+        &[],
+        2,
+        "cannot be used with",
+    ),
     Case(
         "shop",
         &["--verify-visits", "0"],

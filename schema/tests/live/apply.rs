@@ -80,7 +80,8 @@ impl Fresh {
 }
 
 #[tokio::test]
-async fn the_first_apply_creates_the_keyspace_and_all_six_tables() -> anyhow::Result<()> {
+async fn the_first_apply_creates_the_keyspace_all_eight_tables_and_their_indexes()
+-> anyhow::Result<()> {
     let fresh = Fresh::new().await?;
     let first = fresh.apply().await?;
     assert!(first.created_keyspace);
@@ -92,7 +93,19 @@ async fn the_first_apply_creates_the_keyspace_and_all_six_tables() -> anyhow::Re
             "trees",
             "production",
             "production_by_day",
+            "visits",
+            "tree_profiles",
             "registrations"
+        ]
+    );
+    assert_eq!(
+        first.created_indexes,
+        [
+            "visits_by_employee",
+            "visits_by_tree",
+            "visits_by_count",
+            "visits_by_day",
+            "tree_profiles_by_likeness"
         ]
     );
     fresh.drop_keyspace().await
@@ -107,6 +120,7 @@ async fn a_second_apply_changes_nothing_and_check_finds_no_drift() -> anyhow::Re
         !again.created_keyspace
             && again.created_tables.is_empty()
             && again.added_columns.is_empty()
+            && again.created_indexes.is_empty()
     );
     assert!(again.changed_replication.is_none());
     assert!(fresh.check().await?.is_ok());

@@ -23,7 +23,13 @@ async fn the_fanout_example_reads_the_same_timesheets_at_once_as_in_turn() -> an
         .known_nodes(hosts.split(','))
         .build()
         .await?;
-    let reads = schema::reads::ShopStatements::prepare(&session, &keyspace, 1000).await?;
+    let reads = schema::reads::ShopStatements::prepare(
+        &session,
+        &keyspace,
+        1000,
+        schema::model::Model::Denormalized,
+    )
+    .await?;
     let staff = reads.sample_employees(&session, 0, 10).await?;
     assert_eq!(staff.len(), 10, "ten employees to read");
     let (at_once, _) = example::read_at_once(&session, &reads, &staff).await?;

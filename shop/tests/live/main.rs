@@ -3,6 +3,7 @@
 
 mod errors;
 mod fanout_example;
+mod models;
 mod reads;
 mod saturation;
 
