@@ -16,12 +16,15 @@
 //! - [`ring_view`]: every node's own view of its load (thread pools, compactions, hints), read
 //!   over CQL from its virtual tables;
 //! - [`local_network`]: which running local ring the contact points reach, and the delay it
-//!   models, as the ring announces it.
+//!   models, as the ring announces it;
+//! - [`ring_settings`]: the settings that change what a run measures (each table's compaction,
+//!   memtable and compression, each node's SSTable format), read from the ring.
 
 pub mod cli;
 pub mod connect;
 pub mod local_network;
 pub mod options;
+pub mod ring_settings;
 pub mod ring_view;
 
 pub use connect::{ConnectError, Connection, ConnectionArgs};

@@ -172,6 +172,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let schema = schema::project_schema()?;
     let needed = [tables, &["employees", "registrations", "tree_profiles"]].concat();
     schema::ensure_ready(session, &schema, keyspace, &needed).await?;
+    //    What the ring does with them (compaction, memtable, compression, SSTable format) goes in
+    //    the report: two runs on rings set up differently measure different things.
+    run.note_ring_settings(&cassandra, keyspace, tables).await;
 
     // 3. Prepare once: the server parses each INSERT once, requests carry only values, and the
     //    driver can route each write to a replica of its partition.

@@ -101,6 +101,11 @@ pub struct RunReport {
     /// contact points were such a ring: every latency of the report carries it.
     #[serde(default)]
     pub modelled_network: Option<String>,
+    /// The ring's settings for the run's tables (compaction, memtable, compression) and its
+    /// nodes' SSTable format, read from the ring; `None` when the app did not read them (and in
+    /// older reports).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ring_settings: Option<client::ring_settings::RingSettings>,
     /// What the app adds of its own (the shop's verification, say); `null` when nothing.
     #[serde(default)]
     pub app: serde_json::Value,

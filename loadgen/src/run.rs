@@ -95,6 +95,8 @@ pub struct Run {
     ring: Option<Result<RingWatch, String>>,
     /// The delay the ring models, when it is a local ring with a modelled network.
     modelled_network: Option<String>,
+    /// The ring's settings for the run's tables, when the app read them.
+    ring_settings: Option<client::ring_settings::RingSettings>,
     config: serde_json::Value,
     signals: Signals,
 }
@@ -164,6 +166,7 @@ impl Run {
             clock_offset_ms: None,
             ring: None,
             modelled_network: None,
+            ring_settings: None,
             config,
             signals: Signals::catch(),
         })
@@ -189,6 +192,20 @@ impl Run {
     /// [`client::Connection::clock_offset_ms`]), for the report and the summary.
     pub fn note_clock_offset(&mut self, offset_ms: Option<f64>) {
         self.clock_offset_ms = offset_ms;
+    }
+
+    /// Reads the ring's settings for `tables` of `keyspace` (compaction, memtable, compression,
+    /// and every node's SSTable format) into the report, so that a comparison of two runs says
+    /// when their rings were set up differently.
+    pub async fn note_ring_settings(
+        &mut self,
+        connection: &Connection,
+        keyspace: &str,
+        tables: &[&str],
+    ) {
+        let settings =
+            client::ring_settings::RingSettings::read(&connection.session, keyspace, tables).await;
+        self.ring_settings = Some(settings);
     }
 
     /// Samples the ring's own view of its load while the run is measured: every node's thread

@@ -175,6 +175,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
     // Or the other question: the trees most like a tree, from the vector index.
     if let Some(k) = shop.similar_trees {
         schema::ensure_ready(session, &schema, keyspace, &["tree_profiles"]).await?;
+        if let Some(run) = &mut run {
+            run.note_ring_settings(&cassandra, keyspace, &["tree_profiles"])
+                .await;
+        }
         let trees = Workforce::generate(shop.factory_seed, 1, shop.trees as usize);
         let similar = similar::Similar::prepare(
             session,
@@ -195,6 +199,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
         Model::Sai => &["employees", "visits"],
     };
     schema::ensure_ready(session, &schema, keyspace, tables).await?;
+    if let Some(run) = &mut run {
+        // The ring's settings for what is read (compaction, memtable, SSTable format), in the
+        // report.
+        run.note_ring_settings(&cassandra, keyspace, tables).await;
+    }
     let reads = ShopStatements::prepare(session, keyspace, shop.page_size, shop.model).await?;
 
     // 2. Employees, from a random spot of the ring (in loop mode, a pool to draw fan-outs from).

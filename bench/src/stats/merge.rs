@@ -318,6 +318,7 @@ pub fn merge_reports(reports: &[&RunReport], partial: bool) -> Result<RunReport,
         limiter: merged_limiter(reports),
         ring: merged_ring(reports),
         modelled_network: reports.iter().find_map(|r| r.modelled_network.clone()),
+        ring_settings: reports.iter().find_map(|r| r.ring_settings.clone()),
         app: shards::shard_rows(reports),
     };
     // What was added up must itself be a sound report: every visit due in the headline, no

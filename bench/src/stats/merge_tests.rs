@@ -59,6 +59,7 @@ pub(crate) fn report_of(latencies: &[u64]) -> RunReport {
         },
         ring: None,
         modelled_network: None,
+        ring_settings: None,
         app: serde_json::Value::Null,
     }
 }

@@ -197,6 +197,9 @@ fn write_ring_side(out: &mut String, r: &RunReport) {
     if let Some(ring) = &r.ring {
         let _ = writeln!(out, "  ring: {}", ring.describe());
     }
+    if let Some(settings) = &r.ring_settings {
+        let _ = writeln!(out, "  settings: {}", settings.describe());
+    }
 }
 
 /// What limited the rate, and the warning when it fell short.

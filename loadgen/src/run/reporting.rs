@@ -70,6 +70,7 @@ impl Run {
             limiter,
             ring,
             modelled_network: self.modelled_network.clone(),
+            ring_settings: self.ring_settings.clone(),
             app: serde_json::Value::Null,
         }
     }

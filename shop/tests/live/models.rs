@@ -114,10 +114,14 @@ async fn both_models_answer_the_same_questions_alike_and_every_indexed_visit_is_
 async fn a_sai_loop_reads_and_verifies_through_the_indexes() -> anyhow::Result<()> {
     let (keyspace, hosts) = fresh_keyspace("shop_sai_loop").await?;
     factory(&hosts, &keyspace, &[WRITTEN, &["--model", "sai"]].concat());
+    let folder = tempfile::tempdir()?;
+    let report = folder.path().join("loop.json");
     let output = shop(
         &hosts,
         &keyspace,
         &[
+            "--report",
+            report.to_str().unwrap(),
             "--model",
             "sai",
             "--rate",
@@ -136,6 +140,23 @@ async fn a_sai_loop_reads_and_verifies_through_the_indexes() -> anyhow::Result<(
     assert!(output.status.success(), "{stdout}");
     assert!(
         stdout.contains("checked in visits_by_tree and visits_by_count: every copy agrees"),
+        "{stdout}"
+    );
+    // The report holds the ring's settings for what it read, as the ring said them.
+    let written: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report)?)?;
+    let settings = &written["ring_settings"];
+    assert_eq!(
+        settings["tables"]["visits"]["compaction"], "SizeTieredCompactionStrategy",
+        "{settings}"
+    );
+    assert_eq!(settings["tables"]["visits"]["memtable"], "default");
+    let formats = settings["sstable_format"].as_object().unwrap();
+    assert!(
+        !formats.is_empty() && formats.values().all(|f| f == "big"),
+        "{settings}"
+    );
+    assert!(
+        stdout.contains("settings: sstable format big; employees, visits ("),
         "{stdout}"
     );
     let session = ring::testing::connection_args(&["--hosts", &hosts])

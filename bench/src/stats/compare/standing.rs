@@ -90,13 +90,15 @@ fn standing(a: &RunReport, b: &RunReport) -> Standing {
 
 /// Set-up that differs between the runs, from their configurations, as `name: A x, B y`.
 fn notes(a: &RunReport, b: &RunReport) -> Vec<String> {
-    const SETTINGS: [(&str, &str, &str); 6] = [
+    const SETTINGS: [(&str, &str, &str); 8] = [
         ("connection", "consistency", "consistency"),
         ("connection", "compression", "compression"),
         ("run", "max_in_flight", "--max-in-flight"),
         ("run", "threads", "--threads"),
         ("run", "pace_window", "--pace-window"),
         ("run", "shards", "--shards"),
+        ("factory", "model", "--model"),
+        ("shop", "model", "--model"),
     ];
     let mut notes: Vec<String> = SETTINGS
         .iter()
@@ -107,6 +109,13 @@ fn notes(a: &RunReport, b: &RunReport) -> Vec<String> {
         .collect();
     if a.run.shard.is_some() != b.run.shard.is_some() {
         notes.push("one run is a single shard of a larger run".to_owned());
+    }
+    if let (Some(sa), Some(sb)) = (&a.ring_settings, &b.ring_settings) {
+        notes.extend(
+            sa.differences(sb)
+                .into_iter()
+                .map(|d| format!("the ring's settings differ: {d}")),
+        );
     }
     notes
 }
@@ -168,6 +177,39 @@ mod tests {
         assert_eq!(
             notes,
             vec![r#"consistency: A "ONE", B "QUORUM""#.to_owned()]
+        );
+    }
+
+    #[test]
+    fn a_ring_set_up_differently_or_another_model_is_noted() {
+        use client::ring_settings::{RingSettings, TableSettings};
+        let settings = |memtable: &str| RingSettings {
+            sstable_format: [("127.0.0.1".to_owned(), "big".to_owned())].into(),
+            tables: [(
+                "timesheets".to_owned(),
+                TableSettings {
+                    compaction: "SizeTieredCompactionStrategy".to_owned(),
+                    memtable: memtable.to_owned(),
+                    compression: "LZ4Compressor".to_owned(),
+                },
+            )]
+            .into(),
+        };
+        let mut a = report_of(&[1_000_000; 10]);
+        a.config = serde_json::json!({"factory": {"model": "denormalized"}});
+        a.ring_settings = Some(settings("default"));
+        let mut b = a.clone();
+        assert!(of(&a, &b).1.is_empty());
+        b.ring_settings = Some(settings("trie"));
+        b.config["factory"]["model"] = "sai".into();
+        let (standing, notes) = of(&a, &b);
+        assert_eq!(standing, Standing::Comparable);
+        assert_eq!(
+            notes,
+            [
+                r#"--model: A "denormalized", B "sai""#,
+                "the ring's settings differ: timesheets memtable: A default, B trie"
+            ]
         );
     }
 }
