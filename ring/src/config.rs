@@ -88,6 +88,16 @@ concurrent_counter_writes: 8
 concurrent_compactors: 1
 memtable_flush_writers: 1
 memtable_allocation_type: heap_buffers
+# The memtable implementations a table may name (`WITH memtable = 'trie'`, `schema apply
+# --memtable trie`); a table that names none uses `default`, the skip list as before 5.0.
+memtable:
+  configurations:
+    skiplist:
+      class_name: SkipListMemtable
+    trie:
+      class_name: TrieMemtable
+    default:
+      inherits: skiplist
 file_cache_size: 64MiB
 # Fast DROP and TRUNCATE: the tests and benchmarks drop many throwaway keyspaces.
 auto_snapshot: false

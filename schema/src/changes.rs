@@ -73,6 +73,37 @@ pub async fn apply(
     Ok(applied)
 }
 
+/// Sets every table of the file in `keyspace` to the memtable configuration `name` (one the
+/// nodes' `cassandra.yaml` defines under `memtable.configurations`: `trie`, `skiplist`,
+/// `default`), and waits for schema agreement. Returns the tables changed.
+pub async fn set_memtable(
+    session: &Session,
+    file: &SchemaFile,
+    keyspace: &str,
+    name: &str,
+) -> Result<Vec<String>, SchemaError> {
+    validate_keyspace_name(keyspace)?;
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(SchemaError::BadMemtable(name.to_owned()));
+    }
+    let mut changed = Vec::new();
+    for table in &file.tables {
+        let alter = format!(
+            "ALTER TABLE {keyspace}.{} WITH memtable = '{name}'",
+            table.name
+        );
+        run(
+            session,
+            &alter,
+            format!("setting the memtable of {} to '{name}'", table.name),
+        )
+        .await?;
+        changed.push(table.name.clone());
+    }
+    await_schema_agreement(session).await?;
+    Ok(changed)
+}
+
 /// Refuses a replication that names a datacenter the ring does not have, before anything is
 /// changed, with the ring's datacenters in the message.
 fn refuse_unknown_datacenters(

@@ -27,7 +27,7 @@ use std::collections::BTreeMap;
 use scylla::client::session::Session;
 use scylla::errors::ExecutionError;
 
-pub use changes::{Applied, apply, drop_keyspace};
+pub use changes::{Applied, apply, drop_keyspace, set_memtable};
 pub use cql::SchemaFile;
 pub use live::{CheckReport, LiveKeyspace};
 pub use replication::{Problem, Replication};
@@ -57,6 +57,11 @@ pub enum SchemaError {
         /// Why it could not be read.
         reason: String,
     },
+    /// A memtable configuration name that cannot be one.
+    #[error(
+        "--memtable '{0}': a memtable configuration is named with letters, digits and '_' (trie, skiplist, default), as cassandra.yaml's memtable.configurations names them"
+    )]
+    BadMemtable(String),
     /// The keyspace name cannot be used unquoted in CQL.
     #[error(
         "'{0}' (--keyspace / CASSANDRA_KEYSPACE) is not a usable keyspace name: use 1 to 48 lowercase letters, digits and '_', starting with a letter"

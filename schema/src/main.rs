@@ -31,6 +31,11 @@ enum Command {
         /// ring, with min(3, its nodes) replicas]
         #[arg(long, env = "PICKLE_REPLICATION", value_name = "DC:RF,...")]
         replication: Option<Replication>,
+        /// Then set every table's memtable to this configuration of the nodes' cassandra.yaml
+        /// (`memtable.configurations`; Cassandra 5.0's `trie`, say, which `bench ring` rings
+        /// define). Reports say which memtable each table used.
+        #[arg(long, env = "PICKLE_MEMTABLE", value_name = "NAME")]
+        memtable: Option<String>,
     },
     /// Compare the live keyspace with schema.cql, table by table; exit 1 if they differ.
     Check,
@@ -65,6 +70,14 @@ async fn run(args: SchemaCli) -> anyhow::Result<()> {
         ))
         .into());
     }
+    if let Command::Apply {
+        memtable: Some(name),
+        ..
+    } = &args.command
+        && (name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+    {
+        return Err(UsageError(schema::SchemaError::BadMemtable(name.clone()).to_string()).into());
+    }
     if let Command::Print { replication } = &args.command {
         print!("{}", printable_cql(&file, &keyspace, replication.as_ref()));
         return Ok(());
@@ -72,7 +85,10 @@ async fn run(args: SchemaCli) -> anyhow::Result<()> {
     let connection = args.connection.connect().await?;
     let session = &connection.session;
     match args.command {
-        Command::Apply { replication } => {
+        Command::Apply {
+            replication,
+            memtable,
+        } => {
             let nodes = schema::nodes_per_datacenter(session);
             let replication = replication.unwrap_or_else(|| Replication::derived_from_ring(&nodes));
             let applied = schema::apply(session, &file, &keyspace, &replication)
@@ -94,6 +110,12 @@ async fn run(args: SchemaCli) -> anyhow::Result<()> {
             }
             if !applied.added_columns.is_empty() {
                 println!("columns added: {}", applied.added_columns.join(", "));
+            }
+            if let Some(name) = &memtable {
+                let changed = schema::set_memtable(session, &file, &keyspace, name)
+                    .await
+                    .with_context(|| format!("setting the memtable of keyspace {keyspace}"))?;
+                println!("memtable '{name}' for: {}", changed.join(", "));
             }
             println!(
                 "keyspace {keyspace} matches schema.cql (replication {replication}); every node agrees"

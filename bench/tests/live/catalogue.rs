@@ -151,6 +151,13 @@ const CASES: &[Case] = &[
         1,
         "differs from schema.cql",
     ),
+    Case(
+        "schema",
+        &["apply", "--memtable", "tr ie"],
+        &[],
+        2,
+        "a memtable configuration is named",
+    ),
     // factory
     Case("factory", &["--rate", "0"], &[], 2, "'0' is not a rate"),
     Case("factory", &["--model", "graph"], &[], 2, "--model"),

@@ -249,3 +249,31 @@ async fn apply_and_drop_through_the_command() -> anyhow::Result<()> {
         .stdout(contains("missing (run `schema apply`)"));
     Ok(())
 }
+
+#[tokio::test]
+async fn every_table_takes_the_memtable_asked_for_and_the_ring_says_so() -> anyhow::Result<()> {
+    let fresh = Fresh::new().await?;
+    fresh.apply().await?;
+    let file = schema::project_schema()?;
+    let changed = schema::set_memtable(fresh.session(), &file, &fresh.keyspace, "trie").await?;
+    assert_eq!(changed.len(), file.tables.len());
+    let settings = client::ring_settings::RingSettings::read(
+        fresh.session(),
+        &fresh.keyspace,
+        &["timesheets", "visits"],
+    )
+    .await;
+    for table in ["timesheets", "visits"] {
+        assert_eq!(settings.tables[table].memtable, "trie", "{settings:?}");
+    }
+    // One the nodes do not define is the ring's error, named.
+    let error = schema::set_memtable(fresh.session(), &file, &fresh.keyspace, "nosuch")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("Memtable configuration \"nosuch\" not found"),
+        "{error}"
+    );
+    fresh.drop_keyspace().await
+}
