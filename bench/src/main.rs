@@ -573,8 +573,9 @@ fn check(args: CheckArgs) -> anyhow::Result<()> {
 /// `bench findmax`: the search, its table, and its answer.
 async fn findmax(args: FindmaxArgs) -> anyhow::Result<()> {
     use bench::capacity::check::Bounds;
-    use bench::capacity::findmax::{Plan, findmax, prepare};
+    use bench::capacity::findmax::{findmax, prepare};
     use bench::capacity::search::{Answer, SearchSettings};
+    use bench::capacity::steps::Plan;
     use bench::capacity::steps::Sharded;
     let usage = |why: &str| Err(UsageError(why.to_owned()).into());
     if args.p99.is_none() && args.p999.is_none() {
@@ -670,6 +671,9 @@ async fn findmax(args: FindmaxArgs) -> anyhow::Result<()> {
     plan.flags = prepare(&args.connection, &plan, &args.app_flags).await?;
     plan.flags.extend(args.app_flags.iter().cloned());
     let found = findmax(&plan).await?;
+    if plan.sharded.is_none_or(|s| s.shard.index == 0) {
+        bench::capacity::page::write_page(&out, &found)?;
+    }
     print!("{}", found.text());
     println!("report: {}", out.display());
     match found.answer {

@@ -16,14 +16,14 @@
 //! shards, each shard's files and the merged step's folder), `findmax.json` (the search: every
 //! step, every window, the answer) and its page, `index.html` ([`super::page`]).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
 
 use super::check::{Bounds, Checked, check};
 use super::search::{Answer, Search, SearchSettings, StepOutcome};
-use super::steps::{Sharded, StepRun, run_step};
+use super::steps::{Plan, Sharded, StepRun, run_step};
 use crate::apps::connection_flags;
 use crate::error::{BenchError, Result};
 use crate::report::suite_report::{self, Loaded, Scenario};
@@ -302,36 +302,9 @@ impl Findmax {
     }
 }
 
-/// What a search runs: the app, where, and how long each step is.
-#[derive(Debug, Clone)]
-pub struct Plan {
-    /// `factory` or `shop`.
-    pub app: String,
-    /// The app's flags every step gets: how to reach the ring, the keyspace, the user's own.
-    pub flags: Vec<String>,
-    /// Each step's measured length.
-    pub step: Duration,
-    /// Each step's warm-up.
-    pub warmup: Duration,
-    /// The windows every step is judged on.
-    pub window: Duration,
-    /// The SLA.
-    pub bounds: Bounds,
-    /// Where the search goes.
-    pub settings: SearchSettings,
-    /// The whole search's time limit.
-    pub time_limit: Duration,
-    /// How many times a step that failed on a window is run again before its rate fails.
-    pub retries: usize,
-    /// The report folder (it exists; shared by every loader when sharded).
-    pub out: PathBuf,
-    /// This loader's place when N loaders search together.
-    pub sharded: Option<Sharded>,
-}
-
 /// Runs the search `plan` describes, step after step, each a process of the app; writes
-/// `findmax.json` and its page into the report folder (shard 0 does, when sharded) and returns
-/// the search. Ctrl-C stops the step running and ends the search with what it had found.
+/// `findmax.json` into the report folder (shard 0 does, when sharded) and returns the search,
+/// whose page [`super::page::write_page`] draws. Ctrl-C stops the step running and ends the search with what it had found.
 pub async fn findmax(plan: &Plan) -> Result<Findmax> {
     let started = Instant::now();
     let scratch = tempfile::tempdir().map_err(BenchError::io("making a scratch folder"))?;
@@ -370,7 +343,6 @@ pub async fn findmax(plan: &Plan) -> Result<Findmax> {
     };
     if plan.sharded.is_none_or(|s| s.shard.index == 0) {
         found.write(&plan.out)?;
-        super::page::write_page(&plan.out, &found)?;
     }
     Ok(found)
 }

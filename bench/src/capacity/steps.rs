@@ -17,11 +17,39 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use super::findmax::Plan;
+use super::check::Bounds;
+use super::search::SearchSettings;
 use crate::apps::{STUCK_AFTER, measured};
 use crate::error::{BenchError, Result};
 use crate::report::suite_report;
 use loadgen::schedule::Shard;
+
+/// What a search runs: the app, where, and how long each step is.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// `factory` or `shop`.
+    pub app: String,
+    /// The app's flags every step gets: how to reach the ring, the keyspace, the user's own.
+    pub flags: Vec<String>,
+    /// Each step's measured length.
+    pub step: Duration,
+    /// Each step's warm-up.
+    pub warmup: Duration,
+    /// The windows every step is judged on.
+    pub window: Duration,
+    /// The SLA.
+    pub bounds: Bounds,
+    /// Where the search goes.
+    pub settings: SearchSettings,
+    /// The whole search's time limit.
+    pub time_limit: Duration,
+    /// How many times a step that failed on a window is run again before its rate fails.
+    pub retries: usize,
+    /// The report folder (it exists; shared by every loader when sharded).
+    pub out: PathBuf,
+    /// This loader's place when N loaders search together.
+    pub sharded: Option<Sharded>,
+}
 
 /// This loader's place in a search N loaders run together.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
