@@ -55,7 +55,10 @@ reports="$work/reports"
 timings="$work/timings.txt"
 
 # docker-compose with every profile, bounded: `within SECONDS compose ARGS...` (300 s if not said).
-compose() { timeout "${limit:-300}" docker-compose --profile tools --profile monitoring "$@"; }
+# PICKLE_COMPOSE names the Compose to test: docker-compose 1.29 (the default), or Compose v5,
+# `docker compose` as a CLI plugin or its binary's path.
+read -ra compose_cli <<<"${PICKLE_COMPOSE:-docker-compose}"
+compose() { timeout "${limit:-300}" "${compose_cli[@]}" --profile tools --profile monitoring "$@"; }
 within() {
     local limit=$1
     shift
@@ -170,7 +173,7 @@ wait_healthy() { # SECONDS NODE...
         done
     done
 }
-timeout 900 docker-compose up -d cassandra-1 cassandra-2 cassandra-3 ||
+timeout 900 "${compose_cli[@]}" up -d cassandra-1 cassandra-2 cassandra-3 ||
     fail "the nodes did not start within 15 minutes"
 wait_healthy 600 cassandra-1 cassandra-2 cassandra-3
 status="$(within 120 compose run --rm nodetool status)"
@@ -187,7 +190,7 @@ for table in employees timesheets trees production; do
     grep -q "CREATE TABLE pickle.$table" <<<"$described" || fail "cqlsh DESCRIBE does not show $table"
 done
 # Three unthrottled factories are also the ring's warm-up for the measured rate that follows.
-timeout 300 docker-compose up -d --scale factory=3 factory
+timeout 300 "${compose_cli[@]}" up -d --scale factory=3 factory
 containers="$(compose ps -q factory)"
 [[ "$(wc -w <<<"$containers")" == 3 ]] || fail "--scale factory=3 did not start three factories"
 # dev.env: 60 s each, unthrottled behind 64 writes in flight.
@@ -321,10 +324,10 @@ within 300 compose run --rm schema apply --keyspace pickle_kill >/dev/null
 within 60 compose run -d --name pickle-e2e-kill factory --keyspace pickle_kill --rate 200 \
     --duration 90s --consistency LOCAL_ONE --report reports/kill.json >/dev/null
 sleep 20
-docker-compose kill cassandra-2
+"${compose_cli[@]}" kill cassandra-2
 say "killed cassandra-2"
 sleep 15
-docker-compose start cassandra-2
+"${compose_cli[@]}" start cassandra-2
 wait_healthy 600 cassandra-2
 say "cassandra-2 is back"
 code="$(timeout 300 docker wait pickle-e2e-kill)"
