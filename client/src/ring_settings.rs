@@ -7,8 +7,6 @@
 use std::collections::BTreeMap;
 
 use scylla::client::session::Session;
-use scylla::policies::load_balancing::{NodeIdentifier, SingleTargetLoadBalancingPolicy};
-use scylla::statement::unprepared::Statement;
 use serde::{Deserialize, Serialize};
 
 /// What the ring said of its settings.
@@ -163,11 +161,10 @@ async fn sstable_format(
     session: &Session,
     node: &std::sync::Arc<scylla::cluster::Node>,
 ) -> Option<String> {
-    let mut ask = Statement::new("SELECT value FROM system_views.settings WHERE name = ?");
-    ask.set_load_balancing_policy(Some(SingleTargetLoadBalancingPolicy::new(
-        NodeIdentifier::Node(node.clone()),
-        None,
-    )));
+    let ask = crate::ring_view::asked_of(
+        node,
+        "SELECT value FROM system_views.settings WHERE name = ?",
+    );
     let rows = session
         .query_unpaged(ask, ("sstable.selected_format",))
         .await

@@ -196,6 +196,16 @@ impl RingWatch {
     }
 }
 
+/// `cql` as a statement that `node` answers itself: virtual tables are local to the node asked.
+pub fn asked_of(node: &Arc<Node>, cql: impl Into<String>) -> Statement {
+    let mut statement = Statement::new(cql.into());
+    statement.set_load_balancing_policy(Some(SingleTargetLoadBalancingPolicy::new(
+        NodeIdentifier::Node(node.clone()),
+        None,
+    )));
+    statement
+}
+
 impl Watched {
     fn new(node: Arc<Node>) -> Watched {
         let profile: ExecutionProfileHandle = ExecutionProfile::builder()

@@ -94,8 +94,15 @@ impl Similar {
         let mut scored: Vec<(f32, Uuid)> = (self.trees.iter())
             .map(|(id, profile)| (dot(query, profile), *id))
             .collect();
-        scored.sort_by(|a, b| b.0.total_cmp(&a.0));
-        scored.into_iter().take(self.k).map(|(_, id)| id).collect()
+        // Runs on the loop's thread after each query: the K best in linear time, then only they
+        // are sorted.
+        let nearest_first = |a: &(f32, Uuid), b: &(f32, Uuid)| b.0.total_cmp(&a.0);
+        if self.k < scored.len() {
+            scored.select_nth_unstable_by(self.k, nearest_first);
+            scored.truncate(self.k);
+        }
+        scored.sort_by(nearest_first);
+        scored.into_iter().map(|(_, id)| id).collect()
     }
 
     /// The ring's answer: the K trees its index finds nearest to `query` (asked for more with

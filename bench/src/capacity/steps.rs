@@ -15,8 +15,6 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant, SystemTime};
 
-use serde::{Deserialize, Serialize};
-
 use super::check::Bounds;
 use super::search::SearchSettings;
 use crate::apps::{STUCK_AFTER, measured};
@@ -52,12 +50,11 @@ pub struct Plan {
 }
 
 /// This loader's place in a search N loaders run together.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Sharded {
     /// This loader's shard of every step.
     pub shard: Shard,
     /// When the first step starts, the same for every loader.
-    #[serde(with = "rfc3339")]
     pub start_at: SystemTime,
     /// The pause between one step's end and the next one's start, for the loaders to exchange
     /// their reports and start the next step's processes.
@@ -232,26 +229,13 @@ async fn run_app(
     Ok(Some(report))
 }
 
-/// Wall-clock instants as RFC 3339 text, to the millisecond.
+/// Wall-clock instants as RFC 3339 text, to the millisecond, as `--start-at` takes them.
 pub mod rfc3339 {
     use std::time::SystemTime;
-
-    use serde::{Deserialize, Deserializer, Serializer};
 
     /// `at` as RFC 3339, to the millisecond.
     pub fn text(at: SystemTime) -> String {
         humantime::format_rfc3339_millis(at).to_string()
-    }
-
-    /// Serializes an instant as its RFC 3339 text.
-    pub fn serialize<S: Serializer>(at: &SystemTime, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&text(*at))
-    }
-
-    /// Reads an instant from its RFC 3339 text.
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<SystemTime, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        humantime::parse_rfc3339_weak(&text).map_err(serde::de::Error::custom)
     }
 }
 

@@ -16,8 +16,6 @@ use schema::model::Visit;
 use schema::workforce::Workforce;
 use schema::writes::{FactoryStatements, TableConsistency};
 use scylla::client::session::Session;
-use scylla::policies::load_balancing::{NodeIdentifier, SingleTargetLoadBalancingPolicy};
-use scylla::statement::unprepared::Statement;
 use tokio::time::Instant;
 
 use loadgen::args::{RunArgs, TimerChoice};
@@ -227,17 +225,23 @@ pub(super) fn one_write(tool: &'static str) -> Workload {
 /// requests served; `MutationStage`: writes applied; `ReadStage`: local reads), asked of every
 /// node directly (`system_views.thread_pools`). `None` when a node cannot tell (one is down, say).
 pub(super) async fn tasks_completed(session: &Session, pool: &str) -> Option<u64> {
+    let cql = "SELECT completed_tasks FROM system_views.thread_pools WHERE name = ?";
+    summed_on_every_node(session, cql, (pool,)).await
+}
+
+/// The one number `cql` selects, asked of every node itself, summed. `None` when a node cannot
+/// tell (one is down, say).
+async fn summed_on_every_node(
+    session: &Session,
+    cql: &str,
+    values: impl scylla::serialize::row::SerializeRow + Clone,
+) -> Option<u64> {
     let mut total = 0;
     for node in session.get_cluster_state().get_nodes_info() {
-        let mut count =
-            Statement::new("SELECT completed_tasks FROM system_views.thread_pools WHERE name = ?");
-        count.set_load_balancing_policy(Some(SingleTargetLoadBalancingPolicy::new(
-            NodeIdentifier::Node(node.clone()),
-            None,
-        )));
-        let rows = session.query_unpaged(count, (pool,)).await.ok()?;
-        let (completed,): (i64,) = rows.into_rows_result().ok()?.single_row().ok()?;
-        total += u64::try_from(completed).ok()?;
+        let asked = client::ring_view::asked_of(node, cql);
+        let rows = session.query_unpaged(asked, values.clone()).await.ok()?;
+        let (counted,): (i64,) = rows.into_rows_result().ok()?.single_row().ok()?;
+        total += u64::try_from(counted).ok()?;
     }
     Some(total)
 }
@@ -253,23 +257,12 @@ pub(super) async fn table_counts(
     tables: &[&str],
 ) -> Option<u64> {
     let mut total = 0;
-    for node in session.get_cluster_state().get_nodes_info() {
-        for view in views {
-            for table in tables {
-                let mut count = Statement::new(format!(
-                    "SELECT count FROM system_views.{view} WHERE keyspace_name = ? AND table_name = ?"
-                ));
-                count.set_load_balancing_policy(Some(SingleTargetLoadBalancingPolicy::new(
-                    NodeIdentifier::Node(node.clone()),
-                    None,
-                )));
-                let rows = session
-                    .query_unpaged(count, (keyspace, *table))
-                    .await
-                    .ok()?;
-                let (counted,): (i64,) = rows.into_rows_result().ok()?.single_row().ok()?;
-                total += u64::try_from(counted).ok()?;
-            }
+    for view in views {
+        let cql = format!(
+            "SELECT count FROM system_views.{view} WHERE keyspace_name = ? AND table_name = ?"
+        );
+        for table in tables {
+            total += summed_on_every_node(session, &cql, (keyspace, *table)).await?;
         }
     }
     Some(total)
