@@ -99,6 +99,13 @@ pub async fn one_fanout(
         .iter()
         .map(|(person, timesheet, _)| (person.employee_id, timesheet));
     let mut verification = Verification::of(reads);
+    verification.visits_read = Some(
+        fanout
+            .timesheets
+            .iter()
+            .map(|(_, timesheet, _)| u64::try_from(timesheet.visits).unwrap_or(0))
+            .sum(),
+    );
     for checked in copies(cassandra, reads, timesheets, check, &mut rng).await {
         if let Some(failure) = checked.requests.iter().find_map(|r| r.error.as_ref()) {
             let why = match &failure.detail {
@@ -243,6 +250,9 @@ pub struct Verification {
     pub mismatches: u64,
     /// The first mismatches, with their keys (at most [`Verification::KEPT`]).
     pub examples: Vec<String>,
+    /// Visits the timesheets read held, when the check followed one fan-out: none means there
+    /// was nothing to check, not that every one was too young.
+    pub visits_read: Option<u64>,
 }
 
 impl Verification {
@@ -278,9 +288,7 @@ impl Verification {
     /// One line, then one line per kept mismatch.
     pub fn summary(&self) -> String {
         if self.checked == 0 {
-            return "verify: 0 visits checked: none was older than --verify-grace, so nothing \
-                    was verified"
-                .to_owned();
+            return format!("verify: 0 visits checked: {}", self.why_none());
         }
         if self.mismatches == 0 {
             return format!(
@@ -298,14 +306,25 @@ impl Verification {
         text
     }
 
+    /// Why nothing was checked.
+    fn why_none(&self) -> &'static str {
+        match self.visits_read {
+            Some(0) => {
+                "the timesheets read hold no visit (these employees have none: write visits \
+                 for them first, or read employees the factory wrote visits for)"
+            }
+            _ => {
+                "every visit found was younger than --verify-grace; run it once the visits are \
+                 older, or lower --verify-grace"
+            }
+        }
+    }
+
     /// An error (exit code 1) when any copy disagreed, or when nothing was checked: a check that
     /// checked nothing must not pass as a gate.
     pub fn result(&self) -> anyhow::Result<()> {
         if self.checked == 0 {
-            anyhow::bail!(
-                "--verify checked no visit: every visit found was younger than --verify-grace; \
-                 run it once the visits are older, or lower --verify-grace"
-            )
+            anyhow::bail!("--verify checked no visit: {}", self.why_none())
         } else if self.mismatches == 0 {
             Ok(())
         } else {
@@ -348,7 +367,21 @@ mod tests {
             verification.result().is_err(),
             "a check that checked nothing is no pass"
         );
-        assert!(verification.summary().contains("nothing was verified"));
+        assert!(
+            verification
+                .summary()
+                .contains("younger than --verify-grace")
+        );
+        // Timesheets with no visit at all: there was nothing to check, and it says so.
+        verification.visits_read = Some(0);
+        let none = verification.result().unwrap_err().to_string();
+        assert!(none.contains("the timesheets read hold no visit"), "{none}");
+        verification.visits_read = Some(3);
+        assert!(
+            verification
+                .summary()
+                .contains("younger than --verify-grace")
+        );
         verification.add(Vec::new());
         assert!(verification.result().is_ok());
         for _ in 0..Verification::KEPT + 5 {
