@@ -12,7 +12,9 @@
 //!    (it is idempotent), so a busy moment of the ring does not undo a registration of millions.
 //! 5. **Write visits** at a fixed rate, each one denormalized into three tables concurrently,
 //!    never more than `--max-in-flight` writes outstanding. (Or, with `--model sai`, each one
-//!    written once to `visits`, whose Storage-Attached Indexes answer the same questions.)
+//!    written once to `visits`, whose Storage-Attached Indexes answer the same questions. Or,
+//!    with `--plant-trees`, new trees instead of visits, for the shop's vector search to find
+//!    while the orchard grows.)
 //! 6. **Report** honestly: latency from each visit's intended start, and what limited the rate.
 
 use std::process::ExitCode;
@@ -65,7 +67,8 @@ struct FactoryArgs {
     #[arg(long, env = "FACTORY_SEED", value_name = "NUMBER", default_value_t = 1)]
     seed: u64,
 
-    /// Stop after this many visits (warm-up included) instead of after --duration.
+    /// Stop after this many visits (plantings, with --plant-trees; warm-up included) instead of
+    /// after --duration.
     #[arg(long, env = "FACTORY_VISITS", value_name = "COUNT", value_parser = clap::value_parser!(u64).range(1..))]
     visits: Option<u64>,
 
@@ -105,6 +108,20 @@ struct FactoryArgs {
         default_value = "auto"
     )]
     register: Register,
+
+    /// How many numbers each tree's profile holds. By default the ring's: tree_profiles.profile
+    /// is vector<float, 64> from schema.cql, or what `schema apply --dimensions N` made; given,
+    /// it must be the ring's.
+    #[arg(long, env = "FACTORY_DIMENSIONS", value_name = "N", value_parser = clap::value_parser!(u32).range(2..=8192))]
+    dimensions: Option<u32>,
+
+    /// Plant new trees instead of writing visits: operation n writes the profile of tree number
+    /// --trees + n (drawn from the seed, as every tree's) to tree_profiles, at --rate, one write
+    /// each. Run it beside `shop --similar-trees K --follow-planting` to measure the vector
+    /// search's recall while the orchard grows. A second run plants the same trees again (the
+    /// same rows): give the shop the same --trees.
+    #[arg(long, env = "FACTORY_PLANT_TREES")]
+    plant_trees: bool,
 }
 
 /// When the factory registers its employees.
@@ -147,10 +164,24 @@ async fn run(args: Args) -> anyhow::Result<()> {
         )
         .into());
     }
-    let tables = VisitTable::written(model, args.factory.production_by_day);
+    let planting = args.factory.plant_trees;
+    if planting && (model == Model::Sai || args.factory.production_by_day) {
+        return Err(UsageError(
+            "--plant-trees writes trees' profiles, not visits: --model sai and \
+             --production-by-day say how visits are kept"
+                .to_owned(),
+        )
+        .into());
+    }
+    // What each operation writes: a visit's copies, or with --plant-trees a tree's profile.
+    let tables = if planting {
+        &["tree_profiles"][..]
+    } else {
+        VisitTable::written(model, args.factory.production_by_day)
+    };
     let workload = Workload {
         tool: "factory",
-        op: "visit",
+        op: if planting { "planting" } else { "visit" },
         request: "write",
         requests_per_op: tables.len(),
         service_tags: tables.to_vec(),
@@ -168,8 +199,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
     run.watch_the_ring(&args.connection, &cassandra).await;
     let session = &cassandra.session;
 
-    // 2. The tables must exist and match schema.cql.
-    let schema = schema::project_schema()?;
+    // 2. The tables must exist and match schema.cql (its trees' profiles as long as the ring's).
+    let ring_dimensions = schema::ring_profile_dimensions(session, keyspace).await?;
+    let asked = args.factory.dimensions.map(|n| n as usize);
+    let dimensions = schema::profile_dimensions(keyspace, asked, ring_dimensions)
+        .map_err(|e| UsageError(e.to_string()))?;
+    let schema = schema::project_schema()?.with_vector_dimensions(dimensions);
     let needed = [tables, &["employees", "registrations", "tree_profiles"]].concat();
     schema::ensure_ready(session, &schema, keyspace, &needed).await?;
     //    What the ring does with them (compaction, memtable, compression, SSTable format) goes in
@@ -191,7 +226,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         args.factory.seed,
         args.factory.employees as usize,
         args.factory.trees as usize,
-    );
+    )
+    .with_profile_dimensions(dimensions);
     //    Registered once per keyspace, seed and size, not on every run: a million employees
     //    take half a minute to write (a shard, --shard I/N, writes every N-th). Ctrl-C while
     //    registering stops at once; the report then says nothing was measured.
@@ -212,10 +248,15 @@ async fn run(args: Args) -> anyhow::Result<()> {
     eprintln!("{}", run.describe());
     let by_day = args.factory.production_by_day;
     let (cassandra, writes, insert_visit) = (&cassandra, &writes, insert_visit.as_ref());
+    let workforce = &workforce;
     let finished = run
         .drive(|n, intended: Intended| {
             let visit = workforce.visit(n, intended.wall);
             async move {
+                if planting {
+                    // --plant-trees: a new tree, number --trees + n.
+                    return plant_tree(cassandra, writes, workforce, n).await;
+                }
                 match insert_visit {
                     // Denormalized: one copy per question, all at once.
                     None => write_visit(cassandra, writes, visit, by_day).await,
@@ -229,9 +270,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
     // 6. The report: printed, and written as JSON and an HDR log when asked.
     print!("{}", finished.report.summary());
     finished.save()?;
+    let what = if planting {
+        "planting trees"
+    } else {
+        "writing visits"
+    };
     finished
         .result()
-        .with_context(|| format!("writing visits in datacenter {}", cassandra.local_dc))
+        .with_context(|| format!("{what} in datacenter {}", cassandra.local_dc))
 }
 
 /// Registers the workforce (a shard: its share of it) unless `when` and the registry say it is
@@ -367,6 +413,29 @@ async fn plant_trees(
         began.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// Planting `n` of `--plant-trees`: the profile of tree number --trees + n, one write. The trees
+/// registered before the run are numbers 0 to --trees - 1, so the orchard only grows.
+async fn plant_tree(
+    cassandra: &Connection,
+    writes: &FactoryStatements,
+    workforce: &Workforce,
+    n: u64,
+) -> Completed {
+    let number = (workforce.tree_count()).saturating_add(usize::try_from(n).unwrap_or(usize::MAX));
+    let row = schema::model::TreeProfile {
+        pickle_tree_id: workforce.tree(number),
+        profile: workforce.tree_profile(number),
+    };
+    let sent = tokio::time::Instant::now();
+    let write = cassandra
+        .session
+        .execute_unpaged(&writes.insert_tree_profile, row);
+    Completed {
+        sent,
+        requests: vec![measure_write(cassandra, 0, write).await],
+    }
 }
 
 /// How many times an employee's write is sent before its timeout ends the registration.

@@ -83,6 +83,30 @@ impl TableDef {
         )
     }
 
+    /// Every vector column of this table holding `dimensions` numbers instead, in its type and
+    /// in the statement that creates it.
+    fn set_vector_dimensions(&mut self, dimensions: usize) {
+        for column in &mut self.columns {
+            let Some((element, _)) = vector_type(&column.cql_type) else {
+                continue;
+            };
+            let element = element.to_owned();
+            column.cql_type = format!("vector<{element},{dimensions}>");
+            // The statement spells the type as the file does: `<name> vector<float, 64>`.
+            let body = self.body.to_lowercase();
+            let declared = body
+                .match_indices(column.name.as_str())
+                .map(|(at, _)| at + column.name.len())
+                .find(|&end| body[end..].trim_start().starts_with("vector"));
+            let Some(end) = declared else { continue };
+            let open = end + body[end..].find('<').unwrap_or(0);
+            if let Some(close) = body[open..].find('>') {
+                self.body
+                    .replace_range(open..=open + close, &format!("<{element}, {dimensions}>"));
+            }
+        }
+    }
+
     /// The declared type of `column`, if the table has it.
     pub fn column_type(&self, column: &str) -> Option<&str> {
         self.columns
@@ -221,10 +245,28 @@ impl SchemaFile {
         self.tables.iter().find(|t| t.name == name)
     }
 
+    /// The same schema with every vector column holding `dimensions` numbers (`schema apply
+    /// --dimensions`; the apps follow the ring's).
+    #[must_use]
+    pub fn with_vector_dimensions(mut self, dimensions: usize) -> SchemaFile {
+        for table in &mut self.tables {
+            table.set_vector_dimensions(dimensions);
+        }
+        self
+    }
+
     /// The indexes on table `name`.
     pub fn indexes_of<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a IndexDef> + 'a {
         self.indexes.iter().filter(move |i| i.table == name)
     }
+}
+
+/// The element type and the dimensions of a vector type as the file or the ring spells it
+/// (`vector<float, 64>`, `vector<float,64>`), or `None` for any other type.
+pub fn vector_type(cql_type: &str) -> Option<(&str, usize)> {
+    let inner = cql_type.trim().strip_prefix("vector<")?.strip_suffix('>')?;
+    let (element, dimensions) = inner.split_once(',')?;
+    Some((element.trim(), dimensions.trim().parse().ok()?))
 }
 
 fn first_words(statement: &str) -> String {

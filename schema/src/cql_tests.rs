@@ -192,3 +192,38 @@ fn indexes_on_what_does_not_exist_or_of_another_kind_are_refused() {
             .contains("twice")
     );
 }
+
+#[test]
+fn vector_types_are_read_however_they_are_spelled() {
+    assert_eq!(vector_type("vector<float, 64>"), Some(("float", 64)));
+    assert_eq!(vector_type("vector<float,16>"), Some(("float", 16)));
+    assert_eq!(vector_type("list<float>"), None);
+    assert_eq!(vector_type("vector<float, many>"), None);
+}
+
+#[test]
+fn another_vector_size_changes_the_type_and_the_statement_and_nothing_else() {
+    let file = SchemaFile::parse(crate::SCHEMA_CQL).unwrap();
+    let resized = file.clone().with_vector_dimensions(16);
+    let profiles = resized.table("tree_profiles").unwrap();
+    assert_eq!(profiles.column_type("profile"), Some("vector<float,16>"));
+    let statement = profiles.create_statement("ks");
+    assert!(
+        statement.contains("profile vector<float, 16>"),
+        "{statement}"
+    );
+    assert!(!statement.contains("64"), "{statement}");
+    // The statement still parses to the same table.
+    let reparsed = SchemaFile::parse(&format!(
+        "CREATE KEYSPACE IF NOT EXISTS ks WITH replication = {{'class': 'NetworkTopologyStrategy', 'dc1': 1}};\n{statement};"
+    ))
+    .unwrap();
+    assert_eq!(
+        reparsed.table("tree_profiles").unwrap().columns,
+        profiles.columns
+    );
+    // Every other table is as the file has it.
+    for table in file.tables.iter().filter(|t| t.name != "tree_profiles") {
+        assert_eq!(resized.table(&table.name), Some(table));
+    }
+}

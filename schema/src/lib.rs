@@ -104,6 +104,18 @@ pub enum SchemaError {
         /// The server's or driver's reason.
         reason: String,
     },
+    /// `--dimensions` says another size than the ring's `tree_profiles.profile`.
+    #[error(
+        "--dimensions {asked}, but {keyspace}.tree_profiles.profile is vector<float, {ring}> on the ring: give --dimensions {ring} (or none), or apply the schema to another keyspace with `schema apply --dimensions {asked}`"
+    )]
+    DimensionsMismatch {
+        /// The keyspace.
+        keyspace: String,
+        /// What the flag said.
+        asked: usize,
+        /// What the ring has.
+        ring: usize,
+    },
     /// The nodes did not agree on the schema in time.
     #[error("the nodes did not agree on the new schema: {0}")]
     Agreement(String),
@@ -129,6 +141,38 @@ impl SchemaError {
 /// unit tests; it is still returned as an error rather than a panic.
 pub fn project_schema() -> Result<SchemaFile, SchemaError> {
     Ok(SchemaFile::parse(SCHEMA_CQL)?)
+}
+
+/// How many numbers the ring's `tree_profiles.profile` holds in `keyspace` (`vector<float, N>`),
+/// or `None` before the table exists.
+pub async fn ring_profile_dimensions(
+    session: &Session,
+    keyspace: &str,
+) -> Result<Option<usize>, SchemaError> {
+    let live = LiveKeyspace::read(session, keyspace).await?;
+    Ok(live.as_ref().and_then(|ks| {
+        let column = ks.tables.get("tree_profiles")?.get("profile")?;
+        cql::vector_type(&column.cql_type).map(|(_, dimensions)| dimensions)
+    }))
+}
+
+/// How many numbers the trees' profiles hold: the ring's (`ring`), which `asked` (an app's
+/// `--dimensions`), when given, must equal ([`SchemaError::DimensionsMismatch`], a usage error,
+/// otherwise). Before the table exists: `asked`, or schema.cql's.
+pub fn profile_dimensions(
+    keyspace: &str,
+    asked: Option<usize>,
+    ring: Option<usize>,
+) -> Result<usize, SchemaError> {
+    match (asked, ring) {
+        (Some(asked), Some(ring)) if asked != ring => Err(SchemaError::DimensionsMismatch {
+            keyspace: keyspace.to_owned(),
+            asked,
+            ring,
+        }),
+        (_, Some(ring)) => Ok(ring),
+        (asked, None) => Ok(asked.unwrap_or(workforce::PROFILE_DIMENSIONS)),
+    }
 }
 
 /// Checks that `keyspace` can be used unquoted: lowercase, digits, `_`, starting with a letter.
@@ -209,5 +253,27 @@ mod tests {
     #[test]
     fn the_embedded_schema_parses() {
         assert_eq!(project_schema().unwrap().keyspace, "pickle");
+    }
+}
+
+#[cfg(test)]
+mod dimension_tests {
+    use super::*;
+
+    #[test]
+    fn the_profiles_follow_the_ring_and_a_flag_that_differs_is_refused() {
+        assert_eq!(profile_dimensions("ks", None, Some(16)).unwrap(), 16);
+        assert_eq!(profile_dimensions("ks", Some(16), Some(16)).unwrap(), 16);
+        assert_eq!(profile_dimensions("ks", None, None).unwrap(), 64);
+        assert_eq!(profile_dimensions("ks", Some(32), None).unwrap(), 32);
+        let refused = profile_dimensions("ks", Some(32), Some(64))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            refused
+                .starts_with("--dimensions 32, but ks.tree_profiles.profile is vector<float, 64>"),
+            "{refused}"
+        );
+        assert!(!refused.contains('\n'));
     }
 }

@@ -21,6 +21,12 @@ struct SchemaCli {
 
     #[command(flatten)]
     connection: ConnectionArgs,
+
+    /// How many numbers a tree's profile holds: tree_profiles.profile becomes vector<float, N>
+    /// instead of schema.cql's 64 (for apply, check and print). The factory and the shop follow
+    /// the ring's. A keyspace whose table has another size keeps it: apply to a new keyspace.
+    #[arg(long, global = true, env = "PICKLE_DIMENSIONS", value_name = "N", value_parser = clap::value_parser!(u32).range(2..=8192))]
+    dimensions: Option<u32>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -61,7 +67,10 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: SchemaCli) -> anyhow::Result<()> {
-    let file = schema::project_schema()?;
+    let mut file = schema::project_schema()?;
+    if let Some(dimensions) = args.dimensions {
+        file = file.with_vector_dimensions(dimensions as usize);
+    }
     let keyspace = args.connection.keyspace.clone();
     schema::validate_keyspace_name(&keyspace).map_err(|e| UsageError(e.to_string()))?;
     if let Command::Drop { yes: false } = args.command {

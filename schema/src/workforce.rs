@@ -28,7 +28,8 @@ enum Stream {
     Orchard = 5,
 }
 
-/// How many numbers a tree's profile holds: the `vector<float, 64>` of `tree_profiles`.
+/// How many numbers a tree's profile holds unless told otherwise: the `vector<float, 64>` of
+/// `tree_profiles` in schema.cql (`schema apply --dimensions` makes another).
 pub const PROFILE_DIMENSIONS: usize = 64;
 
 /// Orchards the trees grow in: each tree's profile lies near its orchard's, so that "the trees
@@ -48,6 +49,8 @@ pub struct Workforce {
     pub seed: u64,
     employees: usize,
     trees: usize,
+    /// How many numbers each tree's profile holds.
+    dimensions: usize,
     clock: TimeuuidClock,
 }
 
@@ -58,8 +61,17 @@ impl Workforce {
             seed,
             employees,
             trees,
+            dimensions: PROFILE_DIMENSIONS,
             clock: TimeuuidClock::new(),
         }
+    }
+
+    /// The same workforce, its trees' profiles holding `dimensions` numbers (those of the
+    /// ring's `tree_profiles`).
+    #[must_use]
+    pub fn with_profile_dimensions(mut self, dimensions: usize) -> Workforce {
+        self.dimensions = dimensions.max(1);
+        self
     }
 
     /// How many employees there are.
@@ -97,13 +109,13 @@ impl Workforce {
         (0..self.trees).map(|index| self.tree(index))
     }
 
-    /// Tree number `index`'s profile: [`PROFILE_DIMENSIONS`] numbers of unit length, its
+    /// Tree number `index`'s profile: [`PROFILE_DIMENSIONS`] (or the workforce's) numbers of unit length, its
     /// orchard's direction plus noise of its own, the same for every process with this seed.
     pub fn tree_profile(&self, index: usize) -> Vec<f32> {
         let orchard = index as u64 % ORCHARDS;
         let mut centre = rng_for(self.seed, Stream::Orchard, orchard);
         let mut own = rng_for(self.seed, Stream::Profile, index as u64);
-        let mut profile: Vec<f32> = (0..PROFILE_DIMENSIONS)
+        let mut profile: Vec<f32> = (0..self.dimensions)
             .map(|_| centre.random_range(-1.0f32..1.0) + 0.6 * own.random_range(-1.0f32..1.0))
             .collect();
         let length = profile.iter().map(|x| x * x).sum::<f32>().sqrt();

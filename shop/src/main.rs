@@ -120,6 +120,19 @@ struct ShopArgs {
     #[arg(long, env = "SHOP_TREES", value_name = "COUNT", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
     trees: u32,
 
+    /// With --similar-trees in a measured loop: follow a `factory --plant-trees` running beside
+    /// it. Every 100 ms the shop asks tree_profiles whether trees number --trees, --trees + 1,
+    /// ... are there yet, and adds each one it finds to the exact search, so that recall counts
+    /// against the trees acknowledged before each query was sent (those reads are counted
+    /// apart, not in the report's operations).
+    #[arg(long, env = "SHOP_FOLLOW_PLANTING", requires = "similar_trees")]
+    follow_planting: bool,
+
+    /// With --similar-trees: how many numbers each tree's profile holds. By default the ring's
+    /// (tree_profiles.profile, vector<float, N>); given, it must be the ring's.
+    #[arg(long, env = "SHOP_DIMENSIONS", value_name = "N", value_parser = clap::value_parser!(u32).range(2..=8192), requires = "similar_trees")]
+    dimensions: Option<u32>,
+
     /// With --similar-trees: the factory's --seed, from which every tree's profile comes.
     #[arg(
         long,
@@ -151,6 +164,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let (keyspace, shop) = (&args.connection.keyspace, &args.shop);
     schema::validate_keyspace_name(keyspace).map_err(|e| UsageError(e.to_string()))?;
     let looping = args.run.rate.is_some() || args.run.duration.is_some();
+    if shop.follow_planting && !looping {
+        return Err(UsageError(
+            "--follow-planting follows a planting during a measured loop: give --rate or \
+             --duration"
+                .to_owned(),
+        )
+        .into());
+    }
     // In loop mode, from here on Ctrl-C and SIGTERM stop the run, in any phase, and it reports.
     let workload = looping
         .then(|| match shop.similar_trees {
@@ -172,14 +193,21 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let session = &cassandra.session;
     let schema = schema::project_schema()?;
 
-    // Or the other question: the trees most like a tree, from the vector index.
+    // Or the other question: the trees most like a tree, from the vector index (its profiles
+    // as long as the ring's).
     if let Some(k) = shop.similar_trees {
+        let ring_dimensions = schema::ring_profile_dimensions(session, keyspace).await?;
+        let asked = shop.dimensions.map(|n| n as usize);
+        let dimensions = schema::profile_dimensions(keyspace, asked, ring_dimensions)
+            .map_err(|e| UsageError(e.to_string()))?;
+        let schema = schema.with_vector_dimensions(dimensions);
         schema::ensure_ready(session, &schema, keyspace, &["tree_profiles"]).await?;
         if let Some(run) = &mut run {
             run.note_ring_settings(&cassandra, keyspace, &["tree_profiles"])
                 .await;
         }
-        let trees = Workforce::generate(shop.factory_seed, 1, shop.trees as usize);
+        let trees = Workforce::generate(shop.factory_seed, 1, shop.trees as usize)
+            .with_profile_dimensions(dimensions);
         let similar = similar::Similar::prepare(
             session,
             keyspace,
@@ -190,7 +218,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .await?;
         return match run {
             None => similar::once(&cassandra, &similar, shop).await,
-            Some(run) => similar::drive(run, &cassandra, &similar).await,
+            Some(run) => similar::drive(run, &cassandra, &similar, shop.follow_planting).await,
         };
     }
 

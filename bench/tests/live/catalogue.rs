@@ -171,6 +171,13 @@ const CASES: &[Case] = &[
     ),
     Case(
         "factory",
+        &["--plant-trees", "--model", "sai"],
+        &[],
+        2,
+        "--plant-trees writes trees' profiles, not visits",
+    ),
+    Case(
+        "factory",
         &["--shard", "3/3"],
         &[],
         2,
@@ -382,6 +389,20 @@ const CASES: &[Case] = &[
     Case("shop", &["--model", "index"], &[], 2, "--model"),
     Case("shop", &["--overquery", "0"], &[], 2, "--overquery"),
     Case("shop", &["--similar-trees", "0"], &[], 2, "--similar-trees"),
+    Case(
+        "shop",
+        &["--follow-planting"],
+        &[],
+        2,
+        "required arguments were not provided",
+    ),
+    Case(
+        "shop",
+        &["--similar-trees", "5", "--follow-planting"],
+        &[],
+        2,
+        "--follow-planting follows a planting during a measured loop",
+    ),
     Case(
         "shop",
         &["--similar-trees", "1001"],

@@ -277,3 +277,40 @@ async fn every_table_takes_the_memtable_asked_for_and_the_ring_says_so() -> anyh
     );
     fresh.drop_keyspace().await
 }
+
+#[tokio::test]
+async fn apply_dimensions_makes_the_profiles_that_size_and_check_holds_the_ring_to_it()
+-> anyhow::Result<()> {
+    let args = testing::test_ring().await;
+    let hosts = args.contact_points().join(",");
+    let keyspace = testing::unique_keyspace("schema_dims");
+    let schema = |flags: &[&str]| {
+        let mut command = Command::cargo_bin("schema").expect("the schema binary");
+        command
+            .args(flags)
+            .args(["--keyspace", &keyspace, "--hosts", &hosts]);
+        command
+    };
+    schema(&["apply", "--dimensions", "16"]).assert().success();
+    let connection = args.connect().await?;
+    assert_eq!(
+        schema::ring_profile_dimensions(&connection.session, &keyspace).await?,
+        Some(16)
+    );
+    schema(&["check", "--dimensions", "16"]).assert().success();
+    // Held to schema.cql's 64, the ring's 16 is drift, named.
+    schema(&["check"])
+        .assert()
+        .code(1)
+        .stdout(contains("vector<float, 16>").and(contains("tree_profiles")));
+    schema(&["print", "--dimensions", "16"])
+        .assert()
+        .success()
+        .stdout(contains("profile vector<float, 16>"));
+    schema(&["apply", "--dimensions", "1"])
+        .assert()
+        .code(2)
+        .stderr(contains("--dimensions"));
+    schema::drop_keyspace(&connection.session, &keyspace).await?;
+    Ok(())
+}

@@ -25,6 +25,16 @@ pub fn factory(hosts: &str, keyspace: &str, flags: &[&str]) {
     );
 }
 
+/// Drops a test's keyspace from the ring at `hosts`.
+pub async fn drop_keyspace(hosts: &str, keyspace: &str) -> anyhow::Result<()> {
+    let session = ring::testing::connection_args(&["--hosts", hosts])
+        .connect()
+        .await?
+        .session;
+    schema::drop_keyspace(&session, keyspace).await?;
+    Ok(())
+}
+
 /// Runs `shop` against `keyspace` with `flags`.
 pub fn shop(hosts: &str, keyspace: &str, flags: &[&str]) -> Output {
     Command::new(assert_cmd::cargo::cargo_bin("shop"))

@@ -5,7 +5,7 @@
 
 use uuid::Uuid;
 
-use crate::{factory, fresh_keyspace, shop};
+use crate::{drop_keyspace, factory, fresh_keyspace, shop};
 
 /// What the factory wrote with `seed`: 1200 visits of ten employees to six trees.
 const WRITTEN: &[&str] = &[
@@ -159,12 +159,7 @@ async fn a_sai_loop_reads_and_verifies_through_the_indexes() -> anyhow::Result<(
         stdout.contains("settings: sstable format big; employees, visits ("),
         "{stdout}"
     );
-    let session = ring::testing::connection_args(&["--hosts", &hosts])
-        .connect()
-        .await?
-        .session;
-    schema::drop_keyspace(&session, &keyspace).await?;
-    Ok(())
+    drop_keyspace(&hosts, &keyspace).await
 }
 
 /// Recall@K of one query or a loop's, as the shop printed it.
@@ -237,16 +232,168 @@ async fn the_vector_index_finds_the_trees_most_alike_with_recall_of_at_least_0_9
     assert!(recall_of(&looped, Some(&report)) >= 0.9);
     let written: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report)?)?;
     assert!(written["app"]["similar_trees"]["queries"].as_u64().unwrap() >= 140);
-    assert_eq!(written["names"]["op"], "search");
+    assert_eq!(written["names"]["op"], "lookup");
     // SERIAL is refused for top-K queries, and the error says which levels are not.
     let serial = ask(&["--factory-seed", "4", "--consistency", "SERIAL"]);
     assert_eq!(serial.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&serial.stderr);
     assert!(stderr.contains("ONE/LOCAL_ONE"), "{stderr}");
-    let session = ring::testing::connection_args(&["--hosts", &hosts])
-        .connect()
-        .await?
-        .session;
-    schema::drop_keyspace(&session, &keyspace).await?;
+    drop_keyspace(&hosts, &keyspace).await
+}
+
+/// The orchard grows while the shop searches: `factory --plant-trees` writes new trees at a fixed
+/// rate, `shop --follow-planting` adds each one it sees to its exact search. Every planted tree is
+/// followed, recall holds, and without following (the same trees, the exact search blind to the
+/// new ones) recall falls: the check can fail.
+#[tokio::test]
+async fn recall_is_measured_against_the_trees_planted_while_the_shop_searches() -> anyhow::Result<()>
+{
+    let (keyspace, hosts) = fresh_keyspace("shop_planting").await?;
+    factory(
+        &hosts,
+        &keyspace,
+        &[
+            "--visits", "10", "--rate", "100", "--trees", "3000", "--seed", "4",
+        ],
+    );
+    let folder = tempfile::tempdir()?;
+    let planted_report = folder.path().join("planting.json");
+    let searched_report = folder.path().join("searching.json");
+    let planting = {
+        let (hosts, keyspace) = (hosts.clone(), keyspace.clone());
+        let report = planted_report.to_str().unwrap().to_owned();
+        std::thread::spawn(move || {
+            factory(
+                &hosts,
+                &keyspace,
+                &[
+                    "--plant-trees",
+                    "--trees",
+                    "3000",
+                    "--seed",
+                    "4",
+                    "--rate",
+                    "400",
+                    "--visits",
+                    "800",
+                    "--report",
+                    &report,
+                ],
+            );
+        })
+    };
+    let search = |flags: &[&str], report: &std::path::Path| {
+        let common = [
+            "--similar-trees",
+            "10",
+            "--trees",
+            "3000",
+            "--factory-seed",
+            "4",
+            "--rate",
+            "50",
+            "--quiet",
+            "--report",
+        ];
+        let report = [report.to_str().unwrap()];
+        shop(&hosts, &keyspace, &[&common[..], &report, flags].concat())
+    };
+    // 10 s of searching around 2 s of planting: room for either to start late on a busy ring.
+    let searched = search(
+        &["--follow-planting", "--duration", "10s"],
+        &searched_report,
+    );
+    planting.join().expect("the planting factory");
+    let recall = recall_of(&searched, Some(&searched_report));
+    let planted: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&planted_report)?)?;
+    assert_eq!(planted["names"]["op"], "planting");
+    let acknowledged = planted["counts"]["ops"].as_u64().unwrap();
+    assert_eq!(acknowledged, 800, "{}", planted["counts"]);
+    let tally: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&searched_report)?)?;
+    let tally = &tally["app"]["similar_trees"];
+    // The shop ran seconds past the planting: it saw every tree the factory acknowledged.
+    assert_eq!(tally["planted"].as_u64(), Some(acknowledged), "{tally}");
+    assert_eq!(
+        tally["trees"].as_u64(),
+        Some(3000 + acknowledged),
+        "{tally}"
+    );
+    assert!(
+        tally["follow_reads"].as_u64().unwrap() >= acknowledged,
+        "{tally}"
+    );
+    assert!(recall >= 0.9, "{tally}");
+    // Blind to the planted trees, the exact search names trees that the index rightly ranks
+    // below planted ones: recall falls.
+    let blind_report = folder.path().join("blind.json");
+    let blind = search(&["--duration", "3s"], &blind_report);
+    let blind = recall_of(&blind, Some(&blind_report));
+    assert!(
+        blind < recall - 0.05,
+        "blind {blind} against followed {recall}"
+    );
+    drop_keyspace(&hosts, &keyspace).await
+}
+
+/// A ring whose profiles hold 16 numbers (`schema apply --dimensions 16`): the factory and the
+/// shop follow it without being told, and a --dimensions that says another size is exit 2 with
+/// one line, before anything is written.
+#[tokio::test]
+async fn the_apps_follow_the_rings_vector_size_and_refuse_another() -> anyhow::Result<()> {
+    let args = ring::testing::test_ring().await;
+    let hosts = args.contact_points().join(",");
+    let connection = args.connect().await?;
+    let keyspace = ring::testing::unique_keyspace("shop_dims");
+    let nodes = schema::nodes_per_datacenter(&connection.session);
+    schema::apply(
+        &connection.session,
+        &schema::project_schema()?.with_vector_dimensions(16),
+        &keyspace,
+        &schema::Replication::derived_from_ring(&nodes),
+    )
+    .await?;
+    factory(
+        &hosts,
+        &keyspace,
+        &[
+            "--visits", "10", "--rate", "100", "--trees", "500", "--seed", "4",
+        ],
+    );
+    let ask = |flags: &[&str]| {
+        let common = [
+            "--similar-trees",
+            "10",
+            "--trees",
+            "500",
+            "--factory-seed",
+            "4",
+        ];
+        shop(&hosts, &keyspace, &[&common[..], flags].concat())
+    };
+    assert!(recall_of(&ask(&["--json"]), None) >= 0.9);
+    assert!(recall_of(&ask(&["--json", "--dimensions", "16"]), None) >= 0.9);
+    for refused in [
+        ask(&["--dimensions", "64"]),
+        std::process::Command::new(assert_cmd::cargo::cargo_bin("factory"))
+            .args(["--hosts", &hosts, "--keyspace", &keyspace, "--visits", "10"])
+            .args(["--dimensions", "64"])
+            .output()?,
+    ] {
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert_eq!(refused.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "--dimensions 64, but {keyspace}.tree_profiles.profile is vector<float, 16>"
+            )),
+            "{stderr}"
+        );
+        // One line of error (the connection's INFO line aside).
+        let errors: Vec<_> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+        assert_eq!(errors.len(), 1, "{stderr}");
+        assert!(errors[0].contains("--dimensions 64"), "{stderr}");
+    }
+    schema::drop_keyspace(&connection.session, &keyspace).await?;
     Ok(())
 }
