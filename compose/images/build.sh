@@ -8,6 +8,9 @@
 #   pickle/prometheus:bookworm Debian's Prometheus, laid out like prom/prometheus
 #   pickle-apps:local          factory, shop, schema, bench: compose/Dockerfile's `prebuilt`
 #                              target, from release binaries built here on the host
+#   pickle/rust:<version>      only when asked (`build.sh rust`): the host's Rust toolchain on
+#                              that base, for the Dockerfile's default target `apps`, which
+#                              compiles from source (see compose/README.md, "From source")
 #
 # What containers cannot download is fetched on the host: Cassandra's jars with Maven (the
 # committed ring/cassandra/pom.xml, the same jars `bench ring up` runs), cqlsh with pip.
@@ -16,9 +19,10 @@
 #
 #   export CASSANDRA_IMAGE=pickle/cassandra:5.0.8 PROMETHEUS_IMAGE=pickle/prometheus:bookworm
 #
-# Usage: compose/images/build.sh [base|cassandra|prometheus|apps ...]   (default: all four)
+# Usage: compose/images/build.sh [base|cassandra|prometheus|apps|rust ...]   (default: the first four)
 # Settings: DEBIAN_MIRROR (default http://deb.debian.org/debian), CASSANDRA_VERSION (5.0.8),
-# PICKLE_APPS_FROM (a folder of built binaries to use instead of a release build).
+# PICKLE_APPS_FROM (a folder of built binaries to use instead of a release build; `source`: the
+# Dockerfile's default target `apps`, compiled in pickle/rust, as a user with a registry builds it).
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -139,6 +143,10 @@ make_prometheus() {
 # debug information.
 make_apps() {
     local image=pickle-apps:local bins=(factory shop schema bench) binaries=target/release
+    if [[ "${PICKLE_APPS_FROM:-}" == source ]]; then
+        make_apps_from_source
+        return
+    fi
     if [[ -n "${PICKLE_APPS_FROM:-}" ]]; then
         binaries=target/images/apps
         rm -rf "${root:?}/$binaries" && mkdir -p "$root/$binaries"
@@ -165,6 +173,48 @@ make_apps() {
         -f "$root/compose/Dockerfile" -t "$image" "$root" >/dev/null
 }
 
+# The apps' image as a user with a registry makes it: compose/Dockerfile's default target `apps`,
+# compiled in the Rust image made from the host's toolchain, cargo reaching crates.io through the
+# host's network (containers here reach nothing but Debian's mirror). About 6 minutes on 2 cores
+# the first time; BuildKit's cache makes a rebuild of unchanged sources take seconds.
+make_apps_from_source() {
+    local image=pickle-apps:local rust started=$SECONDS
+    rust="$(make_rust)"
+    say "building $image from source (target apps, in $rust; about 6 minutes)"
+    docker_build --quiet --network host --label pickle.inputs=source --target apps \
+        --build-arg "RUST_IMAGE=$rust" --build-arg "RUNTIME_IMAGE=$base_image" \
+        -f "$root/compose/Dockerfile" -t "$image" "$root" >/dev/null
+    say "built $image from source in $((SECONDS - started)) s"
+}
+
+# A Rust image made from the host's toolchain, tagged with its version (pickle/rust:1.95.0): the
+# Dockerfile's `apps` target compiles in it where `rust:*-slim-bookworm` cannot be pulled.
+make_rust() {
+    command -v rustc >/dev/null || fail "rustc is missing: install Rust with rustup"
+    local sysroot version hash context="$stage/rust"
+    sysroot="$(rustc --print sysroot)"
+    version="$(rustc --version | cut -d' ' -f2)"
+    local image="pickle/rust:$version"
+    hash="$( (cd "$root" && sha256sum compose/images/rust/Dockerfile; cat /usr/local/share/ca-certificates/*.crt 2>/dev/null; echo "$version $mirror") | sha256sum | cut -c1-16)"
+    if up_to_date "$image" "$hash"; then
+        say "$image is up to date"
+        echo "$image"
+        return
+    fi
+    rm -rf "$context" && mkdir -p "$context/toolchain"
+    cp "$images/rust/Dockerfile" "$context/"
+    mkdir -p "$context/ca-certificates"
+    find /usr/local/share/ca-certificates -name '*.crt' -exec cp {} "$context/ca-certificates/" \; 2>/dev/null || true
+    # rustc, cargo and the standard library; the 800 MB of documentation stay behind.
+    cp -a "$sysroot/bin" "$sysroot/lib" "$sysroot/libexec" "$context/toolchain/" 2>/dev/null ||
+        cp -a "$sysroot/bin" "$sysroot/lib" "$context/toolchain/"
+    say "building $image from the host's toolchain ($sysroot)"
+    docker_build --quiet --label "pickle.inputs=$hash" --build-arg "BASE_IMAGE=$base_image" \
+        -t "$image" "$context" >/dev/null
+    rm -rf "$context"
+    echo "$image"
+}
+
 docker info >/dev/null 2>&1 || fail "no Docker engine answers (start dockerd, or see compose/README.md)"
 wanted=("$@")
 ((${#wanted[@]})) || wanted=(base cassandra prometheus apps)
@@ -174,6 +224,7 @@ for what in "${wanted[@]}"; do
         cassandra) make_base && make_cassandra ;;
         prometheus) make_base && make_prometheus ;;
         apps) make_base && make_apps ;;
-        *) fail "unknown image '$what' (base, cassandra, prometheus, apps)" ;;
+        rust) make_base && make_rust ;;
+        *) fail "unknown image '$what' (base, cassandra, prometheus, apps, rust)" ;;
     esac
 done
