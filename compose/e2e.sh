@@ -4,14 +4,17 @@
 #
 #   compose/e2e.sh            # from anywhere; as root, or as a user who may run docker
 #
-# 1. the ring: 3 nodes in 2 datacenters reach "healthy"; nodetool shows 3 nodes UN in dc1 and dc2
-# 2. schema from a container; cqlsh DESCRIBEs it; three factories at once (--scale factory=3),
-#    merged by `bench merge` (they also warm the ring up for step 3)
+# 1. compose/README.md's "Run it" commands, as typed, from `cp .env.example .env` on, in a copy
+#    of compose/ (a user's own .env is never touched): the ring of 3 nodes in 2 datacenters
+#    becomes healthy, nodetool shows 3 nodes UN in dc1 and dc2, the schema applies, the factory
+#    writes its report as the invoking user, the shop reads and --verify finds every sampled copy;
+#    then the README's other commands (cqlsh -e and -f, nodetool repair, PICKLE_ENV=prod, logs)
+# 2. three factories at once (--scale factory=3), merged by `bench merge` (they also warm the
+#    ring up for step 3)
 # 3. a factory at 300 visits/s for 60 s after warm-up runs keeps 99% of its rate with 0 errors,
 #    and its report belongs to the invoking user
-# 4. the shop reads ten timesheets, and --verify finds every sampled copy
-# 4b. the SAI model written and verified through its indexes, vector search with recall@10 of at
-#    least 0.9, and compose/README.md's `cqlsh -f /schema.cql` and `nodetool repair pickle`
+# 4. Cassandra 5.0: the SAI model written and verified through its indexes, vector search with
+#    recall@10 of at least 0.9
 # 5. the benchmark suite (shortened) writes its report folder with index.html
 # 6. one run in three shards (--shard I/3, one start time) as a Docker swarm stack
 #    (swarm/factory-stack.yml) on a one-node swarm: three replicas, a merge service, every due
@@ -22,12 +25,19 @@
 # 9. Prometheus, with the compose file's prometheus.yml, scrapes a running factory and every node's
 #    JMX exporter agent (monitoring/ring-metrics.yml, on for the whole test), and every query of
 #    both Grafana dashboards (the apps, the ring) returns data (Grafana itself cannot be had here)
-# 10. `down -v` leaves no container, network or volume behind, pass or fail (nor the stack, nor
-#    the swarm when this test made it)
+# 10. the README's `docker-compose --profile monitoring down -v --remove-orphans` leaves no container, network or volume behind (and the
+#    cleanup checks the same, pass or fail, nor the stack, nor the swarm when this test made it)
 #
 # It starts its own dockerd when none answers (and stops it afterwards), works in a compose
 # project of its own (pickle-e2e), and bounds every wait. A failing step prints the logs that
 # explain it. Timings go to stderr and to target/e2e/timings.txt.
+#
+# The README's commands run as written, with two stand-ins said where they act: `docker-compose`
+# is the Compose under test (PICKLE_COMPOSE), and `id -u`/`id -g` answer the invoking user's ids
+# (under sudo, the user's; as plain root, a stand-in unprivileged uid, so that a container writing
+# as root would show). The environment holds what the README's other sections tell a user to
+# export: the images made here (CASSANDRA_IMAGE, PROMETHEUS_IMAGE) and the ring's metrics
+# (COMPOSE_FILE).
 set -euo pipefail
 
 compose_dir="$(cd "$(dirname "$0")" && pwd)"
@@ -39,21 +49,26 @@ export COMPOSE_PROJECT_NAME=pickle-e2e
 stack=pickle-e2e-stack swarm_made=""
 export CASSANDRA_IMAGE="${CASSANDRA_IMAGE:-pickle/cassandra:5.0.8}"
 export PROMETHEUS_IMAGE="${PROMETHEUS_IMAGE:-pickle/prometheus:bookworm}"
-export PICKLE_ENV=dev
 # The ring with its own metrics (the JMX exporter agent in every node), as compose/README.md says.
 export COMPOSE_FILE=docker-compose.yml:monitoring/ring-metrics.yml
-# Compose 1.29 warns about every unset variable it interpolates; these are the user's .env's.
-export CASSANDRA_USER="" CASSANDRA_PASSWORD=""
+# What the README's .env sets (credentials, PICKLE_ENV, the uid) comes from the copy's .env.
+unset CASSANDRA_USER CASSANDRA_PASSWORD PICKLE_ENV PICKLE_UID PICKLE_GID PICKLE_REPORTS_DIR
 
 # Reports are written by the invoking user, never root: under sudo that is SUDO_UID; as plain
 # root (CI), a stand-in unprivileged uid, so that a container writing as root would show.
 invoker_uid="${SUDO_UID:-$(id -u)}"
 [[ "$invoker_uid" == 0 ]] && invoker_uid=4242
-export PICKLE_UID="$invoker_uid" PICKLE_GID="$invoker_uid"
-rm -rf "$work" && mkdir -p "$work/reports"
-export PICKLE_REPORTS_DIR="$work/reports"
-chown "$invoker_uid:$invoker_uid" "$work/reports" 2>/dev/null || chmod 777 "$work/reports"
-reports="$work/reports"
+invoker_gid="${SUDO_GID:-$(id -g)}"
+[[ "$invoker_uid" == 4242 ]] && invoker_gid=4242
+# The README's commands run in a copy of compose/ and schema/ (as a user's checkout has them),
+# whose compose/reports belongs to the invoking user.
+tree="$work/tree"
+rm -rf "$work" && mkdir -p "$tree/compose" "$tree/schema"
+cp "$root/schema/schema.cql" "$tree/schema/"
+tar -C "$compose_dir" --exclude=./reports --exclude=./.env -c . | tar -C "$tree/compose" -x
+reports="$tree/compose/reports"
+mkdir -p "$reports"
+chown "$invoker_uid:$invoker_gid" "$reports" 2>/dev/null || chmod 777 "$reports"
 timings="$work/timings.txt"
 
 # docker-compose with every profile, bounded: `within SECONDS compose ARGS...` (300 s if not said).
@@ -102,9 +117,10 @@ fi
 volumes_before="$(docker volume ls -q | sort)"
 leftovers() {
     local label="label=com.docker.compose.project=$COMPOSE_PROJECT_NAME"
-    { docker ps -aq --filter "$label"; docker network ls -q --filter "$label"
-      docker ps -aq --filter "label=com.docker.stack.namespace=$stack"
-      comm -13 <(echo "$volumes_before") <(docker volume ls -q | sort); } 2>/dev/null
+    { docker ps -a --filter "$label" --format 'container {{.Names}} ({{.Status}})'
+      docker network ls --filter "$label" --format 'network {{.Name}}'
+      docker ps -a --filter "label=com.docker.stack.namespace=$stack" --format 'container {{.Names}}'
+      comm -13 <(echo "$volumes_before") <(docker volume ls -q | sort) | sed 's/^/volume /'; } 2>/dev/null
 }
 # The swarm step's stack: `stack rm` returns before its containers are gone, so wait for them.
 remove_stack() {
@@ -163,9 +179,10 @@ json() { python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print($2)"
 step "images"
 "$compose_dir/images/build.sh"
 "$compose_dir/monitoring/jmx/fetch.sh"
+cp "$compose_dir"/monitoring/jmx/*.jar "$tree/compose/monitoring/jmx/"
 done_step
+cd "$tree/compose"
 
-step "1. the ring: 3 nodes in 2 datacenters, healthy"
 # `up` waits for each node's health only where a later node depends on it: wait for all three.
 wait_healthy() { # SECONDS NODE...
     local deadline=$((SECONDS + $1)) node health
@@ -179,22 +196,110 @@ wait_healthy() { # SECONDS NODE...
         done
     done
 }
-timeout 900 "${compose_cli[@]}" up -d cassandra-1 cassandra-2 cassandra-3 ||
-    fail "the nodes did not start within 15 minutes"
-wait_healthy 600 cassandra-1 cassandra-2 cassandra-3
-status="$(within 120 compose run --rm nodetool status)"
-echo "$status" >&2
-[[ "$(grep -c '^UN ' <<<"$status")" == 3 ]] || fail "nodetool status does not show 3 nodes UN"
-grep -q 'Datacenter: dc1' <<<"$status" && grep -q 'Datacenter: dc2' <<<"$status" ||
-    fail "nodetool status does not show dc1 and dc2"
+
+# The commands of code block N (0, 1, ...) of compose/README.md's "Run it" section, one per line,
+# without their comments.
+readme_commands() {
+    python3 - "$compose_dir/README.md" "$1" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+section = text.split("\n## Run it\n", 1)[1].split("\n## ", 1)[0]
+blocks = re.findall(r"```sh\n(.*?)```", section, re.S)
+for line in blocks[int(sys.argv[2])].splitlines():
+    command = re.split(r"\s+#\s", line, maxsplit=1)[0].strip()
+    if command:
+        print(command)
+PY
+}
+# One README command, as typed, in the folder the README's `cd` lines reached; its output goes to
+# the log and to $typed_out for the checks. `docker-compose` is the Compose under test; `id`
+# answers the invoking user's ids (see the top of this file).
+here="$tree" typed_out="$work/typed.out"
+docker-compose() { timeout 900 "${compose_cli[@]}" "$@"; }
+id() {
+    case "$*" in
+        -u) echo "$invoker_uid" ;;
+        -g) echo "$invoker_gid" ;;
+        *) command id "$@" ;;
+    esac
+}
+as_typed() {
+    say "\$ $1"
+    if [[ "$1" == "cd "* ]]; then
+        here="$(cd "$here" && eval "$1" && pwd)"
+        return
+    fi
+    (cd "$here" && eval "$1") >"$typed_out" 2>&1 || {
+        tail -25 "$typed_out" >&2
+        fail "compose/README.md's \`$1\` failed"
+    }
+    tail -8 "$typed_out" >&2
+}
+# The newest report a factory wrote (each names itself factory-<container host name>.json).
+newest_report() { ls -t "$reports"/factory-*.json 2>/dev/null | head -1; }
+
+step "1. compose/README.md's \"Run it\", as typed"
+mapfile -t typed < <(readme_commands 0)
+[[ "${typed[0]}" == "cd compose" && "${typed[-1]}" == "docker-compose --profile monitoring down -v --remove-orphans" ]] ||
+    fail "compose/README.md's Run it block no longer starts with cd compose and ends with down -v: ${typed[*]}"
+grafana_image="${GRAFANA_IMAGE:-grafana/grafana:11.4.0}"
+for command in "${typed[@]:0:${#typed[@]}-1}"; do # down -v is step 10's
+    if [[ "$command" == *" up -d prometheus grafana" ]] && ! docker image inspect "$grafana_image" >/dev/null 2>&1; then
+        # No registry here, and Debian has no Grafana: the line runs without it, said so.
+        say "$grafana_image cannot be had on this machine: the next line runs without grafana"
+        command="${command% grafana}"
+    fi
+    as_typed "$command"
+    case "$command" in
+        "cp .env.example"*) [[ -s "$here/.env" ]] || fail "no .env after \`$command\`" ;;
+        "sed "*)
+            grep -qx "PICKLE_UID=$invoker_uid" "$here/.env" && grep -qx "PICKLE_GID=$invoker_gid" "$here/.env" ||
+                fail ".env does not hold the invoking user's ids after \`$command\`: $(grep PICKLE_ "$here/.env" | tr '\n' ' ')" ;;
+        *" ps")
+            # "wait until all three are healthy", as a user watching `ps` would.
+            wait_healthy 600 cassandra-1 cassandra-2 cassandra-3 ;;
+        *"nodetool status")
+            [[ "$(grep -c '^UN ' "$typed_out")" == 3 ]] || fail "nodetool status does not show 3 nodes UN"
+            grep -q 'Datacenter: dc1' "$typed_out" && grep -q 'Datacenter: dc2' "$typed_out" ||
+                fail "nodetool status does not show dc1 and dc2" ;;
+        *"run --rm factory "*)
+            report="$(newest_report)"
+            [[ -s "$report" ]] || fail "\`$command\` wrote no report in ./reports"
+            owner="$(stat -c %u "$report")"
+            say "$(basename "$report"): owned by uid $owner, $(json "$report" "'%.1f of %.0f visits/s' % (r['achieved_rate'], r['target_rate'])")"
+            [[ "$owner" == "$invoker_uid" ]] || fail "the report belongs to uid $owner, not the invoking user $invoker_uid" ;;
+        *"shop --verify")
+            checked="$(sed -nE 's/^verify: ([0-9]+) visits checked.*every copy agrees.*/\1/p' "$typed_out")"
+            ((${checked:-0} > 0)) || fail "shop --verify checked no visit" ;;
+        *"up -d prometheus"*)
+            # Step 9 starts it again; until then it would only take CPU from the ring.
+            compose stop prometheus >/dev/null 2>&1 ;;
+    esac
+done
 done_step
 
-step "2. schema, cqlsh, and three factories at once, merged"
-within 300 compose run --rm schema
-described="$(within 120 compose run --rm cqlsh -e 'DESCRIBE KEYSPACE pickle')"
-for table in employees timesheets trees production; do
-    grep -q "CREATE TABLE pickle.$table" <<<"$described" || fail "cqlsh DESCRIBE does not show $table"
+step "1b. compose/README.md's other commands, as typed"
+mapfile -t typed < <(readme_commands 1)
+((${#typed[@]} >= 5)) || fail "compose/README.md's second Run it block has ${#typed[@]} commands, not 5"
+for command in "${typed[@]}"; do
+    as_typed "$command"
+    case "$command" in
+        *"DESCRIBE KEYSPACE pickle"*)
+            for table in employees timesheets trees production visits tree_profiles; do
+                grep -q "CREATE TABLE pickle.$table" "$typed_out" || fail "cqlsh DESCRIBE does not show $table"
+            done ;;
+        PICKLE_ENV=prod*)
+            report="$(newest_report)"
+            json "$report" "r['config']['run']['warmup'] == '30s' and r['config']['run']['max_in_flight'] == 1024 and r['config']['factory']['employees'] == 10000 and r['config']['connection']['dc_failover']" |
+                grep -qx True || fail "\`$command\` did not run with prod.env's settings: $(json "$report" "r['config']")"
+            say "prod.env: $(json "$report" "'%d employees, warm-up %s, %d in flight, %.0f visits/s, ending %s' % (r['config']['factory']['employees'], r['config']['run']['warmup'], r['config']['run']['max_in_flight'], r['achieved_rate'], r['ending'])")" ;;
+        *"logs --tail"*)
+            [[ -s "$typed_out" ]] || fail "\`$command\` printed nothing" ;;
+    esac
 done
+done_step
+
+step "2. three factories at once, merged"
 # Three unthrottled factories are also the ring's warm-up for the measured rate that follows.
 timeout 300 "${compose_cli[@]}" up -d --scale factory=3 factory
 containers="$(compose ps -q factory)"
@@ -261,37 +366,26 @@ say "report owned by uid $owner"
 [[ "$owner" == "$invoker_uid" ]] || fail "the report belongs to uid $owner, not the invoking user $invoker_uid"
 done_step
 
-step "4. the shop: ten timesheets, then --verify"
-shop_out="$(within 300 compose run --rm shop --employees 10)"
-echo "$shop_out" | tail -15 >&2
-verified="$(within 300 compose run --rm shop --employees 10 --verify)" ||
-    fail "shop --verify found copies that disagree"
-checked="$(sed -nE 's/^verify: ([0-9]+) visits checked.*every copy agrees.*/\1/p' <<<"$verified")"
-say "shop --verify: ${checked:-no} visits checked"
-((${checked:-0} > 0)) || fail "shop --verify checked no visit"
-done_step
-
-step "4b. Cassandra 5.0 in containers: the SAI model, vector search; cqlsh -f, nodetool repair"
+step "4. Cassandra 5.0 in containers: the SAI model, vector search"
+# In a keyspace of its own: step 1b's PICKLE_ENV=prod run wrote prod.env's 10,000 employees and
+# 1000 trees to pickle, and this step's questions are about dev.env's 100 and 100.
+within 300 compose run --rm schema apply --keyspace pickle_sai >/dev/null
 # The SAI model: visits written once, each found through the employee's, the tree's and the
 # count's indexes.
-within 300 compose run --rm factory --model sai --visits 600 --rate 300 >/dev/null ||
-    fail "factory --model sai failed"
-indexed="$(within 300 compose run --rm shop --model sai --verify --verify-grace 0s)" ||
-    fail "shop --model sai --verify found an indexed visit missing from an index"
+within 300 compose run --rm factory --keyspace pickle_sai --model sai --visits 600 --rate 300 \
+    >/dev/null || fail "factory --model sai failed"
+indexed="$(within 300 compose run --rm shop --keyspace pickle_sai --model sai --verify \
+    --verify-grace 0s)" || fail "shop --model sai --verify failed: $(tail -3 <<<"$indexed")"
 grep -q "checked in visits_by_tree and visits_by_count: every copy agrees" <<<"$indexed" ||
     fail "shop --model sai --verify said: $(tail -3 <<<"$indexed")"
 # Vector search over the trees the factory registered (dev.env: 100 trees, seed 1), its recall
 # against the exact search the shop makes itself.
-similar="$(within 300 compose run --rm shop --similar-trees 10 --json)" ||
+similar="$(within 300 compose run --rm shop --keyspace pickle_sai --similar-trees 10 --json)" ||
     fail "shop --similar-trees 10 failed"
 recall="$(python3 -c 'import json, sys; print(json.load(sys.stdin)["recall"]["mean"])' <<<"$similar")" ||
     fail "shop --similar-trees printed no recall: $similar"
 say "similar trees: recall@10 $recall"
 python3 -c "import sys; sys.exit(float('$recall') < 0.9)" || fail "recall@10 $recall is under 0.9"
-# As compose/README.md says: the schema the original way, and a repair through the nodetool
-# service.
-within 300 compose run --rm cqlsh -f /schema.cql || fail "cqlsh -f /schema.cql failed"
-within 600 compose run --rm nodetool repair pickle || fail "nodetool repair pickle failed"
 done_step
 
 step "5. the benchmark suite, shortened"
@@ -312,7 +406,9 @@ if [[ "$(docker info --format '{{.Swarm.LocalNodeState}}')" != active ]]; then
 fi
 ring_address="$(docker inspect --format '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$(compose ps -q cassandra-1)")"
 stack_run="stack-$(date +%s)"
-CASSANDRA_HOSTS="$ring_address" PICKLE_RUN_ID="$stack_run" PICKLE_RATE=300 PICKLE_DURATION=20s \
+# `stack deploy` reads no .env: the reports folder and the user are exported, as the README says.
+PICKLE_REPORTS_DIR="$reports" PICKLE_UID="$invoker_uid" PICKLE_GID="$invoker_gid" \
+    CASSANDRA_HOSTS="$ring_address" PICKLE_RUN_ID="$stack_run" PICKLE_RATE=300 PICKLE_DURATION=20s \
     PICKLE_START_AT="$(date -u -d '+30 seconds' +%Y-%m-%dT%H:%M:%SZ)" \
     timeout 120 docker stack deploy --resolve-image never -c swarm/factory-stack.yml "$stack" >&2 ||
     fail "docker stack deploy failed"
@@ -386,7 +482,7 @@ within 60 compose run -d --use-aliases --name pickle-e2e-metrics factory --rate 
     --duration 3m >/dev/null
 # Prometheus looks the factory up by name every 30 s (dns_sd_configs), then scrapes every 5 s;
 # rates need two samples. Poll until every query has data, for at most two minutes.
-python3 - "$compose_dir"/monitoring/grafana/dashboards/{pickle,ring}.json <<'PY'
+python3 - monitoring/grafana/dashboards/*.json <<'PY'
 import json, sys, time, urllib.parse, urllib.request
 queries = [t["expr"] for path in sys.argv[1:] for p in json.load(open(path))["panels"]
            for t in p.get("targets", [])]
@@ -419,7 +515,9 @@ PY
 docker stop -t 20 pickle-e2e-metrics >/dev/null
 done_step
 
-step "10. down -v"
-# The EXIT trap takes the project down and checks that nothing is left; reached here, it passes.
+step "10. compose/README.md's down -v, as typed"
+# What the README's line leaves is named here; the EXIT trap then checks the same again.
+as_typed "$(readme_commands 0 | tail -1)"
+[[ -z "$(leftovers)" ]] || fail "the README's down left these behind: $(leftovers | tr '\n' ';')"
 done_step
 say "all steps passed; timings in $timings"
