@@ -27,6 +27,20 @@ impl fmt::Display for UsageError {
 
 impl std::error::Error for UsageError {}
 
+/// Turns an error into a [`UsageError`] (exit 2) when `is_usage` says it is one, else keeps it
+/// (exit 1): for a library error of which only some kinds are the user's flags.
+pub fn usage_if<E: std::error::Error + Send + Sync + 'static>(
+    is_usage: impl Fn(&E) -> bool,
+) -> impl Fn(E) -> anyhow::Error {
+    move |error| {
+        if is_usage(&error) {
+            UsageError(error.to_string()).into()
+        } else {
+            error.into()
+        }
+    }
+}
+
 /// A run stopped by Ctrl-C or SIGTERM, after writing its report. [`exit_code`] maps it to 130,
 /// the shell's code for "ended by SIGINT".
 #[derive(Debug)]

@@ -200,11 +200,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let session = &cassandra.session;
 
     // 2. The tables must exist and match schema.cql (its trees' profiles as long as the ring's).
-    let ring_dimensions = schema::ring_profile_dimensions(session, keyspace).await?;
     let asked = args.factory.dimensions.map(|n| n as usize);
-    let dimensions = schema::profile_dimensions(keyspace, asked, ring_dimensions)
-        .map_err(|e| UsageError(e.to_string()))?;
-    let schema = schema::project_schema()?.with_vector_dimensions(dimensions);
+    let (schema, dimensions) = schema::project_schema_sized_to_ring(session, keyspace, asked)
+        .await
+        .map_err(cli::usage_if(schema::SchemaError::is_usage))?;
     let needed = [tables, &["employees", "registrations", "tree_profiles"]].concat();
     schema::ensure_ready(session, &schema, keyspace, &needed).await?;
     //    What the ring does with them (compaction, memtable, compression, SSTable format) goes in
@@ -251,12 +250,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let workforce = &workforce;
     let finished = run
         .drive(|n, intended: Intended| {
-            let visit = workforce.visit(n, intended.wall);
             async move {
                 if planting {
                     // --plant-trees: a new tree, number --trees + n.
                     return plant_tree(cassandra, writes, workforce, n).await;
                 }
+                let visit = workforce.visit(n, intended.wall);
                 match insert_visit {
                     // Denormalized: one copy per question, all at once.
                     None => write_visit(cassandra, writes, visit, by_day).await,

@@ -122,6 +122,11 @@ pub enum SchemaError {
 }
 
 impl SchemaError {
+    /// Whether the error is the user's flags contradicting the ring (exit 2, not 1).
+    pub fn is_usage(&self) -> bool {
+        matches!(self, SchemaError::DimensionsMismatch { .. })
+    }
+
     pub(crate) fn request(what: impl Into<String>, error: ExecutionError) -> SchemaError {
         SchemaError::Request {
             what: what.into(),
@@ -154,6 +159,21 @@ pub async fn ring_profile_dimensions(
         let column = ks.tables.get("tree_profiles")?.get("profile")?;
         cql::vector_type(&column.cql_type).map(|(_, dimensions)| dimensions)
     }))
+}
+
+/// schema.cql with its trees' profiles the size the ring's are (see [`profile_dimensions`]), and
+/// that size: what an app checks the ring against and draws profiles of.
+pub async fn project_schema_sized_to_ring(
+    session: &Session,
+    keyspace: &str,
+    asked: Option<usize>,
+) -> Result<(SchemaFile, usize), SchemaError> {
+    let ring = ring_profile_dimensions(session, keyspace).await?;
+    let dimensions = profile_dimensions(keyspace, asked, ring)?;
+    Ok((
+        project_schema()?.with_vector_dimensions(dimensions),
+        dimensions,
+    ))
 }
 
 /// How many numbers the trees' profiles hold: the ring's (`ring`), which `asked` (an app's

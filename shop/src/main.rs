@@ -196,11 +196,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
     // Or the other question: the trees most like a tree, from the vector index (its profiles
     // as long as the ring's).
     if let Some(k) = shop.similar_trees {
-        let ring_dimensions = schema::ring_profile_dimensions(session, keyspace).await?;
         let asked = shop.dimensions.map(|n| n as usize);
-        let dimensions = schema::profile_dimensions(keyspace, asked, ring_dimensions)
-            .map_err(|e| UsageError(e.to_string()))?;
-        let schema = schema.with_vector_dimensions(dimensions);
+        let (schema, dimensions) = schema::project_schema_sized_to_ring(session, keyspace, asked)
+            .await
+            .map_err(cli::usage_if(schema::SchemaError::is_usage))?;
         schema::ensure_ready(session, &schema, keyspace, &["tree_profiles"]).await?;
         if let Some(run) = &mut run {
             run.note_ring_settings(&cassandra, keyspace, &["tree_profiles"])
