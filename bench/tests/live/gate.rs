@@ -15,8 +15,8 @@ use ring::{NodeSignal, Shape};
 /// The runs the pause and the outage are compared on: 500 visits/s for 15 s.
 const PAUSED: [&str; 4] = ["--rate", "500", "--duration", "15s"];
 
-/// The runs a rate fallen short is compared on: 3000 visits/s for 10 s.
-const FAST: [&str; 4] = ["--rate", "3000", "--duration", "10s"];
+/// The runs a rate fallen short is compared on: 3000 visits/s for 12 s.
+const FAST: [&str; 4] = ["--rate", "3000", "--duration", "12s"];
 
 fn factory(own: &OwnRing, keyspace: &str, folder: &Path, name: &str, extra: &[&str]) -> Command {
     let mut command = Command::new(assert_cmd::cargo::cargo_bin("factory"));
@@ -146,22 +146,29 @@ async fn claims(own: &OwnRing) -> anyhow::Result<()> {
         "claim: an outage in B fails the gate on errors: {line}"
     );
 
-    // One visit in flight at a time cannot keep 3000/s: each would need to take a third of a
-    // millisecond, three writes and all (here it takes about 0.7 ms).
+    // B: one visit in flight at a time (three writes), and the node paused for 6 s in the
+    // middle. Once resumed, such a window drains the 18,000 visits that came due meanwhile only as
+    // fast as one visit at a time goes, 2,500 to 3,000 a second here: B achieves well under its
+    // target on any machine where one visit takes over 0.15 ms. (Without the pause, an idle
+    // machine of this kind kept 3000/s through such a window; a busy one achieved 84% of it.)
     finished(
         factory(own, &keyspace, folder, "fast", &FAST).spawn()?,
         "fast",
     )?;
     let narrow_flags = [&FAST[..], &["--max-in-flight", "3"]].concat();
-    finished(
-        factory(own, &keyspace, folder, "narrow", &narrow_flags).spawn()?,
+    paused_run(
+        own,
+        &keyspace,
+        folder,
         "narrow",
+        &narrow_flags,
+        (Duration::from_secs(5), Duration::from_secs(6)),
     )?;
     let read = |name: &str| loadgen::report::RunReport::read(&folder.join(format!("{name}.json")));
     let (fast, narrow) = (read("fast")?, read("narrow")?);
     assert!(
-        narrow.achieved_rate < 0.8 * fast.achieved_rate,
-        "claim: a window of one visit falls well short of the default window's rate: {} against {}",
+        narrow.achieved_rate < 0.9 * fast.achieved_rate,
+        "premise: a window of one visit through a pause falls well short of the default window's rate: {} against {}",
         narrow.achieved_rate,
         fast.achieved_rate
     );
