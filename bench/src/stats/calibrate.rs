@@ -108,14 +108,20 @@ fn needed_widening(low: f64, high: f64, estimate: f64, truth: f64) -> f64 {
 /// The widest widening a calibration sets: beyond it, the intervals say nothing.
 const MAX_WIDENING: f64 = 100.0;
 
-/// The factor that makes 95% of `needed` (each window's needed widening) hold.
+/// The factor that makes 95% of the windows to come hold, from `needed` (each calibration
+/// window's needed widening): the split-conformal quantile, the ⌈0.95 (n + 1)⌉-th smallest of n.
+/// A new window like these needs no more than it at least 95% of the time, where the plain 95th
+/// percentile of the n (the ⌈0.95 n⌉-th) is beaten by a new window more often than one time in
+/// twenty: on 34 windows it is their 33rd, which a 35th exceeds 2 times in 35 (94.3% held),
+/// while their 34th holds 34 times in 35 (97.1%). Under 19 windows the rank runs past the last,
+/// and the largest is the best there is.
 fn widening_for(needed: &[f64]) -> f64 {
     if needed.is_empty() {
         return 1.0;
     }
     let mut sorted = needed.to_vec();
     sorted.sort_by(f64::total_cmp);
-    let rank = ((0.95 * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    let rank = ((0.95 * (sorted.len() + 1) as f64).ceil() as usize).clamp(1, sorted.len());
     sorted[rank - 1]
 }
 
@@ -398,9 +404,46 @@ mod tests {
 
     #[test]
     fn the_widening_makes_95_percent_of_the_windows_hold() {
+        // The 96th of 100: ⌈0.95 × 101⌉.
         let needed: Vec<f64> = (1..=100).map(f64::from).collect();
-        assert_eq!(widening_for(&needed), 95.0);
+        assert_eq!(widening_for(&needed), 96.0);
+        // The 34th of 34, where the plain 95th percentile would be the 33rd.
+        let needed: Vec<f64> = (1..=34).map(f64::from).collect();
+        assert_eq!(widening_for(&needed), 34.0);
         assert_eq!(widening_for(&[1.0; 10]), 1.0);
         assert_eq!(widening_for(&[]), 1.0);
+    }
+
+    /// Out of sample, as `bench calibrate` holds it: a factor found on 34 windows, held against
+    /// 34 others of the same kind, on 4000 draws. The mean share held is at least the 95%
+    /// promised (the plain 95th percentile held 94.3% here) and not far above it.
+    #[test]
+    fn a_factor_found_on_some_windows_holds_95_percent_of_others_like_them() {
+        use rand::rngs::SmallRng;
+        use rand::{RngExt, SeedableRng};
+        let mut rng = SmallRng::seed_from_u64(7);
+        // Needed widenings as a ring's windows give them: most hold already (1), the rest
+        // spread over a long tail.
+        let mut draw = |n: usize| -> Vec<f64> {
+            (0..n)
+                .map(|_| {
+                    let u: f64 = rng.random();
+                    if u < 0.6 {
+                        1.0
+                    } else {
+                        1.0 + (-(1.0 - u).ln()).powi(2)
+                    }
+                })
+                .collect()
+        };
+        let (mut held, mut tried) = (0usize, 0usize);
+        for _ in 0..4000 {
+            let factor = widening_for(&draw(34));
+            let others = draw(34);
+            held += others.iter().filter(|n| **n <= factor).count();
+            tried += others.len();
+        }
+        let share = held as f64 / tried as f64;
+        assert!((0.95..0.985).contains(&share), "held {share:.4}");
     }
 }
