@@ -45,7 +45,7 @@ pub fn interval_log(data: &[u8]) {
     let Ok(log) = hdr_log::parse(data) else {
         return;
     };
-    let seconds: Vec<_> = log.untagged().map(|i| i.histogram.clone()).collect();
+    let seconds: Vec<_> = log.untagged().map(|i| &i.histogram).collect();
     let series = Seconds::new(&seconds, 0.99);
     let replicates = series.bootstrap(&[0.99, 0.999], FEW_REPLICATES, 1);
     assert!(replicates.iter().all(|r| r.iter().all(|v| v.is_finite())));

@@ -269,9 +269,9 @@ fn side(w: &Window) -> Side<'_> {
 
 /// Each window's tail intervals against the quantiles of all the windows together.
 fn coverage(windows: &[Window]) -> Vec<Coverage> {
-    let seconds = |w: &Window| -> Vec<hdrhistogram::Histogram<u64>> {
-        w.log.untagged().map(|i| i.histogram.clone()).collect()
-    };
+    fn seconds(w: &Window) -> Vec<&hdrhistogram::Histogram<u64>> {
+        w.log.untagged().map(|i| &i.histogram).collect()
+    }
     let all: Vec<_> = windows.iter().flat_map(seconds).collect();
     let whole = Seconds::new(&all, 0.99);
     let runs: Vec<Seconds> = windows

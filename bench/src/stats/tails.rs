@@ -18,6 +18,8 @@
 //! replicate costs the tail's size, not the whole histogram's.
 
 use hdrhistogram::Histogram;
+use std::borrow::Borrow;
+
 use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
 
@@ -71,9 +73,11 @@ pub struct Seconds {
 impl Seconds {
     /// The seconds of a run (one histogram each, nanoseconds), kept in detail above the run's
     /// quantile `1 - 10 (1 - lowest)`: p90 for a lowest quantile of p99.
-    pub fn new(seconds: &[Histogram<u64>], lowest: f64) -> Seconds {
+    ///
+    /// The histograms are borrowed, never copied: a log of an hour holds 3600 of 270 KB each.
+    pub fn new<H: Borrow<Histogram<u64>>>(seconds: &[H], lowest: f64) -> Seconds {
         let mut whole = loadgen::record::new_histogram();
-        for second in seconds {
+        for second in seconds.iter().map(Borrow::borrow) {
             loadgen::record::add_into(&mut whole, second);
         }
         let cut_quantile = (1.0 - 10.0 * (1.0 - lowest)).clamp(0.0, 1.0);
@@ -83,7 +87,7 @@ impl Seconds {
             whole.value_at_quantile(cut_quantile)
         };
         let mut values: Vec<u64> = Vec::new();
-        for second in seconds {
+        for second in seconds.iter().map(Borrow::borrow) {
             values.extend(
                 second
                     .iter_recorded()
@@ -96,7 +100,7 @@ impl Seconds {
         let mut tail = Vec::new();
         let mut spans = Vec::with_capacity(seconds.len());
         let mut below = Vec::with_capacity(seconds.len());
-        for second in seconds {
+        for second in seconds.iter().map(Borrow::borrow) {
             let start = tail.len();
             let mut at_or_below = 0;
             for v in second.iter_recorded() {

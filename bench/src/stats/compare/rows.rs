@@ -231,13 +231,11 @@ fn tails(a: &Side, b: &Side, replicates: usize, widen: [f64; 2]) -> Vec<Row> {
         }
         return rows;
     };
-    let seconds = |log: &IntervalLog| -> Vec<Histogram<u64>> {
-        log.untagged().map(|i| i.histogram.clone()).collect()
+    let seconds = |log: &IntervalLog| {
+        let histograms: Vec<&Histogram<u64>> = log.untagged().map(|i| &i.histogram).collect();
+        Seconds::new(&histograms, 0.99)
     };
-    let (sa, sb) = (
-        Seconds::new(&seconds(la), 0.99),
-        Seconds::new(&seconds(lb), 0.99),
-    );
+    let (sa, sb) = (seconds(la), seconds(lb));
     let quantiles: Vec<f64> = TAILS.iter().map(|(q, _)| *q).collect();
     // The stall rule: 1% of B's operations slower than A's slowest.
     if let Some(row) = rows.first_mut() {

@@ -76,6 +76,15 @@ fn uncompressed(bytes: &[u8]) -> Result<std::borrow::Cow<'_, [u8]>, String> {
     }
 }
 
+/// The bounds and digits of [`new_histogram`]'s histograms, found once.
+fn standard_shape() -> (u64, u64, u8) {
+    static SHAPE: std::sync::OnceLock<(u64, u64, u8)> = std::sync::OnceLock::new();
+    *SHAPE.get_or_init(|| {
+        let standard = new_histogram();
+        (standard.low(), standard.high(), standard.sigfig())
+    })
+}
+
 /// Decodes a histogram of nanoseconds from the V2 format, checked (see the module
 /// documentation), into the standard bounds; what is wrong, if anything.
 pub fn decode_histogram(bytes: &[u8]) -> Result<Histogram<u64>, String> {
@@ -103,13 +112,13 @@ pub fn decode_histogram(bytes: &[u8]) -> Result<Histogram<u64>, String> {
     let read: Histogram<u64> = Deserializer::new()
         .deserialize(&mut &plain[..HEADER + payload])
         .map_err(|e| format!("its counts do not decode: {e:?}"))?;
-    let mut standard = new_histogram();
-    if (read.low(), read.high(), read.sigfig())
-        == (standard.low(), standard.high(), standard.sigfig())
-    {
+    if (read.low(), read.high(), read.sigfig()) == standard_shape() {
         // Ours, or written with our bounds: already the standard shape.
         return Ok(read);
     }
+    // Another shape: its counts move into a standard histogram, which costs its 270 KB of
+    // counts, so it is made only here, never for one of ours.
+    let mut standard = new_histogram();
     standard
         .add(&read)
         .map_err(|_| "it holds values beyond an hour".to_owned())?;
