@@ -70,7 +70,8 @@ enum Command {
     Merge(MergeArgs),
     /// Measure how far `compare --fail-if-slower` can be trusted here: cut one long run of an
     /// unchanged process into windows, compare them in pairs (A/A: every failure is a false
-    /// alarm), and check how often each window's tail intervals hold the whole run's tails.
+    /// alarm), and check how often each window's tail intervals hold the whole run's tails and
+    /// the pairs' p50 intervals hold no change; `--json` writes the widening that makes them.
     Calibrate(CalibrateArgs),
     /// Judge a run window by window: exit 1 naming every window whose p99, p99.9, rate drop or
     /// errors broke its bound ("p99 under 15 ms in every 10-minute window"). Works on merged
@@ -128,7 +129,8 @@ struct CompareArgs {
     json: Option<PathBuf>,
     /// A calibration of this ring (`bench calibrate --json`): widen each calibrated scenario's
     /// p99 and p99.9 intervals as far as it measured, so that they hold a run's tail as often
-    /// as they say (a run's seconds cannot show the stalls it did not hold).
+    /// as they say (a run's seconds cannot show the stalls it did not hold), and its p50's, so
+    /// that two runs of unchanged code are not called different for the ring's own drift.
     #[arg(long, value_name = "FILE", env = "PICKLE_CALIBRATION")]
     calibration: Option<PathBuf>,
 }
@@ -466,8 +468,8 @@ fn compare(args: CompareArgs) -> anyhow::Result<()> {
     anyhow::bail!("gate failed: {}", parts.join("; "))
 }
 
-/// `bench calibrate REPORT`: the gate's false alarms on A/A pairs of windows, and the tails'
-/// coverage.
+/// `bench calibrate REPORT`: the gate's false alarms on A/A pairs of windows, the tails'
+/// coverage and the p50's.
 fn calibrate(args: CalibrateArgs) -> anyhow::Result<()> {
     let loaded = suite_report::load(&args.report)?;
     let mut results = Vec::new();

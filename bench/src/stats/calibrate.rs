@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 
 use plant::{Plant, planted};
 
-use super::compare::rows::{Side, rows};
-use super::compare::{Judgement, ScenarioChanges, Standing, judge};
+use super::compare::rows::{Side, Widening, rows_widened};
+use super::compare::{Judgement, Row, ScenarioChanges, Standing, judge};
 use super::tails::{REPLICATES, Seconds, percentile_interval};
 use super::windows::{Window, cut};
 use crate::report::suite_report::{Loaded, Scenario};
@@ -37,6 +37,39 @@ pub struct Calibration {
     pub coverage: Vec<Coverage>,
     /// Per regression planted into B of every pair: the pairs on which the gate failed (hits).
     pub planted: Vec<Hits>,
+    /// The p50's widening, where unchanged windows differ by more than their seconds say
+    /// (absent from calibrations written before 7 December 2026: no widening).
+    #[serde(default)]
+    pub median: Option<MedianCalibration>,
+}
+
+/// How much wider the p50's interval must be for pairs of unchanged windows to hold no change.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MedianCalibration {
+    /// The widening of the p50's standard error that makes 95% of the A/A pairs' intervals hold
+    /// no change: what `compare --calibration` widens the p50's by (1 when they already do).
+    pub widen: f64,
+    /// Pairs with a p50 interval.
+    pub pairs: usize,
+    /// Pairs whose interval held no change.
+    pub covered: usize,
+    /// Pairs whose interval held no change once widened by the factor found on the other half
+    /// of the pairs (even pairs' factor on odd pairs, and the other way round).
+    pub held_out_covered: usize,
+    /// Pairs on which the gate failed with the p50 so widened (out of sample; tails as run).
+    pub held_out_false_alarms: usize,
+    /// The factors found on the even pairs and on the odd pairs.
+    pub halves: [f64; 2],
+}
+
+impl MedianCalibration {
+    /// The widening pair `i` is judged with out of sample: the other half's.
+    fn held_out(&self, i: usize) -> Widening {
+        Widening {
+            median: self.halves[(i + 1) % 2],
+            ..Widening::NONE
+        }
+    }
 }
 
 /// How often the gate caught one planted regression.
@@ -50,6 +83,10 @@ pub struct Hits {
     pub pairs: usize,
     /// Per gated metric, as for the unchanged pairs.
     pub rows: Vec<RowCounts>,
+    /// Pairs on which the gate failed with the p50 widened as calibrated, out of sample (the
+    /// factor the other half of the unchanged pairs gave); absent without a p50 calibration.
+    #[serde(default)]
+    pub hits_calibrated: Option<usize>,
 }
 
 /// How one gated metric was judged over the pairs.
@@ -125,16 +162,19 @@ fn widening_for(needed: &[f64]) -> f64 {
     sorted[rank - 1]
 }
 
-/// The widening a calibration measured for `scenario`, p99 and p99.9 (1 for a quantile it
-/// could not calibrate); `None` when it holds no such scenario.
-pub fn widening(calibrations: &[Calibration], scenario: &str) -> Option<[f64; 2]> {
+/// The widening a calibration measured for `scenario`: p50, p99 and p99.9 (1 for what it could
+/// not calibrate); `None` when it holds no such scenario.
+pub fn widening(calibrations: &[Calibration], scenario: &str) -> Option<Widening> {
     let calibration = calibrations.iter().find(|c| c.scenario == scenario)?;
     let factor = |q: f64| {
         (calibration.coverage.iter())
             .find(|c| (c.quantile - q).abs() < 1e-9)
             .map_or(1.0, |c| c.widen)
     };
-    Some([factor(0.99), factor(0.999)])
+    Some(Widening {
+        median: calibration.median.as_ref().map_or(1.0, |m| m.widen),
+        tails: [factor(0.99), factor(0.999)],
+    })
 }
 
 /// Why a calibration cannot be made.
@@ -180,19 +220,25 @@ pub fn calibrate(
         )));
     }
     let pairs: Vec<(&Window, &Window)> = windows.chunks_exact(2).map(|p| (&p[0], &p[1])).collect();
-    let (false_alarms, counts) = judge_pairs(&scenario.name, &pairs, threshold);
+    let unwidened = |_: usize| Widening::NONE;
+    let judged = judge_pairs(&scenario.name, &pairs, threshold, &unwidened);
+    let median = median_calibration(&scenario.name, &pairs, threshold, &judged.p50_needs);
     let planted = plants
         .iter()
         .map(|&plant| {
             let changed: Vec<Window> = pairs.iter().map(|(_, b)| planted(b, plant)).collect();
             let pairs: Vec<(&Window, &Window)> =
                 pairs.iter().map(|(a, _)| *a).zip(&changed).collect();
-            let (hits, rows) = judge_pairs(&scenario.name, &pairs, threshold);
+            let judged = judge_pairs(&scenario.name, &pairs, threshold, &unwidened);
+            let hits_calibrated = median
+                .as_ref()
+                .map(|m| judge_pairs(&scenario.name, &pairs, threshold, &|i| m.held_out(i)).failed);
             Hits {
                 plant: plant.to_string(),
-                hits,
+                hits: judged.failed,
                 pairs: pairs.len(),
-                rows,
+                rows: judged.counts,
+                hits_calibrated,
             }
         })
         .collect();
@@ -200,30 +246,108 @@ pub fn calibrate(
         scenario: scenario.name.clone(),
         window_s: window.as_secs_f64(),
         pairs: pairs.len(),
-        false_alarms,
-        rows: counts,
+        false_alarms: judged.failed,
+        rows: judged.counts,
         coverage: coverage(&windows),
         planted,
+        median,
     })
 }
 
-/// Compares each pair as `compare --fail-if-slower` would: the pairs on which the gate failed,
-/// and per gated metric how the pairs were judged.
+/// The p50's widening, found as the tails' is (the split-conformal quantile of what each pair
+/// needed), and held out: each pair judged again with the factor the other half of the pairs
+/// gave.
+fn median_calibration(
+    name: &str,
+    pairs: &[(&Window, &Window)],
+    threshold: f64,
+    needs: &[Option<f64>],
+) -> Option<MedianCalibration> {
+    let needed: Vec<(usize, f64)> = (needs.iter().enumerate())
+        .filter_map(|(i, n)| n.map(|n| (i, n)))
+        .collect();
+    if needed.is_empty() {
+        return None;
+    }
+    let half = |parity: usize| -> Vec<f64> {
+        (needed.iter())
+            .filter(|(i, _)| i % 2 == parity)
+            .map(|(_, n)| *n)
+            .collect()
+    };
+    let all: Vec<f64> = needed.iter().map(|(_, n)| *n).collect();
+    let mut calibration = MedianCalibration {
+        widen: widening_for(&all),
+        pairs: needed.len(),
+        covered: needed.iter().filter(|(_, n)| *n <= 1.0).count(),
+        held_out_covered: 0,
+        held_out_false_alarms: 0,
+        halves: [widening_for(&half(0)), widening_for(&half(1))],
+    };
+    calibration.held_out_covered = (needed.iter())
+        .filter(|(i, n)| *n <= calibration.held_out(*i).median)
+        .count();
+    calibration.held_out_false_alarms =
+        judge_pairs(name, pairs, threshold, &|i| calibration.held_out(i)).failed;
+    Some(calibration)
+}
+
+/// How far the p50 row's 95% interval must widen about its centre (on the log scale it was
+/// found on) to hold no change: 1 when it does; `None` without an interval.
+fn p50_needed_widening(row: &Row) -> Option<f64> {
+    let (low, high) = row.change_interval?;
+    let log = |percent: f64| (1.0 + percent / 100.0).ln();
+    let (low, high) = (log(low), log(high));
+    if !(low.is_finite() && high.is_finite()) {
+        return None;
+    }
+    if low <= 0.0 && 0.0 <= high {
+        return Some(1.0);
+    }
+    let (centre, half) = ((low + high) / 2.0, (high - low) / 2.0);
+    let factor = centre.abs() / half;
+    Some(if factor.is_finite() {
+        factor.clamp(1.0, MAX_WIDENING)
+    } else {
+        MAX_WIDENING
+    })
+}
+
+/// What the gate made of a set of pairs.
+struct Judged {
+    /// Pairs on which it failed.
+    failed: usize,
+    /// Per gated metric, how the pairs were judged.
+    counts: Vec<RowCounts>,
+    /// Per pair, how far its p50 interval must widen to hold no change.
+    p50_needs: Vec<Option<f64>>,
+}
+
+/// Compares each pair as `compare --fail-if-slower` would, pair `i` with the intervals widened
+/// by `widen(i)` (as `compare --calibration` would).
 fn judge_pairs(
     name: &str,
     pairs: &[(&Window, &Window)],
     threshold: f64,
-) -> (usize, Vec<RowCounts>) {
+    widen: &dyn Fn(usize) -> Widening,
+) -> Judged {
     let mut counts: Vec<RowCounts> = Vec::new();
     let mut failed = 0;
-    for (a, b) in pairs {
+    let mut p50_needs = Vec::with_capacity(pairs.len());
+    for (i, (a, b)) in pairs.iter().enumerate() {
+        let rows = rows_widened(&side(a), &side(b), REPLICATES, widen(i));
+        p50_needs.push(
+            (rows.iter())
+                .find(|r| r.metric == "p50 latency ms")
+                .and_then(p50_needed_widening),
+        );
         let comparison = judge(
             vec![ScenarioChanges {
                 name: name.to_owned(),
                 calibration: None,
                 standing: Standing::Comparable,
                 notes: Vec::new(),
-                rows: rows(&side(a), &side(b)),
+                rows,
                 ring: Vec::new(),
                 ring_missing: None,
             }],
@@ -256,7 +380,11 @@ fn judge_pairs(
             }
         }
     }
-    (failed, counts)
+    Judged {
+        failed,
+        counts,
+        p50_needs,
+    }
 }
 
 /// A window as one side of a comparison.
@@ -354,13 +482,36 @@ impl Calibration {
                 share(c.held_out_covered, c.windows)
             ));
         }
+        if let Some(m) = &self.median {
+            out.push_str(&format!(
+                "  p50: {} of {} pairs' 95% intervals held no change ({}); widened {:.2}x \
+                 (compare --calibration), {} of {} held it out of sample ({}), and the gate \
+                 failed on {} of {} pairs ({}) with the p50 so widened\n",
+                m.covered,
+                m.pairs,
+                share(m.covered, m.pairs),
+                m.widen,
+                m.held_out_covered,
+                m.pairs,
+                share(m.held_out_covered, m.pairs),
+                m.held_out_false_alarms,
+                self.pairs,
+                share(m.held_out_false_alarms, self.pairs)
+            ));
+        }
         for planted in &self.planted {
             out.push_str(&format!(
-                "planted in B, {}: the gate failed on {} of {} pairs ({})\n",
+                "planted in B, {}: the gate failed on {} of {} pairs ({}){}\n",
                 planted.plant,
                 planted.hits,
                 planted.pairs,
-                share(planted.hits, planted.pairs)
+                share(planted.hits, planted.pairs),
+                planted
+                    .hits_calibrated
+                    .map_or(String::new(), |hits| format!(
+                        "; with the p50 widened as calibrated, out of sample, on {hits} ({})",
+                        share(hits, planted.pairs)
+                    ))
             ));
             out.push_str(&row_table(&planted.rows));
         }
@@ -445,5 +596,78 @@ mod tests {
         }
         let share = held as f64 / tried as f64;
         assert!((0.95..0.985).contains(&share), "held {share:.4}");
+    }
+
+    #[test]
+    fn a_p50_interval_is_widened_about_its_centre_just_enough_to_hold_no_change() {
+        let mut row = Row::new("p50 latency ms", Some(1.0), Some(1.3), true);
+        assert_eq!(p50_needed_widening(&row), None, "no interval, no need");
+        row.change_interval = Some((-2.0, 3.0));
+        assert_eq!(
+            p50_needed_widening(&row),
+            Some(1.0),
+            "holds no change already"
+        );
+        // +10% to +30%: on the log scale, centre (ln 1.1 + ln 1.3) / 2, half-width
+        // (ln 1.3 - ln 1.1) / 2; no change needs the centre over the half-width.
+        row.change_interval = Some((10.0, 30.0));
+        let (low, high) = (1.1f64.ln(), 1.3f64.ln());
+        let expected = (low + high) / (high - low);
+        assert!((p50_needed_widening(&row).unwrap() - expected).abs() < 1e-9);
+        row.change_interval = Some((-30.0, -10.0));
+        assert!(p50_needed_widening(&row).unwrap() > 1.0);
+    }
+
+    /// Windows whose median moves from one to the next by far more than its seconds vary
+    /// within one (a ring whose machine is busy in spells): the gate, uncalibrated, calls most
+    /// pairs of them changed; widened by the factor other pairs gave, it rarely does.
+    #[test]
+    fn a_calibrated_p50_stops_crying_wolf_where_the_median_drifts_between_windows() {
+        use super::super::windows::tests::run_of;
+        use rand::rngs::SmallRng;
+        use rand::{RngExt, SeedableRng};
+        let mut rng = SmallRng::seed_from_u64(11);
+        let mut normal = move || {
+            // Box-Muller: one standard normal draw.
+            let (u, v): (f64, f64) = (rng.random(), rng.random());
+            (-2.0 * (1.0 - u).ln()).sqrt() * (std::f64::consts::TAU * v).cos()
+        };
+        let (pairs, seconds) = (24, 8);
+        let mut all = Vec::new();
+        for _ in 0..2 * pairs {
+            let level = 1_000_000.0 * (0.25 * normal()).exp();
+            for _ in 0..seconds {
+                let mut second = loadgen::record::new_histogram();
+                let median = level * (0.02 * normal()).exp();
+                second.record_n(median as u64, 100).unwrap();
+                // And one slow operation, as a ring has: its seconds' means are noise.
+                let slow = 20_000_000.0 * (1.5 * normal()).exp();
+                second.record(slow as u64).unwrap();
+                all.push(second);
+            }
+        }
+        let (report, log) = run_of(all);
+        let windows = cut(&report, &log, seconds as f64, 0.0);
+        assert_eq!(windows.len(), 2 * pairs);
+        let pairs: Vec<(&Window, &Window)> =
+            windows.chunks_exact(2).map(|p| (&p[0], &p[1])).collect();
+        let judged = judge_pairs("drift", &pairs, 5.0, &|_| Widening::NONE);
+        assert!(
+            judged.failed >= 6,
+            "uncalibrated, the gate fails on many of {} pairs: {}",
+            pairs.len(),
+            judged.failed
+        );
+        let median = median_calibration("drift", &pairs, 5.0, &judged.p50_needs).unwrap();
+        assert_eq!(median.pairs, pairs.len());
+        assert!(median.widen > 5.0, "a wide widening: {}", median.widen);
+        assert!(
+            median.held_out_false_alarms <= 2 && median.held_out_false_alarms < judged.failed / 3,
+            "held out, the gate fails on {} of {} (uncalibrated {})",
+            median.held_out_false_alarms,
+            pairs.len(),
+            judged.failed
+        );
+        assert!(median.held_out_covered * 100 >= 85 * median.pairs);
     }
 }

@@ -322,13 +322,13 @@ pub fn compare(
         let (standing, notes) = standing::of(&left.report, &right.report);
         let widen = calibration.and_then(|c| widening(c, name));
         let calibrated = match (calibration, widen) {
-            (Some(_), Some([p99, p999])) => Some(format!(
-                "tail intervals widened as calibrated: p99 {p99:.2}x, p99.9 {p999:.2}x"
+            (Some(_), Some(w)) => Some(format!(
+                "intervals widened as calibrated: p50 {:.2}x, p99 {:.2}x, p99.9 {:.2}x",
+                w.median, w.tails[0], w.tails[1]
             )),
-            (Some(_), None) => Some(
-                "the calibration holds no such scenario: its tails are judged uncalibrated"
-                    .to_owned(),
-            ),
+            (Some(_), None) => {
+                Some("the calibration holds no such scenario: it is judged uncalibrated".to_owned())
+            }
             _ => None,
         };
         let rows = if standing == Standing::Comparable {
@@ -343,7 +343,7 @@ pub fn compare(
                     log: lb.as_ref(),
                 },
                 crate::stats::tails::REPLICATES,
-                widen.unwrap_or([1.0, 1.0]),
+                widen.unwrap_or(rows::Widening::NONE),
             )
         } else {
             Vec::new()

@@ -45,6 +45,33 @@ pub struct Welch {
     pub mean_b: f64,
     /// The 95% confidence interval of `mean_b - mean_a`.
     pub interval: (f64, f64),
+    /// The degrees of freedom of `t` (Welch–Satterthwaite); infinite where neither side varies.
+    pub df: f64,
+}
+
+impl Welch {
+    /// The same test with its standard error `factor` times wider: the interval about the same
+    /// difference, `factor` times as wide, and the p-value of `t / factor`. What a calibration
+    /// does when runs of unchanged code differ by more than their seconds say.
+    pub fn widened(&self, factor: f64) -> Welch {
+        if factor == 1.0 || !factor.is_finite() || factor < 1.0 {
+            return *self;
+        }
+        let difference = self.mean_b - self.mean_a;
+        let half = (self.interval.1 - self.interval.0) / 2.0 * factor;
+        let t = self.t / factor;
+        let p = if t.is_infinite() {
+            self.p
+        } else {
+            StudentsT::new(0.0, 1.0, self.df).map_or(1.0, |dist| 2.0 * (1.0 - dist.cdf(t.abs())))
+        };
+        Welch {
+            t,
+            p,
+            interval: (difference - half, difference + half),
+            ..*self
+        }
+    }
 }
 
 /// Welch's t-test of two samples of independent values. `None` with fewer than two samples on a
@@ -87,6 +114,7 @@ fn welch_with(a: &[f64], na: f64, b: &[f64], nb: f64) -> Option<Welch> {
             mean_a: ma,
             mean_b: mb,
             interval: (difference, difference),
+            df: f64::INFINITY,
         });
     }
     let se = (va + vb).sqrt();
@@ -105,6 +133,7 @@ fn welch_with(a: &[f64], na: f64, b: &[f64], nb: f64) -> Option<Welch> {
         mean_a: ma,
         mean_b: mb,
         interval: (difference - half, difference + half),
+        df,
     })
 }
 
@@ -137,5 +166,20 @@ mod tests {
         let w = welch(&[1.0, 2.0, 3.0], &[1.0, 2.0, 3.0]).unwrap();
         assert_eq!((w.t, w.p), (0.0, 1.0));
         assert!(welch(&[1.0], &[1.0, 2.0]).is_none());
+    }
+
+    #[test]
+    fn a_widened_test_keeps_its_difference_and_doubts_it_more() {
+        let a = [1.0, 1.2, 0.9, 1.1, 1.0, 1.05, 0.95, 1.1];
+        let b = [1.3, 1.4, 1.2, 1.35, 1.25, 1.3, 1.45, 1.2];
+        let test = welch(&a, &b).unwrap();
+        assert_eq!(test.widened(1.0), test);
+        let wide = test.widened(3.0);
+        let centre = |w: &Welch| (w.interval.0 + w.interval.1) / 2.0;
+        assert!((centre(&wide) - centre(&test)).abs() < 1e-12);
+        let width = |w: &Welch| w.interval.1 - w.interval.0;
+        assert!((width(&wide) - 3.0 * width(&test)).abs() < 1e-12);
+        assert!((wide.t - test.t / 3.0).abs() < 1e-12);
+        assert!(wide.p > test.p && wide.p <= 1.0);
     }
 }

@@ -176,28 +176,38 @@ fn cut_windows(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::stats::merge::tests::report_of;
     use loadgen::record::{IntervalSummary, Percentiles};
 
     /// A run of `seconds` seconds, second `i` holding `i + 1` operations of `i + 1` ms.
     fn run(seconds: usize) -> (RunReport, IntervalLog) {
+        run_of(
+            (0..seconds as u64)
+                .map(|i| {
+                    let mut second = new_histogram();
+                    second.record_n((i + 1) * 1_000_000, i + 1).unwrap();
+                    second
+                })
+                .collect(),
+        )
+    }
+
+    /// A run of one second per histogram, its report and its interval log, every operation a
+    /// visit of three writes, none failed.
+    pub(crate) fn run_of(seconds: Vec<Histogram<u64>>) -> (RunReport, IntervalLog) {
         let mut report = report_of(&[]);
         let mut log = IntervalLog {
             start_time_s: 1_764_000_000.0,
             intervals: Vec::new(),
         };
         let mut total = new_histogram();
-        for i in 0..seconds {
-            let mut second = new_histogram();
-            second
-                .record_n((i as u64 + 1) * 1_000_000, i as u64 + 1)
-                .unwrap();
+        for (i, second) in seconds.into_iter().enumerate() {
             total.add(&second).unwrap();
             let counts = Counts {
-                ops: i as u64 + 1,
-                requests: 3 * (i as u64 + 1),
+                ops: second.len(),
+                requests: 3 * second.len(),
                 ..Counts::default()
             };
             report.counts.add(&counts);

@@ -96,12 +96,30 @@ pub fn rows(a: &Side, b: &Side) -> Vec<Row> {
 
 /// [`rows`] with `replicates` bootstrap replicates a side for the tails.
 pub fn rows_with(a: &Side, b: &Side, replicates: usize) -> Vec<Row> {
-    rows_widened(a, b, replicates, [1.0, 1.0])
+    rows_widened(a, b, replicates, Widening::NONE)
 }
 
-/// [`rows_with`] with the p99's and the p99.9's intervals widened by a calibration (see
-/// [`crate::stats::tails::compare_tails_widened`]).
-pub fn rows_widened(a: &Side, b: &Side, replicates: usize, widen: [f64; 2]) -> Vec<Row> {
+/// How much wider than the runs alone say a calibration (`bench calibrate`) found the intervals
+/// must be on this ring: the p50's, where runs of unchanged code differ by more than their
+/// seconds do, and the p99's and p99.9's, where a window's tail misses the ring's.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Widening {
+    /// The p50's interval (and its p-value's standard error).
+    pub median: f64,
+    /// The p99's and the p99.9's (see [`crate::stats::tails::compare_tails_widened`]).
+    pub tails: [f64; 2],
+}
+
+impl Widening {
+    /// No calibration: the intervals as the runs give them.
+    pub const NONE: Widening = Widening {
+        median: 1.0,
+        tails: [1.0, 1.0],
+    };
+}
+
+/// [`rows_with`] with the p50's, the p99's and the p99.9's intervals widened by a calibration.
+pub fn rows_widened(a: &Side, b: &Side, replicates: usize, widen: Widening) -> Vec<Row> {
     let (ra, rb) = (a.report, b.report);
     let op = &ra.names.op;
     let achieved = |i: &IntervalSummary| {
@@ -153,8 +171,8 @@ pub fn rows_widened(a: &Side, b: &Side, replicates: usize, widen: [f64; 2]) -> V
         )
         .gated(),
     );
-    rows.push(median(ra, rb));
-    rows.extend(tails(a, b, replicates, widen));
+    rows.push(median(ra, rb, widen.median));
+    rows.extend(tails(a, b, replicates, widen.tails));
     rows.push(Row::new(
         "max latency ms",
         Some(ha.max / 1e3),
@@ -178,8 +196,8 @@ pub fn rows_widened(a: &Side, b: &Side, replicates: usize, widen: [f64; 2]) -> V
 /// The p50 row: the runs' medians, tested on the logarithms of their seconds' medians. A
 /// slowdown of every operation moves each second's median by one factor; a stall moves one or
 /// two seconds' medians by a hundred, which on a log scale weigh as a few outliers, not as the
-/// whole variance.
-fn median(a: &RunReport, b: &RunReport) -> Row {
+/// whole variance. A calibration's `widen` widens the test's standard error.
+fn median(a: &RunReport, b: &RunReport, widen: f64) -> Row {
     let log_median = |i: &IntervalSummary| {
         i.headline()
             .map(|p| p.p50)
@@ -198,7 +216,7 @@ fn median(a: &RunReport, b: &RunReport) -> Row {
         true,
     )
     .gated();
-    match welch_autocorrelated(&sa, &sb) {
+    match welch_autocorrelated(&sa, &sb).map(|test| test.widened(widen)) {
         Some(test) => {
             row.p_value = Some(test.p);
             let percent = |log_ratio: f64| (log_ratio.exp() - 1.0) * 100.0;
