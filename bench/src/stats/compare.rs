@@ -113,6 +113,10 @@ pub struct Row {
     /// Both runs kept one schedule (open loop, 99% of one target): the row is the same by
     /// construction.
     pub kept_schedule: bool,
+    /// The interval was widened by a calibration (`compare --calibration`) of runs as long as
+    /// its windows: a longer run does not narrow it as the square root of its length would.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub calibrated: bool,
     /// What the numbers say (in JSON, `judgement` and, when there is one, `why`).
     #[serde(flatten)]
     pub judgement: Judgement,
@@ -136,6 +140,7 @@ impl Row {
             rule: None,
             seconds: 0.0,
             kept_schedule: false,
+            calibrated: false,
             judgement: Judgement::NotTested,
         }
     }
@@ -206,6 +211,13 @@ impl Row {
         };
         if -threshold <= low && high <= threshold {
             return Judgement::Same;
+        }
+        if self.calibrated {
+            return Judgement::CannotTell(format!(
+                "the change could be anywhere from {low:+.1}% to {high:+.1}%, as widened by the \
+                 calibration: on this ring, runs of this length cannot rule out ±{threshold}%; \
+                 longer runs need a calibration of their own length to say whether they can"
+            ));
         }
         let half = (high - low) / 2.0;
         let needed = self.seconds * (half / threshold.max(f64::MIN_POSITIVE)).powi(2);

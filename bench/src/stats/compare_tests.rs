@@ -543,3 +543,31 @@ fn the_gate_fails_only_when_the_whole_interval_of_the_change_lies_beyond_the_thr
     assert!(!slower((-15.0, -2.0)).is_regression(5.0));
     assert!(slower((-15.0, -6.0)).is_regression(5.0));
 }
+
+/// A calibrated interval was widened for runs as long as the calibration's windows: "cannot
+/// tell" does not promise that longer runs would tell, as it does for an interval that narrows
+/// with the square root of the run's length.
+#[test]
+fn a_calibrated_row_that_cannot_tell_promises_no_run_length() {
+    let mut row = Row {
+        change_interval: Some((-10.0, 20.0)),
+        p_value: Some(0.5),
+        p_adjusted: Some(0.5),
+        seconds: 60.0,
+        ..Row::new("p50 latency ms", Some(1.0), Some(1.05), true).gated()
+    };
+    row.judge(5.0);
+    let Judgement::CannotTell(why) = &row.judgement else {
+        panic!("cannot tell: {:?}", row.judgement);
+    };
+    assert!(why.contains("would take runs of about"), "{why}");
+    row.calibrated = true;
+    row.judge(5.0);
+    let Judgement::CannotTell(why) = &row.judgement else {
+        panic!("cannot tell: {:?}", row.judgement);
+    };
+    assert!(
+        !why.contains("would take runs") && why.contains("calibration"),
+        "{why}"
+    );
+}

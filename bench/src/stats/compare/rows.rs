@@ -221,6 +221,7 @@ fn median(a: &RunReport, b: &RunReport, widen: f64) -> Row {
             row.p_value = Some(test.p);
             let percent = |log_ratio: f64| (log_ratio.exp() - 1.0) * 100.0;
             row.change_interval = Some((percent(test.interval.0), percent(test.interval.1)));
+            row.calibrated = widen > 1.0;
         }
         None => row.unknown = Some("fewer than two whole seconds with a value".to_owned()),
     }
@@ -267,9 +268,14 @@ fn tails(a: &Side, b: &Side, replicates: usize, widen: [f64; 2]) -> Vec<Row> {
             ));
         }
     }
-    for (row, judgement) in rows.iter_mut().zip(compare_tails_widened(
-        &sa, &sb, &quantiles, replicates, &widen,
-    )) {
+    for ((row, judgement), factor) in rows
+        .iter_mut()
+        .zip(compare_tails_widened(
+            &sa, &sb, &quantiles, replicates, &widen,
+        ))
+        .zip(widen)
+    {
+        row.calibrated = factor > 1.0;
         match judgement {
             TailJudgement::TooShort(why) => row.unknown = Some(why),
             TailJudgement::Tested(test) => {
