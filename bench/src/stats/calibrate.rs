@@ -3,7 +3,10 @@
 //! windows are compared in pairs (A/A pairs: nothing changed between them) exactly as `bench
 //! compare --fail-if-slower` would compare two reports; every failure of the gate on such a pair
 //! is a false alarm. And each window's 95% intervals of p99 and p99.9 are held against the whole
-//! run's: how often they hold it is their coverage, which should be about 95%.
+//! run's: how often they hold it is their coverage, which should be about 95%. Where they fall
+//! short, and where the pairs' p50 intervals miss "no change" (a ring whose median drifts from
+//! minute to minute), the calibration finds how much wider they must be, and checks that out of
+//! sample; `compare --calibration` widens them so.
 
 pub mod plant;
 
