@@ -136,8 +136,17 @@ async fn a_run_ends_when_its_duration_ends_and_counts_the_visits_it_missed() -> 
     let (keyspace, hosts) = fresh_keyspace("ending_duration").await?;
     let folder = tempfile::tempdir()?;
     let report = folder.path().join("run.json");
-    // One visit in flight at a time cannot make 5000 a second: most of the schedule is missed.
-    let flags = ["--rate", "5000", "--duration", "5s", "--max-in-flight", "3"];
+    // One visit in flight at a time cannot make 20,000 a second: most of the schedule is missed.
+    // (It made 4429 a second on an idle machine of this project's kind, so 5000 a second, as
+    // this test asked before, missed too few to tell.)
+    let flags = [
+        "--rate",
+        "20000",
+        "--duration",
+        "5s",
+        "--max-in-flight",
+        "3",
+    ];
     let mut running = Running::start(&hosts, &keyspace, &report, &flags)?;
     running.wait_for(DRIVING, STARTUP)?;
     let began = Instant::now();
@@ -160,11 +169,11 @@ async fn a_run_ends_when_its_duration_ends_and_counts_the_visits_it_missed() -> 
         run.wall_seconds
     );
     let c = run.counts;
-    assert!(c.missed > 5_000, "{c:?}");
+    assert!(c.missed > 25_000, "{c:?}");
     assert_eq!(
         c.ops + c.ops_failed + c.missed + run.abandoned,
-        25_000,
-        "every visit due in 5 s at 5000/s was sent or missed: {c:?}"
+        100_000,
+        "every visit due in 5 s at 20,000/s was sent or missed: {c:?}"
     );
     let (all, response) = (run.latency_us["all"], run.latency_us["response"]);
     assert_eq!(all.count, c.ops + c.ops_failed + c.missed);

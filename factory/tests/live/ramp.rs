@@ -7,8 +7,8 @@ use loadgen::schedule::Pace;
 use crate::fresh_keyspace;
 
 /// Every visit the ramp made due is counted, and second by second the visits that ended are those
-/// it made due, within 1% (or the visits due in a p99 of latency, which end in the next second);
-/// the report's target is the ramp's mean.
+/// it made due, within 1% (or the visits due in the second's slowest latency, which may end in the
+/// next second); the report's target is the ramp's mean.
 #[tokio::test]
 async fn a_ramps_seconds_follow_its_schedule_within_one_percent() -> anyhow::Result<()> {
     let _turn = ring::testing::shared().await;
@@ -46,20 +46,21 @@ async fn a_ramps_seconds_follow_its_schedule_within_one_percent() -> anyhow::Res
     let c = &report.counts;
     assert_eq!(c.ops + c.ops_failed + c.missed, 8000, "{c:?}");
     // Second by second, what ended follows what was due. A visit ends after its due time, so a
-    // second can lose to the next as many visits as were due in its last p99 of latency (the
-    // first second, with none carried in from before the measurement, shows it most): that
-    // much, or 1%, whichever is more. The last second is left out: the run's end is in it.
+    // second can lose to the next as many visits as were due in its slowest latency (the first
+    // second, with none carried in from before the measurement, shows it most; a p99 was not
+    // enough: 314 ended of 320.2 due, p99 11 ms, on a busy machine): that much, or 1%, whichever
+    // is more. The last second is left out: the run's end is in it.
     for interval in &seconds[..seconds.len() - 1] {
         let (from, to) = (2.0 + interval.at - interval.seconds, 2.0 + interval.at);
         let rate = pace.mean_rate(from, to).unwrap();
         let due = rate * (to - from);
         let ended = interval.counts.ops as f64;
-        let in_flight = rate * interval.all_us.p99 / 1e6;
+        let in_flight = rate * interval.all_us.max / 1e6;
         assert!(
             (ended - due).abs() <= (0.01 * due).max(2.0).max(in_flight),
-            "second ending at {:.2} s: {ended} visits ended, {due:.1} due, p99 {:.1} ms",
+            "second ending at {:.2} s: {ended} visits ended, {due:.1} due, max {:.1} ms",
             interval.at,
-            interval.all_us.p99 / 1e3
+            interval.all_us.max / 1e3
         );
     }
     Ok(())
