@@ -69,7 +69,7 @@ impl MedianCalibration {
     /// The widening pair `i` is judged with out of sample: the other half's.
     fn held_out(&self, i: usize) -> Widening {
         Widening {
-            median: self.halves[(i + 1) % 2],
+            median: other_half(self.halves, i),
             ..Widening::NONE
         }
     }
@@ -163,6 +163,34 @@ fn widening_for(needed: &[f64]) -> f64 {
     sorted.sort_by(f64::total_cmp);
     let rank = ((0.95 * (sorted.len() + 1) as f64).ceil() as usize).clamp(1, sorted.len());
     sorted[rank - 1]
+}
+
+/// The widening found on all of `needed` (each need with its place: a window's or a pair's
+/// number), and on each half of them, even places and odd, to hold each half out against.
+fn split_widening(needed: &[(usize, f64)]) -> (f64, [f64; 2]) {
+    let half = |parity: usize| -> Vec<f64> {
+        (needed.iter())
+            .filter(|(i, _)| i % 2 == parity)
+            .map(|(_, n)| *n)
+            .collect()
+    };
+    let all: Vec<f64> = needed.iter().map(|(_, n)| *n).collect();
+    (
+        widening_for(&all),
+        [widening_for(&half(0)), widening_for(&half(1))],
+    )
+}
+
+/// The factor place `i` is held out with: the one the other half found.
+fn other_half(halves: [f64; 2], i: usize) -> f64 {
+    halves[(i + 1) % 2]
+}
+
+/// The needs met by the factor the other half found: coverage out of sample.
+fn held_out_covered(needed: &[(usize, f64)], halves: [f64; 2]) -> usize {
+    (needed.iter())
+        .filter(|(i, n)| *n <= other_half(halves, *i))
+        .count()
 }
 
 /// The widening a calibration measured for `scenario`: p50, p99 and p99.9 (1 for what it could
@@ -272,24 +300,16 @@ fn median_calibration(
     if needed.is_empty() {
         return None;
     }
-    let half = |parity: usize| -> Vec<f64> {
-        (needed.iter())
-            .filter(|(i, _)| i % 2 == parity)
-            .map(|(_, n)| *n)
-            .collect()
-    };
-    let all: Vec<f64> = needed.iter().map(|(_, n)| *n).collect();
+    let (widen, halves) = split_widening(&needed);
     let mut calibration = MedianCalibration {
-        widen: widening_for(&all),
+        widen,
         pairs: needed.len(),
         covered: needed.iter().filter(|(_, n)| *n <= 1.0).count(),
         held_out_covered: 0,
         held_out_false_alarms: 0,
-        halves: [widening_for(&half(0)), widening_for(&half(1))],
+        halves,
     };
-    calibration.held_out_covered = (needed.iter())
-        .filter(|(i, n)| *n <= calibration.held_out(*i).median)
-        .count();
+    calibration.held_out_covered = held_out_covered(&needed, halves);
     calibration.held_out_false_alarms =
         judge_pairs(name, pairs, threshold, &|i| calibration.held_out(i)).failed;
     Some(calibration)
@@ -427,24 +447,14 @@ fn coverage(windows: &[Window]) -> Vec<Coverage> {
                 let estimate = run.quantile(q) as f64;
                 needed.push((i, needed_widening(low, high, estimate, truth)));
             }
-            let half = |parity: usize| -> Vec<f64> {
-                (needed.iter())
-                    .filter(|(i, _)| i % 2 == parity)
-                    .map(|(_, n)| *n)
-                    .collect()
-            };
-            let (even, odd) = (widening_for(&half(0)), widening_for(&half(1)));
-            let held_out_covered = (needed.iter())
-                .filter(|(i, n)| *n <= if i % 2 == 0 { odd } else { even })
-                .count();
-            let all: Vec<f64> = needed.iter().map(|(_, n)| *n).collect();
+            let (widen, halves) = split_widening(&needed);
             Coverage {
                 quantile: q,
                 whole_ms: truth / 1e6,
                 covered,
                 windows: counted,
-                widen: widening_for(&all),
-                held_out_covered,
+                widen,
+                held_out_covered: held_out_covered(&needed, halves),
             }
         })
         .collect()

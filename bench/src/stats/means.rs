@@ -54,7 +54,7 @@ impl Welch {
     /// difference, `factor` times as wide, and the p-value of `t / factor`. What a calibration
     /// does when runs of unchanged code differ by more than their seconds say.
     pub fn widened(&self, factor: f64) -> Welch {
-        if factor == 1.0 || !factor.is_finite() || factor < 1.0 {
+        if !(factor > 1.0 && factor.is_finite()) {
             return *self;
         }
         let difference = self.mean_b - self.mean_a;
