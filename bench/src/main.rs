@@ -69,8 +69,8 @@ enum Command {
     /// Merge reports of processes that ran the same scenarios at once into one report folder.
     Merge(MergeArgs),
     /// Measure how far `compare --fail-if-slower` can be trusted here: cut one long run of an
-    /// unchanged process into windows, compare them in pairs (A/A: every failure is a false
-    /// alarm), and check how often each window's tail intervals hold the whole run's tails and
+    /// unchanged process into windows (or take separate runs of one build whole, A1 B1 A2 B2
+    /// ...), compare them in pairs (A/A: every failure is a false alarm), and check how often each window's tail intervals hold the whole run's tails and
     /// the pairs' p50 intervals hold no change; `--json` writes the widening that makes them.
     Calibrate(CalibrateArgs),
     /// Judge a run window by window: exit 1 naming every window whose p99, p99.9, rate drop or
@@ -137,15 +137,21 @@ struct CompareArgs {
 
 #[derive(Debug, clap::Args)]
 struct CalibrateArgs {
-    /// A long run's report (a file or a folder) with its interval log (--hdr-log): tens of
-    /// minutes of one unchanged process, at the rate the gate will judge.
-    report: PathBuf,
-    /// The length of each window: the length of the runs the gate will compare.
-    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration, env = "PICKLE_CALIBRATE_WINDOW")]
-    window: std::time::Duration,
-    /// Leave this much of the run's start out (a fresh node's warm-up).
-    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = humantime::parse_duration, env = "PICKLE_CALIBRATE_SKIP")]
-    skip: std::time::Duration,
+    /// One long run's report (a file or a folder) with its interval log (--hdr-log): tens of
+    /// minutes of one unchanged process, at the rate the gate will judge, cut into windows.
+    /// Or separate runs of one build, made as the gate's A and B are (each with --hdr-log),
+    /// given in the order they ran, A1 B1 A2 B2 ...: each run is taken whole and paired with
+    /// the next, as `compare` would read them; alternate A and B, so that a drift of the ring
+    /// falls on both sides.
+    #[arg(required = true, value_name = "REPORT")]
+    reports: Vec<PathBuf>,
+    /// The length of each window cut from one long run: the length of the runs the gate will
+    /// compare. [default: 60s] (Separate runs are taken whole.)
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, env = "PICKLE_CALIBRATE_WINDOW")]
+    window: Option<std::time::Duration>,
+    /// Leave this much of one long run's start out (a fresh node's warm-up). [default: 0s]
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, env = "PICKLE_CALIBRATE_SKIP")]
+    skip: Option<std::time::Duration>,
     /// The gate's threshold, as `compare --fail-if-slower` takes it.
     #[arg(long, value_name = "PERCENT", default_value = "5%", value_parser = parse_percent, env = "PICKLE_FAIL_IF_SLOWER")]
     fail_if_slower: f64,
@@ -468,22 +474,58 @@ fn compare(args: CompareArgs) -> anyhow::Result<()> {
     anyhow::bail!("gate failed: {}", parts.join("; "))
 }
 
-/// `bench calibrate REPORT`: the gate's false alarms on A/A pairs of windows, the tails'
-/// coverage and the p50's.
+/// `bench calibrate REPORT...`: the gate's false alarms on A/A pairs of windows (or of whole
+/// runs), the tails' coverage and the p50's.
 fn calibrate(args: CalibrateArgs) -> anyhow::Result<()> {
-    let loaded = suite_report::load(&args.report)?;
+    use bench::stats::calibrate::CalibrateError;
+    let mut runs = Vec::with_capacity(args.reports.len());
+    let mut seen = std::collections::HashSet::new();
+    for path in &args.reports {
+        if !seen.insert(std::fs::canonicalize(path).unwrap_or_else(|_| path.clone())) {
+            return Err(UsageError(format!(
+                "{} is given twice: an A/A pair of a run with itself differs in nothing",
+                path.display()
+            ))
+            .into());
+        }
+        runs.push((path.display().to_string(), suite_report::load(path)?));
+    }
+    if runs.len() > 1 && (args.window.is_some() || args.skip.is_some()) {
+        return Err(UsageError(
+            "--window and --skip cut one long run; separate runs are taken whole, as compare \
+             reads them"
+                .to_owned(),
+        )
+        .into());
+    }
+    let window = args.window.unwrap_or(std::time::Duration::from_secs(60));
+    let skip = args.skip.unwrap_or_default();
+    let loaded = &runs[0].1;
     let mut results = Vec::new();
     for scenario in &loaded.suite.scenarios {
         if !args.scenario.is_empty() && !args.scenario.contains(&scenario.name) {
             continue;
         }
-        let calibration = bench::stats::calibrate::calibrate(
-            &loaded,
-            scenario,
-            (args.window, args.skip),
-            args.fail_if_slower,
-            &args.plant,
-        )?;
+        let calibration = if runs.len() == 1 {
+            bench::stats::calibrate::calibrate(
+                loaded,
+                scenario,
+                (window, skip),
+                args.fail_if_slower,
+                &args.plant,
+            )?
+        } else {
+            bench::stats::calibrate::calibrate_runs(
+                &runs,
+                &scenario.name,
+                args.fail_if_slower,
+                &args.plant,
+            )
+            .map_err(|e| match e {
+                CalibrateError::NotPairs(why) => anyhow::Error::from(UsageError(why)),
+                other => other.into(),
+            })?
+        };
         print!("{}", calibration.text());
         results.push(calibration);
     }

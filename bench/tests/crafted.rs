@@ -1,4 +1,4 @@
-//! Crafted files handed to `bench merge` and `bench compare`, as a user (or a broken copy) might
+//! Crafted files handed to `bench merge`, `bench compare` and `bench calibrate`, as a user (or a broken copy) might
 //! hand them: truncated histograms and logs, logs of another run or of none, shards that do not
 //! exist, absurd numbers, runs that cannot be added or set side by side. Each must be refused with
 //! one line naming what is wrong, or marked "n/a", never a panic, never a folder left behind, and
@@ -335,4 +335,92 @@ fn runs_at_different_rates_are_not_compared_and_a_gate_asked_about_them_fails() 
         .output()
         .unwrap();
     assert!(refused(&gated, 1).contains("not judged"));
+}
+
+/// Whether `bench compare A B --fail-if-slower 5%` fails.
+fn gate_fails(a: &Path, b: &Path) -> bool {
+    let output = bench()
+        .arg("compare")
+        .arg(a)
+        .arg(b)
+        .args(["--fail-if-slower", "5%"])
+        .output()
+        .unwrap();
+    assert!(
+        matches!(output.status.code(), Some(0 | 1)),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    !output.status.success()
+}
+
+#[test]
+fn a_calibration_on_whole_runs_counts_a_false_alarm_exactly_where_compare_fails_a_pair() {
+    let folder = tempfile::tempdir().unwrap();
+    // Three pairs, A then B; the third B is every visit twice as slow, as a change would make it.
+    let runs = [
+        ("a1", 2),
+        ("b1", 2),
+        ("a2", 2),
+        ("b2", 2),
+        ("a3", 2),
+        ("b3", 4),
+    ];
+    for (name, ms) in runs {
+        write_run(folder.path(), name, 40, 100, ms);
+    }
+    let path = |name: &str| folder.path().join(format!("{name}.json"));
+    let failed_by_compare = runs
+        .chunks(2)
+        .filter(|pair| gate_fails(&path(pair[0].0), &path(pair[1].0)))
+        .count();
+    assert_eq!(failed_by_compare, 1, "the slow pair, and only it");
+    let json = folder.path().join("calibration.json");
+    let output = bench()
+        .arg("calibrate")
+        .args(runs.map(|(name, _)| path(name)))
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("3 A/A pairs of whole runs of 40 s on average; the gate failed on 1"),
+        "{stdout}"
+    );
+    let calibration: Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(calibration[0]["pairs"], 3);
+    assert_eq!(calibration[0]["false_alarms"], failed_by_compare);
+    assert_eq!(calibration[0]["whole_runs"], true);
+}
+
+#[test]
+fn whole_runs_that_cannot_be_a_a_pairs_are_refused_with_why() {
+    let folder = tempfile::tempdir().unwrap();
+    write_run(folder.path(), "a", 30, 100, 2);
+    write_run(folder.path(), "b", 30, 100, 2);
+    write_run(folder.path(), "c", 30, 200, 2);
+    let calibrate = |runs: &[&str], flags: &[&str]| {
+        let output = bench()
+            .arg("calibrate")
+            .args(runs.iter().map(|r| folder.path().join(format!("{r}.json"))))
+            .args(flags)
+            .output()
+            .unwrap();
+        refused(&output, 2)
+    };
+    assert!(calibrate(&["a", "b", "c"], &[]).contains("3 run(s) given"));
+    let line = calibrate(&["a", "c"], &[]);
+    assert!(
+        line.contains("cannot be compared: A's target rate was 100/s and B's 200/s"),
+        "{line}"
+    );
+    assert!(calibrate(&["a", "a"], &[]).contains("is given twice"));
+    assert!(calibrate(&["a", "b"], &["--window", "10s"]).contains("separate runs are taken whole"));
 }

@@ -1,5 +1,6 @@
 //! `bench calibrate REPORT`: how far `bench compare`'s gate can be trusted on this ring, measured
-//! rather than argued. One long run of an unchanged process is cut into windows; consecutive
+//! rather than argued. One long run of an unchanged process is cut into windows (or separate
+//! runs of one build, made as CI makes them, are taken whole, one window each); consecutive
 //! windows are compared in pairs (A/A pairs: nothing changed between them) exactly as `bench
 //! compare --fail-if-slower` would compare two reports; every failure of the gate on such a pair
 //! is a false alarm. And each window's 95% intervals of p99 and p99.9 are held against the whole
@@ -17,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use plant::{Plant, planted};
 
 use super::compare::rows::{Side, Widening, rows_widened};
-use super::compare::{Judgement, Row, ScenarioChanges, Standing, judge};
+use super::compare::{Judgement, Row, ScenarioChanges, Standing, judge, standing};
 use super::tails::{REPLICATES, Seconds, percentile_interval};
 use super::windows::{Window, cut};
 use crate::report::suite_report::{Loaded, Scenario};
@@ -28,8 +29,12 @@ use loadgen::record::hdr_log::ReadLogError;
 pub struct Calibration {
     /// The scenario calibrated.
     pub scenario: String,
-    /// The windows' length, seconds.
+    /// The windows' length, seconds (the runs' mean length, when they are whole runs).
     pub window_s: f64,
+    /// The windows are separate runs taken whole (`bench calibrate A1 B1 A2 B2 ...`), not cut
+    /// from one run.
+    #[serde(default)]
+    pub whole_runs: bool,
     /// Pairs of windows compared.
     pub pairs: usize,
     /// Pairs on which the gate failed: false alarms.
@@ -44,6 +49,12 @@ pub struct Calibration {
     /// (absent from calibrations written before 7 December 2026: no widening).
     #[serde(default)]
     pub median: Option<MedianCalibration>,
+    /// Pairs on which the gate failed with every interval widened as `compare --calibration`
+    /// widens it (p50, p99 and p99.9), each pair by the factors the other half of the pairs gave
+    /// (even pairs' on odd pairs, and the other way round): the calibrated gate's false alarms,
+    /// out of sample (absent from calibrations written before 7 December 2026).
+    #[serde(default)]
+    pub calibrated_false_alarms: Option<usize>,
 }
 
 /// How much wider the p50's interval must be for pairs of unchanged windows to hold no change.
@@ -90,6 +101,10 @@ pub struct Hits {
     /// factor the other half of the unchanged pairs gave); absent without a p50 calibration.
     #[serde(default)]
     pub hits_calibrated: Option<usize>,
+    /// Pairs on which the gate failed with every interval widened as calibrated (p50 and
+    /// tails), out of sample, as for [`Calibration::calibrated_false_alarms`].
+    #[serde(default)]
+    pub hits_all_calibrated: Option<usize>,
 }
 
 /// How one gated metric was judged over the pairs.
@@ -217,6 +232,10 @@ pub enum CalibrateError {
     /// The run is too short for two windows.
     #[error("{0}")]
     TooShort(String),
+    /// Whole runs that cannot be A/A pairs: an odd number, a run without a log, a pair that
+    /// `compare` would not judge.
+    #[error("{0}")]
+    NotPairs(String),
 }
 
 /// Calibrates the gate on `scenario` of `loaded`, cut into windows of `window` after `skip`; and
@@ -250,39 +269,134 @@ pub fn calibrate(
             humantime::format_duration(skip)
         )));
     }
+    Ok(calibrate_windows(
+        &scenario.name,
+        &windows,
+        (window.as_secs_f64(), false),
+        threshold,
+        plants,
+    ))
+}
+
+/// Calibrates the gate on scenario `name` of separate runs of one unchanged build, each named
+/// (its path) and taken whole, as `compare` reads it: the first with the second, the third with
+/// the fourth, and so on (run A, B, A, B... alternating, so that a drift of the ring falls on both
+/// sides). Refused unless every run finished, wrote an interval log and can be compared with its
+/// pair, and there is an even number of them.
+pub fn calibrate_runs(
+    runs: &[(String, Loaded)],
+    name: &str,
+    threshold: f64,
+    plants: &[Plant],
+) -> Result<Calibration, CalibrateError> {
+    if runs.len() < 2 || !runs.len().is_multiple_of(2) {
+        return Err(CalibrateError::NotPairs(format!(
+            "{} run(s) given: whole runs are paired in the order given (A1 B1 A2 B2 ...), so they \
+             must be an even number, at least two, and forty pairs to be worth much",
+            runs.len()
+        )));
+    }
+    let mut windows = Vec::with_capacity(runs.len());
+    for (path, loaded) in runs {
+        let scenario = loaded
+            .suite
+            .scenario(name)
+            .ok_or_else(|| CalibrateError::NotPairs(format!("{path} holds no scenario {name}")))?;
+        let log = loaded.headline_log(scenario)?.ok_or_else(|| {
+            CalibrateError::NotPairs(format!(
+                "{path} has no interval log: tails are judged from it (run with --hdr-log)"
+            ))
+        })?;
+        windows.push(Window {
+            from_s: 0.0,
+            to_s: scenario.report.measured_seconds,
+            report: scenario.report.clone(),
+            log,
+        });
+    }
+    for (pair, names) in windows.chunks_exact(2).zip(runs.chunks_exact(2)) {
+        if let (Standing::Unfinished(why) | Standing::Apart(why), _) =
+            standing::of(&pair[0].report, &pair[1].report)
+        {
+            return Err(CalibrateError::NotPairs(format!(
+                "{} (A) and {} (B) cannot be compared: {why}; an A/A calibration needs finished \
+                 runs of one scenario at one rate",
+                names[0].0, names[1].0
+            )));
+        }
+    }
+    let mean_s = windows.iter().map(|w| w.to_s).sum::<f64>() / windows.len() as f64;
+    Ok(calibrate_windows(
+        name,
+        &windows,
+        (mean_s, true),
+        threshold,
+        plants,
+    ))
+}
+
+/// Calibrates the gate on `windows` (of `window_s` seconds, whole runs or cut from one), paired
+/// in order; and counts its hits on each of `plants` planted into B of every pair.
+fn calibrate_windows(
+    name: &str,
+    windows: &[Window],
+    (window_s, whole_runs): (f64, bool),
+    threshold: f64,
+    plants: &[Plant],
+) -> Calibration {
     let pairs: Vec<(&Window, &Window)> = windows.chunks_exact(2).map(|p| (&p[0], &p[1])).collect();
     let unwidened = |_: usize| Widening::NONE;
-    let judged = judge_pairs(&scenario.name, &pairs, threshold, &unwidened);
-    let median = median_calibration(&scenario.name, &pairs, threshold, &judged.p50_needs);
+    let judged = judge_pairs(name, &pairs, threshold, &unwidened);
+    let median = median_calibration(name, &pairs, threshold, &judged.p50_needs);
+    let (coverage, tail_needs) = coverage(windows);
+    // The tails' factors found on the windows of even pairs and on those of odd pairs, so that
+    // a pair is judged with factors found on pairs other than itself, as its p50 is.
+    let tail_halves = tail_needs.map(|needs| {
+        let half = |parity: usize| -> Vec<f64> {
+            (needs.iter())
+                .filter(|(window, _)| (window / 2) % 2 == parity)
+                .map(|(_, n)| *n)
+                .collect()
+        };
+        [widening_for(&half(0)), widening_for(&half(1))]
+    });
+    let median_halves = median.as_ref().map(|m| m.halves);
+    let calibrated = |i: usize| Widening {
+        median: median_halves.map_or(1.0, |halves| other_half(halves, i)),
+        tails: tail_halves.map(|halves| other_half(halves, i)),
+    };
     let planted = plants
         .iter()
         .map(|&plant| {
             let changed: Vec<Window> = pairs.iter().map(|(_, b)| planted(b, plant)).collect();
             let pairs: Vec<(&Window, &Window)> =
                 pairs.iter().map(|(a, _)| *a).zip(&changed).collect();
-            let judged = judge_pairs(&scenario.name, &pairs, threshold, &unwidened);
+            let judged = judge_pairs(name, &pairs, threshold, &unwidened);
             let hits_calibrated = median
                 .as_ref()
-                .map(|m| judge_pairs(&scenario.name, &pairs, threshold, &|i| m.held_out(i)).failed);
+                .map(|m| judge_pairs(name, &pairs, threshold, &|i| m.held_out(i)).failed);
             Hits {
                 plant: plant.to_string(),
                 hits: judged.failed,
                 pairs: pairs.len(),
                 rows: judged.counts,
                 hits_calibrated,
+                hits_all_calibrated: Some(judge_pairs(name, &pairs, threshold, &calibrated).failed),
             }
         })
         .collect();
-    Ok(Calibration {
-        scenario: scenario.name.clone(),
-        window_s: window.as_secs_f64(),
+    Calibration {
+        scenario: name.to_owned(),
+        window_s,
+        whole_runs,
         pairs: pairs.len(),
         false_alarms: judged.failed,
         rows: judged.counts,
-        coverage: coverage(&windows),
+        coverage,
         planted,
         median,
-    })
+        calibrated_false_alarms: Some(judge_pairs(name, &pairs, threshold, &calibrated).failed),
+    }
 }
 
 /// The p50's widening, found as the tails' is (the split-conformal quantile of what each pair
@@ -418,8 +532,9 @@ fn side(w: &Window) -> Side<'_> {
     }
 }
 
-/// Each window's tail intervals against the quantiles of all the windows together.
-fn coverage(windows: &[Window]) -> Vec<Coverage> {
+/// Each window's tail intervals against the quantiles of all the windows together; and, per
+/// quantile (p99, p99.9), the widening each window needed, with its place.
+fn coverage(windows: &[Window]) -> (Vec<Coverage>, [Vec<(usize, f64)>; 2]) {
     fn seconds(w: &Window) -> Vec<&hdrhistogram::Histogram<u64>> {
         w.log.untagged().map(|i| &i.histogram).collect()
     }
@@ -429,35 +544,35 @@ fn coverage(windows: &[Window]) -> Vec<Coverage> {
         .iter()
         .map(|w| Seconds::new(&seconds(w), 0.99))
         .collect();
-    [0.99, 0.999]
-        .into_iter()
-        .map(|q| {
-            let truth = whole.quantile(q) as f64;
-            let (mut covered, mut counted) = (0, 0);
-            // Per window: its place, and the widening it needed.
-            let mut needed: Vec<(usize, f64)> = Vec::new();
-            for (i, run) in runs.iter().enumerate() {
-                if super::tails::enough(run, q, "").is_err() {
-                    continue;
-                }
-                let (low, high) =
-                    percentile_interval(&run.bootstrap(&[q], REPLICATES, 100 + i as u64)[0]);
-                counted += 1;
-                covered += usize::from(low <= truth && truth <= high);
-                let estimate = run.quantile(q) as f64;
-                needed.push((i, needed_widening(low, high, estimate, truth)));
+    let quantile = |q: f64| {
+        let truth = whole.quantile(q) as f64;
+        let (mut covered, mut counted) = (0, 0);
+        // Per window: its place, and the widening it needed.
+        let mut needed: Vec<(usize, f64)> = Vec::new();
+        for (i, run) in runs.iter().enumerate() {
+            if super::tails::enough(run, q, "").is_err() {
+                continue;
             }
-            let (widen, halves) = split_widening(&needed);
-            Coverage {
-                quantile: q,
-                whole_ms: truth / 1e6,
-                covered,
-                windows: counted,
-                widen,
-                held_out_covered: held_out_covered(&needed, halves),
-            }
-        })
-        .collect()
+            let (low, high) =
+                percentile_interval(&run.bootstrap(&[q], REPLICATES, 100 + i as u64)[0]);
+            counted += 1;
+            covered += usize::from(low <= truth && truth <= high);
+            let estimate = run.quantile(q) as f64;
+            needed.push((i, needed_widening(low, high, estimate, truth)));
+        }
+        let (widen, halves) = split_widening(&needed);
+        let coverage = Coverage {
+            quantile: q,
+            whole_ms: truth / 1e6,
+            covered,
+            windows: counted,
+            widen,
+            held_out_covered: held_out_covered(&needed, halves),
+        };
+        (coverage, needed)
+    };
+    let ((p99, p99_needs), (p999, p999_needs)) = (quantile(0.99), quantile(0.999));
+    (vec![p99, p999], [p99_needs, p999_needs])
 }
 
 impl Calibration {
@@ -470,19 +585,28 @@ impl Calibration {
                 format!("{:.1}%", n as f64 * 100.0 / of as f64)
             }
         };
+        let what = if self.whole_runs {
+            format!("whole runs of {:.0} s on average", self.window_s)
+        } else {
+            format!("{} s windows", self.window_s)
+        };
         let mut out = format!(
-            "{}: {} A/A pairs of {} s windows; the gate failed on {} ({}), against at most 5% \
+            "{}: {} A/A pairs of {what}; the gate failed on {} ({}), against at most 5% \
              meant\n",
             self.scenario,
             self.pairs,
-            self.window_s,
             self.false_alarms,
             share(self.false_alarms, self.pairs)
         );
         out.push_str(&row_table(&self.rows));
+        let (whole, windows) = if self.whole_runs {
+            ("all the runs'", "runs'")
+        } else {
+            ("the whole run's", "windows'")
+        };
         for c in &self.coverage {
             out.push_str(&format!(
-                "  p{}: the whole run's {:.3} ms lay in {} of {} windows' 95% intervals ({}); \
+                "  p{}: {whole} {:.3} ms lay in {} of {} {windows} 95% intervals ({}); \
                  widened {:.2}x (compare --calibration), {} of {} held it out of sample ({})\n",
                 c.quantile * 100.0,
                 c.whole_ms,
@@ -512,9 +636,18 @@ impl Calibration {
                 share(m.held_out_false_alarms, self.pairs)
             ));
         }
+        if let Some(failed) = self.calibrated_false_alarms {
+            out.push_str(&format!(
+                "  every interval widened as calibrated (p50, p99, p99.9), each pair by the \
+                 factors the other half of the pairs gave: the gate failed on {failed} of {} \
+                 pairs ({})\n",
+                self.pairs,
+                share(failed, self.pairs)
+            ));
+        }
         for planted in &self.planted {
             out.push_str(&format!(
-                "planted in B, {}: the gate failed on {} of {} pairs ({}){}\n",
+                "planted in B, {}: the gate failed on {} of {} pairs ({}){}{}\n",
                 planted.plant,
                 planted.hits,
                 planted.pairs,
@@ -523,6 +656,12 @@ impl Calibration {
                     .hits_calibrated
                     .map_or(String::new(), |hits| format!(
                         "; with the p50 widened as calibrated, out of sample, on {hits} ({})",
+                        share(hits, planted.pairs)
+                    )),
+                planted
+                    .hits_all_calibrated
+                    .map_or(String::new(), |hits| format!(
+                        "; with every interval so, on {hits} ({})",
                         share(hits, planted.pairs)
                     ))
             ));
@@ -682,5 +821,14 @@ mod tests {
             judged.failed
         );
         assert!(median.held_out_covered * 100 >= 85 * median.pairs);
+        // The whole calibration says the same; its windows are too short for a tail (under 30
+        // s), so a gate with every interval calibrated is the one with the p50 calibrated.
+        let calibration = calibrate_windows("drift", &windows, (seconds as f64, false), 5.0, &[]);
+        assert_eq!(calibration.false_alarms, judged.failed);
+        assert!(calibration.coverage.iter().all(|c| c.windows == 0));
+        assert_eq!(
+            calibration.calibrated_false_alarms,
+            Some(median.held_out_false_alarms)
+        );
     }
 }
