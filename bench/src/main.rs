@@ -70,8 +70,9 @@ enum Command {
     Merge(MergeArgs),
     /// Measure how far `compare --fail-if-slower` can be trusted here: cut one long run of an
     /// unchanged process into windows (or take separate runs of one build whole, A1 B1 A2 B2
-    /// ...), compare them in pairs (A/A: every failure is a false alarm), and check how often each window's tail intervals hold the whole run's tails and
-    /// the pairs' p50 intervals hold no change; `--json` writes the widening that makes them.
+    /// ...), compare them in pairs (A/A: every failure is a false alarm), and check how often
+    /// each window's tail intervals hold the whole run's tails and the pairs' p50 intervals
+    /// hold no change; `--json` writes the widening that makes them.
     Calibrate(CalibrateArgs),
     /// Judge a run window by window: exit 1 naming every window whose p99, p99.9, rate drop or
     /// errors broke its bound ("p99 under 15 ms in every 10-minute window"). Works on merged
