@@ -352,13 +352,8 @@ fn calibrate_windows(
     // The tails' factors found on the windows of even pairs and on those of odd pairs, so that
     // a pair is judged with factors found on pairs other than itself, as its p50 is.
     let tail_halves = tail_needs.map(|needs| {
-        let half = |parity: usize| -> Vec<f64> {
-            (needs.iter())
-                .filter(|(window, _)| (window / 2) % 2 == parity)
-                .map(|(_, n)| *n)
-                .collect()
-        };
-        [widening_for(&half(0)), widening_for(&half(1))]
+        let by_pair: Vec<(usize, f64)> = needs.iter().map(|&(window, n)| (window / 2, n)).collect();
+        split_widening(&by_pair).1
     });
     let median_halves = median.as_ref().map(|m| m.halves);
     let calibrated = |i: usize| Widening {

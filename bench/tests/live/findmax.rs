@@ -128,8 +128,9 @@ async fn findmax_judges_each_step_as_bench_check_does_and_answers_the_highest_pa
 /// A first step far beyond what one loader process on this machine can send: the search ends at
 /// once, names the loader as the limit, and exits 1. The loader runs at the lowest priority, so
 /// that it is the limit by construction: where it ran beside the node as an equal, a fast
-/// machine's loader could send more than a cold node served, and the window filling behind the
-/// node named the server instead (seen once in CI, at 200,000/s with a fresh node).
+/// machine's loader could send more than a cold node served, and a window filling behind the
+/// node would name the server instead (seen once in a CI run: the first step, 200,000/s against
+/// a freshly started node, failed every visit and the search went on down).
 #[tokio::test]
 async fn a_rate_the_loader_cannot_drive_ends_the_search_naming_the_loader() {
     let _turn = testing::shared().await;
