@@ -328,6 +328,25 @@ fn forty_marginal_tests_are_held_to_one_family_wise_error() {
 }
 
 #[test]
+fn an_uncalibrated_comparison_says_that_separate_runs_vary_more_than_its_intervals() {
+    let scenario = |calibration: Option<&str>| ScenarioChanges {
+        name: "factory".to_owned(),
+        calibration: calibration.map(str::to_owned),
+        standing: Standing::Comparable,
+        notes: Vec::new(),
+        rows: vec![tested("p50", 1.0, 0.4)],
+        ring: Vec::new(),
+        ring_missing: None,
+    };
+    let printed = |calibration| text(&judge(vec![scenario(calibration)], 5.0)).replace('\n', " ");
+    let bare = printed(None);
+    assert!(bare.contains("Uncalibrated"), "{bare}");
+    assert!(bare.contains("bench calibrate"), "{bare}");
+    let widened = printed(Some("tails widened 4.10x (p99)"));
+    assert!(!widened.contains("Uncalibrated"), "{widened}");
+}
+
+#[test]
 fn a_row_is_the_same_only_when_its_interval_rules_the_threshold_out() {
     let mut same = tested("p99", 1.0, 0.4);
     same.change_interval = Some((-3.0, 4.0));

@@ -110,6 +110,15 @@ fn method(comparison: &Comparison) -> String {
         .iter()
         .filter(|s| s.standing == Standing::Comparable)
         .count();
+    let calibrated = comparison.scenarios.iter().any(|s| s.calibration.is_some());
+    let uncalibrated = if calibrated {
+        ""
+    } else {
+        " Uncalibrated: the intervals hold what each run's own seconds vary by, and two separate \
+         runs of one build vary more (on one local node, 3 of 42 unchanged pairs failed a 5% gate, \
+         0 of 42 calibrated): `bench calibrate` measures how much on your ring and `compare \
+         --calibration` widens by it (docs/comparing.md)."
+    };
     crate::report::suite_report::wrap(
         &format!(
             "How: {} gated tests over {scenarios} scenario(s) (throughput, mean latency, p50, p99, \
@@ -120,7 +129,7 @@ fn method(comparison: &Comparison) -> String {
          size; p50: the same on the logarithms of the seconds' medians; p99 and p99.9: a block bootstrap over whole seconds of the interval logs (95% \
          intervals in brackets); errors (failed, missed, abandoned): counts, conditional binomial \
          test scaled by A's dispersion. \"same\": a change beyond ±{}% is ruled out; \"cannot \
-         tell\": it is not; the gate fails on \"worse\" with the whole interval beyond it. Latency counts every operation due, from its due time.\n",
+         tell\": it is not; the gate fails on \"worse\" with the whole interval beyond it. Latency counts every operation due, from its due time.{uncalibrated}\n",
             comparison.tests,
             ALPHA * 100.0,
             comparison.threshold
