@@ -116,8 +116,8 @@ fn method(comparison: &Comparison) -> String {
     } else {
         " Uncalibrated: the intervals hold what each run's own seconds vary by, and two separate \
          runs of one build vary more (on one local node, 148 separate runs' p99 intervals held \
-         their pooled p99 in 66% of them, in 93% once calibrated): `bench calibrate` measures how much on your ring and `compare \
-         --calibration` widens by it (docs/comparing.md)."
+         their pooled p99 in 66% of them, in 93% once calibrated): `bench calibrate` measures \
+         how much on your ring and `compare --calibration` widens by it (docs/comparing.md)."
     };
     crate::report::suite_report::wrap(
         &format!(
