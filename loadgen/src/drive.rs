@@ -27,7 +27,7 @@ use std::time::{Duration, SystemTime};
 
 use futures::stream::FuturesUnordered;
 use futures::{Stream, StreamExt};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::errors::Failure;
@@ -176,7 +176,29 @@ where
     let end_of_time = tokio::time::sleep_until(end.unwrap_or(run.start));
     tokio::pin!(end_of_time);
 
+    // Sends the operation whose permits came, and holds them until it completes.
+    let mut send = |run: &mut Loop, permits: OwnedSemaphorePermit| {
+        run.observe_in_flight(plan.max_in_flight - window.available_permits());
+        let (n, intended) = run.launch();
+        let started = operation(n, intended);
+        async move {
+            let completed = started.await;
+            drop(permits);
+            (n, intended, completed)
+        }
+    };
+
     while !run.over(Instant::now(), in_flight.len()) {
+        // Permits free when the loop turns to them are taken at once, before another answer is
+        // handled: only a full window is waiting for permits. (Through the select below alone,
+        // a loop short of CPU, busy with the answers it was handed first, booked 2.7 of 5 s as
+        // waiting for permits while at most 18,651 of its 100,000 were ever taken.)
+        if run.wants_permits()
+            && let Ok(permits) = Arc::clone(&window).try_acquire_many_owned(permits_per_op)
+        {
+            in_flight.push(send(&mut run, permits));
+            continue;
+        }
         let (due_at, wants_permits) = (run.due_at(), run.wants_permits());
         let stuck_or_stopping = wants_permits || run.stopping.is_some();
         tokio::select! {
@@ -200,14 +222,7 @@ where
             }
             permits = Arc::clone(&window).acquire_many_owned(permits_per_op), if wants_permits => {
                 let Ok(permits) = permits else { break };
-                run.observe_in_flight(plan.max_in_flight - window.available_permits());
-                let (n, intended) = run.launch();
-                let started = operation(n, intended);
-                in_flight.push(async move {
-                    let completed = started.await;
-                    drop(permits);
-                    (n, intended, completed)
-                });
+                in_flight.push(send(&mut run, permits));
             }
         }
     }

@@ -55,10 +55,9 @@ const MACHINE_SATURATED: f64 = 0.9;
 /// A run whose loop waited for permits at least this share of its measured time was held by its
 /// window, whatever rate it reached by the end. A twentieth: then at least one visit in twenty
 /// was due while the window was full, so the window reached the headline's p95. Runs that were
-/// on time here waited 0.2 to 0.3% (one node, 300 visits/s) and 0.5 to 1.2% (1000 visits/s,
-/// the more on a machine 98% busy) of their time, the waits of a flush or a pause that only
-/// the tail shows; the run that drained its backlog
-/// before the end and was called "kept up" waited 62% (37 of 60 s).
+/// on time here waited 0.02% (one node, 300 visits/s) and 0.05 to 0.06% (1000 visits/s) of
+/// their time, the waits of a flush or a pause that only the tail shows; the run that drained
+/// its backlog before the end and was called "kept up" waited 62% (37 of 60 s).
 const PERMIT_WAIT_SHARE: f64 = 0.05;
 
 impl Evidence {
