@@ -103,6 +103,12 @@ impl<'a> Loop<'a> {
         matches!(self.next, Next::Permits { .. })
     }
 
+    /// Whether the loop turned to an operation that was due and wants its permits: one on a
+    /// schedule, whose lateness is booked (an unthrottled one is due whenever it can start).
+    pub(super) fn wants_permits_for_one_due(&self) -> bool {
+        matches!(self.next, Next::Permits { due: Some(_), .. })
+    }
+
     /// Stops sending: counts what was due and never sent, and starts the drain. A loop stopped
     /// while waiting for permits counts that wait too: it never got them.
     pub(super) fn stop(&mut self, ending: Ending) {
