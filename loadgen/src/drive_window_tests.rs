@@ -1,6 +1,8 @@
-//! The pace window under tokio's paused clock: visits due within one window go out together,
-//! each as late as the window made it in its wait and response times, but the window's wait is
-//! the plan, so the verdict's split of lateness counts from the window's send time.
+//! The windows and what the verdict books to them. The pace window, under tokio's paused clock:
+//! visits due within one window go out together, each as late as the window made it in its wait
+//! and response times, but the window's wait is the plan, so the verdict's split of lateness
+//! counts from the window's send time. The in-flight window, on the real clock: only a full one
+//! is waiting for permits, not a loop busy with its own answers.
 
 use std::time::Duration;
 
